@@ -58,7 +58,6 @@ internal static class OnnxExporter
         // (batch, T, I) → (T, batch, I): the recurrent operators are time-major.
         x = g.Node("Transpose", new[] { x }, "x_time_major", OnnxAttribute.Ints("perm", 1, 0, 2));
 
-        int dirs = spec.Directions;
         int width = spec.OutputWidth;
         string? finalHidden = null;
         for (int l = 0; l < spec.NumberOfLayers; l++)
