@@ -66,7 +66,13 @@ internal sealed class TokenInput
     [ColumnName(ServingColumns.Model)]
     public ReadOnlyMemory<char> Model;
 
+    /// <summary>
+    /// The key count of the attribute is not the vocabulary's: ML.NET binds a column to a field by raw type only
+    /// (TypedCursorable.IsCompatibleType), while the estimator's schema-shape check compares key-ness, which this
+    /// attribute declares. The vocabulary size travels in the model payload.
+    /// </summary>
     [ColumnName(ServingColumns.Features)]
+    [KeyType(1)]
     [VectorType]
     public VBuffer<uint> Features;
 }

@@ -14,8 +14,14 @@ namespace Microsoft.ML.Recurrent;
 /// chain of stock ML.NET transformers that carries the model as text; saving writes that chain, so
 /// <c>mlContext.Model.Load</c> returns the chain (a <see cref="TransformerChain{TLastTransformer}"/>, not this type)
 /// with identical outputs, in any process that references this assembly, without a registration call.
+/// <para>A multiclass model reshapes its K scores into a known-size vector with a tiny ONNX graph run by
+/// <c>ApplyOnnxModel</c>. This transformer is deliberately not <see cref="IDisposable"/>, so disposing a
+/// <c>PredictionEngine</c> created from it never tears the model down. A chain returned by <c>mlContext.Model.Load</c>
+/// is disposable, and ML.NET's <c>PredictionEngine</c> disposes the model it was created from by default (for every
+/// model that contains <c>ApplyOnnxModel</c>): create short-lived engines over a loaded multiclass model with
+/// <c>new PredictionEngineOptions { OwnsTransformer = false }</c> to keep using the model afterwards.</para>
 /// </remarks>
-public sealed class RecurrentPredictionTransformer : ITransformer, IDisposable
+public sealed class RecurrentPredictionTransformer : ITransformer
 {
     private readonly ITransformer _chain;
     private readonly RecurrentModel _model;
@@ -70,7 +76,4 @@ public sealed class RecurrentPredictionTransformer : ITransformer, IDisposable
         });
         stream.Write(bytes);
     }
-
-    /// <summary>Releases the ONNX Runtime session of a multiclass model's shape adapter.</summary>
-    public void Dispose() => (_chain as IDisposable)?.Dispose();
 }
