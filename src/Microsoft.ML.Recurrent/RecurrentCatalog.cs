@@ -23,7 +23,7 @@ public static class RecurrentCatalog
     /// <param name="maximumNumberOfEpochs">Training epochs.</param>
     /// <returns>The trainer; every other option keeps its <see cref="RecurrentTrainerOptions"/> default.</returns>
     /// <example>
-    /// Runnable sample: samples/QuickStart/Program.cs.
+    /// Runnable sample: samples/QuickStart/ForecastWithLstm.cs.
     /// <code>
     /// var pipeline = mlContext.Regression.Trainers.Lstm(featuresPerStep: 2, hiddenSize: 32);
     /// var model = pipeline.Fit(train);
@@ -62,7 +62,7 @@ public static class RecurrentCatalog
     /// <param name="maximumNumberOfEpochs">Training epochs.</param>
     /// <returns>The trainer; every other option keeps its <see cref="RecurrentTrainerOptions"/> default.</returns>
     /// <example>
-    /// Runnable sample: samples/QuickStart/Program.cs.
+    /// Runnable sample: samples/QuickStart/ForecastWithLstm.cs.
     /// <code>
     /// var pipeline = mlContext.Regression.Trainers.Gru(featuresPerStep: 2, hiddenSize: 32);
     /// var model = pipeline.Fit(train);
@@ -101,7 +101,7 @@ public static class RecurrentCatalog
     /// <param name="maximumNumberOfEpochs">Training epochs.</param>
     /// <returns>The trainer; every other option keeps its <see cref="RecurrentTrainerOptions"/> default.</returns>
     /// <example>
-    /// Runnable sample: samples/QuickStart/Program.cs.
+    /// Runnable sample: samples/QuickStart/ForecastWithLstm.cs.
     /// <code>
     /// var pipeline = mlContext.Regression.Trainers.SimpleRnn(featuresPerStep: 2, hiddenSize: 32);
     /// var model = pipeline.Fit(train);
@@ -135,7 +135,7 @@ public static class RecurrentCatalog
     /// <param name="options">The trainer options; checked here, each invalid option named in the exception.</param>
     /// <returns>The trainer.</returns>
     /// <example>
-    /// Runnable sample: samples/QuickStart/Program.cs.
+    /// Runnable sample: samples/QuickStart/ForecastWithLstm.cs.
     /// <code>
     /// var trainer = mlContext.Regression.Trainers.Recurrent(new RecurrentRegressionTrainer.Options
     /// {
@@ -160,7 +160,7 @@ public static class RecurrentCatalog
     /// <param name="maximumNumberOfEpochs">Training epochs.</param>
     /// <returns>The trainer; every other option keeps its <see cref="RecurrentTrainerOptions"/> default.</returns>
     /// <example>
-    /// Runnable sample: samples/SentimentLstm/Program.cs.
+    /// Runnable sample: samples/SentimentLstm/SentimentLstm.cs.
     /// <code>
     /// var pipeline = mlContext.Transforms.Text.TokenizeIntoWords("Tokens", "Text")
     ///     .Append(mlContext.Transforms.Conversion.MapValueToKey("Tokens"))
@@ -200,7 +200,7 @@ public static class RecurrentCatalog
     /// <param name="maximumNumberOfEpochs">Training epochs.</param>
     /// <returns>The trainer; every other option keeps its <see cref="RecurrentTrainerOptions"/> default.</returns>
     /// <example>
-    /// Runnable sample: samples/SentimentLstm/Program.cs.
+    /// Runnable sample: samples/SentimentLstm/SentimentLstm.cs.
     /// <code>
     /// var pipeline = mlContext.Transforms.Text.TokenizeIntoWords("Tokens", "Text")
     ///     .Append(mlContext.Transforms.Conversion.MapValueToKey("Tokens"))
@@ -240,7 +240,7 @@ public static class RecurrentCatalog
     /// <param name="maximumNumberOfEpochs">Training epochs.</param>
     /// <returns>The trainer; every other option keeps its <see cref="RecurrentTrainerOptions"/> default.</returns>
     /// <example>
-    /// Runnable sample: samples/SentimentLstm/Program.cs.
+    /// Runnable sample: samples/SentimentLstm/SentimentLstm.cs.
     /// <code>
     /// var pipeline = mlContext.Transforms.Text.TokenizeIntoWords("Tokens", "Text")
     ///     .Append(mlContext.Transforms.Conversion.MapValueToKey("Tokens"))
@@ -275,7 +275,7 @@ public static class RecurrentCatalog
     /// <param name="options">The trainer options; checked here, each invalid option named in the exception.</param>
     /// <returns>The trainer.</returns>
     /// <example>
-    /// Runnable sample: samples/SentimentLstm/Program.cs.
+    /// Runnable sample: samples/SentimentLstm/SentimentLstm.cs.
     /// <code>
     /// var trainer = mlContext.BinaryClassification.Trainers.Recurrent(new RecurrentBinaryTrainer.Options
     /// {
@@ -300,7 +300,7 @@ public static class RecurrentCatalog
     /// <param name="maximumNumberOfEpochs">Training epochs.</param>
     /// <returns>The trainer; every other option keeps its <see cref="RecurrentTrainerOptions"/> default.</returns>
     /// <example>
-    /// Runnable sample: samples/QuickStart/Program.cs.
+    /// Runnable sample: samples/QuickStart/ClassifyWavesWithGru.cs.
     /// <code>
     /// var pipeline = mlContext.Transforms.Conversion.MapValueToKey("Label")
     ///     .Append(mlContext.MulticlassClassification.Trainers.Lstm(featuresPerStep: 3));
@@ -339,7 +339,7 @@ public static class RecurrentCatalog
     /// <param name="maximumNumberOfEpochs">Training epochs.</param>
     /// <returns>The trainer; every other option keeps its <see cref="RecurrentTrainerOptions"/> default.</returns>
     /// <example>
-    /// Runnable sample: samples/QuickStart/Program.cs.
+    /// Runnable sample: samples/QuickStart/ClassifyWavesWithGru.cs.
     /// <code>
     /// var pipeline = mlContext.Transforms.Conversion.MapValueToKey("Label")
     ///     .Append(mlContext.MulticlassClassification.Trainers.Gru(featuresPerStep: 3));
@@ -378,7 +378,7 @@ public static class RecurrentCatalog
     /// <param name="maximumNumberOfEpochs">Training epochs.</param>
     /// <returns>The trainer; every other option keeps its <see cref="RecurrentTrainerOptions"/> default.</returns>
     /// <example>
-    /// Runnable sample: samples/QuickStart/Program.cs.
+    /// Runnable sample: samples/QuickStart/ClassifyWavesWithGru.cs.
     /// <code>
     /// var pipeline = mlContext.Transforms.Conversion.MapValueToKey("Label")
     ///     .Append(mlContext.MulticlassClassification.Trainers.SimpleRnn(featuresPerStep: 3));
@@ -412,7 +412,7 @@ public static class RecurrentCatalog
     /// <param name="options">The trainer options; checked here, each invalid option named in the exception.</param>
     /// <returns>The trainer.</returns>
     /// <example>
-    /// Runnable sample: samples/QuickStart/Program.cs.
+    /// Runnable sample: samples/QuickStart/ClassifyWavesWithGru.cs.
     /// <code>
     /// var trainer = mlContext.MulticlassClassification.Trainers.Recurrent(new RecurrentMulticlassTrainer.Options
     /// {
