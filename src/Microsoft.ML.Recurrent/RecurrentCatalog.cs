@@ -1,3 +1,5 @@
+using Microsoft.ML.Runtime;
+
 namespace Microsoft.ML.Recurrent;
 
 /// <summary>
@@ -425,5 +427,40 @@ public static class RecurrentCatalog
         ArgumentNullException.ThrowIfNull(catalog);
         ArgumentNullException.ThrowIfNull(options);
         return new RecurrentMulticlassTrainer(options);
+    }
+
+    /// <summary>
+    /// A progress sink that writes every <see cref="RecurrentEpochReport"/> to <see cref="MLContext.Log"/> (kind Info), for
+    /// <see cref="RecurrentTrainerOptions.Progress"/>. A catalog does not expose its <see cref="MLContext"/>, so a trainer
+    /// created from one cannot reach the log by itself; this bridges it through ML.NET's public host interface.
+    /// </summary>
+    /// <param name="mlContext">The context whose <c>Log</c> event receives the messages.</param>
+    /// <param name="source">The message source shown in <see cref="LoggingEventArgs.Source"/>.</param>
+    /// <returns>A sink to assign to <see cref="RecurrentTrainerOptions.Progress"/>.</returns>
+    /// <example>
+    /// <code>
+    /// mlContext.Log += (_, e) =&gt; { if (e.Source == "RecurrentTrainer") Console.WriteLine(e.RawMessage); };
+    /// var trainer = mlContext.Regression.Trainers.Recurrent(new RecurrentRegressionTrainer.Options
+    /// {
+    ///     Progress = mlContext.RecurrentTrainingLog(),
+    /// });
+    /// </code>
+    /// </example>
+    public static IProgress<RecurrentEpochReport> RecurrentTrainingLog(this MLContext mlContext, string source = "RecurrentTrainer")
+    {
+        ArgumentNullException.ThrowIfNull(mlContext);
+        ArgumentException.ThrowIfNullOrWhiteSpace(source);
+        return new LogProgress(mlContext, source);
+    }
+
+    private sealed class LogProgress(IHostEnvironment environment, string source) : IProgress<RecurrentEpochReport>
+    {
+        public void Report(RecurrentEpochReport value)
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            using var channel = environment.Start(source);
+            // MessageSensitivity.None is filtered out by ML.NET's environment: Unknown is what its own components use.
+            channel.Info(MessageSensitivity.Unknown, value.ToString());
+        }
     }
 }

@@ -94,8 +94,9 @@ public abstract class RecurrentTrainerOptions
 
     /// <summary>
     /// Receives a <see cref="RecurrentEpochReport"/> after every epoch (training loss, validation loss and accuracy,
-    /// sequences per second). ML.NET's <c>MLContext.Log</c> cannot be reached from a catalog extension through the public
-    /// API, so progress is reported here; <c>new Progress&lt;RecurrentEpochReport&gt;(r =&gt; Console.WriteLine(r))</c> prints it.
+    /// sequences per second), on the training thread. A catalog does not expose its <see cref="MLContext"/>, so the trainer
+    /// cannot write to <c>MLContext.Log</c> by itself: set this to <c>mlContext.RecurrentTrainingLog()</c>
+    /// (<see cref="RecurrentCatalog.RecurrentTrainingLog"/>) to send the reports there, or to any other sink.
     /// </summary>
     public IProgress<RecurrentEpochReport>? Progress { get; set; }
 

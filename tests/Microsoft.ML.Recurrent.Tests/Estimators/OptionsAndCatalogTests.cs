@@ -237,4 +237,25 @@ public class OptionsAndCatalogTests
             big[i].Should().BeApproximately(1000 + 100 * raw[i], 0.05f);
         raw.Distinct().Should().HaveCountGreaterThan(20, "the model does not predict a constant");
     }
+
+    [Fact]
+    public void RecurrentTrainingLog_EveryEpoch_ReachesMLContextLog()
+    {
+        var ml = new MLContext(seed: 0);
+        var messages = new List<string>();
+        ml.Log += (_, e) =>
+        {
+            if (e.Source == "RecurrentTrainer" && e.Kind == Microsoft.ML.Runtime.ChannelMessageKind.Info)
+            {
+                lock (messages) messages.Add(e.RawMessage);
+            }
+        };
+        ml.Regression.Trainers.Recurrent(new RecurrentRegressionTrainer.Options
+        {
+            LabelColumnName = "Value", FeaturesPerStep = 2, HiddenSize = 3, MaximumNumberOfEpochs = 2, Progress = ml.RecurrentTrainingLog(),
+        }).Fit(ml.Data.LoadFromEnumerable(SequenceData.MarkedSum(20, seed: 1)));
+        messages.Should().HaveCount(2);
+        messages[0].Should().StartWith("Epoch 1/2: training mean squared error ");
+        messages[1].Should().StartWith("Epoch 2/2: ");
+    }
 }
