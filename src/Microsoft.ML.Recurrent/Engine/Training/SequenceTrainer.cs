@@ -1,0 +1,217 @@
+using System.Diagnostics;
+using Microsoft.ML.Recurrent.Engine.Kernels;
+using Microsoft.ML.Recurrent.Engine.Optimizers;
+
+namespace Microsoft.ML.Recurrent.Engine.Training;
+
+/// <summary>
+/// The engine's training loop: seeded initialisation, length-bucketed shuffled mini-batches, forward, loss,
+/// backward, global-norm clipping, optimizer step, per-epoch validation with early stopping that restores
+/// the best epoch. Deterministic for a given seed, data and thread count. Buffers are allocated once;
+/// the steady-state loop does not allocate.
+/// </summary>
+internal static class SequenceTrainer
+{
+    /// <summary>Batches are formed from windows of this many batches sorted by length, to limit padding.</summary>
+    private const int BucketWindow = 50;
+
+    public static TrainingResult Train(TrainerSettings s, SequenceDataset train, SequenceDataset? validation,
+        Action<EpochReport>? progress, CancellationToken cancellation)
+    {
+        s.Validate();
+        var spec = s.Spec;
+        if (train.Count == 0) throw new ArgumentException("The training set has no sequences.", nameof(train));
+        CheckDataset(s, train, nameof(train));
+        if (validation is not null && validation.Count > 0) CheckDataset(s, validation, nameof(validation));
+        else validation = null;
+
+        if (s.Threads > 0) Gemm.DefaultThreads = s.Threads;
+        var layout = new ParameterLayout(spec);
+        var parameters = new float[layout.Count];
+        Initializer.Initialize(layout, parameters, s.Seed);
+        int capB = Math.Min(s.BatchSize, Math.Max(train.Count, validation?.Count ?? 0));
+        int capT = Math.Max(train.MaxLength, validation?.MaxLength ?? 0);
+        var network = new RecurrentNetwork(layout, parameters, new float[layout.Count], capB, capT);
+        bool perStep = spec.Output == OutputMode.EveryStep;
+        var batch = new SequenceBatch(capB, capT, spec.InputSize, s.TargetWidth);
+        var dOut = new float[(perStep ? capT : 1) * capB * spec.OutputSize];
+        var optimizer = Optimizer.Create(s.Optimizer, layout.Count, s.OptimizerSettings);
+        var schedule = new LearningRateSchedule(new ScheduleSettings { Kind = s.Schedule, BaseRate = s.LearningRate, TotalEpochs = s.Epochs });
+        var random = new Random(unchecked(s.Seed * 31 + 17));
+        var order = Enumerable.Range(0, train.Count).ToArray();
+        var batchStarts = new List<int>();
+
+        var history = new List<EpochReport>();
+        float[]? best = null;
+        double bestLoss = double.PositiveInfinity;
+        int bestEpoch = 0, sinceBest = 0;
+        for (int epoch = 0; epoch < s.Epochs; epoch++)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            float lr = schedule.RateForEpoch(epoch);
+            var clock = Stopwatch.StartNew();
+            PlanEpoch(train, order, s.BatchSize, random, batchStarts);
+            double lossSum = 0;
+            float lastNorm = 0;
+            int seen = 0;
+            for (int k = 0; k < batchStarts.Count; k++)
+            {
+                cancellation.ThrowIfCancellationRequested();
+                int start = batchStarts[k];
+                int count = Math.Min(s.BatchSize, train.Count - start);
+                batch.Fill(count, i => train.Features(order[start + i]), i => train.Target(order[start + i]), perStep);
+                Array.Clear(network.Gradients);
+                var y = network.Forward(batch, training: true, dropoutRandom: random);
+                float loss = Loss.Compute(s.Loss, y, batch, spec.Output, spec.OutputSize, dOut);
+                if (!float.IsFinite(loss))
+                    throw new InvalidOperationException($"Training diverged: the loss became {loss} in epoch {epoch + 1}, batch {k + 1}. Lower the learning rate (now {lr}) or set a gradient clipping norm.");
+                network.Backward(dOut.AsSpan(0, y.Length));
+                lastNorm = GradientClipping.ClipByGlobalNorm(network.Gradients, s.GradientClipNorm);
+                if (!float.IsFinite(lastNorm))
+                    throw new InvalidOperationException($"Training diverged: the gradient norm became {lastNorm} in epoch {epoch + 1}, batch {k + 1}. Lower the learning rate (now {lr}) or set a gradient clipping norm.");
+                optimizer.Step(parameters, network.Gradients, lr);
+                lossSum += (double)loss * count;
+                seen += count;
+            }
+
+            double trainLoss = lossSum / seen;
+            double seconds = clock.Elapsed.TotalSeconds;
+            double? validLoss = null, validAccuracy = null;
+            if (validation is not null)
+            {
+                (validLoss, validAccuracy) = Evaluate(s, network, batch, dOut, validation);
+            }
+
+            var report = new EpochReport(epoch + 1, trainLoss, validLoss, validAccuracy, seen / Math.Max(seconds, 1e-9), lr, lastNorm);
+            history.Add(report);
+            progress?.Invoke(report);
+            double monitored = validLoss ?? trainLoss;
+            schedule.ReportEpoch(epoch, monitored);
+            if (validation is not null)
+            {
+                if (monitored < bestLoss)
+                {
+                    bestLoss = monitored;
+                    bestEpoch = epoch + 1;
+                    sinceBest = 0;
+                    best ??= new float[parameters.Length];
+                    parameters.CopyTo(best, 0);
+                }
+                else if (s.EarlyStoppingPatience > 0 && ++sinceBest >= s.EarlyStoppingPatience)
+                {
+                    break;
+                }
+            }
+            else
+            {
+                bestEpoch = epoch + 1;
+            }
+        }
+
+        return new TrainingResult(best ?? parameters, history, bestEpoch);
+    }
+
+    /// <summary>Mean loss (and accuracy for classification) of a dataset, without training.</summary>
+    internal static (double Loss, double? Accuracy) Evaluate(TrainerSettings s, RecurrentNetwork network, SequenceBatch batch, float[] dOut, SequenceDataset data)
+    {
+        var spec = s.Spec;
+        bool perStep = spec.Output == OutputMode.EveryStep;
+        double sum = 0, weight = 0;
+        long correct = 0, total = 0;
+        int O = spec.OutputSize;
+        for (int start = 0; start < data.Count; start += batch.CapacityBatch)
+        {
+            int count = Math.Min(batch.CapacityBatch, data.Count - start);
+            batch.Fill(count, i => data.Features(start + i), i => data.Target(start + i), perStep);
+            var y = network.Forward(batch);
+            float loss = Loss.Compute(s.Loss, y, batch, spec.Output, O, dOut);
+            double w = 0;
+            int T = perStep ? batch.MaxLength : 1;
+            for (int t = 0; t < T; t++) w += perStep ? batch.ActiveAt(t) : count;
+            sum += loss * w;
+            weight += w;
+            if (s.Loss == LossKind.MeanSquaredError) continue;
+            for (int t = 0; t < T; t++)
+            {
+                int active = perStep ? batch.ActiveAt(t) : count;
+                for (int r = 0; r < active; r++)
+                {
+                    int row = t * count + r;
+                    var yr = y.Slice(row * O, O);
+                    if (s.Loss == LossKind.BinaryCrossEntropy)
+                    {
+                        for (int j = 0; j < O; j++, total++)
+                            if ((yr[j] > 0) == (batch.Targets[row * O + j] > 0.5f)) correct++;
+                    }
+                    else
+                    {
+                        int arg = 0;
+                        for (int j = 1; j < O; j++) if (yr[j] > yr[arg]) arg = j;
+                        total++;
+                        if (arg == (int)batch.Targets[row]) correct++;
+                    }
+                }
+            }
+        }
+
+        return (sum / weight, total > 0 ? (double)correct / total : null);
+    }
+
+    private static void CheckDataset(TrainerSettings s, SequenceDataset data, string name)
+    {
+        if (data.InputSize != s.Spec.InputSize)
+            throw new ArgumentException($"The {name} set has {data.InputSize} features per step; the network expects {s.Spec.InputSize}.", name);
+        if (data.TargetWidth != s.TargetWidth)
+            throw new ArgumentException($"The {name} set has {data.TargetWidth} target values per row; the loss {s.Loss} needs {s.TargetWidth}.", name);
+        if (data.PerStepTargets != (s.Spec.Output == OutputMode.EveryStep))
+            throw new ArgumentException($"The {name} set's targets are {(data.PerStepTargets ? "per step" : "per sequence")}, but the network's output mode is {s.Spec.Output}.", name);
+        int V = s.Spec.VocabularySize;
+        for (int i = 0; i < data.Count; i++)
+        {
+            if (V > 0)
+            {
+                foreach (float id in data.Features(i))
+                {
+                    if (id != MathF.Floor(id) || id < 0 || id >= V)
+                        throw new ArgumentException($"Sequence {i} of the {name} set has token id {id}, outside [0, {V}).", name);
+                }
+            }
+
+            if (s.Loss == LossKind.SoftmaxCrossEntropy)
+            {
+                foreach (float c in data.Target(i))
+                {
+                    if (c != MathF.Floor(c) || c < 0 || c >= s.Spec.OutputSize)
+                        throw new ArgumentException($"Sequence {i} of the {name} set has class {c}, outside [0, {s.Spec.OutputSize}).", name);
+                }
+            }
+            else if (s.Loss == LossKind.BinaryCrossEntropy)
+            {
+                foreach (float c in data.Target(i))
+                {
+                    if (c < 0 || c > 1) throw new ArgumentException($"Sequence {i} of the {name} set has binary target {c}, outside [0, 1].", name);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Shuffles the sequence order, sorts windows of <see cref="BucketWindow"/> batches by length (so each
+    /// batch holds similar lengths and little padding), then shuffles the order of the batches.
+    /// </summary>
+    private static void PlanEpoch(SequenceDataset data, int[] order, int batchSize, Random random, List<int> batchStarts)
+    {
+        random.Shuffle(order);
+        int window = batchSize * BucketWindow;
+        for (int start = 0; start < order.Length; start += window)
+        {
+            int len = Math.Min(window, order.Length - start);
+            Array.Sort(order, start, len, Comparer<int>.Create((a, b) => data.Length(b).CompareTo(data.Length(a)) is var c && c != 0 ? c : a.CompareTo(b)));
+        }
+
+        batchStarts.Clear();
+        for (int start = 0; start < order.Length; start += batchSize) batchStarts.Add(start);
+        var starts = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(batchStarts);
+        random.Shuffle(starts);
+    }
+}
