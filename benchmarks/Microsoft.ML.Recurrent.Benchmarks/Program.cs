@@ -1,1 +1,32 @@
-class P { static void Main() {} }
+using BenchmarkDotNet.Running;
+
+namespace Microsoft.ML.Recurrent.Benchmarks;
+
+/// <summary>
+/// Entry point. <c>bdn [BenchmarkDotNet arguments]</c> runs the BenchmarkDotNet suite;
+/// <c>gemm-gflops [filter]</c> prints a quick GFLOP/s table for the GEMM shapes.
+/// </summary>
+public static class Program
+{
+    private const string Usage =
+        "usage: Microsoft.ML.Recurrent.Benchmarks bdn [BenchmarkDotNet args, e.g. --filter *Gemm*]\n" +
+        "       Microsoft.ML.Recurrent.Benchmarks gemm-gflops [shape filter]";
+
+    public static int Main(string[] args)
+    {
+        if (args.Length > 0 && args[0] == "bdn")
+        {
+            BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args[1..]);
+            return 0;
+        }
+
+        if (args.Length > 0 && args[0] == "gemm-gflops")
+        {
+            GemmGflops.Run(args.Length > 1 ? args[1] : null);
+            return 0;
+        }
+
+        Console.WriteLine(Usage);
+        return args.Length == 0 ? 0 : 2;
+    }
+}
