@@ -30,6 +30,8 @@ internal sealed class RecurrentNetwork
     private float[] _dH0 = [], _dC0 = [];            // (L · dirs, B, H)
     private float[] _dFinalScratch = [];             // (B, H)
     private SequenceBatch? _batch;
+    private SequenceBatch? _activeAtOwner;
+    private Func<int, int>? _activeAt;
     private bool _training;
 
     public RecurrentNetwork(ParameterLayout layout, float[] parameters, float[]? gradients, int capacityBatch, int capacityLength)
@@ -126,7 +128,8 @@ internal sealed class RecurrentNetwork
         _batch = batch;
         _training = training;
         int[] lengths = batch.Lengths;
-        Func<int, int> activeAt = batch.ActiveAt;
+        if (!ReferenceEquals(batch, _activeAtOwner)) { _activeAtOwner = batch; _activeAt = batch.ActiveAt; } // no delegate per call
+        Func<int, int> activeAt = _activeAt!;
 
         // Layer 0 input: the raw features, or embedded token ids.
         ReadOnlySpan<float> input;

@@ -61,18 +61,63 @@ internal sealed class SequenceBatch
     /// <summary>Active rows at step t: the number of sequences longer than t.</summary>
     public int ActiveAt(int t) => _active[t];
 
+    /// <summary>Fills a batch of one sequence (T · F values) without targets: the inference path, no allocation.</summary>
+    public void FillSingle(ReadOnlySpan<float> sequence)
+    {
+        int len = sequence.Length;
+        if (len == 0 || len % InputSize != 0)
+            throw new ArgumentException($"The sequence has {len} values, which is not a positive multiple of {InputSize} features per step.");
+        int steps = len / InputSize;
+        if (steps > CapacityLength) throw new ArgumentException($"The sequence has {steps} steps, more than the batch capacity {CapacityLength}.");
+        Count = 1;
+        Order[0] = 0;
+        Lengths[0] = steps;
+        MaxLength = steps;
+        sequence.CopyTo(Inputs);
+        _active.AsSpan(0, steps).Fill(1);
+    }
+
     /// <summary>
     /// Fills the batch from sequences given in any order. Each source is a flat (T_i · F) time-major array;
     /// targets are (TargetWidth) per sequence, or (T_i · TargetWidth) per sequence when <paramref name="perStepTargets"/>.
     /// Rows are sorted by length (stable, longest first); <see cref="Order"/> records the source index of each row.
     /// </summary>
-    public void Fill(int count, Func<int, ReadOnlyMemory<float>> sequence, Func<int, ReadOnlyMemory<float>>? target, bool perStepTargets)
+    public void Fill(int count, Func<int, ReadOnlyMemory<float>> sequence, Func<int, ReadOnlyMemory<float>>? target, bool perStepTargets) =>
+        FillCore(count, new DelegateSource(sequence, target), perStepTargets);
+
+    /// <summary>Fills the batch with the dataset's sequences at <paramref name="indices"/> (no allocation).</summary>
+    public void Fill(Training.SequenceDataset data, ReadOnlySpan<int> indices) =>
+        FillCore(indices.Length, new DatasetSource(data, indices), data.PerStepTargets);
+
+    private interface ISource
+    {
+        ReadOnlySpan<float> Sequence(int i);
+        bool HasTargets { get; }
+        ReadOnlySpan<float> Target(int i);
+    }
+
+    private readonly struct DelegateSource(Func<int, ReadOnlyMemory<float>> sequence, Func<int, ReadOnlyMemory<float>>? target) : ISource
+    {
+        public ReadOnlySpan<float> Sequence(int i) => sequence(i).Span;
+        public bool HasTargets => target is not null;
+        public ReadOnlySpan<float> Target(int i) => target!(i).Span;
+    }
+
+    private readonly ref struct DatasetSource(Training.SequenceDataset data, ReadOnlySpan<int> indices) : ISource
+    {
+        private readonly ReadOnlySpan<int> _indices = indices;
+        public ReadOnlySpan<float> Sequence(int i) => data.Features(_indices[i]);
+        public bool HasTargets => true;
+        public ReadOnlySpan<float> Target(int i) => data.Target(_indices[i]);
+    }
+
+    private void FillCore<TSource>(int count, TSource source, bool perStepTargets) where TSource : ISource, allows ref struct
     {
         if (count < 1 || count > CapacityBatch) throw new ArgumentOutOfRangeException(nameof(count), $"Batch size must be in [1, {CapacityBatch}], was {count}.");
         Count = count;
         for (int i = 0; i < count; i++)
         {
-            int len = sequence(i).Length;
+            int len = source.Sequence(i).Length;
             if (len == 0 || len % InputSize != 0)
                 throw new ArgumentException($"Sequence {i} has {len} values, which is not a positive multiple of {InputSize} features per step.");
             Order[i] = i;
@@ -94,11 +139,11 @@ internal sealed class SequenceBatch
         if (w > 0) Targets.AsSpan(0, (perStepTargets ? MaxLength : 1) * b * w).Clear();
         for (int row = 0; row < count; row++)
         {
-            var src = sequence(Order[row]).Span;
+            var src = source.Sequence(Order[row]);
             for (int t = 0; t < Lengths[row]; t++)
                 src.Slice(t * f, f).CopyTo(Inputs.AsSpan((t * b + row) * f, f));
-            if (target is null || w == 0) continue;
-            var tgt = target(Order[row]).Span;
+            if (!source.HasTargets || w == 0) continue;
+            var tgt = source.Target(Order[row]);
             if (perStepTargets)
             {
                 if (tgt.Length != Lengths[row] * w) throw new ArgumentException($"Sequence {Order[row]} has {tgt.Length} target values, expected {Lengths[row] * w} ({Lengths[row]} steps × {w}).");

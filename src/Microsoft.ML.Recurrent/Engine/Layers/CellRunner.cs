@@ -149,7 +149,7 @@ internal sealed class CellRunner
                     break;
                 default:
                     Gemm.Multiply(false, true, b, GH, H, 1f, hPrev, H, whh, H, 1f, gt, GH);
-                    TensorPrimitives.Tanh(gt.Slice(0, b * H), hCur.Slice(0, b * H));
+                    GateKernels.RnnForward(gt.Slice(0, b * H), hCur.Slice(0, b * H), b * H);
                     hCur.Slice(b * H).Clear();
                     gt.Slice(b * GH).Clear();
                     break;
@@ -168,20 +168,7 @@ internal sealed class CellRunner
     private void LstmStep(Span<float> g, ReadOnlySpan<float> cPrev, Span<float> cCur, Span<float> tanhC, Span<float> hCur, int b, int B)
     {
         int H = _hidden, GH = _gh;
-        for (int r = 0; r < b; r++)
-        {
-            var row = g.Slice(r * GH, GH);
-            TensorPrimitives.Sigmoid(row.Slice(0, 2 * H), row.Slice(0, 2 * H));       // i, f
-            TensorPrimitives.Tanh(row.Slice(2 * H, H), row.Slice(2 * H, H));          // g
-            TensorPrimitives.Sigmoid(row.Slice(3 * H, H), row.Slice(3 * H, H));       // o
-            var c = cCur.Slice(r * H, H);
-            TensorPrimitives.Multiply(row.Slice(H, H), cPrev.Slice(r * H, H), c);        // f ⊙ c
-            TensorPrimitives.FusedMultiplyAdd(row.Slice(0, H), row.Slice(2 * H, H), c, c); // + i ⊙ g
-            var tc = tanhC.Slice(r * H, H);
-            TensorPrimitives.Tanh(c, tc);
-            TensorPrimitives.Multiply(row.Slice(3 * H, H), tc, hCur.Slice(r * H, H));
-        }
-
+        GateKernels.LstmForward(g.Slice(0, b * GH), cPrev, cCur.Slice(0, b * H), tanhC.Slice(0, b * H), hCur.Slice(0, b * H), b, H);
         g.Slice(b * GH, (B - b) * GH).Clear();
         cCur.Slice(b * H, (B - b) * H).Clear();
         tanhC.Slice(b * H, (B - b) * H).Clear();
@@ -191,23 +178,7 @@ internal sealed class CellRunner
     private void GruStep(Span<float> g, ReadOnlySpan<float> gh, ReadOnlySpan<float> hPrev, Span<float> ghN, Span<float> hCur, int b, int B)
     {
         int H = _hidden, GH = _gh;
-        for (int r = 0; r < b; r++)
-        {
-            var row = g.Slice(r * GH, GH);
-            var ghRow = gh.Slice(r * GH, GH);
-            TensorPrimitives.Add(row.Slice(0, 2 * H), ghRow.Slice(0, 2 * H), row.Slice(0, 2 * H));
-            TensorPrimitives.Sigmoid(row.Slice(0, 2 * H), row.Slice(0, 2 * H));       // r, z
-            var n = row.Slice(2 * H, H);
-            var hn = ghN.Slice(r * H, H);
-            ghRow.Slice(2 * H, H).CopyTo(hn);
-            TensorPrimitives.FusedMultiplyAdd(row.Slice(0, H), hn, n, n);                // x_n + r ⊙ hn
-            TensorPrimitives.Tanh(n, n);
-            // h = (1 − z) ⊙ n + z ⊙ hPrev = n + z ⊙ (hPrev − n)
-            var h = hCur.Slice(r * H, H);
-            TensorPrimitives.Subtract(hPrev.Slice(r * H, H), n, h);
-            TensorPrimitives.FusedMultiplyAdd(row.Slice(H, H), h, n, h);
-        }
-
+        GateKernels.GruForward(g.Slice(0, b * GH), gh.Slice(0, b * GH), hPrev.Slice(0, b * H), ghN.Slice(0, b * H), hCur.Slice(0, b * H), b, H);
         g.Slice(b * GH, (B - b) * GH).Clear();
         ghN.Slice(b * H, (B - b) * H).Clear();
         hCur.Slice(b * H, (B - b) * H).Clear();
@@ -242,17 +213,15 @@ internal sealed class CellRunner
             switch (_kind)
             {
                 case CellKind.Lstm:
-                    for (int r = 0; r < b; r++)
-                        LstmBackwardRow(gt.Slice(r * GH, GH), _cs.AsSpan((t * B + r) * H, H), _tanhC.AsSpan((t * B + r) * H, H),
-                            dH.Slice(r * H, H), dC.Slice(r * H, H), dgx.Slice(r * GH, GH));
+                    GateKernels.LstmBackward(gt.Slice(0, b * GH), _cs.AsSpan(t * B * H, b * H), _tanhC.AsSpan(t * B * H, b * H),
+                        dh, dC.Slice(0, b * H), dgx.Slice(0, b * GH), b, H);
                     dgx.Slice(b * GH).Clear();
                     Gemm.Multiply(false, false, b, H, GH, 1f, dgx, GH, whh, H, 0f, dH, H);
                     break;
                 case CellKind.Gru:
                     var dgh = dGh.Slice(t * B * GH, B * GH);
-                    for (int r = 0; r < b; r++)
-                        GruBackwardRow(gt.Slice(r * GH, GH), _ghN.AsSpan((t * B + r) * H, H), hs.Slice((t * B + r) * H, H),
-                            dH.Slice(r * H, H), dgx.Slice(r * GH, GH), dgh.Slice(r * GH, GH));
+                    GateKernels.GruBackward(gt.Slice(0, b * GH), _ghN.AsSpan(t * B * H, b * H), hs.Slice(t * B * H, b * H),
+                        dh, dgx.Slice(0, b * GH), dgh.Slice(0, b * GH), b, H);
                     dgx.Slice(b * GH).Clear();
                     dgh.Slice(b * GH).Clear();
                     Gemm.Multiply(false, false, b, H, GH, 1f, dgh, GH, whh, H, 1f, dH, H);
@@ -261,9 +230,7 @@ internal sealed class CellRunner
                     // dpre = dh ⊙ (1 − h²)
                     var h = hs.Slice((t + 1) * B * H, b * H);
                     var d = dgx.Slice(0, b * H);
-                    TensorPrimitives.Multiply(h, h, d);
-                    TensorPrimitives.Subtract(1f, d, d);
-                    TensorPrimitives.Multiply(d, dh, d);
+                    GateKernels.RnnBackward(h, dh, d, b * H);
                     dgx.Slice(b * H).Clear();
                     Gemm.Multiply(false, false, b, H, GH, 1f, dgx, GH, whh, H, 0f, dH, H);
                     break;
@@ -285,38 +252,5 @@ internal sealed class CellRunner
         }
 
         Gemm.Multiply(false, false, tb, _inputSize, GH, 1f, dGx, GH, wih, _inputSize, 0f, _dX.AsSpan(0, tb * _inputSize), _inputSize);
-    }
-
-    private void LstmBackwardRow(ReadOnlySpan<float> act, ReadOnlySpan<float> cPrev, ReadOnlySpan<float> tanhC,
-        Span<float> dh, Span<float> dc, Span<float> dPre)
-    {
-        int H = _hidden;
-        for (int j = 0; j < H; j++)
-        {
-            float i = act[j], f = act[H + j], g = act[2 * H + j], o = act[3 * H + j], tc = tanhC[j];
-            float dhj = dh[j];
-            float dcj = dc[j] + dhj * o * (1f - tc * tc);
-            dPre[j] = dcj * g * i * (1f - i);
-            dPre[H + j] = dcj * cPrev[j] * f * (1f - f);
-            dPre[2 * H + j] = dcj * i * (1f - g * g);
-            dPre[3 * H + j] = dhj * tc * o * (1f - o);
-            dc[j] = dcj * f;
-        }
-    }
-
-    private void GruBackwardRow(ReadOnlySpan<float> act, ReadOnlySpan<float> hn, ReadOnlySpan<float> hPrev,
-        Span<float> dh, Span<float> dGx, Span<float> dGh)
-    {
-        int H = _hidden;
-        for (int j = 0; j < H; j++)
-        {
-            float r = act[j], z = act[H + j], n = act[2 * H + j], dhj = dh[j];
-            float dn = dhj * (1f - z) * (1f - n * n);
-            float dz = dhj * (hPrev[j] - n) * z * (1f - z);
-            float dr = dn * hn[j] * r * (1f - r);
-            dGx[j] = dr; dGx[H + j] = dz; dGx[2 * H + j] = dn;
-            dGh[j] = dr; dGh[H + j] = dz; dGh[2 * H + j] = dn * r;
-            dh[j] = dhj * z; // the recurrent GEMM adds dGh · W_hh
-        }
     }
 }

@@ -47,14 +47,12 @@ internal sealed class SequencePredictor
         private readonly SequencePredictor _owner;
         private SequenceBatch _batch;
         private RecurrentNetwork _network;
-        private float[] _sequence;
 
         public Worker(SequencePredictor owner)
         {
             _owner = owner;
             _batch = new SequenceBatch(1, 64, owner.Spec.InputSize, 0);
             _network = new RecurrentNetwork(owner._layout, owner._parameters, null, 1, 64);
-            _sequence = new float[64 * owner.Spec.InputSize];
         }
 
         public ReadOnlySpan<float> Run(ReadOnlySpan<float> sequence, int steps)
@@ -64,13 +62,9 @@ internal sealed class SequencePredictor
                 int cap = Math.Max(steps, _batch.CapacityLength * 2);
                 _batch = new SequenceBatch(1, cap, _owner.Spec.InputSize, 0);
                 _network = new RecurrentNetwork(_owner._layout, _owner._parameters, null, 1, cap);
-                _sequence = new float[cap * _owner.Spec.InputSize];
             }
 
-            sequence.CopyTo(_sequence);
-            int len = sequence.Length;
-            var mem = new ReadOnlyMemory<float>(_sequence, 0, len);
-            _batch.Fill(1, _ => mem, null, false);
+            _batch.FillSingle(sequence);
             return _network.Forward(_batch);
         }
     }

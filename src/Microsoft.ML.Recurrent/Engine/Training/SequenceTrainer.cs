@@ -59,7 +59,7 @@ internal static class SequenceTrainer
                 cancellation.ThrowIfCancellationRequested();
                 int start = batchStarts[k];
                 int count = Math.Min(s.BatchSize, train.Count - start);
-                batch.Fill(count, i => train.Features(order[start + i]), i => train.Target(order[start + i]), perStep);
+                batch.Fill(train, order.AsSpan(start, count));
                 Array.Clear(network.Gradients);
                 var y = network.Forward(batch, training: true, dropoutRandom: random);
                 float loss = Loss.Compute(s.Loss, y, batch, spec.Output, spec.OutputSize, dOut);
@@ -119,10 +119,12 @@ internal static class SequenceTrainer
         double sum = 0, weight = 0;
         long correct = 0, total = 0;
         int O = spec.OutputSize;
+        var indices = new int[batch.CapacityBatch];
         for (int start = 0; start < data.Count; start += batch.CapacityBatch)
         {
             int count = Math.Min(batch.CapacityBatch, data.Count - start);
-            batch.Fill(count, i => data.Features(start + i), i => data.Target(start + i), perStep);
+            for (int i = 0; i < count; i++) indices[i] = start + i;
+            batch.Fill(data, indices.AsSpan(0, count));
             var y = network.Forward(batch);
             float loss = Loss.Compute(s.Loss, y, batch, spec.Output, O, dOut);
             double w = 0;

@@ -1,0 +1,538 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Reflection;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Text.Json;
+using Microsoft.ML.Recurrent.Engine;
+using Microsoft.ML.Recurrent.Engine.Kernels;
+using Microsoft.ML.Recurrent.Engine.Optimizers;
+
+namespace Microsoft.ML.Recurrent.Benchmarks;
+
+/// <summary>
+/// Training and inference throughput of the engine on five fixed configurations, beside libtorch's figures
+/// measured on the same kind of machine (2 threads).
+/// <para>
+/// A training step is what a training loop does per mini-batch, with nothing else: zero the gradients,
+/// forward (training = true), MSE loss on a one-output linear head over the last hidden state, backward,
+/// Adam step (no clipping, as the libtorch loop had none). Inference is one forward pass (training = false)
+/// on the same batch. Data are random normal values with a fixed seed; every sequence of a batch has the
+/// same length. Each figure is the median of several repeats, each repeat timing enough iterations to
+/// last ≥ --min-time seconds after a warm-up.
+/// </para>
+/// <para>
+/// FLOPs count only the cell matrix products: a forward pass is 2·G·H·(I_l + H)·T per sequence per layer and
+/// direction (G = 4 LSTM, 3 GRU, 1 RNN; I_l = H·dirs after the first layer); a training step counts 3× that.
+/// </para>
+/// Usage: throughput [--json FILE] [--repeats N] [--configs 1,3] [--threads N] [--peak GFLOPS] [--min-time S] [--seed N]
+/// </summary>
+internal static class ThroughputRunner
+{
+    // Peak of the machine the libtorch figures come from: AMD EPYC Zen 4 (family 25), 2 cores at 2.97 GHz.
+    // Zen 4 has two 256-bit FMA pipes per core and runs AVX-512 as two 256-bit halves, so fp32 peak is
+    // 2 pipes × 8 lanes × 2 FLOP = 32 FLOP/cycle per core. (A core with two full 512-bit FMA ports would
+    // reach 64 FLOP/cycle, i.e. 380 GFLOP/s on 2 cores; pass --peak 380 to compare against that.)
+    private const double ClockGHz = 2.97;
+    private const double FlopPerCycle = 32;
+    private const int DefaultSeed = 20240611;
+    private const float LearningRate = 1e-3f;
+
+    private sealed record Config(
+        int Id, CellKind Cell, int Batch, int Length, int Input, int Hidden, int Layers,
+        double? TorchTraining, double? TorchInference, double? TorchLatencyUs)
+    {
+        public NetworkSpec Spec => new(Cell, Input, Hidden, Layers, OutputSize: 1, Output: OutputMode.LastHidden);
+
+        /// <summary>Forward FLOPs per sequence (cell matrix products only).</summary>
+        public double ForwardFlopsPerSequence
+        {
+            get
+            {
+                var spec = Spec;
+                double total = 0;
+                for (int l = 0; l < spec.NumberOfLayers; l++)
+                    total += 2.0 * spec.Gates * spec.HiddenSize * (spec.LayerInputSize(l) + spec.HiddenSize) * Length * spec.Directions;
+                return total;
+            }
+        }
+    }
+
+    private static readonly Config[] AllConfigs =
+    [
+        new(1, CellKind.Lstm, 64, 50, 32, 128, 1, 4757, 21277, null),
+        new(2, CellKind.Gru, 64, 50, 32, 128, 1, 3542, 12100, null),
+        new(3, CellKind.Lstm, 32, 200, 8, 64, 1, 2658, 13111, null),
+        new(4, CellKind.Lstm, 128, 30, 64, 256, 2, 1119, 4220, null),
+        new(5, CellKind.Lstm, 1, 50, 32, 128, 1, null, null, 281),
+    ];
+
+    private sealed class Options
+    {
+        public string? JsonPath;
+        public int Repeats = 5;
+        public int[] Configs = [1, 2, 3, 4, 5];
+        public int Threads = Environment.ProcessorCount;
+        public double? Peak;
+        public double MinSeconds = 0.3;
+        public int Seed = DefaultSeed;
+    }
+
+    private sealed class Result
+    {
+        public required Config Config;
+        public int Threads;
+        public double[] FirstStepsMs = [];
+        public double TrainingStepMs;       // steady-state median per step
+        public double TrainingSeqPerSec;
+        public int TrainingIterations;      // per repeat
+        public double InferenceMs;          // median per forward
+        public double InferenceSeqPerSec;
+        public int InferenceIterations;
+        public double AllocBytesPerStepThread;
+        public double AllocBytesPerStepProcess;
+        public int Gen0Collections;
+        public double AllocBytesPerForwardThread;
+        public long PeakWorkingSet;
+        public int SubnormalGradientsStep1, SubnormalGradientsSteady, SubnormalAdamStateSteady;
+        public float LossStep1, LossSteady;
+        public double TrainingGflops => Config.ForwardFlopsPerSequence * 3 * TrainingSeqPerSec / 1e9;
+        public double InferenceGflops => Config.ForwardFlopsPerSequence * InferenceSeqPerSec / 1e9;
+        public double? LatencyUs => Config.Batch == 1 ? InferenceMs * 1000 : null;
+    }
+
+    public static int Run(string[] args)
+    {
+        Options? o;
+        try
+        {
+            o = Parse(args);
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"throughput: {e.Message}");
+            Console.Error.WriteLine(UsageText);
+            return 2;
+        }
+
+        if (o is null) return 0; // --help
+        var culture = CultureInfo.CurrentCulture;
+        int threads = Gemm.DefaultThreads;
+        try
+        {
+            CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+            Gemm.DefaultThreads = o.Threads;
+            return Run(o);
+        }
+        finally
+        {
+            CultureInfo.CurrentCulture = culture;
+            Gemm.DefaultThreads = threads;
+        }
+    }
+
+    private static int Run(Options o)
+    {
+        double peak = o.Peak ?? Math.Min(o.Threads, Environment.ProcessorCount) * ClockGHz * FlopPerCycle;
+        PrintHeader(o, peak);
+
+        var results = new List<Result>();
+        var total = Stopwatch.StartNew();
+        foreach (int id in o.Configs)
+        {
+            var c = AllConfigs[id - 1];
+            FullCollect(); // the previous configuration's buffers
+            var clock = Stopwatch.StartNew();
+            Console.Write($"config {c.Id}: {c.Cell} B={c.Batch} T={c.Length} I={c.Input} H={c.Hidden} L={c.Layers} ... ");
+            var r = Measure(c, o);
+            results.Add(r);
+            Console.WriteLine($"{r.TrainingSeqPerSec:F0} train seq/s, {r.InferenceSeqPerSec:F0} infer seq/s ({clock.Elapsed.TotalSeconds:F1} s)");
+        }
+
+        Console.WriteLine();
+        PrintTables(results, peak);
+        Console.WriteLine();
+        Console.WriteLine($"Total time {total.Elapsed.TotalSeconds:F1} s.");
+        if (o.JsonPath is not null)
+        {
+            WriteJson(o.JsonPath, results, peak);
+            Console.WriteLine($"Wrote {o.JsonPath}.");
+        }
+
+        return 0;
+    }
+
+    private const string UsageText =
+        "usage: throughput [--json FILE] [--repeats N] [--configs 1,3] [--threads N] [--peak GFLOPS] [--min-time SECONDS] [--seed N]";
+
+    /// <summary>The options, or null after printing the usage for --help.</summary>
+    private static Options? Parse(string[] args)
+    {
+        var o = new Options();
+        int i = 0;
+        if (args.Length > 0 && args[0] == "throughput") i = 1; // tolerate the verb being passed along
+        string Value(string name)
+        {
+            if (i + 1 >= args.Length) throw new ArgumentException($"{name} needs a value.");
+            return args[++i];
+        }
+
+        int Int(string name, int min)
+        {
+            string v = Value(name);
+            if (!int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) || n < min)
+                throw new ArgumentException($"{name} must be an integer ≥ {min}, was '{v}'.");
+            return n;
+        }
+
+        double Positive(string name)
+        {
+            string v = Value(name);
+            if (!double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) || !(d > 0) || !double.IsFinite(d))
+                throw new ArgumentException($"{name} must be a positive number, was '{v}'.");
+            return d;
+        }
+
+        for (; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--json": o.JsonPath = Value("--json"); break;
+                case "--repeats": o.Repeats = Int("--repeats", 1); break;
+                case "--threads": o.Threads = Int("--threads", 1); break;
+                case "--seed": o.Seed = Int("--seed", 0); break;
+                case "--peak": o.Peak = Positive("--peak"); break;
+                case "--min-time": o.MinSeconds = Positive("--min-time"); break;
+                case "--configs":
+                {
+                    string v = Value("--configs");
+                    var ids = new List<int>();
+                    foreach (string part in v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                    {
+                        if (!int.TryParse(part, NumberStyles.Integer, CultureInfo.InvariantCulture, out int id) || id < 1 || id > AllConfigs.Length)
+                            throw new ArgumentException($"--configs takes numbers 1..{AllConfigs.Length} separated by commas, was '{v}'.");
+                        if (!ids.Contains(id)) ids.Add(id);
+                    }
+
+                    if (ids.Count == 0) throw new ArgumentException("--configs names no configuration.");
+                    o.Configs = [.. ids];
+                    break;
+                }
+
+                case "--help" or "-h":
+                    Console.WriteLine(UsageText);
+                    return null;
+                default:
+                    throw new ArgumentException($"unknown argument '{args[i]}'.");
+            }
+        }
+
+        return o;
+    }
+
+    /// <summary>One configuration's network, batch, optimizer and loss buffer, built from a seed.</summary>
+    private sealed class Workload
+    {
+        private readonly float[] _dOut;
+        private readonly Optimizer _optimizer;
+        private readonly int _outputSize;
+
+        public Workload(Config c, int seed)
+        {
+            var spec = c.Spec;
+            var layout = new ParameterLayout(spec);
+            Parameters = new float[layout.Count];
+            Initializer.Initialize(layout, Parameters, seed);
+            Network = new RecurrentNetwork(layout, Parameters, new float[layout.Count], c.Batch, c.Length);
+            Batch = new SequenceBatch(c.Batch, c.Length, c.Input, targetWidth: spec.OutputSize);
+            var random = new Random(seed);
+            var sequences = new float[c.Batch][];
+            var targets = new float[c.Batch][];
+            for (int b = 0; b < c.Batch; b++)
+            {
+                sequences[b] = new float[c.Length * c.Input];
+                for (int j = 0; j < sequences[b].Length; j++) sequences[b][j] = Normal(random);
+                targets[b] = new float[spec.OutputSize];
+                for (int j = 0; j < targets[b].Length; j++) targets[b][j] = Normal(random);
+            }
+
+            Batch.Fill(c.Batch, i => sequences[i], i => targets[i], perStepTargets: false);
+            _outputSize = spec.OutputSize;
+            _dOut = new float[c.Batch * spec.OutputSize];
+            _optimizer = Optimizer.Create(OptimizerKind.Adam, layout.Count, new OptimizerSettings());
+        }
+
+        public float[] Parameters { get; }
+        public RecurrentNetwork Network { get; }
+        public SequenceBatch Batch { get; }
+        public float[] AdamState() => _optimizer.GetState();
+
+        /// <summary>Zero gradients, forward, MSE, backward, Adam. Returns the loss.</summary>
+        public float TrainStep()
+        {
+            Array.Clear(Network.Gradients);
+            var y = Network.Forward(Batch, training: true);
+            float loss = Loss.Compute(LossKind.MeanSquaredError, y, Batch, OutputMode.LastHidden, _outputSize, _dOut);
+            Network.Backward(_dOut.AsSpan(0, y.Length));
+            _optimizer.Step(Parameters, Network.Gradients, LearningRate);
+            return loss;
+        }
+
+        public float Infer() => Network.Forward(Batch)[0];
+
+        private static float Normal(Random random)
+        {
+            double u1 = 1.0 - random.NextDouble(), u2 = random.NextDouble();
+            return (float)(Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2));
+        }
+    }
+
+    private static Result Measure(Config c, Options o)
+    {
+        var r = new Result { Config = c, Threads = Gemm.DefaultThreads };
+
+        // JIT warm-up on a throw-away instance, so that the first steps timed below show the engine's
+        // start-up behaviour (e.g. subnormal slow-down) rather than compilation. The instance is collected
+        // before the measured one is built, so the peak working set counts one network at a time.
+        WarmUp(c, o);
+        FullCollect();
+
+        var work = new Workload(c, o.Seed);
+
+        // First steps of a fresh network, each timed alone.
+        r.FirstStepsMs = new double[3];
+        for (int s = 0; s < 3; s++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            float loss = work.TrainStep();
+            r.FirstStepsMs[s] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            if (s == 0)
+            {
+                r.LossStep1 = loss;
+                r.SubnormalGradientsStep1 = CountSubnormal(work.Network.Gradients);
+            }
+        }
+
+        // Steady-state training (the first steps count as warm-up when they lasted long enough).
+        double lastStep = r.FirstStepsMs[2] / 1e3;
+        if (r.FirstStepsMs.Sum() / 1e3 < o.MinSeconds) lastStep = RunFor(() => work.TrainStep(), minIterations: 1, o.MinSeconds);
+        r.TrainingIterations = IterationsFor(lastStep, o.MinSeconds);
+        var perStep = new double[o.Repeats];
+        long threadBytes0 = GC.GetAllocatedBytesForCurrentThread();
+        long processBytes0 = GC.GetTotalAllocatedBytes(precise: true);
+        int gen0 = GC.CollectionCount(0);
+        float lastLoss = 0;
+        for (int rep = 0; rep < o.Repeats; rep++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            for (int it = 0; it < r.TrainingIterations; it++) lastLoss = work.TrainStep();
+            perStep[rep] = Stopwatch.GetElapsedTime(t0).TotalSeconds / r.TrainingIterations;
+        }
+
+        long steps = (long)o.Repeats * r.TrainingIterations;
+        r.AllocBytesPerStepThread = (GC.GetAllocatedBytesForCurrentThread() - threadBytes0) / (double)steps;
+        r.AllocBytesPerStepProcess = (GC.GetTotalAllocatedBytes(precise: true) - processBytes0) / (double)steps;
+        r.Gen0Collections = GC.CollectionCount(0) - gen0;
+        r.LossSteady = lastLoss;
+        r.SubnormalGradientsSteady = CountSubnormal(work.Network.Gradients);
+        r.SubnormalAdamStateSteady = CountSubnormal(work.AdamState());
+        r.TrainingStepMs = Median(perStep) * 1e3;
+        r.TrainingSeqPerSec = c.Batch / Median(perStep);
+
+        // Inference on the same batch.
+        double lastForward = RunFor(() => work.Infer(), minIterations: 2, o.MinSeconds / 2);
+        r.InferenceIterations = IterationsFor(lastForward, o.MinSeconds);
+        var perForward = new double[o.Repeats];
+        long inferBytes0 = GC.GetAllocatedBytesForCurrentThread();
+        float sink = 0;
+        for (int rep = 0; rep < o.Repeats; rep++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            for (int it = 0; it < r.InferenceIterations; it++) sink += work.Infer();
+            perForward[rep] = Stopwatch.GetElapsedTime(t0).TotalSeconds / r.InferenceIterations;
+        }
+
+        r.AllocBytesPerForwardThread = (GC.GetAllocatedBytesForCurrentThread() - inferBytes0) / ((double)o.Repeats * r.InferenceIterations);
+        GC.KeepAlive(sink);
+        r.InferenceMs = Median(perForward) * 1e3;
+        r.InferenceSeqPerSec = c.Batch / Median(perForward);
+        r.PeakWorkingSet = Process.GetCurrentProcess().PeakWorkingSet64;
+        return r;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void WarmUp(Config c, Options o)
+    {
+        var w = new Workload(c, o.Seed);
+        RunFor(() => w.TrainStep(), minIterations: 3, o.MinSeconds);
+        RunFor(() => w.Infer(), minIterations: 3, o.MinSeconds / 2);
+    }
+
+    private static void FullCollect()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+    }
+
+    /// <summary>
+    /// Runs <paramref name="action"/> for at least <paramref name="seconds"/>, and at least
+    /// <paramref name="minIterations"/> times unless that would take over <see cref="WarmupCapSeconds"/>
+    /// (slow configurations warm up in one call). Always runs once. Returns the duration of the last call in seconds.
+    /// </summary>
+    private static double RunFor(Action action, int minIterations, double seconds)
+    {
+        long start = Stopwatch.GetTimestamp();
+        double last;
+        int i = 0;
+        do
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            action();
+            last = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            i++;
+        }
+        while (Stopwatch.GetElapsedTime(start).TotalSeconds is var elapsed
+            && (elapsed < seconds || (i < minIterations && elapsed < WarmupCapSeconds)));
+        return last;
+    }
+
+    private const double WarmupCapSeconds = 3.0;
+
+    /// <summary>Iterations per repeat so that a repeat lasts ≥ <paramref name="seconds"/>, given one call's duration.</summary>
+    private static int IterationsFor(double oneCallSeconds, double seconds) =>
+        (int)Math.Clamp(Math.Ceiling(seconds / Math.Max(oneCallSeconds, 1e-7)), 1, 10_000_000);
+
+    private static double Median(double[] values)
+    {
+        var sorted = (double[])values.Clone();
+        Array.Sort(sorted);
+        int n = sorted.Length;
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    }
+
+    private static int CountSubnormal(ReadOnlySpan<float> values)
+    {
+        int n = 0;
+        foreach (float v in values) if (float.IsSubnormal(v)) n++;
+        return n;
+    }
+
+    private static void PrintHeader(Options o, double peak)
+    {
+        bool optimized = typeof(RecurrentNetwork).Assembly.GetCustomAttribute<DebuggableAttribute>()?.IsJITOptimizerDisabled != true
+            && typeof(ThroughputRunner).Assembly.GetCustomAttribute<DebuggableAttribute>()?.IsJITOptimizerDisabled != true;
+        Console.WriteLine("Microsoft.ML.Recurrent throughput");
+        Console.WriteLine($"  {RuntimeInformation.FrameworkDescription}, {RuntimeInformation.OSDescription}, {Environment.ProcessorCount} logical cores, " +
+            $"Vector512 {(Vector512.IsHardwareAccelerated ? "accelerated" : "not accelerated")}, {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")} GC");
+        if (!optimized) Console.WriteLine("  WARNING: JIT optimisation is disabled (Debug build?); run with -c Release.");
+        Console.WriteLine($"  Gemm.DefaultThreads = {o.Threads}; median of {o.Repeats} repeat(s), each ≥ {o.MinSeconds:0.###} s; seed {o.Seed}");
+        Console.WriteLine(o.Peak is null
+            ? $"  Peak = {Math.Min(o.Threads, Environment.ProcessorCount)} core(s) × {ClockGHz} GHz × {FlopPerCycle} FP32 FLOP/cycle (Zen 4: 2 × 256-bit FMA pipes) = {peak:F1} GFLOP/s (--peak to override)"
+            : $"  Peak = {peak:F1} GFLOP/s (--peak)");
+        Console.WriteLine("  Training step = zero grads + forward + MSE on a 1-output head over the last hidden state + backward + Adam (no clipping).");
+        Console.WriteLine("  FLOPs: forward 2·G·H·(I+H)·T per sequence per layer; training 3× forward. ratio = ours / libtorch (> 1 is faster).");
+        Console.WriteLine();
+    }
+
+    private static void PrintTables(List<Result> results, double peak)
+    {
+        static string Opt(double? v, string format) => v is null ? "—" : v.Value.ToString(format, CultureInfo.InvariantCulture);
+        static string Ratio(double ours, double? torch) => torch is null ? "—" : (ours / torch.Value).ToString("0.00", CultureInfo.InvariantCulture) + "×";
+
+        Console.WriteLine("Training (steady state)");
+        Console.WriteLine("  # | cell | batch |  len |  in |  hid | L | ms/step | seq/s    | libtorch | ratio  | GFLOP/s | % peak");
+        foreach (var r in results)
+        {
+            var c = r.Config;
+            Console.WriteLine($"  {c.Id} | {c.Cell,-4} | {c.Batch,5} | {c.Length,4} | {c.Input,3} | {c.Hidden,4} | {c.Layers} | {r.TrainingStepMs,7:F2} | {r.TrainingSeqPerSec,8:F0} | {Opt(c.TorchTraining, "F0"),8} | {Ratio(r.TrainingSeqPerSec, c.TorchTraining),6} | {r.TrainingGflops,7:F2} | {100 * r.TrainingGflops / peak,5:F1}%");
+        }
+
+        Console.WriteLine();
+        Console.WriteLine("Inference (forward, training = false, same batch)");
+        Console.WriteLine("  # | cell | batch | ms/batch | seq/s    | libtorch | ratio  | µs/seq  | libtorch µs | GFLOP/s | % peak");
+        foreach (var r in results)
+        {
+            var c = r.Config;
+            double usPerSeq = 1e6 / r.InferenceSeqPerSec;
+            Console.WriteLine($"  {c.Id} | {c.Cell,-4} | {c.Batch,5} | {r.InferenceMs,8:F3} | {r.InferenceSeqPerSec,8:F0} | {Opt(c.TorchInference, "F0"),8} | {Ratio(r.InferenceSeqPerSec, c.TorchInference),6} | {usPerSeq,7:F1} | {Opt(c.TorchLatencyUs, "F0"),11} | {r.InferenceGflops,7:F2} | {100 * r.InferenceGflops / peak,5:F1}%");
+        }
+
+        foreach (var r in results)
+        {
+            if (r.LatencyUs is double us && r.Config.TorchLatencyUs is double torchUs)
+                Console.WriteLine($"  Config {r.Config.Id} latency: {us:F1} µs/seq (libtorch {torchUs:F0} µs/seq; speed ratio {torchUs / us:0.00}×).");
+        }
+
+        Console.WriteLine();
+        Console.WriteLine("First training steps of a fresh network (after JIT warm-up on another instance) vs steady state");
+        Console.WriteLine("  # | step 1 ms | step 2 ms | step 3 ms | steady ms | step1/steady | subnormal grads step 1 / steady | subnormal Adam state | loss step 1 → last");
+        foreach (var r in results)
+        {
+            var c = r.Config;
+            Console.WriteLine($"  {c.Id} | {r.FirstStepsMs[0],9:F2} | {r.FirstStepsMs[1],9:F2} | {r.FirstStepsMs[2],9:F2} | {r.TrainingStepMs,9:F2} | {r.FirstStepsMs[0] / r.TrainingStepMs,11:F2}× | {r.SubnormalGradientsStep1,14} / {r.SubnormalGradientsSteady,-14} | {r.SubnormalAdamStateSteady,20} | {r.LossStep1:G4} → {r.LossSteady:G4}");
+        }
+
+        Console.WriteLine();
+        Console.WriteLine("Memory (allocation during the timed loops; peak working set of the process after each configuration)");
+        Console.WriteLine("  # | iters/repeat train, infer | bytes/step (this thread) | bytes/step (process) | gen0 GCs | bytes/forward (this thread) | peak working set");
+        foreach (var r in results)
+        {
+            Console.WriteLine($"  {r.Config.Id} | {r.TrainingIterations,11}, {r.InferenceIterations,-11} | {r.AllocBytesPerStepThread,24:F1} | {r.AllocBytesPerStepProcess,20:F1} | {r.Gen0Collections,8} | {r.AllocBytesPerForwardThread,27:F1} | {r.PeakWorkingSet / (1024.0 * 1024.0),10:F1} MiB");
+        }
+
+        var c4 = results.FirstOrDefault(r => r.Config.Id == 4);
+        if (c4 is not null) Console.WriteLine($"  Peak working set after config 4: {c4.PeakWorkingSet / (1024.0 * 1024.0):F1} MiB.");
+    }
+
+    private static void WriteJson(string path, List<Result> results, double peak)
+    {
+        string? dir = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
+        using var stream = File.Create(path);
+        using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
+        static void Number(Utf8JsonWriter w, string name, double? v, int digits = 3)
+        {
+            if (v is double d && double.IsFinite(d)) w.WriteNumber(name, Math.Round(d, digits));
+            else w.WriteNull(name);
+        }
+
+        json.WriteStartArray();
+        foreach (var r in results)
+        {
+            var c = r.Config;
+            json.WriteStartObject();
+            json.WriteNumber("config", c.Id);
+            json.WriteString("cell", c.Cell.ToString());
+            json.WriteNumber("batch", c.Batch);
+            json.WriteNumber("length", c.Length);
+            json.WriteNumber("input", c.Input);
+            json.WriteNumber("hidden", c.Hidden);
+            json.WriteNumber("layers", c.Layers);
+            Number(json, "training_seq_per_s", r.TrainingSeqPerSec, 1);
+            Number(json, "inference_seq_per_s", r.InferenceSeqPerSec, 1);
+            Number(json, "latency_us", r.LatencyUs, 2);
+            Number(json, "gflops", r.TrainingGflops);
+            Number(json, "inference_gflops", r.InferenceGflops);
+            json.WriteNumber("threads", r.Threads);
+            Number(json, "libtorch_training_seq_per_s", c.TorchTraining);
+            Number(json, "libtorch_inference_seq_per_s", c.TorchInference);
+            // Extras beyond the required fields.
+            Number(json, "libtorch_latency_us", c.TorchLatencyUs);
+            Number(json, "peak_gflops", peak, 1);
+            Number(json, "training_step_ms", r.TrainingStepMs, 4);
+            json.WriteStartArray("first_steps_ms");
+            foreach (double ms in r.FirstStepsMs) json.WriteNumberValue(Math.Round(ms, 4));
+            json.WriteEndArray();
+            Number(json, "inference_ms", r.InferenceMs, 4);
+            Number(json, "alloc_bytes_per_step_thread", r.AllocBytesPerStepThread, 1);
+            Number(json, "alloc_bytes_per_step_process", r.AllocBytesPerStepProcess, 1);
+            json.WriteNumber("gen0_collections", r.Gen0Collections);
+            json.WriteNumber("peak_working_set_bytes", r.PeakWorkingSet);
+            json.WriteEndObject();
+        }
+
+        json.WriteEndArray();
+    }
+}
