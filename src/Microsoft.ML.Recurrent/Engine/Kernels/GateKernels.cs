@@ -17,7 +17,9 @@ namespace Microsoft.ML.Recurrent.Engine.Kernels;
 /// Every element is computed by one generic body (<see cref="ILanes{TV}"/>) instantiated three times:
 /// with <see cref="Vector512{T}"/>, <see cref="Vector256{T}"/> and a plain float for the remainder of a
 /// row. The three use the same operations with the same fused multiply-adds and divisions, so results do
-/// not depend on the vector width (bit-identical across paths and machines).
+/// not depend on the vector width (bit-identical across paths and machines). The entry points are
+/// compiled fully optimised on their first call (AggressiveOptimization): unoptimised tier-0 code of these
+/// generic bodies is many times slower, and a short inference run may never call them often enough to tier up.
 /// </para>
 /// <para>
 /// Activations: σ(x) = 1 / (1 + e^−x) and tanh(|x|) = (1 − e^−2|x|) / (1 + e^−2|x|) computed through
@@ -68,6 +70,7 @@ internal static class GateKernels
     /// LSTM step. gates (b, 4H): pre-activations i, f, g, o in; activations σ(i), σ(f), tanh(g), σ(o) out.
     /// c = f·cPrev + i·g, tanhC = tanh(c), h = o·tanhC; cPrev, c, tanhC, h are (b, H).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void LstmForward(Span<float> gates, ReadOnlySpan<float> cPrev, Span<float> c, Span<float> tanhC, Span<float> h, int b, int H)
     {
         CheckShape(b, H);
@@ -104,6 +107,7 @@ internal static class GateKernels
     /// h·W_hhᵀ + b_hh. r = σ(x_r + gh_r), z = σ(x_z + gh_z), n = tanh(x_n + r·gh_n),
     /// h = (1 − z)·n + z·hPrev (computed as n + z·(hPrev − n)); ghN (b, H) receives gh_n for the backward pass.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void GruForward(Span<float> gates, ReadOnlySpan<float> gh, ReadOnlySpan<float> hPrev, Span<float> ghN, Span<float> h, int b, int H)
     {
         CheckShape(b, H);
@@ -136,6 +140,7 @@ internal static class GateKernels
     }
 
     /// <summary>Simple RNN step: h = tanh(pre) over <paramref name="count"/> = b·H elements.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RnnForward(ReadOnlySpan<float> pre, Span<float> h, int count)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
@@ -158,6 +163,7 @@ internal static class GateKernels
     /// dc_t = dc + dh·o·(1 − tanhC²). dPre (b, 4H) out: gradients w.r.t. the pre-activations,
     /// dc_t·g·i(1 − i), dc_t·cPrev·f(1 − f), dc_t·i·(1 − g²), dh·tanhC·o(1 − o).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void LstmBackward(ReadOnlySpan<float> act, ReadOnlySpan<float> cPrev, ReadOnlySpan<float> tanhC, ReadOnlySpan<float> dh,
         Span<float> dc, Span<float> dPre, int b, int H)
     {
@@ -199,6 +205,7 @@ internal static class GateKernels
     /// dz = dh·(hPrev − n)·z(1 − z), dr = dn·ghN·r(1 − r): dGx (b, 3H) = [dr, dz, dn] (w.r.t. the input
     /// projection) and dGh (b, 3H) = [dr, dz, dn·r] (w.r.t. the recurrent projection).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void GruBackward(ReadOnlySpan<float> act, ReadOnlySpan<float> ghN, ReadOnlySpan<float> hPrev, Span<float> dh,
         Span<float> dGx, Span<float> dGh, int b, int H)
     {
@@ -235,6 +242,7 @@ internal static class GateKernels
     }
 
     /// <summary>Simple RNN step backward: dPre = dh·(1 − h²) over <paramref name="count"/> = b·H elements.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RnnBackward(ReadOnlySpan<float> h, ReadOnlySpan<float> dh, Span<float> dPre, int count)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
