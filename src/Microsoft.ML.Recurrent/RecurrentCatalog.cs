@@ -1,6 +1,8 @@
+using Microsoft.ML.Recurrent;
 using Microsoft.ML.Runtime;
 
-namespace Microsoft.ML.Recurrent;
+// ML.NET's convention: catalog extensions live in the Microsoft.ML namespace, so they need no extra using.
+namespace Microsoft.ML;
 
 /// <summary>
 /// Recurrent-network trainers for ML.NET's regression, binary and multiclass catalogs:
