@@ -31,6 +31,7 @@ public static class ClassifyWavesWithGru
 
         string path = Path.Combine(Path.GetTempPath(), "waves-gru.zip");
         mlContext.Model.Save(model, train.Schema, path);
+        Console.WriteLine($"Model saved to {path} ({new FileInfo(path).Length:N0} bytes)");
         ITransformer loaded = mlContext.Model.Load(path, out _);
         // A loaded multiclass model contains an ONNX shape adapter: keep the model alive when the engine is disposed.
         using var engine = mlContext.Model.CreatePredictionEngine<Wave, ShapePrediction>(loaded, new PredictionEngineOptions { OwnsTransformer = false });
@@ -83,6 +84,7 @@ public static class ClassifyWavesWithGru
 
 // Expected output:
 //   Test macro accuracy: 1.000, log-loss: 0.007
+//   Model saved to /tmp/….zip (… bytes)
 //   sine     → sine
 //   square   → square
 //   square   → square

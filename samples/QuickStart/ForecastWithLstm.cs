@@ -32,6 +32,7 @@ public static class ForecastWithLstm
         // The fitted model saves like any ML.NET model and loads without any registration call.
         string path = Path.Combine(Path.GetTempPath(), "forecast-lstm.zip");
         mlContext.Model.Save(model, train.Schema, path);
+        Console.WriteLine($"Model saved to {path} ({new FileInfo(path).Length:N0} bytes)");
         ITransformer loaded = mlContext.Model.Load(path, out _);
         var engine = mlContext.Model.CreatePredictionEngine<Window, Forecast>(loaded);
         var sample = GenerateWindows(count: 1, seed: 3)[0];
@@ -72,4 +73,5 @@ public static class ForecastWithLstm
 //   Epoch 8/12: training mean squared error 0.00090986, 29414 sequences/s
 //   Epoch 12/12: training mean squared error 0.00070215, 30485 sequences/s
 //   Test R²: 0.999, RMSE: 0.028
+//   Model saved to /tmp/forecast-lstm.zip (… bytes)
 //   Next value: predicted -0.424, actual -0.426
