@@ -25,3 +25,20 @@ public enum RecurrentOptimizer
     /// <summary>RMSProp (decay 0.99).</summary>
     RmsProp = 2,
 }
+
+/// <summary>How the learning rate changes from epoch to epoch.</summary>
+public enum RecurrentLearningRateSchedule
+{
+    /// <summary>The same rate every epoch. The default.</summary>
+    Constant = 0,
+
+    /// <summary>The rate halves every 10 epochs.</summary>
+    Step = 1,
+
+    /// <summary>Cosine annealing from the learning rate down to zero over the maximum number of epochs.</summary>
+    Cosine = 2,
+
+    /// <summary>The rate halves when the monitored loss (validation loss if there is a validation set, else training loss)
+    /// has not improved by 0.01% for 3 epochs.</summary>
+    ReduceOnPlateau = 3,
+}

@@ -58,6 +58,9 @@ public abstract class RecurrentTrainerOptions
     /// <summary>The update rule. Default <see cref="RecurrentOptimizer.Adam"/>.</summary>
     public RecurrentOptimizer Optimizer { get; set; } = Defaults.Optimizer;
 
+    /// <summary>How the learning rate changes over the epochs. Default <see cref="RecurrentLearningRateSchedule.Constant"/>.</summary>
+    public RecurrentLearningRateSchedule LearningRateSchedule { get; set; } = Defaults.LearningRateSchedule;
+
     /// <summary>Rescales each batch's gradient to at most this global L2 norm; 0 disables clipping. Default 1.</summary>
     public float GradientClipNorm { get; set; } = Defaults.GradientClipNorm;
 
@@ -130,6 +133,8 @@ public abstract class RecurrentTrainerOptions
             throw Range(nameof(LearningRate), LearningRate, "must be a finite number > 0");
         if (!Enum.IsDefined(Optimizer))
             throw Range(nameof(Optimizer), Optimizer, "must be Adam, Sgd or RmsProp");
+        if (!Enum.IsDefined(LearningRateSchedule))
+            throw Range(nameof(LearningRateSchedule), LearningRateSchedule, "must be Constant, Step, Cosine or ReduceOnPlateau");
         if (!(GradientClipNorm >= 0f) || !float.IsFinite(GradientClipNorm))
             throw Range(nameof(GradientClipNorm), GradientClipNorm, "must be a finite number ≥ 0 (0 disables clipping)");
         if (!(L2Regularization >= 0f) || !float.IsFinite(L2Regularization))
@@ -159,6 +164,7 @@ public abstract class RecurrentTrainerOptions
         public const int BatchSize = 32;
         public const float LearningRate = 2e-3f;
         public const RecurrentOptimizer Optimizer = RecurrentOptimizer.Adam;
+        public const RecurrentLearningRateSchedule LearningRateSchedule = RecurrentLearningRateSchedule.Constant;
         public const float GradientClipNorm = 1f;
         public const int EarlyStoppingPatience = 5;
     }

@@ -101,6 +101,7 @@ internal sealed class RecurrentTrainerCore
             Optimizer = (OptimizerKind)(int)o.Optimizer,
             OptimizerSettings = new OptimizerSettings { WeightDecay = o.L2Regularization },
             GradientClipNorm = o.GradientClipNorm,
+            Schedule = (ScheduleKind)(int)o.LearningRateSchedule,
             EarlyStoppingPatience = validSet is null ? 0 : o.EarlyStoppingPatience,
             Seed = seed,
             Threads = o.NumberOfThreads ?? 0,

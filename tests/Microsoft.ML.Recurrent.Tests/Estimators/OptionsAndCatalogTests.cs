@@ -26,6 +26,7 @@ public class OptionsAndCatalogTests
         { nameof(RecurrentTrainerOptions.NumberOfThreads), o => o.NumberOfThreads = 0 },
         { nameof(RecurrentTrainerOptions.CellType), o => o.CellType = (RecurrentCellType)7 },
         { nameof(RecurrentTrainerOptions.Optimizer), o => o.Optimizer = (RecurrentOptimizer)9 },
+        { nameof(RecurrentTrainerOptions.LearningRateSchedule), o => o.LearningRateSchedule = (RecurrentLearningRateSchedule)5 },
     };
 
     [Theory]
@@ -188,6 +189,23 @@ public class OptionsAndCatalogTests
         };
         var model = Ml.Regression.Trainers.Recurrent(options).Fit(Ml.Data.LoadFromEnumerable(SequenceData.MarkedSum(60, seed: 1)));
         model.ModelInfo.TrainingHistory.Should().OnlyContain(r => r.ValidationLoss > 0 && r.ValidationAccuracy == null);
+    }
+
+    [Theory]
+    [InlineData(RecurrentLearningRateSchedule.Constant, 0.01f, 0.01f)]
+    [InlineData(RecurrentLearningRateSchedule.Cosine, 0.01f, 0.000954915f)] // 0.01·(1 + cos(π·4/5))/2 at the fifth epoch
+    public void Fit_LearningRateSchedule_DrivesTheRatePerEpoch(RecurrentLearningRateSchedule schedule, float first, float last)
+    {
+        var options = new RecurrentRegressionTrainer.Options
+        {
+            LabelColumnName = "Value", FeaturesPerStep = 2, HiddenSize = 4, MaximumNumberOfEpochs = 5,
+            LearningRate = 0.01f, LearningRateSchedule = schedule,
+        };
+        var model = Ml.Regression.Trainers.Recurrent(options).Fit(Ml.Data.LoadFromEnumerable(SequenceData.MarkedSum(40, seed: 1)));
+        var rates = model.ModelInfo.TrainingHistory.Select(r => r.LearningRate).ToArray();
+        rates.Should().HaveCount(5);
+        rates[0].Should().BeApproximately(first, 1e-6f);
+        rates[^1].Should().BeApproximately(last, 1e-6f);
     }
 
     [Fact]
