@@ -95,13 +95,13 @@ internal sealed class RecurrentNetwork
         set { foreach (var c in _cells) c.FrozenWeights = value; }
     }
 
-    /// <summary>The most threads any layer's time loop ran on in the last forward or backward pass.</summary>
+    /// <summary>The fewest threads any layer's time loop ran on in the last forward or backward pass (1: some loop ran alone).</summary>
     public int LastLoopParts
     {
         get
         {
-            int parts = 1;
-            foreach (var c in _cells) parts = Math.Max(parts, c.LastLoopParts);
+            int parts = int.MaxValue;
+            foreach (var c in _cells) parts = Math.Min(parts, c.LastLoopParts);
             return parts;
         }
     }

@@ -261,7 +261,7 @@ internal sealed unsafe class CellRunner
 
     // ---- Row-partitioned loop (B ≥ 2) ----
 
-    /// <summary>Cuts rows into contiguous ranges of about equal work (Σ lengths; rows are sorted longest-first).</summary>
+    /// <summary>Chooses the parts of the row loop (enough flops per part) and cuts the rows between them.</summary>
     private void PartitionRows()
     {
         int B = _b;
@@ -270,23 +270,37 @@ internal sealed unsafe class CellRunner
         double flops = 2.0 * _gh * _hidden * work;
         int parts = (int)Math.Min(Math.Min(ThreadCount, B), Math.Max(1.0, flops / Math.Max(RowSplitMinFlops, 1.0)));
         if (_bounds.Length < parts + 1) _bounds = new int[parts + 1];
-        _bounds[0] = 0;
+        SplitRows(_lengths.AsSpan(0, B), parts, _bounds);
+        _rowParts = parts;
+    }
+
+    /// <summary>
+    /// Cuts rows with the given (non-increasing) lengths into <paramref name="parts"/> contiguous ranges of about
+    /// equal work Σ lengths — the work of a row in the time loop — each with at least one row:
+    /// part q gets rows [bounds[q], bounds[q + 1]).
+    /// </summary>
+    internal static void SplitRows(ReadOnlySpan<int> lengths, int parts, Span<int> bounds)
+    {
+        int B = lengths.Length;
+        if (parts < 1 || parts > B) throw new ArgumentOutOfRangeException(nameof(parts), parts, $"must be in [1, {B}]");
+        long work = 0;
+        foreach (int len in lengths) work += len;
+        bounds[0] = 0;
         long cum = 0;
         int row = 0;
         for (int q = 1; q < parts; q++)
         {
-            // The first row at which the cumulative work reaches q/parts of the total (nearest boundary).
+            // The boundary whose cumulative work is nearest to q/parts of the total.
             double target = (double)work * q / parts;
-            while (row < B && cum + _lengths[row] <= target) cum += _lengths[row++];
-            if (row < B && target - cum > cum + _lengths[row] - target) cum += _lengths[row++];
-            row = Math.Clamp(row, _bounds[q - 1] + 1, B - (parts - q)); // every part keeps at least one row
-            cum = 0;
-            for (int r = 0; r < row; r++) cum += _lengths[r];
-            _bounds[q] = row;
+            while (row < B && cum + lengths[row] <= target) cum += lengths[row++];
+            if (row < B && target - cum > cum + lengths[row] - target) cum += lengths[row++];
+            int clamped = Math.Clamp(row, bounds[q - 1] + 1, B - (parts - q)); // every part keeps at least one row
+            for (; row < clamped; row++) cum += lengths[row];
+            for (; row > clamped; row--) cum -= lengths[row - 1];
+            bounds[q] = row;
         }
 
-        _bounds[parts] = B;
-        _rowParts = parts;
+        bounds[parts] = B;
     }
 
     private void RunRows(LoopMode mode)
