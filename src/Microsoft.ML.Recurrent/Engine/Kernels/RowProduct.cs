@@ -5,10 +5,10 @@ using System.Runtime.Intrinsics.X86;
 namespace Microsoft.ML.Recurrent.Engine.Kernels;
 
 /// <summary>
-/// The per-step products of the recurrence, C = A·B (or C += A·B) with A (m × k) and B (k × n) both
+/// The per-step products of the recurrence, C = A·B (or C += A·B, or A·B + a bias row) with A (m × k) and B (k × n) both
 /// row-contiguous, computed so that every C element has ONE fixed arithmetic order whatever the shape
 /// of the call: a single fused multiply–add chain s = fma(A[i, p], B[p, j], s) over p = 0 … k−1 from
-/// s = 0, then C = s or C = C + s. The chain does not depend on m, on the row or column offset of the
+/// s = 0, then C = s, C = C + s or C = bias + s. The chain does not depend on m, on the row or column offset of the
 /// element, on the tile or vector width it lands in (the scalar tail uses <see cref="MathF.FusedMultiplyAdd"/>),
 /// nor on how a caller splits rows or columns between threads. That is what lets the time loop hand
 /// each worker its own rows (or its own hidden units) and still produce the same bits as one thread.
@@ -58,16 +58,28 @@ internal static unsafe class RowProduct
     }
 
     /// <summary>Pointer form of <see cref="Multiply(int, int, int, ReadOnlySpan{float}, int, ReadOnlySpan{float}, int, Span{float}, int, bool)"/> (no checks).</summary>
+    public static void Multiply(int m, int n, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool accumulate) =>
+        Product(m, n, k, a, lda, b, ldb, c, ldc, accumulate ? c : null, ldc);
+
+    /// <summary>
+    /// C[i·ldc + j] = Σ_p A[i·lda + p]·B[p·ldb + j] + row[j]: the product plus one row added to every row (a bias),
+    /// the sum the same chain as in <see cref="Multiply(int, int, int, float*, nint, float*, nint, float*, nint, bool)"/>,
+    /// then one addition. No checks.
+    /// </summary>
+    public static void MultiplyAddRow(int m, int n, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* row) =>
+        Product(m, n, k, a, lda, b, ldb, c, ldc, row, 0);
+
+    /// <summary>C = chain, or C = D + chain where D[i, j] = d[i·ldd + j] (d = c: accumulate; ldd = 0: a row).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Multiply(int m, int n, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool accumulate)
+    private static void Product(int m, int n, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
     {
         if (m <= 0 || n <= 0) return;
         switch (MaxVectorWidth)
         {
-            case 512: Run<Vector512<float>, V512>(m, n, k, a, lda, b, ldb, c, ldc, accumulate); break;
-            case 256: Run<Vector256<float>, V256>(m, n, k, a, lda, b, ldb, c, ldc, accumulate); break;
-            case 128: Run<Vector128<float>, V128>(m, n, k, a, lda, b, ldb, c, ldc, accumulate); break;
-            default: Scalar(m, 0, n, k, a, lda, b, ldb, c, ldc, accumulate); break;
+            case 512: Run<Vector512<float>, V512>(m, n, k, a, lda, b, ldb, c, ldc, d, ldd); break;
+            case 256: Run<Vector256<float>, V256>(m, n, k, a, lda, b, ldb, c, ldc, d, ldd); break;
+            case 128: Run<Vector128<float>, V128>(m, n, k, a, lda, b, ldb, c, ldc, d, ldd); break;
+            default: Scalar(m, 0, n, k, a, lda, b, ldb, c, ldc, d, ldd); break;
         }
     }
 
@@ -146,55 +158,61 @@ internal static unsafe class RowProduct
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Run<TV, V>(int m, int n, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool acc)
+    private static void Run<TV, V>(int m, int n, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
         where TV : struct where V : struct, IVec<TV>
     {
         int w = V.Count, w4 = 4 * w, j = 0;
         if (m == 1)
         {
-            for (; j + 16 * w <= n; j += 16 * w) Row1x16<TV, V>(k, a, b + j, ldb, c + j, acc);
-            for (; j + 8 * w <= n; j += 8 * w) Row1x8<TV, V>(k, a, b + j, ldb, c + j, acc);
+            for (; j + 16 * w <= n; j += 16 * w) Row1x16<TV, V>(k, a, b + j, ldb, c + j, At(d, j));
+            for (; j + 8 * w <= n; j += 8 * w) Row1x8<TV, V>(k, a, b + j, ldb, c + j, At(d, j));
         }
 
         for (; j + w4 <= n; j += w4)
         {
             int i = 0;
-            for (; i + 4 <= m; i += 4) Tile4x4<TV, V>(k, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, acc);
-            for (; i < m; i++) Tile1x4<TV, V>(k, a + i * lda, b + j, ldb, c + i * ldc + j, acc);
+            for (; i + 4 <= m; i += 4) Tile4x4<TV, V>(k, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, At(d, i * ldd + j), ldd);
+            for (; i < m; i++) Tile1x4<TV, V>(k, a + i * lda, b + j, ldb, c + i * ldc + j, At(d, i * ldd + j));
         }
 
         for (; j + w <= n; j += w)
         {
             int i = 0;
-            for (; i + 4 <= m; i += 4) Tile4x1<TV, V>(k, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, acc);
-            for (; i < m; i++) Tile1x1<TV, V>(k, a + i * lda, b + j, ldb, c + i * ldc + j, acc);
+            for (; i + 4 <= m; i += 4) Tile4x1<TV, V>(k, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, At(d, i * ldd + j), ldd);
+            for (; i < m; i++) Tile1x1<TV, V>(k, a + i * lda, b + j, ldb, c + i * ldc + j, At(d, i * ldd + j));
         }
 
-        if (j < n) Scalar(m, j, n, k, a, lda, b, ldb, c, ldc, acc);
+        if (j < n) Scalar(m, j, n, k, a, lda, b, ldb, c, ldc, d, ldd);
     }
 
-    private static void Scalar(int m, int j0, int n, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool acc)
+    /// <summary>d + offset, or null when there is no addend.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float* At(float* d, nint offset) => d == null ? null : d + offset;
+
+    private static void Scalar(int m, int j0, int n, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
     {
         for (int i = 0; i < m; i++)
         {
             float* ar = a + i * lda;
             float* cr = c + i * ldc;
+            float* dr = At(d, i * ldd);
             for (int j = j0; j < n; j++)
             {
                 float s = 0f;
                 float* bp = b + j;
                 for (int p = 0; p < k; p++, bp += ldb) s = MathF.FusedMultiplyAdd(ar[p], *bp, s);
-                cr[j] = acc ? cr[j] + s : s;
+                cr[j] = dr == null ? s : dr[j] + s;
             }
         }
     }
 
+    /// <summary>c[off] = s, or d[off] + s.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Put<TV, V>(float* c, TV s, bool acc) where TV : struct where V : struct, IVec<TV>
-        => V.Store(acc ? V.Add(V.Load(c), s) : s, c);
+    private static void Put<TV, V>(float* c, float* d, int off, TV s) where TV : struct where V : struct, IVec<TV>
+        => V.Store(d == null ? s : V.Add(V.Load(d + off), s), c + off);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Tile4x4<TV, V>(int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool acc)
+    private static void Tile4x4<TV, V>(int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
         where TV : struct where V : struct, IVec<TV>
     {
         int w = V.Count;
@@ -216,17 +234,17 @@ internal static unsafe class RowProduct
             c30 = V.Fma(x, b0, c30); c31 = V.Fma(x, b1, c31); c32 = V.Fma(x, b2, c32); c33 = V.Fma(x, b3, c33);
         }
 
-        Put<TV, V>(c, c00, acc); Put<TV, V>(c + w, c01, acc); Put<TV, V>(c + 2 * w, c02, acc); Put<TV, V>(c + 3 * w, c03, acc);
-        c += ldc;
-        Put<TV, V>(c, c10, acc); Put<TV, V>(c + w, c11, acc); Put<TV, V>(c + 2 * w, c12, acc); Put<TV, V>(c + 3 * w, c13, acc);
-        c += ldc;
-        Put<TV, V>(c, c20, acc); Put<TV, V>(c + w, c21, acc); Put<TV, V>(c + 2 * w, c22, acc); Put<TV, V>(c + 3 * w, c23, acc);
-        c += ldc;
-        Put<TV, V>(c, c30, acc); Put<TV, V>(c + w, c31, acc); Put<TV, V>(c + 2 * w, c32, acc); Put<TV, V>(c + 3 * w, c33, acc);
+        Put<TV, V>(c, d, 0, c00); Put<TV, V>(c, d, w, c01); Put<TV, V>(c, d, 2 * w, c02); Put<TV, V>(c, d, 3 * w, c03);
+        c += ldc; d = At(d, ldd);
+        Put<TV, V>(c, d, 0, c10); Put<TV, V>(c, d, w, c11); Put<TV, V>(c, d, 2 * w, c12); Put<TV, V>(c, d, 3 * w, c13);
+        c += ldc; d = At(d, ldd);
+        Put<TV, V>(c, d, 0, c20); Put<TV, V>(c, d, w, c21); Put<TV, V>(c, d, 2 * w, c22); Put<TV, V>(c, d, 3 * w, c23);
+        c += ldc; d = At(d, ldd);
+        Put<TV, V>(c, d, 0, c30); Put<TV, V>(c, d, w, c31); Put<TV, V>(c, d, 2 * w, c32); Put<TV, V>(c, d, 3 * w, c33);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Tile1x4<TV, V>(int k, float* a, float* b, nint ldb, float* c, bool acc)
+    private static void Tile1x4<TV, V>(int k, float* a, float* b, nint ldb, float* c, float* d)
         where TV : struct where V : struct, IVec<TV>
     {
         int w = V.Count;
@@ -238,11 +256,11 @@ internal static unsafe class RowProduct
             c2 = V.Fma(x, V.Load(b + 2 * w), c2); c3 = V.Fma(x, V.Load(b + 3 * w), c3);
         }
 
-        Put<TV, V>(c, c0, acc); Put<TV, V>(c + w, c1, acc); Put<TV, V>(c + 2 * w, c2, acc); Put<TV, V>(c + 3 * w, c3, acc);
+        Put<TV, V>(c, d, 0, c0); Put<TV, V>(c, d, w, c1); Put<TV, V>(c, d, 2 * w, c2); Put<TV, V>(c, d, 3 * w, c3);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Row1x8<TV, V>(int k, float* a, float* b, nint ldb, float* c, bool acc)
+    private static void Row1x8<TV, V>(int k, float* a, float* b, nint ldb, float* c, float* d)
         where TV : struct where V : struct, IVec<TV>
     {
         int w = V.Count;
@@ -256,12 +274,12 @@ internal static unsafe class RowProduct
             c6 = V.Fma(x, V.Load(b + 6 * w), c6); c7 = V.Fma(x, V.Load(b + 7 * w), c7);
         }
 
-        Put<TV, V>(c, c0, acc); Put<TV, V>(c + w, c1, acc); Put<TV, V>(c + 2 * w, c2, acc); Put<TV, V>(c + 3 * w, c3, acc);
-        Put<TV, V>(c + 4 * w, c4, acc); Put<TV, V>(c + 5 * w, c5, acc); Put<TV, V>(c + 6 * w, c6, acc); Put<TV, V>(c + 7 * w, c7, acc);
+        Put<TV, V>(c, d, 0, c0); Put<TV, V>(c, d, w, c1); Put<TV, V>(c, d, 2 * w, c2); Put<TV, V>(c, d, 3 * w, c3);
+        Put<TV, V>(c, d, 4 * w, c4); Put<TV, V>(c, d, 5 * w, c5); Put<TV, V>(c, d, 6 * w, c6); Put<TV, V>(c, d, 7 * w, c7);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Row1x16<TV, V>(int k, float* a, float* b, nint ldb, float* c, bool acc)
+    private static void Row1x16<TV, V>(int k, float* a, float* b, nint ldb, float* c, float* d)
         where TV : struct where V : struct, IVec<TV>
     {
         int w = V.Count;
@@ -280,14 +298,14 @@ internal static unsafe class RowProduct
             c14 = V.Fma(x, V.Load(b + 14 * w), c14); c15 = V.Fma(x, V.Load(b + 15 * w), c15);
         }
 
-        Put<TV, V>(c, c0, acc); Put<TV, V>(c + w, c1, acc); Put<TV, V>(c + 2 * w, c2, acc); Put<TV, V>(c + 3 * w, c3, acc);
-        Put<TV, V>(c + 4 * w, c4, acc); Put<TV, V>(c + 5 * w, c5, acc); Put<TV, V>(c + 6 * w, c6, acc); Put<TV, V>(c + 7 * w, c7, acc);
-        Put<TV, V>(c + 8 * w, c8, acc); Put<TV, V>(c + 9 * w, c9, acc); Put<TV, V>(c + 10 * w, c10, acc); Put<TV, V>(c + 11 * w, c11, acc);
-        Put<TV, V>(c + 12 * w, c12, acc); Put<TV, V>(c + 13 * w, c13, acc); Put<TV, V>(c + 14 * w, c14, acc); Put<TV, V>(c + 15 * w, c15, acc);
+        Put<TV, V>(c, d, 0, c0); Put<TV, V>(c, d, w, c1); Put<TV, V>(c, d, 2 * w, c2); Put<TV, V>(c, d, 3 * w, c3);
+        Put<TV, V>(c, d, 4 * w, c4); Put<TV, V>(c, d, 5 * w, c5); Put<TV, V>(c, d, 6 * w, c6); Put<TV, V>(c, d, 7 * w, c7);
+        Put<TV, V>(c, d, 8 * w, c8); Put<TV, V>(c, d, 9 * w, c9); Put<TV, V>(c, d, 10 * w, c10); Put<TV, V>(c, d, 11 * w, c11);
+        Put<TV, V>(c, d, 12 * w, c12); Put<TV, V>(c, d, 13 * w, c13); Put<TV, V>(c, d, 14 * w, c14); Put<TV, V>(c, d, 15 * w, c15);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Tile4x1<TV, V>(int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool acc)
+    private static void Tile4x1<TV, V>(int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
         where TV : struct where V : struct, IVec<TV>
     {
         float* a0 = a, a1 = a + lda, a2 = a1 + lda, a3 = a2 + lda;
@@ -299,16 +317,19 @@ internal static unsafe class RowProduct
             c2 = V.Fma(V.Splat(a2[p]), bv, c2); c3 = V.Fma(V.Splat(a3[p]), bv, c3);
         }
 
-        Put<TV, V>(c, c0, acc); Put<TV, V>(c + ldc, c1, acc); Put<TV, V>(c + 2 * ldc, c2, acc); Put<TV, V>(c + 3 * ldc, c3, acc);
+        Put<TV, V>(c, d, 0, c0);
+        Put<TV, V>(c + ldc, At(d, ldd), 0, c1);
+        Put<TV, V>(c + 2 * ldc, At(d, 2 * ldd), 0, c2);
+        Put<TV, V>(c + 3 * ldc, At(d, 3 * ldd), 0, c3);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Tile1x1<TV, V>(int k, float* a, float* b, nint ldb, float* c, bool acc)
+    private static void Tile1x1<TV, V>(int k, float* a, float* b, nint ldb, float* c, float* d)
         where TV : struct where V : struct, IVec<TV>
     {
         TV c0 = V.Zero;
         for (int p = 0; p < k; p++, b += ldb) c0 = V.Fma(V.Splat(a[p]), V.Load(b), c0);
-        Put<TV, V>(c, c0, acc);
+        Put<TV, V>(c, d, 0, c0);
     }
 
     /// <summary>The few vector operations the tiles need, on 16, 8 or 4 floats.</summary>

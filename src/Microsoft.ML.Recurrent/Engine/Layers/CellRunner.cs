@@ -56,10 +56,9 @@ internal sealed unsafe class CellRunner
     private float[] _dHCarry = [];    // (B, H)
     private float[] _dCCarry = [];    // (B, H)
     private float[] _dX = [];         // (T, B, I)
-    private readonly float[] _bias;   // (G·H): folded input-projection bias
 
     // Time-loop threading.
-    private readonly PackedWeights _rowWeights;   // W_hhᵀ (H, G·H), one part: the row-partitioned loop
+    private readonly PackedWeights _rowWeights;   // W_hhᵀ (H, G·H), W_ihᵀ (I, G·H), biases, one part: the row-partitioned loop
     private readonly PackedWeights _unitWeights;  // W_hhᵀ, W_ihᵀ and biases cut by hidden units: the batch-1 loop
     private readonly LoopJob _job;
     private readonly StepClaims _claims = new();
@@ -86,8 +85,7 @@ internal sealed unsafe class CellRunner
         _gates = kind switch { CellKind.Lstm => 4, CellKind.Gru => 3, _ => 1 };
         _gh = _gates * hidden;
         _slices = slices;
-        _bias = new float[_gh];
-        _rowWeights = new PackedWeights(_gates, inputSize, hidden, slices, withInput: false, foldHiddenBias: kind != CellKind.Gru);
+        _rowWeights = new PackedWeights(_gates, inputSize, hidden, slices, withInput: true, foldHiddenBias: kind != CellKind.Gru);
         _unitWeights = new PackedWeights(_gates, inputSize, hidden, slices, withInput: true, foldHiddenBias: kind != CellKind.Gru);
         _job = new LoopJob(this);
     }
@@ -189,20 +187,16 @@ internal sealed unsafe class CellRunner
         }
         else
         {
-            // Input projection of every step at once: (T·B, I) × (I, G·H), plus the folded bias.
-            var wih = _slices.WeightIh.Of(parameters);
-            var gates = _gatesBuf.AsSpan(0, T * B * GH);
-            Gemm.Multiply(false, true, T * B, GH, _inputSize, 1f, x, _inputSize, wih, _inputSize, 0f, gates, GH, threads: Threads);
-            _slices.BiasIh.Of(parameters).CopyTo(_bias);
-            if (_kind != CellKind.Gru) TensorPrimitives.Add(_bias, _slices.BiasHh.Of(parameters), _bias); // GRU keeps b_hn inside r ⊙ (…)
-            for (int row = 0; row < T * B; row++)
-                TensorPrimitives.Add(gates.Slice(row * GH, GH), _bias, gates.Slice(row * GH, GH));
-
             _unitLoop = false;
             _rowWeights.Configure(1);
             _rowWeights.Refresh(0, parameters);
             PartitionRows();
-            RunRows(LoopMode.ForwardRows);
+            fixed (float* px = x)
+            {
+                _x = px;
+                RunRows(LoopMode.ForwardRows);
+                _x = null;
+            }
         }
 
         // Final states: row r finished at step len_r − 1.
@@ -345,9 +339,10 @@ internal sealed unsafe class CellRunner
 
     private void ForwardRows(int r0, int r1)
     {
-        int B = _b, T = _t, H = _hidden, GH = _gh;
-        float* whhT = _rowWeights.Recurrent(0);
-        var bhh = _slices.BiasHh.Of(_parameters);
+        int B = _b, T = _t, H = _hidden, GH = _gh, I = _inputSize;
+        float* whhT = _rowWeights.Recurrent(0), wihT = _rowWeights.Input(0), bias = _rowWeights.Bias(0);
+        var bhh = new ReadOnlySpan<float>(_rowWeights.HiddenBias(0), GH);
+        float* x = _x;
         fixed (float* gates = _gatesBuf, hs = _hs, cs = _cs, tanhC = _tanhC, ghN = _ghN, ghStep = _ghStep)
         {
             for (int t = 0; t < T; t++)
@@ -357,6 +352,8 @@ internal sealed unsafe class CellRunner
                 nint gt = (nint)t * B * GH + (nint)r0 * GH, ht = (nint)t * B * H + (nint)r0 * H, hn = ht + (nint)B * H;
                 if (rows > 0)
                 {
+                    // The step's input projection for these rows, plus the (folded) bias; then the recurrent product.
+                    RowProduct.MultiplyAddRow(rows, GH, I, x + ((nint)t * B + r0) * I, I, wihT, GH, gates + gt, GH, bias);
                     switch (_kind)
                     {
                         case CellKind.Lstm:
@@ -536,13 +533,7 @@ internal sealed unsafe class CellRunner
         _unitWeights.Refresh(q, _parameters);
         int T = _t, gn = _gates * _unitWeights.Units(q);
         float* g = _partGates[q].Pointer;
-        RowProduct.Multiply(T, gn, _inputSize, _x, _inputSize, _unitWeights.Input(q), gn, g, gn, accumulate: false);
-        var bias = new ReadOnlySpan<float>(_unitWeights.Bias(q), gn);
-        for (int t = 0; t < T; t++)
-        {
-            var row = new Span<float>(g + (nint)t * gn, gn);
-            TensorPrimitives.Add(row, bias, row);
-        }
+        RowProduct.MultiplyAddRow(T, gn, _inputSize, _x, _inputSize, _unitWeights.Input(q), gn, g, gn, _unitWeights.Bias(q));
     }
 
     /// <summary>Step t for part q's units: their gate rows of W_hh·h_{t−1}, then their element-wise pass.</summary>
