@@ -34,6 +34,7 @@ internal sealed class RecurrentNetwork
     private SequenceBatch? _activeAtOwner;
     private Func<int, int>? _activeAt;
     private bool _training;
+    private bool _keepForBackward;                   // an inference Forward keeps the per-step storage (Backward re-ran it)
 
     public RecurrentNetwork(ParameterLayout layout, float[] parameters, float[]? gradients, int capacityBatch, int capacityLength)
     {
@@ -227,7 +228,7 @@ internal sealed class RecurrentNetwork
                     x = rev;
                 }
 
-                cell.Forward(Parameters, x, B, T, lengths, activeAt, h0, c0);
+                cell.Forward(Parameters, x, B, T, lengths, activeAt, h0, c0, keepForBackward: training || _keepForBackward);
                 // Write the direction's outputs into columns [d·H, (d+1)·H) of the layer output (position space).
                 var hs = cell.Hidden;
                 for (int r = 0; scatter && r < B; r++)
@@ -295,6 +296,14 @@ internal sealed class RecurrentNetwork
     {
         var batch = _batch ?? throw new InvalidOperationException("Backward needs a Forward pass first.");
         if (_dLayer.Length == 0) EnsureCapacity(batch.Count, batch.MaxLength, training: true);
+        if (!_cells[0].KeptForBackward)
+        {
+            // An inference pass keeps only one step of the gates: run it again with the storage (same outputs).
+            _keepForBackward = true;
+            try { Forward(batch); }
+            finally { _keepForBackward = false; }
+        }
+
         int B = batch.Count, T = batch.MaxLength, O = Spec.OutputSize, D = _width, H = _hidden;
         int[] lengths = batch.Lengths;
 

@@ -68,6 +68,7 @@ internal sealed unsafe class CellRunner
     private AlignedBuffer[] _partGates = [];      // [q] (T, G·n_q): the batch-1 loop's gates of part q's units
     private AlignedBuffer[] _partGh = [];         // [q] (G·n_q): GRU recurrent projection of part q's units
     private bool _unitLoop;                       // the last forward ran the batch-1 loop (gates are in _partGates)
+    private bool _keep = true;                    // the last forward kept every step's gates and cell states
     private bool _gatesScattered;
     private float[] _parameters = [];
     private float* _x, _dOut;
@@ -164,12 +165,16 @@ internal sealed unsafe class CellRunner
     }
 
     /// <summary>
-    /// Runs the direction over x (T, B, I) in step space. h0/c0: (B, H) or empty for zeros.
+    /// Runs the direction over x (T, B, I) in step space. h0/c0: (B, H) or empty for zeros. With
+    /// <paramref name="keepForBackward"/> every step's gates and cell states are kept for <see cref="Backward"/>;
+    /// without it (inference) a batch's loop reuses one step's worth of those buffers, which stays in cache.
+    /// The hidden states are always kept.
     /// </summary>
     public void Forward(float[] parameters, ReadOnlySpan<float> x, int batch, int length, int[] lengths, Func<int, int> activeAt,
-        ReadOnlySpan<float> h0, ReadOnlySpan<float> c0)
+        ReadOnlySpan<float> h0, ReadOnlySpan<float> c0, bool keepForBackward = true)
     {
         _b = batch; _t = length; _lengths = lengths; _activeAt = activeAt;
+        _keep = keepForBackward || batch == 1; // the batch-1 loop keeps its own per-part gates either way
         int B = batch, T = length, H = _hidden, GH = _gh;
         _parameters = parameters;
 
@@ -199,14 +204,17 @@ internal sealed unsafe class CellRunner
             }
         }
 
-        // Final states: row r finished at step len_r − 1.
+        // Final states: row r finished at step len_r − 1 (without storage the loop saved each final cell state).
         for (int r = 0; r < B; r++)
         {
             int src = (lengths[r] * B + r) * H;
             hs.Slice(src, H).CopyTo(FinalHidden.AsSpan(r * H, H));
-            if (_kind == CellKind.Lstm) _cs.AsSpan(src, H).CopyTo(FinalCell.AsSpan(r * H, H));
+            if (_kind == CellKind.Lstm && _keep) _cs.AsSpan(src, H).CopyTo(FinalCell.AsSpan(r * H, H));
         }
     }
+
+    /// <summary>Whether the last <see cref="Forward"/> kept what <see cref="Backward"/> reads.</summary>
+    public bool KeptForBackward => _keep;
 
     /// <summary>
     /// Backpropagates through the last <see cref="Forward"/>. dOut: (T, B, H) gradient w.r.t. each step's
@@ -216,6 +224,7 @@ internal sealed unsafe class CellRunner
     public void Backward(float[] parameters, float[] gradients, ReadOnlySpan<float> x, ReadOnlySpan<float> dOut,
         ReadOnlySpan<float> dFinalH, ReadOnlySpan<float> dFinalC)
     {
+        if (!_keep) throw new InvalidOperationException("Backward needs a Forward that kept its storage (keepForBackward).");
         int B = _b, T = _t, H = _hidden, GH = _gh;
         _parameters = parameters;
         var wih = _slices.WeightIh.Of(parameters);
@@ -340,26 +349,48 @@ internal sealed unsafe class CellRunner
     private void ForwardRows(int r0, int r1)
     {
         int B = _b, T = _t, H = _hidden, GH = _gh, I = _inputSize;
+        bool keep = _keep;
         float* whhT = _rowWeights.Recurrent(0), wihT = _rowWeights.Input(0), bias = _rowWeights.Bias(0);
         var bhh = new ReadOnlySpan<float>(_rowWeights.HiddenBias(0), GH);
         float* x = _x;
-        fixed (float* gates = _gatesBuf, hs = _hs, cs = _cs, tanhC = _tanhC, ghN = _ghN, ghStep = _ghStep)
+        fixed (float* gates = _gatesBuf, hs = _hs, cs = _cs, tanhC = _tanhC, ghN = _ghN, ghStep = _ghStep, finalC = FinalCell)
         {
             for (int t = 0; t < T; t++)
             {
-                int b = _activeAt(t);
+                int b = _activeAt(t), bNext = t + 1 < T ? _activeAt(t + 1) : 0;
                 int rows = Math.Min(r1, b) - r0;
-                nint gt = (nint)t * B * GH + (nint)r0 * GH, ht = (nint)t * B * H + (nint)r0 * H, hn = ht + (nint)B * H;
+                // Step t's row blocks: every step has its own when kept; otherwise one gate block (and tanh c, gh_n) is
+                // reused and the cell state alternates between two, so the loop's working set stays in cache.
+                nint ht = (nint)t * B * H + (nint)r0 * H, hn = ht + (nint)B * H;
+                nint gt = (keep ? (nint)t * B * GH : 0) + (nint)r0 * GH;
+                nint st = (keep ? (nint)t * B * H : 0) + (nint)r0 * H;
+                nint ct = (keep ? (nint)t * B * H : (t & 1) * (nint)B * H) + (nint)r0 * H;
+                nint cn = (keep ? (nint)(t + 1) * B * H : ((t + 1) & 1) * (nint)B * H) + (nint)r0 * H;
                 if (rows > 0)
                 {
+                    if (keep && t + 1 < T)
+                    {
+                        // The next step's gate rows are first written by its input projection: ask for them now, so that
+                        // those stores do not wait for memory (the (T, B, G·H) buffer is larger than the caches).
+                        int nextRows = Math.Min(r1, bNext) - r0;
+                        if (nextRows > 0) Prefetch(gates + gt + (nint)B * GH, nextRows * GH);
+                    }
+
                     // The step's input projection for these rows, plus the (folded) bias; then the recurrent product.
                     RowProduct.MultiplyAddRow(rows, GH, I, x + ((nint)t * B + r0) * I, I, wihT, GH, gates + gt, GH, bias);
                     switch (_kind)
                     {
                         case CellKind.Lstm:
                             RowProduct.Multiply(rows, GH, H, hs + ht, H, whhT, GH, gates + gt, GH, accumulate: true);
-                            GateKernels.LstmForward(new Span<float>(gates + gt, rows * GH), new ReadOnlySpan<float>(cs + ht, rows * H),
-                                new Span<float>(cs + hn, rows * H), new Span<float>(tanhC + ht, rows * H), new Span<float>(hs + hn, rows * H), rows, H);
+                            GateKernels.LstmForward(new Span<float>(gates + gt, rows * GH), new ReadOnlySpan<float>(cs + ct, rows * H),
+                                new Span<float>(cs + cn, rows * H), new Span<float>(tanhC + st, rows * H), new Span<float>(hs + hn, rows * H), rows, H);
+                            if (!keep)
+                            {
+                                // Rows whose sequence ends at this step: their cell state will not survive the next steps.
+                                for (int r = Math.Max(r0, bNext); r < r0 + rows; r++)
+                                    new ReadOnlySpan<float>(cs + cn + (nint)(r - r0) * H, H).CopyTo(new Span<float>(finalC + (nint)r * H, H));
+                            }
+
                             break;
                         case CellKind.Gru:
                             float* ghs = ghStep + (nint)r0 * GH;
@@ -371,7 +402,7 @@ internal sealed unsafe class CellRunner
                             }
 
                             GateKernels.GruForward(new Span<float>(gates + gt, rows * GH), new ReadOnlySpan<float>(ghs, rows * GH),
-                                new ReadOnlySpan<float>(hs + ht, rows * H), new Span<float>(ghN + ht, rows * H), new Span<float>(hs + hn, rows * H), rows, H);
+                                new ReadOnlySpan<float>(hs + ht, rows * H), new Span<float>(ghN + st, rows * H), new Span<float>(hs + hn, rows * H), rows, H);
                             break;
                         default:
                             RowProduct.Multiply(rows, GH, H, hs + ht, H, whhT, GH, gates + gt, GH, accumulate: true);
@@ -380,26 +411,37 @@ internal sealed unsafe class CellRunner
                     }
                 }
 
-                // Padding rows of this part (sequences that ended before step t) stay zero.
+                // Padding rows of this part (sequences that ended before step t) stay zero: in the hidden states always,
+                // in the per-step storage when it is kept for the backward pass.
                 int pad0 = Math.Max(r0, b);
                 if (pad0 < r1)
                 {
                     int n = r1 - pad0;
-                    nint gp = (nint)t * B * GH + (nint)pad0 * GH, hp = (nint)t * B * H + (nint)pad0 * H;
-                    new Span<float>(gates + gp, n * GH).Clear();
-                    new Span<float>(hs + hp + (nint)B * H, n * H).Clear();
-                    if (_kind == CellKind.Lstm)
+                    nint off = (nint)(pad0 - r0);
+                    new Span<float>(hs + hn + off * H, n * H).Clear();
+                    if (keep)
                     {
-                        new Span<float>(cs + hp + (nint)B * H, n * H).Clear();
-                        new Span<float>(tanhC + hp, n * H).Clear();
-                    }
-                    else if (_kind == CellKind.Gru)
-                    {
-                        new Span<float>(ghN + hp, n * H).Clear();
+                        new Span<float>(gates + gt + off * GH, n * GH).Clear();
+                        if (_kind == CellKind.Lstm)
+                        {
+                            new Span<float>(cs + cn + off * H, n * H).Clear();
+                            new Span<float>(tanhC + st + off * H, n * H).Clear();
+                        }
+                        else if (_kind == CellKind.Gru)
+                        {
+                            new Span<float>(ghN + st + off * H, n * H).Clear();
+                        }
                     }
                 }
             }
         }
+    }
+
+    /// <summary>Asks for the cache lines of [p, p + floats) (a hint; nothing where the instruction is missing).</summary>
+    private static void Prefetch(float* p, int floats)
+    {
+        if (!System.Runtime.Intrinsics.X86.Sse.IsSupported) return;
+        for (int i = 0; i < floats; i += 16) System.Runtime.Intrinsics.X86.Sse.Prefetch0(p + i);
     }
 
     private void BackwardRows(int r0, int r1)
