@@ -219,15 +219,15 @@ internal sealed unsafe class CellRunner
     /// <summary>
     /// Backpropagates through the last <see cref="Forward"/>. dOut: (T, B, H) gradient w.r.t. each step's
     /// output in step space (or empty); dFinalH/dFinalC: (B, H) gradients w.r.t. the final states (or empty).
-    /// Adds weight and bias gradients into <paramref name="gradients"/>; leaves dX, dh0, dc0 in this object.
+    /// Adds weight and bias gradients into <paramref name="gradients"/>; leaves dh0, dc0 and (unless
+    /// <paramref name="computeInputGradient"/> is false: see <see cref="ComputeInputGradient"/>) dX in this object.
     /// </summary>
     public void Backward(float[] parameters, float[] gradients, ReadOnlySpan<float> x, ReadOnlySpan<float> dOut,
-        ReadOnlySpan<float> dFinalH, ReadOnlySpan<float> dFinalC)
+        ReadOnlySpan<float> dFinalH, ReadOnlySpan<float> dFinalC, bool computeInputGradient = true)
     {
         if (!_keep) throw new InvalidOperationException("Backward needs a Forward that kept its storage (keepForBackward).");
         int B = _b, T = _t, H = _hidden, GH = _gh;
         _parameters = parameters;
-        var wih = _slices.WeightIh.Of(parameters);
         var dH = _dHCarry.AsSpan(0, B * H);
         var dC = _dCCarry.AsSpan(0, B * H);
         if (dFinalH.IsEmpty) dH.Clear(); else dFinalH.Slice(0, B * H).CopyTo(dH);
@@ -251,15 +251,29 @@ internal sealed unsafe class CellRunner
         var gWhh = _slices.WeightHh.Of(gradients);
         Gemm.Multiply(true, false, GH, _inputSize, tb, 1f, dGx, GH, x, _inputSize, 1f, gWih, _inputSize, threads: Threads);
         Gemm.Multiply(true, false, GH, H, tb, 1f, dGh, GH, hs.Slice(0, tb * H), H, 1f, gWhh, H, threads: Threads);
+        // Bias gradients: rows added in order. Except for GRU the two are the same sums: one pass over the rows.
         var gBih = _slices.BiasIh.Of(gradients);
         var gBhh = _slices.BiasHh.Of(gradients);
+        bool same = _kind != CellKind.Gru;
         for (int row = 0; row < tb; row++)
         {
-            TensorPrimitives.Add(gBih, dGx.Slice(row * GH, GH), gBih);
-            TensorPrimitives.Add(gBhh, dGh.Slice(row * GH, GH), gBhh);
+            var g = dGx.Slice(row * GH, GH);
+            TensorPrimitives.Add(gBih, g, gBih);
+            TensorPrimitives.Add(gBhh, same ? g : dGh.Slice(row * GH, GH), gBhh);
         }
 
-        Gemm.Multiply(false, false, tb, _inputSize, GH, 1f, dGx, GH, wih, _inputSize, 0f, _dX.AsSpan(0, tb * _inputSize), _inputSize, threads: Threads);
+        if (computeInputGradient) ComputeInputGradient(parameters);
+    }
+
+    /// <summary>
+    /// dX = dGx · W_ih (T, B, I) for the last <see cref="Backward"/> (which may leave it to this call): reads the
+    /// gate gradients still held here and W_ih from <paramref name="parameters"/>, which must be unchanged since.
+    /// </summary>
+    public void ComputeInputGradient(float[] parameters)
+    {
+        int tb = _t * _b;
+        Gemm.Multiply(false, false, tb, _inputSize, _gh, 1f, _dGx.AsSpan(0, tb * _gh), _gh, _slices.WeightIh.Of(parameters), _inputSize,
+            0f, _dX.AsSpan(0, tb * _inputSize), _inputSize, threads: Threads);
     }
 
     // ---- Row-partitioned loop (B ≥ 2) ----
@@ -459,6 +473,14 @@ internal sealed unsafe class CellRunner
                 nint gt = (nint)t * B * GH + (nint)r0 * GH, ht = (nint)t * B * H + (nint)r0 * H;
                 if (rows > 0)
                 {
+                    int prevRows = t > 0 ? Math.Min(r1, _activeAt(t - 1)) - r0 : 0;
+                    if (prevRows > 0)
+                    {
+                        // The previous step's gates (read) and gate gradients (written) are far back in big buffers.
+                        Prefetch(gates + gt - (nint)B * GH, prevRows * GH);
+                        Prefetch(dGx + gt - (nint)B * GH, prevRows * GH);
+                    }
+
                     float* dh = dH + (nint)r0 * H;
                     var dhs = new Span<float>(dh, rows * H);
                     if (dOut != null) TensorPrimitives.Add(dhs, new ReadOnlySpan<float>(dOut + ht, rows * H), dhs);
