@@ -294,6 +294,46 @@ public class ParallelLoopTests
         failures.Should().BeEmpty();
     }
 
+    // ---- No allocation in steady state ----
+
+    [Fact]
+    public void TrainingStep_SplitLoops_AllocatesNothingOnTheCallingThread()
+    {
+        var spec = new NetworkSpec(CellKind.Lstm, Features, HiddenSize: 20, NumberOfLayers: 2, Bidirectional: true, OutputSize: 2);
+        var problem = Problem.Create(spec, [7, 3, 7, 1, 5], seed: 2);
+        var network = problem.Network(threads: 2, training: true);
+        var dOutputs = new float[problem.Batch.Count * spec.OutputSize];
+        void Step()
+        {
+            Array.Clear(network.Gradients);
+            var y = network.Forward(problem.Batch, training: true);
+            Loss.Compute(LossKind.MeanSquaredError, y, problem.Batch, spec.Output, spec.OutputSize, dOutputs);
+            network.Backward(dOutputs);
+            network.Forward(problem.Batch); // an inference pass too
+        }
+
+        for (int i = 0; i < 3; i++) Step();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 10; i++) Step();
+        (GC.GetAllocatedBytesForCurrentThread() - before).Should().Be(0);
+    }
+
+    [Fact]
+    public void Predict_SteadyState_AllocatesNothingOnTheCallingThread()
+    {
+        var spec = new NetworkSpec(CellKind.Lstm, InputSize: 4, HiddenSize: 64, OutputSize: 1);
+        var layout = new ParameterLayout(spec);
+        var parameters = new float[layout.Count];
+        Initializer.Initialize(layout, parameters, 1);
+        var predictor = new SequencePredictor(spec, parameters);
+        var sequence = Randoms(new Random(3), 30 * 4);
+        var output = new float[1];
+        for (int i = 0; i < 5; i++) predictor.Predict(sequence, output);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 50; i++) predictor.Predict(sequence, output);
+        (GC.GetAllocatedBytesForCurrentThread() - before).Should().Be(0);
+    }
+
     // ---- Step claims ----
 
     [Fact]

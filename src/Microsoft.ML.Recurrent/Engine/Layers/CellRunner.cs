@@ -11,9 +11,11 @@ namespace Microsoft.ML.Recurrent.Engine.Layers;
 /// Rows are sorted longest-first so step s touches rows [0, active(s)) only; padding rows are zero in
 /// every stored buffer.
 /// <para>
-/// Structure: one GEMM projects all steps' inputs; each step does one recurrent product and one fused
-/// element-wise pass; backward stores the gate gradients of all steps, then one GEMM each for dW_ih,
-/// dW_hh and dX.
+/// Structure: each step projects its input and multiplies the previous hidden state by W_hh (both with
+/// <see cref="RowProduct"/>, on transposed copies of the weights that are rebuilt only when the weights
+/// change), then runs one fused element-wise pass; backward stores the gate gradients of all steps, then
+/// one GEMM each for dW_ih, dW_hh and (when it is needed) dX. A training pass keeps every step's gates
+/// and cell states for the backward pass; an inference pass over a batch reuses one step's worth.
 /// </para>
 /// <para>
 /// Threads across the time loop. Rows of a batch never interact in the recurrence, so for B ≥ 2 the rows
@@ -522,12 +524,15 @@ internal sealed unsafe class CellRunner
 
     // ---- Unit-partitioned loop (B = 1) ----
 
+    /// <summary>Most threads one sequence's loop uses: every step waits for every part, so more parts cost more hand-overs.</summary>
+    public const int MaxUnitParts = 4;
+
     /// <summary>Parts for one sequence: each must multiply by at least <see cref="UnitSplitMinWeights"/> recurrent weights.</summary>
     private int UnitParts()
     {
         long weights = (long)_gh * _hidden;
         long byWork = Math.Max(1, weights / Math.Max(1, UnitSplitMinWeights));
-        return (int)Math.Min(Math.Min(ThreadCount, _hidden), byWork);
+        return (int)Math.Min(Math.Min(Math.Min(ThreadCount, MaxUnitParts), _hidden), byWork);
     }
 
     private void ForwardSingle(float* x)
