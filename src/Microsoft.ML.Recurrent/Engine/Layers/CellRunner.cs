@@ -168,6 +168,7 @@ internal sealed unsafe class CellRunner
         }
 
         _unitLoop = false;
+        _keep = false; // new buffers: nothing of the last forward pass survives
     }
 
     /// <summary>
