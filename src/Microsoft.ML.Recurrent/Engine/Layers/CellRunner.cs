@@ -67,6 +67,7 @@ internal sealed unsafe class CellRunner
     private readonly PackedWeights _rowWeights;   // W_hhᵀ (H, G·H), W_ihᵀ (I, G·H), biases, one part: the row-partitioned loop
     private readonly PackedWeights _unitWeights;  // W_hhᵀ, W_ihᵀ and biases cut by hidden units: the batch-1 loop
     private readonly LoopJob _job;
+    private readonly BiasGradients _biasGradients = new();
     private readonly StepClaims _claims = new();
     private int[] _bounds = [0, 0];               // rows [bounds[q], bounds[q+1]) belong to part q
     private int[] _rowClaimed = [];               // [q] 1 once some thread took part q's rows
@@ -258,16 +259,8 @@ internal sealed unsafe class CellRunner
         var gWhh = _slices.WeightHh.Of(gradients);
         Gemm.Multiply(true, false, GH, _inputSize, tb, 1f, dGx, GH, x, _inputSize, 1f, gWih, _inputSize, threads: Threads);
         Gemm.Multiply(true, false, GH, H, tb, 1f, dGh, GH, hs.Slice(0, tb * H), H, 1f, gWhh, H, threads: Threads);
-        // Bias gradients: rows added in order. Except for GRU the two are the same sums: one pass over the rows.
-        var gBih = _slices.BiasIh.Of(gradients);
-        var gBhh = _slices.BiasHh.Of(gradients);
-        bool same = _kind != CellKind.Gru;
-        for (int row = 0; row < tb; row++)
-        {
-            var g = dGx.Slice(row * GH, GH);
-            TensorPrimitives.Add(gBih, g, gBih);
-            TensorPrimitives.Add(gBhh, same ? g : dGh.Slice(row * GH, GH), gBhh);
-        }
+        // Bias gradients: the gate gradients' column sums (threads split the columns; rows are added in order).
+        _biasGradients.Add(dGx, dGh, tb, GH, _slices.BiasIh.Of(gradients), _slices.BiasHh.Of(gradients), ThreadCount);
 
         if (computeInputGradient) ComputeInputGradient(parameters);
     }
