@@ -451,10 +451,17 @@ internal sealed unsafe class CellRunner
         }
     }
 
-    /// <summary>Asks for the cache lines of [p, p + floats) (a hint; nothing where the instruction is missing).</summary>
+    /// <summary>Most floats one prefetch asks for: more would push the weights (the hot operand) out of L2.</summary>
+    private const int MaxPrefetchFloats = 8192;
+
+    /// <summary>
+    /// Asks for the cache lines of [p, p + min(floats, <see cref="MaxPrefetchFloats"/>)) (a hint; nothing where the
+    /// instruction is missing). The start of a far region is what stalls; the hardware prefetcher follows the stream.
+    /// </summary>
     private static void Prefetch(float* p, int floats)
     {
         if (!System.Runtime.Intrinsics.X86.Sse.IsSupported) return;
+        floats = Math.Min(floats, MaxPrefetchFloats);
         for (int i = 0; i < floats; i += 16) System.Runtime.Intrinsics.X86.Sse.Prefetch0(p + i);
     }
 
