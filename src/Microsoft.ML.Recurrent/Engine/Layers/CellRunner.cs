@@ -23,7 +23,10 @@ namespace Microsoft.ML.Recurrent.Engine.Layers;
 /// rows (recurrent product on one thread, gate pass) with no synchronisation between steps; forward and
 /// backward alike. A single sequence (B = 1) has no rows to share, so its hidden units are cut instead:
 /// worker q owns units [j0, j1), always multiplies by the same slice of W_hh (its gate rows g·H + j),
-/// runs the gate pass of its units and meets the others at a spinning barrier once per step.
+/// runs the gate pass of its units and waits, spinning, for the other parts of each step before the next
+/// (<see cref="StepClaims"/>: a part whose thread is late is taken over, so a busy machine costs time, not a stall).
+/// Both loops run on <see cref="GemmWorkers"/>' threads (part 0 on the caller); when the pool is busy with
+/// another caller's work, the calling thread runs every part itself.
 /// </para>
 /// <para>
 /// Determinism: every recurrent product goes through <see cref="RowProduct"/>, whose elements have one
@@ -114,7 +117,7 @@ internal sealed unsafe class CellRunner
         set { _unitWeights.Frozen = value; _rowWeights.Frozen = value; }
     }
 
-    /// <summary>Threads the last forward or backward time loop actually ran on (1 = the calling thread alone).</summary>
+    /// <summary>Parts the last forward or backward time loop was handed to the pool as (1 = the calling thread alone).</summary>
     public int LastLoopParts { get; private set; } = 1;
 
     /// <summary>(B, H) hidden state after each row's last step.</summary>
