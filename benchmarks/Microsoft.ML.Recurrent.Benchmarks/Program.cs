@@ -1,12 +1,39 @@
 using BenchmarkDotNet.Running;
 
-// "throughput …" runs the throughput runner; anything else goes to BenchmarkDotNet (e.g. --filter *GateKernel*).
-class P
+namespace Microsoft.ML.Recurrent.Benchmarks;
+
+/// <summary>
+/// Entry point. <c>throughput [options]</c> runs the throughput runner (training/inference sequences per second);
+/// <c>bdn [BenchmarkDotNet arguments]</c> runs the BenchmarkDotNet suite;
+/// <c>gemm-gflops [filter]</c> prints a quick GFLOP/s table for the GEMM shapes.
+/// </summary>
+public static class Program
 {
-    static int Main(string[] args)
+    private const string Usage =
+        "usage: Microsoft.ML.Recurrent.Benchmarks throughput [--json FILE] [--repeats N] [--configs 1,3] [--threads N] [--peak GFLOPS] [--min-time S]\n" +
+        "       Microsoft.ML.Recurrent.Benchmarks bdn [BenchmarkDotNet args, e.g. --filter *Gemm*]\n" +
+        "       Microsoft.ML.Recurrent.Benchmarks gemm-gflops [shape filter]";
+
+    public static int Main(string[] args)
     {
-        if (args.Length > 0 && args[0] == "throughput") return Microsoft.ML.Recurrent.Benchmarks.ThroughputRunner.Run(args[1..]);
-        BenchmarkSwitcher.FromAssembly(typeof(P).Assembly).Run(args);
-        return 0;
+        if (args.Length > 0 && args[0] == "throughput")
+        {
+            return ThroughputRunner.Run(args[1..]);
+        }
+
+        if (args.Length > 0 && args[0] == "bdn")
+        {
+            BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args[1..]);
+            return 0;
+        }
+
+        if (args.Length > 0 && args[0] == "gemm-gflops")
+        {
+            GemmGflops.Run(args.Length > 1 ? args[1] : null);
+            return 0;
+        }
+
+        Console.WriteLine(Usage);
+        return args.Length == 0 ? 0 : 2;
     }
 }

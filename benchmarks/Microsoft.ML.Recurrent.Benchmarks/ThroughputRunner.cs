@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Reflection;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Text.Json;
@@ -116,8 +117,23 @@ internal static class ThroughputRunner
         }
 
         if (o is null) return 0; // --help
-        CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
-        Gemm.DefaultThreads = o.Threads;
+        var culture = CultureInfo.CurrentCulture;
+        int threads = Gemm.DefaultThreads;
+        try
+        {
+            CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+            Gemm.DefaultThreads = o.Threads;
+            return Run(o);
+        }
+        finally
+        {
+            CultureInfo.CurrentCulture = culture;
+            Gemm.DefaultThreads = threads;
+        }
+    }
+
+    private static int Run(Options o)
+    {
         double peak = o.Peak ?? Math.Min(o.Threads, Environment.ProcessorCount) * ClockGHz * FlopPerCycle;
         PrintHeader(o, peak);
 
@@ -126,6 +142,7 @@ internal static class ThroughputRunner
         foreach (int id in o.Configs)
         {
             var c = AllConfigs[id - 1];
+            FullCollect(); // the previous configuration's buffers
             var clock = Stopwatch.StartNew();
             Console.Write($"config {c.Id}: {c.Cell} B={c.Batch} T={c.Length} I={c.Input} H={c.Hidden} L={c.Layers} ... ");
             var r = Measure(c, o);
@@ -276,12 +293,10 @@ internal static class ThroughputRunner
         var r = new Result { Config = c, Threads = Gemm.DefaultThreads };
 
         // JIT warm-up on a throw-away instance, so that the first steps timed below show the engine's
-        // start-up behaviour (e.g. subnormal slow-down) rather than compilation.
-        {
-            var w = new Workload(c, o.Seed);
-            RunFor(() => w.TrainStep(), minIterations: 3, o.MinSeconds);
-            RunFor(() => w.Infer(), minIterations: 3, o.MinSeconds / 2);
-        }
+        // start-up behaviour (e.g. subnormal slow-down) rather than compilation. The instance is collected
+        // before the measured one is built, so the peak working set counts one network at a time.
+        WarmUp(c, o);
+        FullCollect();
 
         var work = new Workload(c, o.Seed);
 
@@ -344,6 +359,21 @@ internal static class ThroughputRunner
         r.InferenceSeqPerSec = c.Batch / Median(perForward);
         r.PeakWorkingSet = Process.GetCurrentProcess().PeakWorkingSet64;
         return r;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void WarmUp(Config c, Options o)
+    {
+        var w = new Workload(c, o.Seed);
+        RunFor(() => w.TrainStep(), minIterations: 3, o.MinSeconds);
+        RunFor(() => w.Infer(), minIterations: 3, o.MinSeconds / 2);
+    }
+
+    private static void FullCollect()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
     }
 
     /// <summary>

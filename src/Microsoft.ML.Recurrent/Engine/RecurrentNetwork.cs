@@ -55,6 +55,15 @@ internal sealed class RecurrentNetwork
         EnsureCapacity(capacityBatch, capacityLength, training: gradients is not null);
     }
 
+    /// <summary>Worker threads for the GEMMs; 0 = <see cref="Gemm.DefaultThreads"/> (all cores).</summary>
+    public int Threads
+    {
+        get => _threads;
+        set { _threads = value; foreach (var c in _cells) c.Threads = value; }
+    }
+
+    private int _threads;
+
     public NetworkSpec Spec { get; }
     public ParameterLayout Layout { get; }
     public float[] Parameters { get; }
@@ -212,14 +221,14 @@ internal sealed class RecurrentNetwork
             }
 
             var y = _outputs.AsSpan(0, B * O);
-            Gemm.Multiply(false, true, B, O, D, 1f, headIn, D, w, D, 0f, y, O);
+            Gemm.Multiply(false, true, B, O, D, 1f, headIn, D, w, D, 0f, y, O, threads: Threads);
             for (int r = 0; r < B; r++) TensorPrimitives.Add(y.Slice(r * O, O), bias, y.Slice(r * O, O));
             return y;
         }
         else
         {
             var y = _outputs.AsSpan(0, T * B * O);
-            Gemm.Multiply(false, true, T * B, O, D, 1f, top, D, w, D, 0f, y, O);
+            Gemm.Multiply(false, true, T * B, O, D, 1f, top, D, w, D, 0f, y, O, threads: Threads);
             for (int t = 0; t < T; t++)
             {
                 int b = batch.ActiveAt(t);
@@ -260,16 +269,16 @@ internal sealed class RecurrentNetwork
             int rows = Spec.Output == OutputMode.LastHidden ? B : T * B;
             var dy = dOutputs.Slice(0, rows * O);
             ReadOnlySpan<float> headIn = Spec.Output == OutputMode.LastHidden ? _headIn.AsSpan(0, B * D) : _layerOut[_layers - 1].AsSpan(0, T * B * D);
-            Gemm.Multiply(true, false, O, D, rows, 1f, dy, O, headIn, D, 1f, gw, D);
+            Gemm.Multiply(true, false, O, D, rows, 1f, dy, O, headIn, D, 1f, gw, D, threads: Threads);
             for (int r = 0; r < rows; r++) TensorPrimitives.Add(gb, dy.Slice(r * O, O), gb);
             if (Spec.Output == OutputMode.LastHidden)
             {
-                Gemm.Multiply(false, false, B, D, O, 1f, dy, O, w, D, 0f, dHeadIn, D);
+                Gemm.Multiply(false, false, B, D, O, 1f, dy, O, w, D, 0f, dHeadIn, D, threads: Threads);
                 topHasStepGrad = false;
             }
             else
             {
-                Gemm.Multiply(false, false, T * B, D, O, 1f, dy, O, w, D, 0f, dTop, D);
+                Gemm.Multiply(false, false, T * B, D, O, 1f, dy, O, w, D, 0f, dTop, D, threads: Threads);
             }
         }
 

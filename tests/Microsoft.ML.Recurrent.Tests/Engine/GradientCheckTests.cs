@@ -87,6 +87,11 @@ public class GradientCheckTests
         if (problem.Spec.Cell == CellKind.Lstm)
             GradientAssert.Close("final cell", engine.FinalCell!, reference.Select(r => r.FinalCell).ToArray(), 0, ForwardTolerance);
         engine.Loss.Should().BeApproximately(problem.ReferenceLoss(), ForwardTolerance);
+
+        // Inference mode (a network without gradient buffers, training: false) computes the same.
+        var inference = EngineHarness.Forward(problem.Spec, problem.Parameters, problem.Sequences, problem.H0, problem.C0);
+        GradientAssert.Close("inference outputs", inference.Outputs, reference.Select(r => r.Outputs).ToArray(), 0, ForwardTolerance);
+        GradientAssert.Close("inference final hidden", inference.FinalHidden, reference.Select(r => r.FinalHidden).ToArray(), 0, ForwardTolerance);
     }
 
     [Theory]
@@ -157,6 +162,30 @@ public class GradientCheckTests
 
         var dh0 = FiniteDifference.InitialHiddenGradient(spec, p.ParametersD, p.Sequences, p.Targets, p.Loss, p.H0, p.C0);
         GradientAssert.Close("h0 gradients", engine.InitialHiddenGradients!, dh0, Relative, Absolute);
+    }
+
+    [Theory]
+    [InlineData(nameof(CellKind.SimpleRnn))]
+    [InlineData(nameof(CellKind.Lstm))]
+    [InlineData(nameof(CellKind.Gru))]
+    public void Backward_LargerNetwork_SampledParametersMatchFiniteDifferences(string cell)
+    {
+        // Sizes that are not multiples of any vector width (H = 17, F = 5, D = 34) and a wider batch, so kernel
+        // remainders and any blocking/threading paths are exercised; 40 random parameters per named slice.
+        var spec = new NetworkSpec(Enum.Parse<CellKind>(cell), InputSize: 5, HiddenSize: 17, NumberOfLayers: 2, Bidirectional: true,
+            OutputSize: 3, Output: OutputMode.EveryStep);
+        var p = RandomProblem.Create(spec, LossKind.SoftmaxCrossEntropy, [5, 2, 4, 5, 1, 3], Seed("large", cell), initialState: true);
+        var layout = new ParameterLayout(spec);
+        var indices = FiniteDifference.ParameterIndices(layout, perSlice: 40, seed: 5);
+
+        var engine = p.RunEngine();
+
+        GradientAssert.Close("outputs", engine.Outputs, ReferenceNetwork.Forward(spec, p.ParametersD, p.Sequences, p.H0, p.C0), 0, ForwardTolerance);
+        var numeric = FiniteDifference.ParameterGradient(spec, p.ParametersD, p.Sequences, p.Targets, p.Loss, p.H0, p.C0, indices);
+        GradientAssert.Close("sampled parameter gradients", indices.Select(i => engine.ParameterGradients[i]).ToArray(), numeric, Relative, Absolute,
+            k => FiniteDifference.NameOf(layout, indices[k]));
+        var dx = FiniteDifference.InputGradient(spec, p.ParametersD, p.Sequences, p.Targets, p.Loss, p.H0, p.C0);
+        GradientAssert.Close("input gradients", engine.InputGradients!, dx, Relative, Absolute);
     }
 
     [Theory]

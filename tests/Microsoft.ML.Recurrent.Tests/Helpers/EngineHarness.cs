@@ -53,18 +53,40 @@ internal static class EngineHarness
         return batch;
     }
 
-    /// <summary>Forward, <see cref="Loss.Compute"/>, backward.</summary>
+    /// <summary>Forward (training mode; dropout must be 0), <see cref="Loss.Compute"/>, backward, on a fresh network.</summary>
     public static EngineResult Run(NetworkSpec spec, float[] parameters, IReadOnlyList<double[]> sequences, IReadOnlyList<double[]> targets,
         LossKind loss, IReadOnlyList<double[]>? h0 = null, IReadOnlyList<double[]>? c0 = null)
     {
+        int maxLength = sequences.Max(s => s.Length / spec.InputSize);
+        var network = new RecurrentNetwork(new ParameterLayout(spec), parameters, new float[parameters.Length], sequences.Count, maxLength);
+        return Run(network, sequences, targets, loss, h0, c0);
+    }
+
+    /// <summary>
+    /// The same on an existing network (its buffers reused, as in the training loop): zeroes its gradients first.
+    /// </summary>
+    public static EngineResult Run(RecurrentNetwork network, IReadOnlyList<double[]> sequences, IReadOnlyList<double[]> targets,
+        LossKind loss, IReadOnlyList<double[]>? h0 = null, IReadOnlyList<double[]>? c0 = null)
+    {
+        var spec = network.Spec;
         var batch = Batch(spec, loss, sequences, targets, h0, c0);
-        var network = new RecurrentNetwork(new ParameterLayout(spec), parameters, new float[parameters.Length], batch.Count, batch.MaxLength);
-        var outputs = network.Forward(batch);
+        Array.Clear(network.Gradients);
+        var outputs = network.Forward(batch, training: true, dropoutRandom: new Random(0));
         var dOutputs = new float[outputs.Length];
         double value = Loss.Compute(loss, outputs, batch, spec.Output, spec.OutputSize, dOutputs);
         var mappedOutputs = MapOutputs(spec, batch, outputs);
         network.Backward(dOutputs);
         return Collect(spec, batch, network, mappedOutputs, value);
+    }
+
+    /// <summary>Inference-mode forward only: outputs and final states per sequence (caller order).</summary>
+    public static (double[][] Outputs, double[][] FinalHidden, double[][]? FinalCell) Forward(NetworkSpec spec, float[] parameters,
+        IReadOnlyList<double[]> sequences, IReadOnlyList<double[]>? h0 = null, IReadOnlyList<double[]>? c0 = null)
+    {
+        var batch = Batch(spec, LossKind.MeanSquaredError, sequences, null, h0, c0);
+        var network = new RecurrentNetwork(new ParameterLayout(spec), parameters, null, batch.Count, batch.MaxLength);
+        var outputs = MapOutputs(spec, batch, network.Forward(batch));
+        return (outputs, FromRows(batch, spec, network.FinalHidden), spec.Cell == CellKind.Lstm ? FromRows(batch, spec, network.FinalCell) : null);
     }
 
     /// <summary>
@@ -76,7 +98,7 @@ internal static class EngineHarness
     {
         var batch = Batch(spec, LossKind.MeanSquaredError, sequences, null, h0, c0);
         var network = new RecurrentNetwork(new ParameterLayout(spec), parameters, new float[parameters.Length], batch.Count, batch.MaxLength);
-        var outputs = network.Forward(batch);
+        var outputs = network.Forward(batch, training: true, dropoutRandom: new Random(0));
         var mappedOutputs = MapOutputs(spec, batch, outputs);
         var g = objective(mappedOutputs);
 

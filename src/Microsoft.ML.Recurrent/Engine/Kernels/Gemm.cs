@@ -8,32 +8,287 @@ namespace Microsoft.ML.Recurrent.Engine.Kernels;
 /// Each C element is summed in the same k order whatever the thread count, so results are bit-identical
 /// across thread counts.
 /// </summary>
-internal static class Gemm
+/// <remarks>
+/// <para>Paths (chosen from the shape and the instruction set only, never from the thread count):</para>
+/// <list type="bullet">
+/// <item>m = 1 or n = 1: matrix–vector kernels (row-streaming for a row-contiguous operand, dot products
+/// for a column-contiguous one).</item>
+/// <item>Otherwise a cache-blocked product (k blocks of <see cref="GemmCore.KC"/>) with a register tile:
+/// 8 × 32 (Vector512 + FMA), 6 × 16 (Vector256 + FMA) or 4 × 4 (scalar). A is read in place (broadcasts);
+/// B is read in place when its rows are contiguous and the product is small, else packed into panels
+/// (packing handles the transpose). When op(B) is a transposed weight and m is a small batch, the product
+/// is computed as Cᵀ = op(B)ᵀ·op(A)ᵀ so that the weight is read in place and only the batch is packed.</item>
+/// </list>
+/// <para>Each C element is one sequential chain over each k block (fused multiply–add on the vector paths,
+/// also in their scalar tails), the blocks added in order; the tiling is anchored at 0, so neither the
+/// split between threads nor the position of an element changes its bits.</para>
+/// </remarks>
+internal static unsafe class Gemm
 {
     /// <summary>Default thread count for large products (the machine's cores).</summary>
     public static int DefaultThreads { get; set; } = Environment.ProcessorCount;
 
+    /// <summary>A product is split between threads only when each part gets at least this many flops.</summary>
+    internal const double MinFlopsPerThread = 1_000_000;
+
+    /// <summary>Transposed-weight products with m up to this use the swapped form Cᵀ = op(B)ᵀ·op(A)ᵀ.</summary>
+    internal const int SwapMaxM = 64;
+
+    /// <summary>Products with M at most this many register tiles read row-contiguous B in place (no packing).</summary>
+    internal const int DirectBMaxTilesM = 4;
+
+    [ThreadStatic]
+    private static GemmIsa? t_maxIsa;
+
+    [ThreadStatic]
+    private static int t_lastParts;
+
+    /// <summary>Threads the last product started on this thread ran on (tests check that splits happen).</summary>
+    internal static int LastParts => t_lastParts;
+
+    /// <summary>Best instruction set this machine runs the kernels with.</summary>
+    internal static GemmIsa HardwareIsa { get; } =
+        GemmAvx512.IsSupported ? GemmIsa.Vector512 : GemmAvx2.IsSupported ? GemmIsa.Vector256 : GemmIsa.Scalar;
+
+    /// <summary>
+    /// Caps the instruction set used by products started on the calling thread (tests and benchmarks
+    /// force the fallbacks with it); defaults to <see cref="HardwareIsa"/>. Per thread, so concurrent
+    /// callers are unaffected.
+    /// </summary>
+    internal static GemmIsa MaxIsa
+    {
+        get => t_maxIsa ?? HardwareIsa;
+        set => t_maxIsa = value;
+    }
+
+    /// <summary>The instruction set a product started now on this thread uses.</summary>
+    internal static GemmIsa EffectiveIsa => (GemmIsa)Math.Min((int)MaxIsa, (int)HardwareIsa);
+
+    /// <summary>
+    /// C = beta·C + alpha·op(A)·op(B). Leading dimensions follow BLAS: lda ≥ max(1, columns of the stored A)
+    /// (k, or m with <paramref name="transA"/>), likewise ldb, and ldc ≥ max(1, n). <paramref name="threads"/> = 0
+    /// means <see cref="DefaultThreads"/>; small products always run on the calling thread.
+    /// </summary>
     public static void Multiply(
         bool transA, bool transB, int m, int n, int k, float alpha,
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb,
         float beta, Span<float> c, int ldc, int threads = 0)
     {
+        if (m < 0) throw new ArgumentOutOfRangeException(nameof(m), m, "must be ≥ 0");
+        if (n < 0) throw new ArgumentOutOfRangeException(nameof(n), n, "must be ≥ 0");
+        if (k < 0) throw new ArgumentOutOfRangeException(nameof(k), k, "must be ≥ 0");
+        if (threads < 0) throw new ArgumentOutOfRangeException(nameof(threads), threads, "must be ≥ 0");
+        CheckMatrix(a.Length, transA ? k : m, transA ? m : k, lda, nameof(a), nameof(lda));
+        CheckMatrix(b.Length, transB ? n : k, transB ? k : n, ldb, nameof(b), nameof(ldb));
+        CheckMatrix(c.Length, m, n, ldc, nameof(c), nameof(ldc));
         if (m == 0 || n == 0) return;
+
+        fixed (float* pa = a, pb = b, pc = c)
+        {
+            if (k == 0 || alpha == 0f)
+            {
+                t_lastParts = 1;
+                Scale(m, n, beta, pc, ldc);
+                return;
+            }
+
+            if (threads == 0) threads = DefaultThreads;
+            threads = Math.Clamp(threads, 1, GemmWorkers.MaxThreads);
+            double flops = 2.0 * m * n * k;
+            int maxParts = (int)Math.Min(threads, Math.Max(1.0, flops / MinFlopsPerThread));
+            GemmIsa isa = EffectiveIsa;
+
+            // op(A)[i, p] = pa[i·ars + p·acs], op(B)[p, j] = pb[p·brs + j·bcs].
+            nint ars = transA ? 1 : lda, acs = transA ? lda : 1;
+            nint brs = transB ? 1 : ldb, bcs = transB ? ldb : 1;
+
+            if (m == 1 || n == 1)
+            {
+                GemvProblem g = m == 1
+                    ? new GemvProblem(n, k, alpha, pa, acs, pb, brs, bcs, beta, pc, 1, isa)
+                    : new GemvProblem(m, k, alpha, pb, brs, pa, acs, ars, beta, pc, ldc, isa); // Cᵀ = op(B)ᵀ·op(A)ᵀ
+                RunGemv(ref g, maxParts);
+                return;
+            }
+
+            bool swap = transB && m <= SwapMaxM && m < n;
+            var p = new GemmProblem { K = k, Alpha = alpha, Beta = beta };
+            if (!swap)
+            {
+                p.M = m; p.N = n;
+                p.A = pa; p.Ars = ars; p.Acs = acs;
+                p.B = pb; p.Brs = brs; p.Bcs = bcs;
+                p.C = pc; p.Crs = ldc; p.Ccs = 1;
+            }
+            else
+            {
+                // Cᵀ (n × m) = op(B)ᵀ (n × k) · op(A)ᵀ (k × m).
+                p.M = n; p.N = m;
+                p.A = pb; p.Ars = bcs; p.Acs = brs;
+                p.B = pa; p.Brs = acs; p.Bcs = ars;
+                p.C = pc; p.Crs = 1; p.Ccs = ldc;
+            }
+
+            p.Tile = ChooseTile(isa, p.N);
+            int tilesM = GemmCore.TilesM(p), tilesN = GemmCore.TilesN(p);
+            p.PackB = p.Bcs != 1 || tilesM > DirectBMaxTilesM;
+            p.SplitN = tilesN >= tilesM;
+            int parts = Math.Min(maxParts, p.SplitN ? tilesN : tilesM);
+            RunCore(ref p, parts);
+        }
+    }
+
+    private static GemmTile ChooseTile(GemmIsa isa, int n) => isa switch
+    {
+        GemmIsa.Vector512 => n <= 8 ? GemmAvx2.Narrow : n <= 16 ? GemmAvx512.Narrow : GemmAvx512.Wide,
+        GemmIsa.Vector256 => n <= 8 ? GemmAvx2.Narrow : GemmAvx2.Wide,
+        _ => GemmScalar.Tile,
+    };
+
+    private static void CheckMatrix(int length, int rows, int cols, int ld, string name, string ldName)
+    {
+        if (ld < Math.Max(1, cols))
+        {
+            throw new ArgumentOutOfRangeException(ldName, ld, $"must be ≥ max(1, {cols}), the columns of the stored {name}");
+        }
+
+        if (rows > 0 && cols > 0 && length < (long)(rows - 1) * ld + cols)
+        {
+            throw new ArgumentException(
+                $"{name} holds {length} floats; a {rows} × {cols} matrix with row stride {ld} needs {(long)(rows - 1) * ld + cols}.",
+                name);
+        }
+    }
+
+    private static void Scale(int m, int n, float beta, float* c, int ldc)
+    {
+        if (beta == 1f) return;
         for (int i = 0; i < m; i++)
         {
-            for (int j = 0; j < n; j++)
+            var row = new Span<float>(c + (nint)i * ldc, n);
+            if (beta == 0f)
             {
-                float sum = 0f;
-                for (int p = 0; p < k; p++)
-                {
-                    float av = transA ? a[p * lda + i] : a[i * lda + p];
-                    float bv = transB ? b[j * ldb + p] : b[p * ldb + j];
-                    sum += av * bv;
-                }
-
-                ref float cij = ref c[i * ldc + j];
-                cij = beta == 0f ? alpha * sum : beta * cij + alpha * sum;
+                row.Clear();
             }
+            else
+            {
+                System.Numerics.Tensors.TensorPrimitives.Multiply(row, beta, row);
+            }
+        }
+    }
+
+    private static void RunCore(ref GemmProblem p, int parts)
+    {
+        if (parts > 1 && !GemmWorkers.IsHeldByCurrentThread)
+        {
+            var job = CoreJob.Instance;
+            job.Problem = p;
+            if (GemmWorkers.TryRun(job, parts))
+            {
+                t_lastParts = parts;
+                return;
+            }
+        }
+
+        t_lastParts = 1;
+        GemmCore.Run(p, 0, p.M, 0, p.N);
+    }
+
+    private static void RunGemv(ref GemvProblem g, int parts)
+    {
+        if (g.Bcs != 1 && g.Xs != 1 && g.Isa != GemmIsa.Scalar)
+        {
+            // The dot kernels read x contiguously: gather it once (this thread's workspace).
+            float* x = GemmBuffers.Get(g.K);
+            for (int p = 0; p < g.K; p++) x[p] = g.X[p * g.Xs];
+            g.X = x;
+            g.Xs = 1;
+        }
+
+        parts = Math.Min(parts, (g.N + GemvProblem.Unit - 1) / GemvProblem.Unit);
+        if (parts > 1 && !GemmWorkers.IsHeldByCurrentThread)
+        {
+            var job = GemvJob.Instance;
+            job.Problem = g;
+            if (GemmWorkers.TryRun(job, parts))
+            {
+                t_lastParts = parts;
+                return;
+            }
+        }
+
+        t_lastParts = 1;
+        g.Run(0, g.N);
+    }
+
+    private sealed class CoreJob : GemmJob
+    {
+        // Only touched while the pool's gate is held; [ThreadStatic] is not needed.
+        public static readonly CoreJob Instance = new();
+        public GemmProblem Problem;
+
+        public override void Execute(int part, int parts) => GemmCore.RunPart(Problem, part, parts);
+    }
+
+    private sealed class GemvJob : GemmJob
+    {
+        public static readonly GemvJob Instance = new();
+        public GemvProblem Problem;
+
+        public override void Execute(int part, int parts)
+        {
+            int units = (Problem.N + GemvProblem.Unit - 1) / GemvProblem.Unit;
+            int j0 = (int)((long)units * part / parts) * GemvProblem.Unit;
+            int j1 = Math.Min(Problem.N, (int)((long)units * (part + 1) / parts) * GemvProblem.Unit);
+            Problem.Run(j0, j1);
+        }
+    }
+}
+
+/// <summary>
+/// Matrix–vector form: y[j] = beta·y[j] + alpha·Σ_p x[p·Xs]·B[p·Brs + j·Bcs] for j &lt; N, p &lt; K, y[j] at Y + j·Ys.
+/// </summary>
+internal unsafe struct GemvProblem
+{
+    /// <summary>Threads split N in multiples of this (a whole number of the widest row block).</summary>
+    public const int Unit = 64;
+
+    public GemvProblem(int n, int k, float alpha, float* x, nint xs, float* b, nint brs, nint bcs,
+        float beta, float* y, nint ys, GemmIsa isa)
+    {
+        N = n; K = k; Alpha = alpha; X = x; Xs = xs; B = b; Brs = brs; Bcs = bcs; Beta = beta; Y = y; Ys = ys; Isa = isa;
+    }
+
+    public int N, K;
+    public float Alpha, Beta;
+    public float* X;
+    public nint Xs;
+    public float* B;
+    public nint Brs, Bcs;
+    public float* Y;
+    public nint Ys;
+    public GemmIsa Isa;
+
+    public readonly void Run(int j0, int j1)
+    {
+        if (j1 <= j0) return;
+        switch (Isa)
+        {
+            case GemmIsa.Vector512 when Bcs == 1:
+                GemmAvx512.GemvRows(j0, j1, K, Alpha, X, Xs, B, Brs, Beta, Y, Ys);
+                break;
+            case GemmIsa.Vector512:
+                GemmAvx512.GemvDot(j0, j1, K, Alpha, X, B, Bcs, Beta, Y, Ys);
+                break;
+            case GemmIsa.Vector256 when Bcs == 1:
+                GemmAvx2.GemvRows(j0, j1, K, Alpha, X, Xs, B, Brs, Beta, Y, Ys);
+                break;
+            case GemmIsa.Vector256:
+                GemmAvx2.GemvDot(j0, j1, K, Alpha, X, B, Bcs, Beta, Y, Ys);
+                break;
+            default:
+                GemmScalar.Gemv(j0, j1, K, Alpha, X, Xs, B, Brs, Bcs, Beta, Y, Ys);
+                break;
         }
     }
 }

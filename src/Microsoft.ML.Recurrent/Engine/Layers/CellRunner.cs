@@ -50,6 +50,9 @@ internal sealed class CellRunner
         _bias = new float[_gh];
     }
 
+    /// <summary>Worker threads for this runner's GEMMs; 0 = <see cref="Gemm.DefaultThreads"/>.</summary>
+    public int Threads { get; set; }
+
     /// <summary>(B, H) hidden state after each row's last step.</summary>
     public float[] FinalHidden { get; private set; } = [];
 
@@ -115,7 +118,7 @@ internal sealed class CellRunner
 
         // Input projection of every step at once: (T·B, I) × (I, G·H), plus the folded bias.
         var gates = _gatesBuf.AsSpan(0, T * B * GH);
-        Gemm.Multiply(false, true, T * B, GH, _inputSize, 1f, x, _inputSize, wih, _inputSize, 0f, gates, GH);
+        Gemm.Multiply(false, true, T * B, GH, _inputSize, 1f, x, _inputSize, wih, _inputSize, 0f, gates, GH, threads: Threads);
         bih.CopyTo(_bias);
         if (_kind != CellKind.Gru) TensorPrimitives.Add(_bias, bhh, _bias); // GRU keeps b_hn inside r ⊙ (…)
         for (int row = 0; row < T * B; row++)
@@ -138,17 +141,17 @@ internal sealed class CellRunner
             switch (_kind)
             {
                 case CellKind.Lstm:
-                    Gemm.Multiply(false, true, b, GH, H, 1f, hPrev, H, whh, H, 1f, gt, GH);
+                    Gemm.Multiply(false, true, b, GH, H, 1f, hPrev, H, whh, H, 1f, gt, GH, threads: Threads);
                     LstmStep(gt, _cs.AsSpan(t * B * H, b * H), _cs.AsSpan((t + 1) * B * H, B * H), _tanhC.AsSpan(t * B * H, B * H), hCur, b, B);
                     break;
                 case CellKind.Gru:
                     var ghs = _ghStep.AsSpan(0, b * GH);
-                    Gemm.Multiply(false, true, b, GH, H, 1f, hPrev, H, whh, H, 0f, ghs, GH);
+                    Gemm.Multiply(false, true, b, GH, H, 1f, hPrev, H, whh, H, 0f, ghs, GH, threads: Threads);
                     for (int r = 0; r < b; r++) TensorPrimitives.Add(ghs.Slice(r * GH, GH), bhh, ghs.Slice(r * GH, GH));
                     GruStep(gt, ghs, hPrev, _ghN.AsSpan(t * B * H, B * H), hCur, b, B);
                     break;
                 default:
-                    Gemm.Multiply(false, true, b, GH, H, 1f, hPrev, H, whh, H, 1f, gt, GH);
+                    Gemm.Multiply(false, true, b, GH, H, 1f, hPrev, H, whh, H, 1f, gt, GH, threads: Threads);
                     GateKernels.RnnForward(gt.Slice(0, b * H), hCur.Slice(0, b * H), b * H);
                     hCur.Slice(b * H).Clear();
                     gt.Slice(b * GH).Clear();
@@ -216,7 +219,7 @@ internal sealed class CellRunner
                     GateKernels.LstmBackward(gt.Slice(0, b * GH), _cs.AsSpan(t * B * H, b * H), _tanhC.AsSpan(t * B * H, b * H),
                         dh, dC.Slice(0, b * H), dgx.Slice(0, b * GH), b, H);
                     dgx.Slice(b * GH).Clear();
-                    Gemm.Multiply(false, false, b, H, GH, 1f, dgx, GH, whh, H, 0f, dH, H);
+                    Gemm.Multiply(false, false, b, H, GH, 1f, dgx, GH, whh, H, 0f, dH, H, threads: Threads);
                     break;
                 case CellKind.Gru:
                     var dgh = dGh.Slice(t * B * GH, B * GH);
@@ -224,7 +227,7 @@ internal sealed class CellRunner
                         dh, dgx.Slice(0, b * GH), dgh.Slice(0, b * GH), b, H);
                     dgx.Slice(b * GH).Clear();
                     dgh.Slice(b * GH).Clear();
-                    Gemm.Multiply(false, false, b, H, GH, 1f, dgh, GH, whh, H, 1f, dH, H);
+                    Gemm.Multiply(false, false, b, H, GH, 1f, dgh, GH, whh, H, 1f, dH, H, threads: Threads);
                     break;
                 default:
                     // dpre = dh ⊙ (1 − h²)
@@ -232,7 +235,7 @@ internal sealed class CellRunner
                     var d = dgx.Slice(0, b * H);
                     GateKernels.RnnBackward(h, dh, d, b * H);
                     dgx.Slice(b * H).Clear();
-                    Gemm.Multiply(false, false, b, H, GH, 1f, dgx, GH, whh, H, 0f, dH, H);
+                    Gemm.Multiply(false, false, b, H, GH, 1f, dgx, GH, whh, H, 0f, dH, H, threads: Threads);
                     break;
             }
         }
@@ -241,8 +244,8 @@ internal sealed class CellRunner
         int tb = T * B;
         var gWih = _slices.WeightIh.Of(gradients);
         var gWhh = _slices.WeightHh.Of(gradients);
-        Gemm.Multiply(true, false, GH, _inputSize, tb, 1f, dGx, GH, x, _inputSize, 1f, gWih, _inputSize);
-        Gemm.Multiply(true, false, GH, H, tb, 1f, dGh, GH, hs.Slice(0, tb * H), H, 1f, gWhh, H);
+        Gemm.Multiply(true, false, GH, _inputSize, tb, 1f, dGx, GH, x, _inputSize, 1f, gWih, _inputSize, threads: Threads);
+        Gemm.Multiply(true, false, GH, H, tb, 1f, dGh, GH, hs.Slice(0, tb * H), H, 1f, gWhh, H, threads: Threads);
         var gBih = _slices.BiasIh.Of(gradients);
         var gBhh = _slices.BiasHh.Of(gradients);
         for (int row = 0; row < tb; row++)
@@ -251,6 +254,6 @@ internal sealed class CellRunner
             TensorPrimitives.Add(gBhh, dGh.Slice(row * GH, GH), gBhh);
         }
 
-        Gemm.Multiply(false, false, tb, _inputSize, GH, 1f, dGx, GH, wih, _inputSize, 0f, _dX.AsSpan(0, tb * _inputSize), _inputSize);
+        Gemm.Multiply(false, false, tb, _inputSize, GH, 1f, dGx, GH, wih, _inputSize, 0f, _dX.AsSpan(0, tb * _inputSize), _inputSize, threads: Threads);
     }
 }

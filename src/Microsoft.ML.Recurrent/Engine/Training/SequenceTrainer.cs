@@ -25,13 +25,12 @@ internal static class SequenceTrainer
         if (validation is not null && validation.Count > 0) CheckDataset(s, validation, nameof(validation));
         else validation = null;
 
-        if (s.Threads > 0) Gemm.DefaultThreads = s.Threads;
         var layout = new ParameterLayout(spec);
         var parameters = new float[layout.Count];
         Initializer.Initialize(layout, parameters, s.Seed);
         int capB = Math.Min(s.BatchSize, Math.Max(train.Count, validation?.Count ?? 0));
         int capT = Math.Max(train.MaxLength, validation?.MaxLength ?? 0);
-        var network = new RecurrentNetwork(layout, parameters, new float[layout.Count], capB, capT);
+        var network = new RecurrentNetwork(layout, parameters, new float[layout.Count], capB, capT) { Threads = s.Threads };
         bool perStep = spec.Output == OutputMode.EveryStep;
         var batch = new SequenceBatch(capB, capT, spec.InputSize, s.TargetWidth);
         var dOut = new float[(perStep ? capT : 1) * capB * spec.OutputSize];

@@ -1,0 +1,275 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace Microsoft.ML.Recurrent.Engine.Kernels;
+
+/// <summary>
+/// Vector256 + FMA kernels (AVX2 machines; also the narrow tile of the AVX-512 path). Same arithmetic
+/// contract as <see cref="GemmAvx512"/>: one fused chain per element, scalar tails fused too.
+/// </summary>
+internal static unsafe class GemmAvx2
+{
+    public static bool IsSupported =>
+        Vector256.IsHardwareAccelerated && System.Runtime.Intrinsics.X86.Avx2.IsSupported &&
+        System.Runtime.Intrinsics.X86.Fma.IsSupported;
+
+    /// <summary>6 × 16 tile: 12 accumulators, two B vectors and one broadcast (15 of 16 ymm registers).</summary>
+    public static GemmTile Wide => new(&Tile6x16, 6, 16);
+
+    /// <summary>8 × 8 tile for narrow N.</summary>
+    public static GemmTile Narrow => new(&Tile8x8, 8, 8);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile6x16(int kc, float* a, nint ars, nint acs, int mValid, float* b, nint bs,
+        float* c, nint crs, nint ccs, int nValid, float alpha, float beta, float* scratch)
+    {
+        int last = mValid - 1;
+        float* a0 = a;
+        float* a1 = a + Math.Min(1, last) * ars;
+        float* a2 = a + Math.Min(2, last) * ars;
+        float* a3 = a + Math.Min(3, last) * ars;
+        float* a4 = a + Math.Min(4, last) * ars;
+        float* a5 = a + Math.Min(5, last) * ars;
+
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default;
+        Vector256<float> c20 = default, c21 = default, c30 = default, c31 = default;
+        Vector256<float> c40 = default, c41 = default, c50 = default, c51 = default;
+
+        nint pa = 0;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector256<float> b0 = Vector256.Load(b);
+            Vector256<float> b1 = Vector256.Load(b + 8);
+            b += bs;
+            Vector256<float> x = Vector256.Create(a0[pa]);
+            c00 = Vector256.FusedMultiplyAdd(x, b0, c00);
+            c01 = Vector256.FusedMultiplyAdd(x, b1, c01);
+            x = Vector256.Create(a1[pa]);
+            c10 = Vector256.FusedMultiplyAdd(x, b0, c10);
+            c11 = Vector256.FusedMultiplyAdd(x, b1, c11);
+            x = Vector256.Create(a2[pa]);
+            c20 = Vector256.FusedMultiplyAdd(x, b0, c20);
+            c21 = Vector256.FusedMultiplyAdd(x, b1, c21);
+            x = Vector256.Create(a3[pa]);
+            c30 = Vector256.FusedMultiplyAdd(x, b0, c30);
+            c31 = Vector256.FusedMultiplyAdd(x, b1, c31);
+            x = Vector256.Create(a4[pa]);
+            c40 = Vector256.FusedMultiplyAdd(x, b0, c40);
+            c41 = Vector256.FusedMultiplyAdd(x, b1, c41);
+            x = Vector256.Create(a5[pa]);
+            c50 = Vector256.FusedMultiplyAdd(x, b0, c50);
+            c51 = Vector256.FusedMultiplyAdd(x, b1, c51);
+            pa += acs;
+        }
+
+        if (ccs == 1 && nValid == 16)
+        {
+            var va = Vector256.Create(alpha);
+            Row(c, c00, va, beta);
+            Row(c + 8, c01, va, beta);
+            if (mValid > 1) { Row(c + crs, c10, va, beta); Row(c + crs + 8, c11, va, beta); }
+            if (mValid > 2) { Row(c + 2 * crs, c20, va, beta); Row(c + 2 * crs + 8, c21, va, beta); }
+            if (mValid > 3) { Row(c + 3 * crs, c30, va, beta); Row(c + 3 * crs + 8, c31, va, beta); }
+            if (mValid > 4) { Row(c + 4 * crs, c40, va, beta); Row(c + 4 * crs + 8, c41, va, beta); }
+            if (mValid > 5) { Row(c + 5 * crs, c50, va, beta); Row(c + 5 * crs + 8, c51, va, beta); }
+            return;
+        }
+
+        c00.Store(scratch); c01.Store(scratch + 8);
+        c10.Store(scratch + 16); c11.Store(scratch + 24);
+        c20.Store(scratch + 32); c21.Store(scratch + 40);
+        c30.Store(scratch + 48); c31.Store(scratch + 56);
+        c40.Store(scratch + 64); c41.Store(scratch + 72);
+        c50.Store(scratch + 80); c51.Store(scratch + 88);
+        GemmCore.StoreScalar(scratch, 16, mValid, nValid, c, crs, ccs, alpha, beta);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile8x8(int kc, float* a, nint ars, nint acs, int mValid, float* b, nint bs,
+        float* c, nint crs, nint ccs, int nValid, float alpha, float beta, float* scratch)
+    {
+        int last = mValid - 1;
+        float* a0 = a;
+        float* a1 = a + Math.Min(1, last) * ars;
+        float* a2 = a + Math.Min(2, last) * ars;
+        float* a3 = a + Math.Min(3, last) * ars;
+        float* a4 = a + Math.Min(4, last) * ars;
+        float* a5 = a + Math.Min(5, last) * ars;
+        float* a6 = a + Math.Min(6, last) * ars;
+        float* a7 = a + Math.Min(7, last) * ars;
+
+        Vector256<float> c0 = default, c1 = default, c2 = default, c3 = default;
+        Vector256<float> c4 = default, c5 = default, c6 = default, c7 = default;
+
+        nint pa = 0;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector256<float> b0 = Vector256.Load(b);
+            b += bs;
+            c0 = Vector256.FusedMultiplyAdd(Vector256.Create(a0[pa]), b0, c0);
+            c1 = Vector256.FusedMultiplyAdd(Vector256.Create(a1[pa]), b0, c1);
+            c2 = Vector256.FusedMultiplyAdd(Vector256.Create(a2[pa]), b0, c2);
+            c3 = Vector256.FusedMultiplyAdd(Vector256.Create(a3[pa]), b0, c3);
+            c4 = Vector256.FusedMultiplyAdd(Vector256.Create(a4[pa]), b0, c4);
+            c5 = Vector256.FusedMultiplyAdd(Vector256.Create(a5[pa]), b0, c5);
+            c6 = Vector256.FusedMultiplyAdd(Vector256.Create(a6[pa]), b0, c6);
+            c7 = Vector256.FusedMultiplyAdd(Vector256.Create(a7[pa]), b0, c7);
+            pa += acs;
+        }
+
+        if (ccs == 1 && nValid == 8)
+        {
+            var va = Vector256.Create(alpha);
+            Row(c, c0, va, beta);
+            if (mValid > 1) Row(c + crs, c1, va, beta);
+            if (mValid > 2) Row(c + 2 * crs, c2, va, beta);
+            if (mValid > 3) Row(c + 3 * crs, c3, va, beta);
+            if (mValid > 4) Row(c + 4 * crs, c4, va, beta);
+            if (mValid > 5) Row(c + 5 * crs, c5, va, beta);
+            if (mValid > 6) Row(c + 6 * crs, c6, va, beta);
+            if (mValid > 7) Row(c + 7 * crs, c7, va, beta);
+            return;
+        }
+
+        c0.Store(scratch); c1.Store(scratch + 8); c2.Store(scratch + 16); c3.Store(scratch + 24);
+        c4.Store(scratch + 32); c5.Store(scratch + 40); c6.Store(scratch + 48); c7.Store(scratch + 56);
+        GemmCore.StoreScalar(scratch, 8, mValid, nValid, c, crs, ccs, alpha, beta);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Row(float* c, Vector256<float> acc, Vector256<float> alpha, float beta)
+    {
+        Vector256<float> t = acc * alpha;
+        if (beta != 0f)
+        {
+            Vector256<float> o = Vector256.Load(c);
+            if (beta != 1f) o *= Vector256.Create(beta);
+            t += o;
+        }
+
+        t.Store(c);
+    }
+
+    /// <summary>See <see cref="GemmAvx512.GemvRows"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void GemvRows(int j0, int j1, int k, float alpha, float* x, nint xs, float* b, nint brs,
+        float beta, float* y, nint ys)
+    {
+        var va = Vector256.Create(alpha);
+        int j = j0;
+        for (; j + 32 <= j1; j += 32)
+        {
+            Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
+            float* bp = b + j;
+            nint px = 0;
+            for (int p = 0; p < k; p++)
+            {
+                var xv = Vector256.Create(x[px]);
+                s0 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(bp), s0);
+                s1 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(bp + 8), s1);
+                s2 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(bp + 16), s2);
+                s3 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(bp + 24), s3);
+                bp += brs;
+                px += xs;
+            }
+
+            StoreVector(y + j * ys, ys, s0, va, alpha, beta);
+            StoreVector(y + (j + 8) * ys, ys, s1, va, alpha, beta);
+            StoreVector(y + (j + 16) * ys, ys, s2, va, alpha, beta);
+            StoreVector(y + (j + 24) * ys, ys, s3, va, alpha, beta);
+        }
+
+        for (; j + 8 <= j1; j += 8)
+        {
+            Vector256<float> s0 = default;
+            float* bp = b + j;
+            nint px = 0;
+            for (int p = 0; p < k; p++)
+            {
+                s0 = Vector256.FusedMultiplyAdd(Vector256.Create(x[px]), Vector256.Load(bp), s0);
+                bp += brs;
+                px += xs;
+            }
+
+            StoreVector(y + j * ys, ys, s0, va, alpha, beta);
+        }
+
+        for (; j < j1; j++)
+        {
+            float s = 0f;
+            float* bp = b + j;
+            nint px = 0;
+            for (int p = 0; p < k; p++)
+            {
+                s = MathF.FusedMultiplyAdd(x[px], *bp, s);
+                bp += brs;
+                px += xs;
+            }
+
+            GemmCore.StoreOne(y + j * ys, s, alpha, beta);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreVector(float* y, nint ys, Vector256<float> s, Vector256<float> va, float alpha, float beta)
+    {
+        if (ys == 1)
+        {
+            Row(y, s, va, beta);
+            return;
+        }
+
+        for (int l = 0; l < 8; l++) GemmCore.StoreOne(y + l * ys, s.GetElement(l), alpha, beta);
+    }
+
+    /// <summary>See <see cref="GemmAvx512.GemvDot"/> (8-lane chains).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void GemvDot(int j0, int j1, int k, float alpha, float* x, float* b, nint bcs,
+        float beta, float* y, nint ys)
+    {
+        int kv = k & ~7;
+        int j = j0;
+        for (; j + 4 <= j1; j += 4)
+        {
+            float* r0 = b + j * bcs, r1 = r0 + bcs, r2 = r1 + bcs, r3 = r2 + bcs;
+            Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
+            for (int p = 0; p < kv; p += 8)
+            {
+                var xv = Vector256.Load(x + p);
+                s0 = Vector256.FusedMultiplyAdd(Vector256.Load(r0 + p), xv, s0);
+                s1 = Vector256.FusedMultiplyAdd(Vector256.Load(r1 + p), xv, s1);
+                s2 = Vector256.FusedMultiplyAdd(Vector256.Load(r2 + p), xv, s2);
+                s3 = Vector256.FusedMultiplyAdd(Vector256.Load(r3 + p), xv, s3);
+            }
+
+            float t0 = Vector256.Sum(s0), t1 = Vector256.Sum(s1), t2 = Vector256.Sum(s2), t3 = Vector256.Sum(s3);
+            for (int p = kv; p < k; p++)
+            {
+                float xp = x[p];
+                t0 = MathF.FusedMultiplyAdd(r0[p], xp, t0);
+                t1 = MathF.FusedMultiplyAdd(r1[p], xp, t1);
+                t2 = MathF.FusedMultiplyAdd(r2[p], xp, t2);
+                t3 = MathF.FusedMultiplyAdd(r3[p], xp, t3);
+            }
+
+            GemmCore.StoreOne(y + j * ys, t0, alpha, beta);
+            GemmCore.StoreOne(y + (j + 1) * ys, t1, alpha, beta);
+            GemmCore.StoreOne(y + (j + 2) * ys, t2, alpha, beta);
+            GemmCore.StoreOne(y + (j + 3) * ys, t3, alpha, beta);
+        }
+
+        for (; j < j1; j++)
+        {
+            float* r0 = b + j * bcs;
+            Vector256<float> s0 = default;
+            for (int p = 0; p < kv; p += 8)
+            {
+                s0 = Vector256.FusedMultiplyAdd(Vector256.Load(r0 + p), Vector256.Load(x + p), s0);
+            }
+
+            float t0 = Vector256.Sum(s0);
+            for (int p = kv; p < k; p++) t0 = MathF.FusedMultiplyAdd(r0[p], x[p], t0);
+            GemmCore.StoreOne(y + j * ys, t0, alpha, beta);
+        }
+    }
+}

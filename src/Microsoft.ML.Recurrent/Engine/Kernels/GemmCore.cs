@@ -1,0 +1,334 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace Microsoft.ML.Recurrent.Engine.Kernels;
+
+/// <summary>Instruction sets the GEMM kernels are written for, in increasing order.</summary>
+internal enum GemmIsa
+{
+    Scalar = 0,
+    Vector256 = 1,
+    Vector512 = 2,
+}
+
+/// <summary>
+/// The blocked product every non-vector case reduces to, in stride form:
+/// C[i, j] = beta·C[i, j] + alpha·Σ_p A[i, p]·B[p, j] for i &lt; M, j &lt; N, p &lt; K, where
+/// A[i, p] = A[i·Ars + p·Acs], B[p, j] = B[p·Brs + j·Bcs] and C[i, j] = C[i·Crs + j·Ccs].
+/// Transposes and the swapped form (Cᵀ = op(B)ᵀ·op(A)ᵀ) are only different strides.
+/// </summary>
+internal unsafe struct GemmProblem
+{
+    public int M, N, K;
+    public float Alpha, Beta;
+    public float* A;
+    public nint Ars, Acs;
+    public float* B;
+    public nint Brs, Bcs;
+    public float* C;
+    public nint Crs, Ccs;
+
+    /// <summary>Copy B into NR-wide panels (always when Bcs ≠ 1); otherwise full panels are read in place.</summary>
+    public bool PackB;
+
+    public GemmTile Tile;
+
+    /// <summary>Threads split N (panels of NR columns) rather than M (tiles of MR rows).</summary>
+    public bool SplitN;
+}
+
+/// <summary>
+/// A register-blocked tile kernel: the MR × NR block of C at <c>c</c> (only mValid rows and nValid columns
+/// are written) gets beta·C + alpha·Σ_{p &lt; kc} A[r, p]·B[p, j], with A[r, p] = a[r·ars + p·acs]
+/// (rows ≥ mValid are never read) and B[p, j] = b[p·bs + j] for all j &lt; NR (all NR must be readable).
+/// Every element is a sequential chain over p, so it does not depend on where the tile sits.
+/// </summary>
+internal readonly unsafe struct GemmTile
+{
+    public GemmTile(
+        delegate*<int, float*, nint, nint, int, float*, nint, float*, nint, nint, int, float, float, float*, void> kernel,
+        int mr, int nr)
+    {
+        Kernel = kernel;
+        MR = mr;
+        NR = nr;
+    }
+
+    public readonly delegate*<int, float*, nint, nint, int, float*, nint, float*, nint, nint, int, float, float, float*, void> Kernel;
+    public readonly int MR;
+    public readonly int NR;
+}
+
+/// <summary>Cache-blocked driver (BLIS loop order jc → pc → ic → jr → ir) and packing.</summary>
+internal static unsafe class GemmCore
+{
+    /// <summary>Depth of one k block: every C element is the sum of per-block chains, added in block order.</summary>
+    public const int KC = 256;
+
+    /// <summary>Rows of A per block (in MR tiles: MC = MR · McTiles).</summary>
+    public const int McTiles = 16;
+
+    /// <summary>Columns of B per packed block.</summary>
+    public const int NC = 1024;
+
+    public static int TilesM(in GemmProblem p) => (p.M + p.Tile.MR - 1) / p.Tile.MR;
+
+    public static int TilesN(in GemmProblem p) => (p.N + p.Tile.NR - 1) / p.Tile.NR;
+
+    /// <summary>Runs part <paramref name="part"/> of <paramref name="parts"/>: a contiguous range of whole tiles.</summary>
+    public static void RunPart(in GemmProblem p, int part, int parts)
+    {
+        if (p.SplitN)
+        {
+            int tiles = TilesN(p);
+            int t0 = (int)((long)tiles * part / parts), t1 = (int)((long)tiles * (part + 1) / parts);
+            Run(p, 0, p.M, t0 * p.Tile.NR, Math.Min(p.N, t1 * p.Tile.NR));
+        }
+        else
+        {
+            int tiles = TilesM(p);
+            int t0 = (int)((long)tiles * part / parts), t1 = (int)((long)tiles * (part + 1) / parts);
+            Run(p, t0 * p.Tile.MR, Math.Min(p.M, t1 * p.Tile.MR), 0, p.N);
+        }
+    }
+
+    /// <summary>Computes C[i0..i1, j0..j1]; i0 and j0 are multiples of MR and NR.</summary>
+    public static void Run(in GemmProblem p, int i0, int i1, int j0, int j1)
+    {
+        if (i1 <= i0 || j1 <= j0) return;
+        int mr = p.Tile.MR, nr = p.Tile.NR, mcMax = mr * McTiles;
+        var kernel = p.Tile.Kernel;
+        int kcMax = Math.Min(KC, p.K);
+        int ncMax = Math.Min(NC, j1 - j0);
+        int ncPadded = (ncMax + nr - 1) / nr * nr;
+
+        // Thread-local pinned workspace: [scratch tile | edge panel | packed block].
+        int scratchLen = 512; // ≥ MR·NR of every kernel
+        int edgeLen = kcMax * nr;
+        int packLen = p.PackB ? kcMax * ncPadded : 0;
+        float* scratch = GemmBuffers.Get(scratchLen + edgeLen + packLen);
+        float* edge = scratch + scratchLen;
+        float* packed = edge + edgeLen;
+
+        for (int jc = j0; jc < j1; jc += NC)
+        {
+            int nc = Math.Min(NC, j1 - jc);
+            int ncFull = nc - nc % nr;
+            for (int pc = 0; pc < p.K; pc += KC)
+            {
+                int kc = Math.Min(KC, p.K - pc);
+                float beta = pc == 0 ? p.Beta : 1f;
+                float* bBlock = p.B + pc * p.Brs + jc * p.Bcs;
+                if (p.PackB)
+                {
+                    PackPanels(packed, kc, nc, nr, bBlock, p.Brs, p.Bcs);
+                }
+                else if (ncFull < nc)
+                {
+                    PackPanels(edge, kc, nc - ncFull, nr, bBlock + ncFull, p.Brs, 1);
+                }
+
+                float* aCol = p.A + pc * p.Acs;
+                for (int ic = i0; ic < i1; ic += mcMax)
+                {
+                    int mc = Math.Min(mcMax, i1 - ic);
+                    float* aBlock = aCol + ic * p.Ars;
+                    for (int jr = 0; jr < nc; jr += nr)
+                    {
+                        int nValid = Math.Min(nr, nc - jr);
+                        float* panel;
+                        nint bs;
+                        if (p.PackB)
+                        {
+                            panel = packed + (nint)(jr / nr) * kc * nr;
+                            bs = nr;
+                        }
+                        else if (nValid == nr)
+                        {
+                            panel = bBlock + jr;
+                            bs = p.Brs;
+                        }
+                        else
+                        {
+                            panel = edge;
+                            bs = nr;
+                        }
+
+                        float* cPanel = p.C + ic * p.Crs + (jc + jr) * p.Ccs;
+                        for (int ir = 0; ir < mc; ir += mr)
+                        {
+                            kernel(kc, aBlock + ir * p.Ars, p.Ars, p.Acs, Math.Min(mr, mc - ir),
+                                panel, bs, cPanel + ir * p.Crs, p.Crs, p.Ccs, nValid, p.Alpha, beta, scratch);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Packs B[0..kc, 0..nc] (B[p, j] = b[p·brs + j·bcs]) into ⌈nc/nr⌉ panels of kc × nr floats,
+    /// row p of a panel contiguous, zero-padded past nc.
+    /// </summary>
+    public static void PackPanels(float* dst, int kc, int nc, int nr, float* b, nint brs, nint bcs)
+    {
+        for (int j0 = 0; j0 < nc; j0 += nr)
+        {
+            int w = Math.Min(nr, nc - j0);
+            float* panel = dst + (nint)(j0 / nr) * kc * nr;
+            if (bcs == 1)
+            {
+                float* src = b + j0;
+                if (w == nr)
+                {
+                    for (int q = 0; q < kc; q++)
+                    {
+                        CopyRow(panel + q * nr, src + q * brs, nr);
+                    }
+                }
+                else
+                {
+                    for (int q = 0; q < kc; q++)
+                    {
+                        float* d = panel + q * nr;
+                        float* s = src + q * brs;
+                        int j = 0;
+                        for (; j < w; j++) d[j] = s[j];
+                        for (; j < nr; j++) d[j] = 0f;
+                    }
+                }
+            }
+            else
+            {
+                PackTransposed(panel, kc, w, nr, b + j0 * bcs, brs, bcs);
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void CopyRow(float* d, float* s, int nr)
+    {
+        int j = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; j + 16 <= nr; j += 16) Vector512.Store(Vector512.Load(s + j), d + j);
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            for (; j + 8 <= nr; j += 8) Vector256.Store(Vector256.Load(s + j), d + j);
+        }
+
+        for (; j < nr; j++) d[j] = s[j];
+    }
+
+    /// <summary>Panel from column-contiguous B (column j of the panel is b[j·bcs + p·brs]).</summary>
+    private static void PackTransposed(float* panel, int kc, int w, int nr, float* b, nint brs, nint bcs)
+    {
+        // Four source columns at a time: four sequential read streams, stores four apart per row.
+        int j = 0;
+        for (; j + 4 <= w; j += 4)
+        {
+            float* s0 = b + j * bcs, s1 = s0 + bcs, s2 = s1 + bcs, s3 = s2 + bcs;
+            float* d = panel + j;
+            nint q = 0;
+            for (int k = 0; k < kc; k++, q += brs, d += nr)
+            {
+                d[0] = s0[q];
+                d[1] = s1[q];
+                d[2] = s2[q];
+                d[3] = s3[q];
+            }
+        }
+
+        for (; j < w; j++)
+        {
+            float* s = b + j * bcs;
+            float* d = panel + j;
+            nint q = 0;
+            for (int k = 0; k < kc; k++, q += brs, d += nr) *d = s[q];
+        }
+
+        if (w < nr)
+        {
+            for (int k = 0; k < kc; k++)
+            {
+                float* d = panel + k * nr;
+                for (int jj = w; jj < nr; jj++) d[jj] = 0f;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Writes an mValid × nValid block kept row-major in <paramref name="acc"/> (row stride ldAcc):
+    /// C = alpha·acc (beta = 0), C + alpha·acc (beta = 1) or beta·C + alpha·acc; the same two roundings
+    /// as the vector stores.
+    /// </summary>
+    public static void StoreScalar(float* acc, int ldAcc, int mValid, int nValid,
+        float* c, nint crs, nint ccs, float alpha, float beta)
+    {
+        for (int r = 0; r < mValid; r++)
+        {
+            float* src = acc + r * ldAcc;
+            float* dst = c + r * crs;
+            for (int j = 0; j < nValid; j++)
+            {
+                float t = alpha * src[j];
+                ref float cj = ref dst[j * ccs];
+                if (beta != 0f)
+                {
+                    float o = cj;
+                    if (beta != 1f) o *= beta;
+                    t += o;
+                }
+
+                cj = t;
+            }
+        }
+    }
+
+    /// <summary>Writes one value with the same roundings as <see cref="StoreScalar"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreOne(float* c, float sum, float alpha, float beta)
+    {
+        float t = alpha * sum;
+        if (beta != 0f)
+        {
+            float o = *c;
+            if (beta != 1f) o *= beta;
+            t += o;
+        }
+
+        *c = t;
+    }
+}
+
+/// <summary>Per-thread pinned, 64-byte aligned workspace (packed panels, scratch tiles), grown on demand.</summary>
+internal static unsafe class GemmBuffers
+{
+    [ThreadStatic]
+    private static float[]? t_array;
+
+    [ThreadStatic]
+    private static nint t_aligned;
+
+    [ThreadStatic]
+    private static int t_capacity;
+
+    /// <summary>At least <paramref name="floats"/> floats, valid until the next call on this thread.</summary>
+    public static float* Get(int floats)
+    {
+        if (floats > t_capacity || t_array is null)
+        {
+            int capacity = Math.Max(floats, 4096);
+            capacity = Math.Max(capacity, t_capacity + t_capacity / 2);
+            var array = GC.AllocateUninitializedArray<float>(capacity + 16, pinned: true);
+            nint start = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array));
+            t_aligned = (start + 63) & ~(nint)63;
+            t_array = array;
+            t_capacity = capacity;
+        }
+
+        return (float*)t_aligned;
+    }
+}

@@ -1,0 +1,250 @@
+using System.Buffers.Binary;
+using System.Text;
+using Microsoft.ML.Recurrent.Engine;
+
+namespace Microsoft.ML.Recurrent.Model;
+
+/// <summary>
+/// Writes and reads <see cref="RecurrentModel"/> in one versioned binary format. The same bytes travel inside
+/// ML.NET model zips (as base64 text, see <c>Serving/ModelPayload</c>) and can be stored on their own.
+/// </summary>
+/// <remarks>
+/// *** Binary format *** (version 1; every number little-endian; "str" = int32 byte count n, then n bytes of UTF-8)
+/// <code>
+///   offset  size   field
+///   0       8      magic: ASCII "MLRNNMDL"
+///   8       4      int32   format version (1)
+///   12      1      byte    prediction kind: 0 regression, 1 binary classification, 2 multiclass classification
+///   13      1      byte    cell kind: 0 simple RNN, 1 LSTM, 2 GRU
+///   14      1      byte    output mode: 0 last hidden state (the only mode these tasks use)
+///   15      1      byte    bidirectional: 0 or 1
+///   16      4      int32   input size F (features per step; 1 with a vocabulary)
+///   20      4      int32   hidden size H
+///   24      4      int32   number of layers L
+///   28      4      float32 dropout (training only; kept so the spec round-trips)
+///   32      4      int32   vocabulary size V (0 = dense Single features, else token ids 0..V-1)
+///   36      4      int32   embedding size E (0 without a vocabulary)
+///   40      4      int32   output size O (1 for regression and binary, K for multiclass)
+///   44      str    feature column name the model was trained on
+///   ...     4      int32   class count C (K for multiclass, 0 otherwise)
+///   ...     C×str  class names: the label's key values as text, class k ↔ key k + 1
+///   ...     4      int32   parameter count P (must equal the count the spec's ParameterLayout gives)
+///   ...     4·P    float32 parameters in ParameterLayout order (all finite)
+///   ...     4      uint32  CRC-32 (IEEE) of every byte before it
+/// </code>
+/// The reader checks the checksum first, then every field against the bytes that remain and against
+/// <see cref="Limits"/> before allocating anything, so a truncated, corrupted or hostile payload raises
+/// <see cref="InvalidDataException"/> instead of crashing, hanging or allocating without bound.
+/// </remarks>
+internal static class RecurrentModelFormat
+{
+    public const int Version = 1;
+
+    private static ReadOnlySpan<byte> Magic => "MLRNNMDL"u8;
+
+    /// <summary>Sane upper bounds, checked before any allocation.</summary>
+    internal static class Limits
+    {
+        public const int InputSize = 1 << 20;
+        public const int HiddenSize = 1 << 16;
+        public const int NumberOfLayers = 256;
+        /// <summary>Token ids travel as Single values inside ML.NET, exact up to 2^24.</summary>
+        public const int VocabularySize = 1 << 24;
+        public const int EmbeddingSize = 1 << 16;
+        public const int OutputSize = 1 << 20;
+        public const int NameBytes = 1 << 16;
+    }
+
+    /// <summary>Serialises <paramref name="model"/>.</summary>
+    public static byte[] Write(RecurrentModel model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var spec = model.Spec;
+        spec.Validate();
+        int expected = new ParameterLayout(spec).Count;
+        if (model.Parameters.Length != expected)
+            throw new ArgumentException($"The model has {model.Parameters.Length} parameters; its spec needs {expected}.", nameof(model));
+
+        using var ms = new MemoryStream(64 + 4 * model.Parameters.Length);
+        using (var w = new BinaryWriter(ms, Encoding.UTF8, leaveOpen: true))
+        {
+            w.Write(Magic);
+            w.Write(Version);
+            w.Write((byte)model.Kind);
+            w.Write((byte)spec.Cell);
+            w.Write((byte)spec.Output);
+            w.Write(spec.Bidirectional ? (byte)1 : (byte)0);
+            w.Write(spec.InputSize);
+            w.Write(spec.HiddenSize);
+            w.Write(spec.NumberOfLayers);
+            w.Write(spec.Dropout);
+            w.Write(spec.VocabularySize);
+            w.Write(spec.EmbeddingSize);
+            w.Write(spec.OutputSize);
+            WriteString(w, model.FeatureColumnName);
+            w.Write(model.ClassNames.Count);
+            foreach (string name in model.ClassNames)
+                WriteString(w, name);
+            w.Write(model.Parameters.Length);
+            Span<byte> four = stackalloc byte[4];
+            foreach (float p in model.Parameters)
+            {
+                BinaryPrimitives.WriteSingleLittleEndian(four, p);
+                w.Write(four);
+            }
+        }
+
+        uint crc = Crc32.Compute(ms.GetBuffer().AsSpan(0, (int)ms.Length));
+        Span<byte> tail = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32LittleEndian(tail, crc);
+        ms.Write(tail);
+        return ms.ToArray();
+    }
+
+    private static void WriteString(BinaryWriter w, string s)
+    {
+        byte[] bytes = Encoding.UTF8.GetBytes(s);
+        if (bytes.Length > Limits.NameBytes)
+            throw new ArgumentException($"A name of {bytes.Length} UTF-8 bytes is longer than the format's limit of {Limits.NameBytes}.");
+        w.Write(bytes.Length);
+        w.Write(bytes);
+    }
+
+    /// <summary>Reads a model; throws <see cref="InvalidDataException"/> on anything that is not a valid model.</summary>
+    public static RecurrentModel Read(ReadOnlySpan<byte> data)
+    {
+        const int minimum = 8 + 4 + 4 + 7 * 4 + 4 + 4 + 4 + 4; // fixed header, empty name, C, P, CRC
+        if (data.Length < minimum)
+            throw Invalid($"it is {data.Length} bytes long, shorter than the smallest possible model ({minimum} bytes)");
+        if (!data[..8].SequenceEqual(Magic))
+            throw Invalid("it does not start with the magic bytes \"MLRNNMDL\"");
+        int version = BinaryPrimitives.ReadInt32LittleEndian(data[8..]);
+        if (version != Version)
+            throw Invalid($"its format version is {version}; this library reads version {Version}");
+        uint stored = BinaryPrimitives.ReadUInt32LittleEndian(data[^4..]);
+        uint actual = Crc32.Compute(data[..^4]);
+        if (stored != actual)
+            throw Invalid($"its checksum does not match (stored 0x{stored:X8}, computed 0x{actual:X8}): the payload is truncated or corrupted");
+
+        var r = new Reader(data[..^4]);
+        r.Skip(12);
+        byte kind = r.Byte("prediction kind");
+        byte cell = r.Byte("cell kind");
+        byte output = r.Byte("output mode");
+        byte bidirectional = r.Byte("bidirectional flag");
+        if (kind > (byte)PredictionKind.MulticlassClassification) throw Invalid($"prediction kind {kind} is unknown");
+        if (cell > (byte)CellKind.Gru) throw Invalid($"cell kind {cell} is unknown");
+        if (output != (byte)OutputMode.LastHidden) throw Invalid($"output mode {output} is not supported (expected 0, last hidden state)");
+        if (bidirectional > 1) throw Invalid($"bidirectional flag {bidirectional} is not 0 or 1");
+
+        int inputSize = r.Int32("input size", 1, Limits.InputSize);
+        int hidden = r.Int32("hidden size", 1, Limits.HiddenSize);
+        int layers = r.Int32("number of layers", 1, Limits.NumberOfLayers);
+        float dropout = r.Single("dropout");
+        if (!(dropout >= 0f && dropout < 1f)) throw Invalid($"dropout {dropout} is outside [0, 1)");
+        int vocabulary = r.Int32("vocabulary size", 0, Limits.VocabularySize);
+        int embedding = r.Int32("embedding size", 0, Limits.EmbeddingSize);
+        int outputSize = r.Int32("output size", 1, Limits.OutputSize);
+        if (vocabulary > 0 && (embedding < 1 || inputSize != 1))
+            throw Invalid($"a vocabulary of {vocabulary} needs an embedding size ≥ 1 and input size 1 (found {embedding} and {inputSize})");
+        if (vocabulary == 0 && embedding != 0)
+            throw Invalid($"embedding size {embedding} without a vocabulary");
+
+        var predictionKind = (PredictionKind)kind;
+        if (predictionKind != PredictionKind.MulticlassClassification && outputSize != 1)
+            throw Invalid($"a {predictionKind} model must have 1 output, found {outputSize}");
+
+        string featureColumn = r.String("feature column name");
+        int classCount = r.Int32("class count", 0, Limits.OutputSize);
+        int expectedClasses = predictionKind == PredictionKind.MulticlassClassification ? outputSize : 0;
+        if (classCount != expectedClasses)
+            throw Invalid($"class count {classCount} does not match the {expectedClasses} a {predictionKind} model with {outputSize} outputs needs");
+        // Each name takes at least its 4-byte length: bound the array by the bytes left before allocating it.
+        if ((long)classCount * 4 > r.Remaining)
+            throw Invalid($"class count {classCount} needs more bytes than the {r.Remaining} that remain");
+        var classNames = new string[classCount];
+        for (int i = 0; i < classCount; i++)
+            classNames[i] = r.String($"class name {i}");
+
+        var spec = new NetworkSpec((CellKind)cell, inputSize, hidden, layers, bidirectional == 1, dropout,
+            vocabulary, embedding, outputSize, OutputMode.LastHidden);
+        long expectedCount = CountParameters(spec);
+        int count = r.Int32("parameter count", 0, int.MaxValue);
+        if (count != expectedCount)
+            throw Invalid($"parameter count {count} does not match the {expectedCount} its network shape needs");
+        if ((long)count * 4 != r.Remaining)
+            throw Invalid($"{count} parameters need {(long)count * 4} bytes but {r.Remaining} remain");
+
+        var parameters = new float[count];
+        var raw = r.Take(count * 4, "parameters");
+        for (int i = 0; i < count; i++)
+        {
+            float p = BinaryPrimitives.ReadSingleLittleEndian(raw[(i * 4)..]);
+            if (!float.IsFinite(p)) throw Invalid($"parameter {i} is {p}, not a finite number");
+            parameters[i] = p;
+        }
+
+        return new RecurrentModel(spec, predictionKind, featureColumn, classNames, parameters);
+    }
+
+    /// <summary>The parameter count of <paramref name="spec"/>, computed in 64 bits (no allocation, no overflow).</summary>
+    internal static long CountParameters(NetworkSpec spec)
+    {
+        long gh = (long)spec.Gates * spec.HiddenSize;
+        long total = spec.VocabularySize > 0 ? (long)spec.VocabularySize * spec.EmbeddingSize : 0;
+        for (int l = 0; l < spec.NumberOfLayers; l++)
+            total += spec.Directions * (gh * spec.LayerInputSize(l) + gh * spec.HiddenSize + 2 * gh);
+        total += (long)spec.OutputSize * spec.OutputWidth + spec.OutputSize;
+        return total;
+    }
+
+    private static InvalidDataException Invalid(string why) =>
+        new($"The recurrent model payload is invalid: {why}.");
+
+    /// <summary>Bounds-checked little-endian reader over a span.</summary>
+    private ref struct Reader
+    {
+        private readonly ReadOnlySpan<byte> _data;
+        private int _pos;
+
+        public Reader(ReadOnlySpan<byte> data) { _data = data; _pos = 0; }
+
+        public readonly int Remaining => _data.Length - _pos;
+
+        public void Skip(int n) => Take(n, "header");
+
+        public ReadOnlySpan<byte> Take(int n, string field)
+        {
+            if (n < 0 || n > Remaining)
+                throw Invalid($"the {field} needs {n} bytes but only {Remaining} remain");
+            var s = _data.Slice(_pos, n);
+            _pos += n;
+            return s;
+        }
+
+        public byte Byte(string field) => Take(1, field)[0];
+
+        public float Single(string field) => BinaryPrimitives.ReadSingleLittleEndian(Take(4, field));
+
+        public int Int32(string field, int min, int max)
+        {
+            int v = BinaryPrimitives.ReadInt32LittleEndian(Take(4, field));
+            if (v < min || v > max) throw Invalid($"the {field} is {v}, outside [{min}, {max}]");
+            return v;
+        }
+
+        public string String(string field)
+        {
+            int n = Int32($"{field} length", 0, Limits.NameBytes);
+            var bytes = Take(n, field);
+            try
+            {
+                return new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bytes);
+            }
+            catch (DecoderFallbackException e)
+            {
+                throw new InvalidDataException($"The recurrent model payload is invalid: the {field} is not valid UTF-8.", e);
+            }
+        }
+    }
+}

@@ -1,0 +1,179 @@
+namespace Microsoft.ML.Recurrent;
+
+/// <summary>
+/// Options shared by the recurrent trainers (<see cref="RecurrentRegressionTrainer"/>, <see cref="RecurrentBinaryTrainer"/>,
+/// <see cref="RecurrentMulticlassTrainer"/>). The defaults train a sensible model out of the box: one LSTM layer of 64 units,
+/// Adam at 2e-3, batches of 32, 30 epochs, gradient clipping at norm 1 and per-feature standardisation of the inputs.
+/// </summary>
+/// <remarks>
+/// <para>Input: one row per sequence. The feature column is either a vector of <see cref="float"/> holding T·F values
+/// time-major (step 0's F features, then step 1's, …; fixed or variable length; F = <see cref="FeaturesPerStep"/>), or a
+/// vector of keys (token ids, e.g. from <c>TokenizeIntoWords</c> + <c>MapValueToKey</c>) that feeds an embedding layer:
+/// key k is token k, key 0 (missing) is padding/unknown.</para>
+/// <para>Every option is checked when the trainer is created; an invalid value throws
+/// <see cref="ArgumentOutOfRangeException"/> naming the option.</para>
+/// </remarks>
+public abstract class RecurrentTrainerOptions
+{
+    private protected RecurrentTrainerOptions()
+    {
+    }
+
+    /// <summary>The label column. Regression: <see cref="float"/>; binary: <see cref="bool"/>; multiclass: a key. Default "Label".</summary>
+    public string LabelColumnName { get; set; } = Defaults.LabelColumnName;
+
+    /// <summary>The feature column: a vector of <see cref="float"/> (T·F values, time-major) or a vector of keys (tokens). Default "Features".</summary>
+    public string FeatureColumnName { get; set; } = Defaults.FeatureColumnName;
+
+    /// <summary>Features per time step F; a row of n values is a sequence of n / F steps. Must be 1 for key-typed tokens. Default 1.</summary>
+    public int FeaturesPerStep { get; set; } = Defaults.FeaturesPerStep;
+
+    /// <summary>The cell of every layer. Default <see cref="RecurrentCellType.Lstm"/>.</summary>
+    public RecurrentCellType CellType { get; set; } = Defaults.CellType;
+
+    /// <summary>Hidden units per layer and direction. Default 64.</summary>
+    public int HiddenSize { get; set; } = Defaults.HiddenSize;
+
+    /// <summary>Stacked recurrent layers. Default 1.</summary>
+    public int NumberOfLayers { get; set; } = Defaults.NumberOfLayers;
+
+    /// <summary>Whether every layer also reads the sequence backwards (outputs concatenated). Default false.</summary>
+    public bool Bidirectional { get; set; }
+
+    /// <summary>Dropout probability between stacked layers, during training only, in [0, 1). Default 0.</summary>
+    public float Dropout { get; set; }
+
+    /// <summary>Embedding width for key-typed token input (ignored for <see cref="float"/> features). Default 32.</summary>
+    public int EmbeddingSize { get; set; } = Defaults.EmbeddingSize;
+
+    /// <summary>Training epochs (fewer when early stopping ends training). Default 30.</summary>
+    public int MaximumNumberOfEpochs { get; set; } = Defaults.MaximumNumberOfEpochs;
+
+    /// <summary>Sequences per mini-batch. Default 32.</summary>
+    public int BatchSize { get; set; } = Defaults.BatchSize;
+
+    /// <summary>Learning rate of the optimizer. Default 0.002.</summary>
+    public float LearningRate { get; set; } = Defaults.LearningRate;
+
+    /// <summary>The update rule. Default <see cref="RecurrentOptimizer.Adam"/>.</summary>
+    public RecurrentOptimizer Optimizer { get; set; } = Defaults.Optimizer;
+
+    /// <summary>How the learning rate changes over the epochs. Default <see cref="RecurrentLearningRateSchedule.Constant"/>.</summary>
+    public RecurrentLearningRateSchedule LearningRateSchedule { get; set; } = Defaults.LearningRateSchedule;
+
+    /// <summary>Rescales each batch's gradient to at most this global L2 norm; 0 disables clipping. Default 1.</summary>
+    public float GradientClipNorm { get; set; } = Defaults.GradientClipNorm;
+
+    /// <summary>Weight decay (decoupled for Adam, L2 for SGD and RMSProp), ≥ 0. Default 0.</summary>
+    public float L2Regularization { get; set; }
+
+    /// <summary>
+    /// Rescales every input feature to zero mean and unit variance over the training steps (ignored for tokens). The
+    /// statistics are folded into the first layer's weights, so the saved model reads the raw features. Default true.
+    /// </summary>
+    public bool NormalizeFeatures { get; set; } = true;
+
+    /// <summary>Optional validation data with the same columns as the training data: enables early stopping and the
+    /// validation loss in <see cref="RecurrentEpochReport"/>. Takes precedence over <see cref="ValidationFraction"/>.</summary>
+    public IDataView? ValidationSet { get; set; }
+
+    /// <summary>Fraction of the training rows held out (seeded) for validation when <see cref="ValidationSet"/> is null,
+    /// in [0, 1); 0 (the default) holds out nothing.</summary>
+    public float ValidationFraction { get; set; }
+
+    /// <summary>With validation data: epochs without improvement of the validation loss before training stops; the
+    /// weights of the best epoch are kept. 0 disables early stopping. Default 5.</summary>
+    public int EarlyStoppingPatience { get; set; } = Defaults.EarlyStoppingPatience;
+
+    /// <summary>
+    /// Seed of the weight initialisation, the shuffling, dropout and the validation split. Null (the default) means 0:
+    /// ML.NET keeps the <see cref="MLContext"/>'s seed internal and a catalog does not expose its context, so a trainer
+    /// created from a catalog cannot read it. Training is deterministic for a given seed, data and thread count.
+    /// </summary>
+    public int? Seed { get; set; }
+
+    /// <summary>Worker threads for training and batched evaluation; null (the default) uses every core.</summary>
+    public int? NumberOfThreads { get; set; }
+
+    /// <summary>
+    /// Receives a <see cref="RecurrentEpochReport"/> after every epoch (training loss, validation loss and accuracy,
+    /// sequences per second), on the training thread. A catalog does not expose its <see cref="MLContext"/>, so the trainer
+    /// cannot write to <c>MLContext.Log</c> by itself: set this to <c>mlContext.RecurrentTrainingLog()</c>
+    /// (<see cref="RecurrentCatalog.RecurrentTrainingLog"/>) to send the reports there, or to any other sink.
+    /// </summary>
+    public IProgress<RecurrentEpochReport>? Progress { get; set; }
+
+    /// <summary>Cancels training: <see cref="OperationCanceledException"/> is thrown within one mini-batch.</summary>
+    public CancellationToken CancellationToken { get; set; }
+
+    /// <summary>Checks every option; throws <see cref="ArgumentOutOfRangeException"/> or <see cref="ArgumentNullException"/> naming it.</summary>
+    internal void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(LabelColumnName))
+            throw new ArgumentNullException(nameof(LabelColumnName), "LabelColumnName must name a column.");
+        if (string.IsNullOrWhiteSpace(FeatureColumnName))
+            throw new ArgumentNullException(nameof(FeatureColumnName), "FeatureColumnName must name a column.");
+        if (FeaturesPerStep < 1)
+            throw Range(nameof(FeaturesPerStep), FeaturesPerStep, "must be ≥ 1 (features per time step)");
+        if (!Enum.IsDefined(CellType))
+            throw Range(nameof(CellType), CellType, "must be SimpleRnn, Lstm or Gru");
+        if (HiddenSize < 1 || HiddenSize > Limits.HiddenSize)
+            throw Range(nameof(HiddenSize), HiddenSize, $"must be > 0 and ≤ {Limits.HiddenSize}");
+        if (NumberOfLayers < 1 || NumberOfLayers > Limits.NumberOfLayers)
+            throw Range(nameof(NumberOfLayers), NumberOfLayers, $"must be > 0 and ≤ {Limits.NumberOfLayers}");
+        if (!(Dropout >= 0f && Dropout < 1f))
+            throw Range(nameof(Dropout), Dropout, "must be in [0, 1)");
+        if (EmbeddingSize < 1 || EmbeddingSize > Limits.EmbeddingSize)
+            throw Range(nameof(EmbeddingSize), EmbeddingSize, $"must be > 0 and ≤ {Limits.EmbeddingSize}");
+        if (MaximumNumberOfEpochs < 1)
+            throw Range(nameof(MaximumNumberOfEpochs), MaximumNumberOfEpochs, "must be > 0");
+        if (BatchSize < 1)
+            throw Range(nameof(BatchSize), BatchSize, "must be > 0");
+        if (!(LearningRate > 0f) || !float.IsFinite(LearningRate))
+            throw Range(nameof(LearningRate), LearningRate, "must be a finite number > 0");
+        if (!Enum.IsDefined(Optimizer))
+            throw Range(nameof(Optimizer), Optimizer, "must be Adam, Sgd or RmsProp");
+        if (!Enum.IsDefined(LearningRateSchedule))
+            throw Range(nameof(LearningRateSchedule), LearningRateSchedule, "must be Constant, Step, Cosine or ReduceOnPlateau");
+        if (!(GradientClipNorm >= 0f) || !float.IsFinite(GradientClipNorm))
+            throw Range(nameof(GradientClipNorm), GradientClipNorm, "must be a finite number ≥ 0 (0 disables clipping)");
+        if (!(L2Regularization >= 0f) || !float.IsFinite(L2Regularization))
+            throw Range(nameof(L2Regularization), L2Regularization, "must be a finite number ≥ 0");
+        if (!(ValidationFraction >= 0f && ValidationFraction < 1f))
+            throw Range(nameof(ValidationFraction), ValidationFraction, "must be in [0, 1)");
+        if (EarlyStoppingPatience < 0)
+            throw Range(nameof(EarlyStoppingPatience), EarlyStoppingPatience, "must be ≥ 0 (0 disables early stopping)");
+        if (NumberOfThreads is int threads && threads < 1)
+            throw Range(nameof(NumberOfThreads), threads, "must be > 0, or null for every core");
+    }
+
+    private static ArgumentOutOfRangeException Range(string name, object value, string rule) =>
+        new(name, value, $"{name} {rule}; it was {value}.");
+
+    /// <summary>The defaults, written once; the catalog's simple overloads point at them.</summary>
+    internal static class Defaults
+    {
+        public const string LabelColumnName = "Label";
+        public const string FeatureColumnName = "Features";
+        public const int FeaturesPerStep = 1;
+        public const RecurrentCellType CellType = RecurrentCellType.Lstm;
+        public const int HiddenSize = 64;
+        public const int NumberOfLayers = 1;
+        public const int EmbeddingSize = 32;
+        public const int MaximumNumberOfEpochs = 30;
+        public const int BatchSize = 32;
+        public const float LearningRate = 2e-3f;
+        public const RecurrentOptimizer Optimizer = RecurrentOptimizer.Adam;
+        public const RecurrentLearningRateSchedule LearningRateSchedule = RecurrentLearningRateSchedule.Constant;
+        public const float GradientClipNorm = 1f;
+        public const int EarlyStoppingPatience = 5;
+    }
+
+    /// <summary>Upper bounds that keep a model inside the stored format's limits.</summary>
+    internal static class Limits
+    {
+        public const int HiddenSize = Model.RecurrentModelFormat.Limits.HiddenSize;
+        public const int NumberOfLayers = Model.RecurrentModelFormat.Limits.NumberOfLayers;
+        public const int EmbeddingSize = Model.RecurrentModelFormat.Limits.EmbeddingSize;
+    }
+}

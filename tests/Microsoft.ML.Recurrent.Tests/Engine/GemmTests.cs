@@ -1,0 +1,361 @@
+using Microsoft.ML.Recurrent.Engine.Kernels;
+
+namespace Microsoft.ML.Recurrent.Tests.Engine;
+
+public class GemmTests
+{
+    // ISA names (GemmIsa is internal, theory parameters of public methods cannot be).
+    public static TheoryData<string> Isas => new() { "Scalar", "Vector256", "Vector512" };
+
+    public static TheoryData<string, bool, bool> IsasAndTransposes
+    {
+        get
+        {
+            var data = new TheoryData<string, bool, bool>();
+            foreach (var isa in new[] { "Scalar", "Vector256", "Vector512" })
+            {
+                foreach (bool ta in new[] { false, true })
+                {
+                    foreach (bool tb in new[] { false, true }) data.Add(isa, ta, tb);
+                }
+            }
+
+            return data;
+        }
+    }
+
+    /// <summary>One product's operands, stored with the given padding beyond the needed row length.</summary>
+    private sealed class Case
+    {
+        public Case(bool transA, bool transB, int m, int n, int k, int padA, int padB, int padC, int seed)
+        {
+            TransA = transA; TransB = transB; M = m; N = n; K = k;
+            Lda = Math.Max(1, transA ? m : k) + padA;
+            Ldb = Math.Max(1, transB ? k : n) + padB;
+            Ldc = Math.Max(1, n) + padC;
+            var rng = new Random(seed);
+            A = Fill(rng, (transA ? k : m) * Lda);
+            B = Fill(rng, (transB ? n : k) * Ldb);
+            C = Fill(rng, m * Ldc);
+        }
+
+        public bool TransA, TransB;
+        public int M, N, K, Lda, Ldb, Ldc;
+        public float[] A, B, C;
+
+        public double OpA(int i, int p) => TransA ? A[p * Lda + i] : A[i * Lda + p];
+
+        public double OpB(int p, int j) => TransB ? B[j * Ldb + p] : B[p * Ldb + j];
+
+        /// <summary>Double-precision reference of one element, and the bound on its float rounding error.</summary>
+        public (double Value, double Bound) Reference(int i, int j, float alpha, float beta, float[] cBefore)
+        {
+            double sum = 0, abs = 0;
+            for (int p = 0; p < K; p++)
+            {
+                double t = OpA(i, p) * OpB(p, j);
+                sum += t;
+                abs += Math.Abs(t);
+            }
+
+            double betaC = beta == 0f ? 0 : beta * (double)cBefore[i * Ldc + j]; // beta = 0 ignores C (NaN too)
+            double value = alpha * sum + betaC;
+            double bound = 1e-5 * Math.Sqrt(Math.Max(K, 1)) * (Math.Abs(alpha) * abs + Math.Abs(betaC)) + 1e-30;
+            return (value, bound);
+        }
+
+        public float[] Run(float alpha, float beta, int threads, float[]? cStart = null)
+        {
+            var c = (float[])(cStart ?? C).Clone();
+            Gemm.Multiply(TransA, TransB, M, N, K, alpha, A, Lda, B, Ldb, beta, c, Ldc, threads);
+            return c;
+        }
+
+        /// <summary>Checks every (or every <paramref name="stride"/>-th) element and that the padding of C is untouched.</summary>
+        public void Verify(float[] result, float alpha, float beta, float[] cBefore, int stride = 1, string label = "")
+        {
+            for (int i = 0; i < M; i++)
+            {
+                for (int j = 0; j < Ldc; j++)
+                {
+                    int idx = i * Ldc + j;
+                    if (j >= N)
+                    {
+                        result[idx].Should().Be(cBefore[idx], $"padding of C at ({i}, {j}) must stay untouched {label}");
+                        continue;
+                    }
+
+                    if ((i * N + j) % stride != 0) continue;
+                    var (value, bound) = Reference(i, j, alpha, beta, cBefore);
+                    float got = result[idx];
+                    if (!(Math.Abs(got - value) <= bound))
+                    {
+                        Assert.Fail($"{label} C[{i},{j}] = {got}, reference {value} (bound {bound}); " +
+                            $"transA={TransA} transB={TransB} m={M} n={N} k={K} alpha={alpha} beta={beta}");
+                    }
+                }
+            }
+        }
+
+        private static float[] Fill(Random rng, int count)
+        {
+            var v = new float[Math.Max(count, 0)];
+            for (int i = 0; i < v.Length; i++) v[i] = (float)(rng.NextDouble() * 2 - 1);
+            return v;
+        }
+    }
+
+    private static T WithIsa<T>(string isa, Func<T> body) => WithIsa(Enum.Parse<GemmIsa>(isa), body);
+
+    private static void WithIsa(string isa, Action body) => WithIsa(Enum.Parse<GemmIsa>(isa), body);
+
+    private static T WithIsa<T>(GemmIsa isa, Func<T> body)
+    {
+        var saved = Gemm.MaxIsa;
+        Gemm.MaxIsa = isa;
+        try
+        {
+            return body();
+        }
+        finally
+        {
+            Gemm.MaxIsa = saved;
+        }
+    }
+
+    private static void WithIsa(GemmIsa isa, Action body) => WithIsa(isa, () => { body(); return 0; });
+
+    [Theory]
+    [MemberData(nameof(IsasAndTransposes))]
+    public void Multiply_EveryMAndNUpToTwoTilesPlusOne_MatchesDoubleReference(string isa, bool transA, bool transB)
+    {
+        WithIsa(isa, () =>
+        {
+            foreach (int k in new[] { 1, 5, 19 })
+            {
+                for (int m = 0; m <= 33; m++)
+                {
+                    for (int n = 0; n <= 33; n++)
+                    {
+                        var cs = new Case(transA, transB, m, n, k, padA: 0, padB: 0, padC: 0, seed: m * 131 + n * 7 + k);
+                        var result = cs.Run(1f, 0f, threads: 1);
+                        cs.Verify(result, 1f, 0f, cs.C, label: $"[{isa}]");
+                    }
+                }
+            }
+        });
+    }
+
+    [Theory]
+    [MemberData(nameof(IsasAndTransposes))]
+    public void Multiply_AlphaBetaVariantsWithPaddedStrides_MatchDoubleReference(string isa, bool transA, bool transB)
+    {
+        var shapes = new (int M, int N, int K)[]
+        {
+            (1, 1, 1), (1, 37, 70), (37, 1, 70), (2, 3, 0), (7, 9, 33), (8, 32, 16), (13, 47, 300), (65, 70, 129),
+            (3, 100, 64), (40, 17, 530), (70, 40, 3),
+        };
+        var ab = new (float Alpha, float Beta)[] { (1f, 0f), (1f, 1f), (-2.5f, 0.75f), (0.5f, -1f), (0f, 0.5f), (0f, 0f) };
+        WithIsa(isa, () =>
+        {
+            int seed = 0;
+            foreach (var (m, n, k) in shapes)
+            {
+                foreach (var (alpha, beta) in ab)
+                {
+                    var cs = new Case(transA, transB, m, n, k, padA: 3, padB: 5, padC: 2, seed: ++seed);
+                    var cBefore = (float[])cs.C.Clone();
+                    if (beta == 0f)
+                    {
+                        // beta = 0 must overwrite: NaN in C (not in its padding) is ignored.
+                        for (int i = 0; i < m; i++)
+                        {
+                            for (int j = 0; j < n; j++) cBefore[i * cs.Ldc + j] = float.NaN;
+                        }
+                    }
+
+                    var result = cs.Run(alpha, beta, threads: 1, cBefore);
+                    cs.Verify(result, alpha, beta, cBefore, label: $"[{isa}]");
+                }
+            }
+        });
+    }
+
+    [Theory]
+    [MemberData(nameof(Isas))]
+    public void Multiply_EngineShapes_MatchDoubleReferenceOnSampledElements(string isa)
+    {
+        // (transA, transB, m, n, k): recurrent steps, input projection, weight gradients, dX.
+        var shapes = new (bool, bool, int, int, int)[]
+        {
+            (false, true, 1, 1024, 256), (false, true, 8, 512, 128), (false, true, 32, 384, 128),
+            (false, true, 64, 1024, 256), (false, true, 128, 512, 128), (false, false, 1, 128, 512),
+            (false, false, 32, 128, 512), (false, true, 1600, 512, 32), (false, true, 1600, 300, 100),
+            (true, false, 512, 32, 1600), (true, false, 300, 100, 1600), (false, false, 1600, 64, 400),
+            (true, true, 96, 200, 300),
+        };
+        WithIsa(isa, () =>
+        {
+            int seed = 100;
+            foreach (var (ta, tb, m, n, k) in shapes)
+            {
+                var cs = new Case(ta, tb, m, n, k, padA: 1, padB: 0, padC: 3, seed: ++seed);
+                var result = cs.Run(1f, 1f, threads: 0);
+                cs.Verify(result, 1f, 1f, cs.C, stride: 97, label: $"[{isa}]");
+            }
+        });
+    }
+
+    [Theory]
+    [MemberData(nameof(IsasAndTransposes))]
+    public void Multiply_TwoThreadsVersusOne_BitIdentical(string isa, bool transA, bool transB)
+    {
+        // Shapes big enough to be split (≥ 2 MFLOP): wide, tall, matrix–vector both ways, swapped small batch,
+        // several k blocks, and sizes that are not multiples of any tile.
+        var shapes = new (int M, int N, int K)[]
+        {
+            (1, 3000, 700), (3000, 1, 700), (24, 1000, 300), (200, 301, 77), (131, 45, 600), (45, 131, 600),
+        };
+        WithIsa(isa, () =>
+        {
+            foreach (var (m, n, k) in shapes)
+            {
+                var cs = new Case(transA, transB, m, n, k, padA: 2, padB: 1, padC: 1, seed: m + n + k);
+                foreach (float beta in new[] { 0f, 0.5f })
+                {
+                    var one = cs.Run(1.5f, beta, threads: 1);
+                    Gemm.LastParts.Should().Be(1);
+                    float[] two = cs.Run(1.5f, beta, threads: 2);
+                    for (int attempt = 0; attempt < 20 && Gemm.LastParts != 2; attempt++)
+                    {
+                        // Another test's product held the pool; the call ran alone. Try again.
+                        Thread.Sleep(5);
+                        two = cs.Run(1.5f, beta, threads: 2);
+                    }
+
+                    Gemm.LastParts.Should().Be(2, $"a {m}×{n}×{k} product must be split");
+                    two.Should().Equal(one, $"[{isa}] transA={transA} transB={transB} m={m} n={n} k={k} beta={beta}");
+                }
+            }
+        });
+    }
+
+    [Fact]
+    public void Multiply_SmallProduct_RunsOnCallingThread()
+    {
+        var cs = new Case(false, true, 4, 16, 16, 0, 0, 0, seed: 3);
+        cs.Run(1f, 0f, threads: 2);
+        Gemm.LastParts.Should().Be(1);
+    }
+
+    [Theory]
+    [MemberData(nameof(Isas))]
+    public void Multiply_SameRowAtDifferentTilePositions_SameBits(string isa)
+    {
+        // Each element is one chain over k whatever its position in a tile or vector: multiplying a row
+        // alone (m = 1 path excluded: use two copies) or inside a larger block gives the same bits.
+        WithIsa(isa, () =>
+        {
+            var big = new Case(false, false, 21, 75, 40, 0, 0, 0, seed: 9);
+            var all = big.Run(1f, 0f, threads: 1);
+            for (int i = 0; i < big.M; i += 5)
+            {
+                var a2 = new float[2 * big.K];
+                Array.Copy(big.A, i * big.Lda, a2, 0, big.K);
+                Array.Copy(big.A, i * big.Lda, a2, big.K, big.K);
+                var c2 = new float[2 * big.N];
+                Gemm.Multiply(false, false, 2, big.N, big.K, 1f, a2, big.K, big.B, big.Ldb, 0f, c2, big.N, 1);
+                c2.AsSpan(0, big.N).ToArray().Should().Equal(all.AsSpan(i * big.Ldc, big.N).ToArray(), $"row {i} [{isa}]");
+            }
+        });
+    }
+
+    [Fact]
+    public void MaxIsa_CappedOnThisThread_EffectiveIsaNeverExceedsCap()
+    {
+        var saved = Gemm.MaxIsa;
+        try
+        {
+            Gemm.MaxIsa = GemmIsa.Scalar;
+            Gemm.EffectiveIsa.Should().Be(GemmIsa.Scalar);
+            Gemm.MaxIsa = GemmIsa.Vector256;
+            Gemm.EffectiveIsa.Should().Be(Gemm.HardwareIsa >= GemmIsa.Vector256 ? GemmIsa.Vector256 : GemmIsa.Scalar);
+            GemmIsa other = GemmIsa.Scalar;
+            var thread = new Thread(() => other = Gemm.MaxIsa);
+            thread.Start();
+            thread.Join();
+            other.Should().Be(Gemm.HardwareIsa, "the cap is per thread");
+        }
+        finally
+        {
+            Gemm.MaxIsa = saved;
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Isas))]
+    public void Multiply_DifferentIsas_AgreeWithinTolerance(string isa)
+    {
+        var cs = new Case(false, true, 33, 70, 200, 0, 0, 0, seed: 5);
+        var scalar = WithIsa(GemmIsa.Scalar, () => cs.Run(1f, 0f, 1));
+        var vector = WithIsa(isa, () => cs.Run(1f, 0f, 1));
+        for (int i = 0; i < scalar.Length; i++) vector[i].Should().BeApproximately(scalar[i], 1e-4f);
+    }
+
+    [Fact]
+    public void Multiply_ZeroDimensions_LeaveCUntouchedOrScaled()
+    {
+        // m or n = 0: nothing is touched, empty spans are fine.
+        Gemm.Multiply(false, false, 0, 5, 3, 1f, [], 3, new float[15], 5, 0f, [], 5);
+        Gemm.Multiply(false, false, 4, 0, 3, 1f, new float[12], 3, [], 1, 0f, new float[4], 1);
+
+        // k = 0: C = beta·C (beta = 0 clears, NaN included).
+        var c = new[] { 1f, float.NaN, 3f, 4f };
+        Gemm.Multiply(false, false, 2, 2, 0, 1f, [], 1, [], 2, 0f, c, 2);
+        c.Should().Equal(0f, 0f, 0f, 0f);
+        c = [1f, 2f, 3f, 4f];
+        Gemm.Multiply(true, true, 2, 2, 0, 1f, [], 2, [], 1, 2f, c, 2);
+        c.Should().Equal(2f, 4f, 6f, 8f);
+    }
+
+    [Fact]
+    public void Multiply_InvalidArguments_ThrowNamingTheArgument()
+    {
+        var a = new float[6];
+        var b = new float[6];
+        var c = new float[4];
+        Action badLda = () => Gemm.Multiply(false, false, 2, 2, 3, 1f, a, 2, b, 2, 0f, c, 2);
+        badLda.Should().Throw<ArgumentOutOfRangeException>().Which.ParamName.Should().Be("lda");
+        Action shortB = () => Gemm.Multiply(false, false, 2, 2, 3, 1f, a, 3, new float[5], 2, 0f, c, 2);
+        shortB.Should().Throw<ArgumentException>().Which.ParamName.Should().Be("b");
+        Action shortC = () => Gemm.Multiply(false, false, 2, 2, 3, 1f, a, 3, b, 2, 0f, new float[3], 2);
+        shortC.Should().Throw<ArgumentException>().Which.ParamName.Should().Be("c");
+        Action badLdcT = () => Gemm.Multiply(true, true, 2, 2, 3, 1f, a, 2, b, 3, 0f, c, 1);
+        badLdcT.Should().Throw<ArgumentOutOfRangeException>().Which.ParamName.Should().Be("ldc");
+        Action negative = () => Gemm.Multiply(false, false, -1, 2, 3, 1f, a, 3, b, 2, 0f, c, 2);
+        negative.Should().Throw<ArgumentOutOfRangeException>().Which.ParamName.Should().Be("m");
+    }
+
+    [Fact]
+    public void Multiply_KnownSmallProduct_ExactValues()
+    {
+        // [1 2 3; 4 5 6] · [1 0; 0 1; 1 1] = [4 5; 10 11]; transposed operands give the same product.
+        float[] a = [1, 2, 3, 4, 5, 6], aT = [1, 4, 2, 5, 3, 6];
+        float[] b = [1, 0, 0, 1, 1, 1], bT = [1, 0, 1, 0, 1, 1];
+        foreach (var isa in new[] { GemmIsa.Scalar, GemmIsa.Vector256, GemmIsa.Vector512 })
+        {
+            WithIsa(isa, () =>
+            {
+                var c = new float[4];
+                Gemm.Multiply(false, false, 2, 2, 3, 1f, a, 3, b, 2, 0f, c, 2);
+                c.Should().Equal(4f, 5f, 10f, 11f);
+                Gemm.Multiply(true, true, 2, 2, 3, 2f, aT, 2, bT, 3, -1f, c, 2);
+                c.Should().Equal(4f, 5f, 10f, 11f);
+                Gemm.Multiply(true, false, 2, 2, 3, 1f, aT, 2, b, 2, 1f, c, 2);
+                c.Should().Equal(8f, 10f, 20f, 22f);
+                Gemm.Multiply(false, true, 2, 2, 3, 0.5f, a, 3, bT, 3, 0f, c, 2);
+                c.Should().Equal(2f, 2.5f, 5f, 5.5f);
+            });
+        }
+    }
+}
