@@ -224,16 +224,16 @@ public class GemmTests
                 foreach (float beta in new[] { 0f, 0.5f })
                 {
                     var one = cs.Run(1.5f, beta, threads: 1);
-                    Gemm.LastParts.Should().Be(1);
+                    Gemm.LastThreads.Should().Be(1);
                     float[] two = cs.Run(1.5f, beta, threads: 2);
-                    for (int attempt = 0; attempt < 20 && Gemm.LastParts != 2; attempt++)
+                    for (int attempt = 0; attempt < 20 && Gemm.LastThreads != 2; attempt++)
                     {
                         // Another test's product held the pool; the call ran alone. Try again.
                         Thread.Sleep(5);
                         two = cs.Run(1.5f, beta, threads: 2);
                     }
 
-                    Gemm.LastParts.Should().Be(2, $"a {m}×{n}×{k} product must be split");
+                    Gemm.LastThreads.Should().Be(2, $"a {m}×{n}×{k} product must be split");
                     two.Should().Equal(one, $"[{isa}] transA={transA} transB={transB} m={m} n={n} k={k} beta={beta}");
                 }
             }
@@ -245,7 +245,7 @@ public class GemmTests
     {
         var cs = new Case(false, true, 4, 16, 16, 0, 0, 0, seed: 3);
         cs.Run(1f, 0f, threads: 2);
-        Gemm.LastParts.Should().Be(1);
+        Gemm.LastThreads.Should().Be(1);
     }
 
     [Theory]

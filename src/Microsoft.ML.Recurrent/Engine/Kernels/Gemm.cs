@@ -29,22 +29,25 @@ internal static unsafe class Gemm
     public static int DefaultThreads { get; set; } = Environment.ProcessorCount;
 
     /// <summary>A product is split between threads only when each part gets at least this many flops.</summary>
-    internal const double MinFlopsPerThread = 1_000_000;
+    internal static readonly double MinFlopsPerThread = Knob("MINFLOPS", 1_000_000);
 
     /// <summary>Transposed-weight products with m up to this use the swapped form Cᵀ = op(B)ᵀ·op(A)ᵀ.</summary>
-    internal const int SwapMaxM = 64;
+    internal static readonly int SwapMaxM = Knob("SWAP", 64);
+    internal static int Knob(string n, int d) => int.TryParse(Environment.GetEnvironmentVariable("GEMM_" + n), out int v) ? v : d;
 
     /// <summary>Products with M at most this many register tiles read row-contiguous B in place (no packing).</summary>
-    internal const int DirectBMaxTilesM = 4;
+    internal static readonly int PackAMinTilesN = Knob("PACKA", 4);
+
+    internal static readonly int DirectBMaxTilesM = Knob("DIRECTB", 4);
 
     [ThreadStatic]
     private static GemmIsa? t_maxIsa;
 
     [ThreadStatic]
-    private static int t_lastParts;
+    private static int t_lastThreads;
 
-    /// <summary>Threads the last product started on this thread ran on (tests check that splits happen).</summary>
-    internal static int LastParts => t_lastParts;
+    /// <summary>Threads offered to the last product started on this thread (1: it ran alone; tests check splits).</summary>
+    internal static int LastThreads => t_lastThreads;
 
     /// <summary>Best instruction set this machine runs the kernels with.</summary>
     internal static GemmIsa HardwareIsa { get; } =
@@ -87,7 +90,7 @@ internal static unsafe class Gemm
         {
             if (k == 0 || alpha == 0f)
             {
-                t_lastParts = 1;
+                t_lastThreads = 1;
                 Scale(m, n, beta, pc, ldc);
                 return;
             }
@@ -132,9 +135,11 @@ internal static unsafe class Gemm
             p.Tile = ChooseTile(isa, p.N);
             int tilesM = GemmCore.TilesM(p), tilesN = GemmCore.TilesN(p);
             p.PackB = p.Bcs != 1 || tilesM > DirectBMaxTilesM;
+            // A is read in place (broadcasts) except when its k steps are whole rows apart (transposed storage,
+            // the weight-gradient products) and it is reused by several B panels.
+            p.PackA = p.Ars == 1 && p.Acs > 1 && tilesN >= PackAMinTilesN && tilesM > 1;
             p.SplitN = tilesN >= tilesM;
-            int parts = Math.Min(maxParts, p.SplitN ? tilesN : tilesM);
-            RunCore(ref p, parts);
+            RunCore(ref p, Math.Min(maxParts, p.SplitN ? tilesN : tilesM));
         }
     }
 
@@ -177,20 +182,24 @@ internal static unsafe class Gemm
         }
     }
 
-    private static void RunCore(ref GemmProblem p, int parts)
+    /// <summary>Chunks per thread: a late worker costs at most about one chunk of waiting.</summary>
+    private const int ChunksPerThread = 4;
+
+    private static void RunCore(ref GemmProblem p, int threads)
     {
-        if (parts > 1 && !GemmWorkers.IsHeldByCurrentThread)
+        if (threads > 1 && !GemmWorkers.IsHeldByCurrentThread)
         {
             var job = CoreJob.Instance;
             job.Problem = p;
-            if (GemmWorkers.TryRun(job, parts))
+            int chunks = Math.Min(threads * ChunksPerThread, p.SplitN ? GemmCore.TilesN(p) : GemmCore.TilesM(p));
+            if (GemmWorkers.TryRun(job, threads, chunks))
             {
-                t_lastParts = parts;
+                t_lastThreads = threads;
                 return;
             }
         }
 
-        t_lastParts = 1;
+        t_lastThreads = 1;
         GemmCore.Run(p, 0, p.M, 0, p.N);
     }
 
@@ -205,19 +214,20 @@ internal static unsafe class Gemm
             g.Xs = 1;
         }
 
-        parts = Math.Min(parts, (g.N + GemvProblem.Unit - 1) / GemvProblem.Unit);
+        int units = (g.N + GemvProblem.Unit - 1) / GemvProblem.Unit;
+        parts = Math.Min(parts, units);
         if (parts > 1 && !GemmWorkers.IsHeldByCurrentThread)
         {
             var job = GemvJob.Instance;
             job.Problem = g;
-            if (GemmWorkers.TryRun(job, parts))
+            if (GemmWorkers.TryRun(job, parts, Math.Min(units, parts * ChunksPerThread)))
             {
-                t_lastParts = parts;
+                t_lastThreads = parts;
                 return;
             }
         }
 
-        t_lastParts = 1;
+        t_lastThreads = 1;
         g.Run(0, g.N);
     }
 

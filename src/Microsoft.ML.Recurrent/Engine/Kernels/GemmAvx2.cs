@@ -131,13 +131,20 @@ internal static unsafe class GemmAvx2
             return;
         }
 
+        if (crs == 1 && mValid == 8)
+        {
+            // Swapped product: tile rows are C columns. Transpose, store C rows.
+            GemmTranspose.StoreTransposed(c, ccs, nValid, c0, c1, c2, c3, c4, c5, c6, c7, alpha, beta);
+            return;
+        }
+
         c0.Store(scratch); c1.Store(scratch + 8); c2.Store(scratch + 16); c3.Store(scratch + 24);
         c4.Store(scratch + 32); c5.Store(scratch + 40); c6.Store(scratch + 48); c7.Store(scratch + 56);
         GemmCore.StoreScalar(scratch, 8, mValid, nValid, c, crs, ccs, alpha, beta);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Row(float* c, Vector256<float> acc, Vector256<float> alpha, float beta)
+    internal static void Row(float* c, Vector256<float> acc, Vector256<float> alpha, float beta)
     {
         Vector256<float> t = acc * alpha;
         if (beta != 0f)
@@ -222,7 +229,7 @@ internal static unsafe class GemmAvx2
         for (int l = 0; l < 8; l++) GemmCore.StoreOne(y + l * ys, s.GetElement(l), alpha, beta);
     }
 
-    /// <summary>See <see cref="GemmAvx512.GemvDot"/> (8-lane chains).</summary>
+    /// <summary>See <see cref="GemmAvx512.GemvDot"/> (8-lane chains, the same lane reduction).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void GemvDot(int j0, int j1, int k, float alpha, float* x, float* b, nint bcs,
         float beta, float* y, nint ys)
@@ -233,7 +240,7 @@ internal static unsafe class GemmAvx2
         {
             float* r0 = b + j * bcs, r1 = r0 + bcs, r2 = r1 + bcs, r3 = r2 + bcs;
             Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
-            for (int p = 0; p < kv; p += 8)
+            for (nint p = 0; p < kv; p += 8)
             {
                 var xv = Vector256.Load(x + p);
                 s0 = Vector256.FusedMultiplyAdd(Vector256.Load(r0 + p), xv, s0);
@@ -242,7 +249,8 @@ internal static unsafe class GemmAvx2
                 s3 = Vector256.FusedMultiplyAdd(Vector256.Load(r3 + p), xv, s3);
             }
 
-            float t0 = Vector256.Sum(s0), t1 = Vector256.Sum(s1), t2 = Vector256.Sum(s2), t3 = Vector256.Sum(s3);
+            Vector128<float> t = GemmTranspose.Sum4(s0, s1, s2, s3);
+            float t0 = t.GetElement(0), t1 = t.GetElement(1), t2 = t.GetElement(2), t3 = t.GetElement(3);
             for (int p = kv; p < k; p++)
             {
                 float xp = x[p];
@@ -262,12 +270,12 @@ internal static unsafe class GemmAvx2
         {
             float* r0 = b + j * bcs;
             Vector256<float> s0 = default;
-            for (int p = 0; p < kv; p += 8)
+            for (nint p = 0; p < kv; p += 8)
             {
                 s0 = Vector256.FusedMultiplyAdd(Vector256.Load(r0 + p), Vector256.Load(x + p), s0);
             }
 
-            float t0 = Vector256.Sum(s0);
+            float t0 = GemmTranspose.Sum4(s0, s0, s0, s0).ToScalar();
             for (int p = kv; p < k; p++) t0 = MathF.FusedMultiplyAdd(r0[p], x[p], t0);
             GemmCore.StoreOne(y + j * ys, t0, alpha, beta);
         }

@@ -87,6 +87,32 @@ internal static unsafe class GemmAvx512
             return;
         }
 
+        if (crs == 1 && mValid == 8)
+        {
+            // Swapped product: tile rows are C columns. Transpose 8 × 8 blocks, store C rows.
+            GemmTranspose.StoreTransposed(c, ccs, nValid, c00.GetLower(), c10.GetLower(), c20.GetLower(), c30.GetLower(),
+                c40.GetLower(), c50.GetLower(), c60.GetLower(), c70.GetLower(), alpha, beta);
+            if (nValid > 8)
+            {
+                GemmTranspose.StoreTransposed(c + 8 * ccs, ccs, nValid - 8, c00.GetUpper(), c10.GetUpper(), c20.GetUpper(), c30.GetUpper(),
+                    c40.GetUpper(), c50.GetUpper(), c60.GetUpper(), c70.GetUpper(), alpha, beta);
+            }
+
+            if (nValid > 16)
+            {
+                GemmTranspose.StoreTransposed(c + 16 * ccs, ccs, nValid - 16, c01.GetLower(), c11.GetLower(), c21.GetLower(), c31.GetLower(),
+                    c41.GetLower(), c51.GetLower(), c61.GetLower(), c71.GetLower(), alpha, beta);
+            }
+
+            if (nValid > 24)
+            {
+                GemmTranspose.StoreTransposed(c + 24 * ccs, ccs, nValid - 24, c01.GetUpper(), c11.GetUpper(), c21.GetUpper(), c31.GetUpper(),
+                    c41.GetUpper(), c51.GetUpper(), c61.GetUpper(), c71.GetUpper(), alpha, beta);
+            }
+
+            return;
+        }
+
         c00.Store(scratch); c01.Store(scratch + 16);
         c10.Store(scratch + 32); c11.Store(scratch + 48);
         c20.Store(scratch + 64); c21.Store(scratch + 80);
@@ -142,6 +168,19 @@ internal static unsafe class GemmAvx512
             if (mValid > 5) Row(c + 5 * crs, c5, va, beta);
             if (mValid > 6) Row(c + 6 * crs, c6, va, beta);
             if (mValid > 7) Row(c + 7 * crs, c7, va, beta);
+            return;
+        }
+
+        if (crs == 1 && mValid == 8)
+        {
+            GemmTranspose.StoreTransposed(c, ccs, nValid, c0.GetLower(), c1.GetLower(), c2.GetLower(), c3.GetLower(),
+                c4.GetLower(), c5.GetLower(), c6.GetLower(), c7.GetLower(), alpha, beta);
+            if (nValid > 8)
+            {
+                GemmTranspose.StoreTransposed(c + 8 * ccs, ccs, nValid - 8, c0.GetUpper(), c1.GetUpper(), c2.GetUpper(), c3.GetUpper(),
+                    c4.GetUpper(), c5.GetUpper(), c6.GetUpper(), c7.GetUpper(), alpha, beta);
+            }
+
             return;
         }
 
@@ -240,7 +279,8 @@ internal static unsafe class GemmAvx512
 
     /// <summary>
     /// y[j] = beta·y[j] + alpha·Σ_p x[p]·b[j·bcs + p] for j in [j0, j1): rows of B contiguous along p,
-    /// x contiguous. Each row: 16-lane fused chains over p, a fixed lane reduction, then a fused scalar tail.
+    /// x contiguous. Each row: 16-lane fused chains over p, a fixed lane reduction
+    /// (<see cref="GemmTranspose.Sum4"/>), then a fused scalar tail.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void GemvDot(int j0, int j1, int k, float alpha, float* x, float* b, nint bcs,
@@ -252,7 +292,7 @@ internal static unsafe class GemmAvx512
         {
             float* r0 = b + j * bcs, r1 = r0 + bcs, r2 = r1 + bcs, r3 = r2 + bcs;
             Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
-            for (int p = 0; p < kv; p += 16)
+            for (nint p = 0; p < kv; p += 16)
             {
                 var xv = Vector512.Load(x + p);
                 s0 = Vector512.FusedMultiplyAdd(Vector512.Load(r0 + p), xv, s0);
@@ -261,7 +301,9 @@ internal static unsafe class GemmAvx512
                 s3 = Vector512.FusedMultiplyAdd(Vector512.Load(r3 + p), xv, s3);
             }
 
-            float t0 = Vector512.Sum(s0), t1 = Vector512.Sum(s1), t2 = Vector512.Sum(s2), t3 = Vector512.Sum(s3);
+            Vector128<float> t = GemmTranspose.Sum4(
+                GemmTranspose.Fold(s0), GemmTranspose.Fold(s1), GemmTranspose.Fold(s2), GemmTranspose.Fold(s3));
+            float t0 = t.GetElement(0), t1 = t.GetElement(1), t2 = t.GetElement(2), t3 = t.GetElement(3);
             for (int p = kv; p < k; p++)
             {
                 float xp = x[p];
@@ -281,12 +323,13 @@ internal static unsafe class GemmAvx512
         {
             float* r0 = b + j * bcs;
             Vector512<float> s0 = default;
-            for (int p = 0; p < kv; p += 16)
+            for (nint p = 0; p < kv; p += 16)
             {
                 s0 = Vector512.FusedMultiplyAdd(Vector512.Load(r0 + p), Vector512.Load(x + p), s0);
             }
 
-            float t0 = Vector512.Sum(s0);
+            Vector256<float> h = GemmTranspose.Fold(s0);
+            float t0 = GemmTranspose.Sum4(h, h, h, h).ToScalar();
             for (int p = kv; p < k; p++) t0 = MathF.FusedMultiplyAdd(r0[p], x[p], t0);
             GemmCore.StoreOne(y + j * ys, t0, alpha, beta);
         }
