@@ -241,6 +241,31 @@ public class GemmTests
     }
 
     [Fact]
+    public void Multiply_ConcurrentCallers_EachGetTheSingleThreadBits()
+    {
+        // Callers race for the worker pool: the loser runs alone, the winner splits; all get the same bits.
+        var cases = new[]
+        {
+            new Case(false, true, 48, 700, 128, 0, 0, 0, seed: 1), new Case(true, false, 300, 64, 500, 0, 0, 0, seed: 2),
+            new Case(false, false, 1, 4000, 300, 0, 0, 0, seed: 3), new Case(false, false, 90, 90, 300, 0, 0, 0, seed: 4),
+        };
+        var expected = cases.Select(cs => cs.Run(1f, 0f, threads: 1)).ToArray();
+        var failures = new System.Collections.Concurrent.ConcurrentBag<string>();
+        var threads = Enumerable.Range(0, cases.Length).Select(t => new Thread(() =>
+        {
+            for (int it = 0; it < 25; it++)
+            {
+                var cs = cases[(t + it) % cases.Length];
+                var got = cs.Run(1f, 0f, threads: 2);
+                if (!got.AsSpan().SequenceEqual(expected[(t + it) % cases.Length])) failures.Add($"thread {t} iteration {it}");
+            }
+        })).ToArray();
+        foreach (var t in threads) t.Start();
+        foreach (var t in threads) t.Join();
+        failures.Should().BeEmpty();
+    }
+
+    [Fact]
     public void Multiply_SmallProduct_RunsOnCallingThread()
     {
         var cs = new Case(false, true, 4, 16, 16, 0, 0, 0, seed: 3);

@@ -31,6 +31,9 @@ internal static unsafe class Gemm
     /// <summary>A product is split between threads only when each part gets at least this many flops.</summary>
     internal static readonly double MinFlopsPerThread = Knob("MINFLOPS", 1_000_000);
 
+    /// <summary>A matrix–vector product is split between threads only when each part reads at least this many bytes of the matrix.</summary>
+    internal static readonly int GemvMinBytesPerThread = Knob("GEMVBYTES", 256 * 1024);
+
     /// <summary>Transposed-weight products with m up to this use the swapped form Cᵀ = op(B)ᵀ·op(A)ᵀ.</summary>
     internal static readonly int SwapMaxM = Knob("SWAP", 64);
     internal static int Knob(string n, int d) => int.TryParse(Environment.GetEnvironmentVariable("GEMM_" + n), out int v) ? v : d;
@@ -110,7 +113,8 @@ internal static unsafe class Gemm
                 GemvProblem g = m == 1
                     ? new GemvProblem(n, k, alpha, pa, acs, pb, brs, bcs, beta, pc, 1, isa)
                     : new GemvProblem(m, k, alpha, pb, brs, pa, acs, ars, beta, pc, ldc, isa); // Cᵀ = op(B)ᵀ·op(A)ᵀ
-                RunGemv(ref g, maxParts);
+                // Matrix–vector products are memory-bound: split them when the matrix outgrows one core's cache.
+                RunGemv(ref g, (int)Math.Min(threads, Math.Max(1L, 4L * m * n * k / GemvMinBytesPerThread)));
                 return;
             }
 
@@ -187,16 +191,21 @@ internal static unsafe class Gemm
 
     private static void RunCore(ref GemmProblem p, int threads)
     {
-        if (threads > 1 && !GemmWorkers.IsHeldByCurrentThread)
+        if (threads > 1 && GemmWorkers.TryAcquire())
         {
-            var job = CoreJob.Instance;
-            job.Problem = p;
-            int chunks = Math.Min(threads * ChunksPerThread, p.SplitN ? GemmCore.TilesN(p) : GemmCore.TilesM(p));
-            if (GemmWorkers.TryRun(job, threads, chunks))
+            try
             {
-                t_lastThreads = threads;
-                return;
+                var job = CoreJob.Instance;
+                job.Problem = p;
+                GemmWorkers.Run(job, threads, Math.Min(threads * ChunksPerThread, p.SplitN ? GemmCore.TilesN(p) : GemmCore.TilesM(p)));
             }
+            finally
+            {
+                GemmWorkers.Release();
+            }
+
+            t_lastThreads = threads;
+            return;
         }
 
         t_lastThreads = 1;
@@ -216,15 +225,21 @@ internal static unsafe class Gemm
 
         int units = (g.N + GemvProblem.Unit - 1) / GemvProblem.Unit;
         parts = Math.Min(parts, units);
-        if (parts > 1 && !GemmWorkers.IsHeldByCurrentThread)
+        if (parts > 1 && GemmWorkers.TryAcquire())
         {
-            var job = GemvJob.Instance;
-            job.Problem = g;
-            if (GemmWorkers.TryRun(job, parts, Math.Min(units, parts * ChunksPerThread)))
+            try
             {
-                t_lastThreads = parts;
-                return;
+                var job = GemvJob.Instance;
+                job.Problem = g;
+                GemmWorkers.Run(job, parts, Math.Min(units, parts * ChunksPerThread));
             }
+            finally
+            {
+                GemmWorkers.Release();
+            }
+
+            t_lastThreads = parts;
+            return;
         }
 
         t_lastThreads = 1;
@@ -233,7 +248,7 @@ internal static unsafe class Gemm
 
     private sealed class CoreJob : GemmJob
     {
-        // Only touched while the pool's gate is held; [ThreadStatic] is not needed.
+        // Filled in and run only while the pool is held (GemmWorkers.TryAcquire).
         public static readonly CoreJob Instance = new();
         public GemmProblem Problem;
 

@@ -12,8 +12,10 @@ internal abstract class GemmJob
 /// <summary>
 /// A small pool of dedicated background threads for large products. One job runs at a time; a caller
 /// that finds the pool busy runs its product alone (no C element depends on the split, so the bits are
-/// the same). A job is cut into more chunks than threads and every participant, the caller included,
-/// claims chunks from a shared counter: a worker that is late (asleep, or descheduled on a busy
+/// the same). A job is cut into more chunks than threads; participant r (the caller is 0) owns the
+/// r-th contiguous share of chunks and claims them first, so with punctual workers every thread gets
+/// the same rows of C (and of the weights) at every call and keeps them in its own cache; then it
+/// steals the other shares' unclaimed chunks. A worker that is late (asleep, or descheduled on a busy
 /// machine) simply gets fewer chunks, and the caller only ever waits for chunks already being computed.
 /// Workers spin (pause, no yield) for a short while after a job, since per-step products arrive every
 /// few microseconds in a training loop, then sleep. Nothing is allocated per job.
@@ -30,8 +32,11 @@ internal static class GemmWorkers
     private static readonly ManualResetEventSlim s_done = new(false, 0);
     private static Worker[] s_workers = [];
 
-    // (generation << 32) | next unclaimed chunk. A new generation publishes a new job.
-    private static long s_state;
+    // Per share r (padded to a cache line each): (generation << 32) | next unclaimed chunk of the share.
+    // s_generation is bumped after the shares are reset, publishing a new job.
+    private const int Pad = 8;
+    private static readonly long[] s_next = new long[MaxThreads * Pad];
+    private static int s_generation;
     private static GemmJob? s_job;
     private static int s_chunks;
     private static int s_threads;
@@ -40,71 +45,81 @@ internal static class GemmWorkers
     private static ExceptionDispatchInfo? s_failure;
 
     /// <summary>
-    /// Runs chunks 0 … chunks−1 of <paramref name="job"/> on the calling thread and up to threads−1 workers.
-    /// Returns false, having run nothing, when the pool is busy with another caller's job.
+    /// Takes the pool for one job, or returns false at once when another caller holds it. The job object
+    /// may be filled in only after this succeeds; <see cref="Release"/> in a finally block.
     /// </summary>
-    public static bool TryRun(GemmJob job, int threads, int chunks)
-    {
-        if (!Monitor.TryEnter(s_gate)) return false;
-        try
-        {
-            EnsureWorkers(threads - 1);
-            s_job = job;
-            s_chunks = chunks;
-            s_threads = threads;
-            s_failure = null;
-            Volatile.Write(ref s_completed, 0);
-            int generation = (int)(Volatile.Read(ref s_state) >> 32) + 1;
-            Interlocked.Exchange(ref s_state, (long)generation << 32); // publishes the fields above
-            for (int w = 0; w < threads - 1; w++) s_workers[w].Wake();
+    public static bool TryAcquire() => !Monitor.IsEntered(s_gate) && Monitor.TryEnter(s_gate);
 
-            Participate(generation, 0);
-            WaitForCompletion(chunks);
-            s_job = null;
-            s_failure?.Throw();
-            return true;
-        }
-        finally
-        {
-            Monitor.Exit(s_gate);
-        }
+    public static void Release()
+    {
+        s_job = null;
+        Monitor.Exit(s_gate);
     }
 
-    /// <summary>True while the calling thread is running a pooled job.</summary>
-    public static bool IsHeldByCurrentThread => Monitor.IsEntered(s_gate);
+    /// <summary>
+    /// Runs chunks 0 … chunks−1 of <paramref name="job"/> on the calling thread and up to threads−1 workers.
+    /// The pool must be held (<see cref="TryAcquire"/>).
+    /// </summary>
+    public static void Run(GemmJob job, int threads, int chunks)
+    {
+        if (!Monitor.IsEntered(s_gate)) throw new InvalidOperationException("The GEMM pool is not held by this thread.");
+        EnsureWorkers(threads - 1);
+        s_job = job;
+        s_chunks = chunks;
+        s_threads = threads;
+        s_failure = null;
+        Volatile.Write(ref s_completed, 0);
+        int generation = s_generation + 1;
+        for (int r = 0; r < threads; r++) Volatile.Write(ref s_next[r * Pad], ((long)generation << 32) | (uint)ShareStart(r, threads, chunks));
+        Interlocked.Exchange(ref s_generation, generation); // publishes the fields above
+        for (int w = 0; w < threads - 1; w++) s_workers[w].Wake();
 
-    private static int CurrentGeneration => (int)(Volatile.Read(ref s_state) >> 32);
+        Participate(generation, 0);
+        WaitForCompletion(chunks);
+        s_failure?.Throw();
+    }
 
-    /// <summary>Claims and runs chunks of generation <paramref name="generation"/> until none is left.</summary>
+    private static int CurrentGeneration => Volatile.Read(ref s_generation);
+
+    private static int ShareStart(int rank, int threads, int chunks) => (int)((long)chunks * rank / threads);
+
+    /// <summary>Claims and runs chunks of generation <paramref name="generation"/>: its own share, then the others'.</summary>
     /// <param name="generation">The job's generation.</param>
     /// <param name="rank">0 for the caller, 1 + index for a worker; only ranks below the job's thread count take part.</param>
     private static void Participate(int generation, int rank)
     {
-        while (true)
+        int threads = s_threads;
+        if (rank >= threads) return;
+        for (int i = 0; i < threads; i++)
         {
-            long state = Volatile.Read(ref s_state);
-            if ((int)(state >> 32) != generation) return;
-            var job = s_job;
-            int chunks = s_chunks;
-            int chunk = (int)state;
-            if (job is null || chunk >= chunks || rank >= s_threads) return;
+            int share = rank + i < threads ? rank + i : rank + i - threads;
+            while (true)
+            {
+                ref long next = ref s_next[share * Pad];
+                long state = Volatile.Read(ref next);
+                if ((int)(state >> 32) != generation) return; // a newer job: this one is long finished
+                var job = s_job;
+                int chunks = s_chunks;
+                int chunk = (int)state;
+                if (job is null || chunk >= ShareStart(share + 1, threads, chunks)) break;
 
-            // The claim succeeds only if no one moved the counter since it was read, so job and chunks
-            // (read after the state) belong to this generation: the next job is published only after
-            // every chunk of this one has been claimed and completed.
-            if (Interlocked.CompareExchange(ref s_state, state + 1, state) != state) continue;
-            try
-            {
-                job.Execute(chunk, chunks);
-            }
-            catch (Exception e)
-            {
-                s_failure = ExceptionDispatchInfo.Capture(e);
-            }
+                // The claim succeeds only if no one moved the counter since it was read, so job, chunks and
+                // threads (read after a state of this generation) belong to this job: the next job is
+                // published only after every chunk of this one has been claimed and completed.
+                if (Interlocked.CompareExchange(ref next, state + 1, state) != state) continue;
+                try
+                {
+                    job.Execute(chunk, chunks);
+                }
+                catch (Exception e)
+                {
+                    s_failure = ExceptionDispatchInfo.Capture(e);
+                }
 
-            if (Interlocked.Increment(ref s_completed) == chunks && Volatile.Read(ref s_callerSleeping) == 1)
-            {
-                s_done.Set();
+                if (Interlocked.Increment(ref s_completed) == chunks && Volatile.Read(ref s_callerSleeping) == 1)
+                {
+                    s_done.Set();
+                }
             }
         }
     }
