@@ -86,7 +86,7 @@ public static class GemmGflops
     {
         double peak = MeasureFmaPeak();
         Console.WriteLine($"FMA peak (one thread, Vector256 or Vector512 tight loop): {peak:F1} GFLOP/s");
-        Console.WriteLine("GFLOP/s: wall-clock median of 7 samples (best in brackets); %: of one-core / two-core peak;");
+        Console.WriteLine("GFLOP/s: wall-clock median of 21 samples (best in brackets); %: of one-core / two-core peak;");
         Console.WriteLine("cpu: one thread, flops per second of process CPU time (insensitive to other processes' load)");
         Console.WriteLine($"{"shape",-30} {"1 thread",16} {"%peak",6} {"cpu",6} {"2 threads",16} {"%2peak",6}");
         foreach (var shape in GemmShape.All)
@@ -104,15 +104,15 @@ public static class GemmGflops
 
     private static (double Median, double Best, long Runs) Measure(GemmShape shape, float[] a, int lda, float[] b, int ldb, float[] c, int threads)
     {
-        // Calibrate the repetitions to ~40 ms per sample, then take the median of 7 samples.
+        // Calibrate the repetitions to ~10 ms per sample, then take the median (and best) of 21 samples.
         shape.Run(a, lda, b, ldb, c, threads);
         var sw = Stopwatch.StartNew();
         int reps = 0;
         long runs = 1;
-        while (sw.Elapsed.TotalMilliseconds < 40) { shape.Run(a, lda, b, ldb, c, threads); reps++; }
+        while (sw.Elapsed.TotalMilliseconds < 10) { shape.Run(a, lda, b, ldb, c, threads); reps++; }
         reps = Math.Max(reps, 1);
-        runs += reps + 7L * reps;
-        var samples = new double[7];
+        var samples = new double[21];
+        runs += reps + (long)samples.Length * reps;
         for (int s = 0; s < samples.Length; s++)
         {
             sw.Restart();

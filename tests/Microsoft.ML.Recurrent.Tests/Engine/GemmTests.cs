@@ -153,7 +153,7 @@ public class GemmTests
         var shapes = new (int M, int N, int K)[]
         {
             (1, 1, 1), (1, 37, 70), (37, 1, 70), (2, 3, 0), (7, 9, 33), (8, 32, 16), (13, 47, 300), (65, 70, 129),
-            (3, 100, 64), (40, 17, 530), (70, 40, 3),
+            (3, 100, 64), (40, 17, 530), (70, 40, 3), (4, 100, 70), (2, 300, 17), (100, 3, 70), (90, 2, 300),
         };
         var ab = new (float Alpha, float Beta)[] { (1f, 0f), (1f, 1f), (-2.5f, 0.75f), (0.5f, -1f), (0f, 0.5f), (0f, 0f) };
         WithIsa(isa, () =>
@@ -214,7 +214,8 @@ public class GemmTests
         // several k blocks, and sizes that are not multiples of any tile.
         var shapes = new (int M, int N, int K)[]
         {
-            (1, 3000, 700), (3000, 1, 700), (24, 1000, 300), (200, 301, 77), (131, 45, 600), (45, 131, 600),
+            (1, 3000, 700), (3000, 1, 700), (3, 2000, 300), (2000, 4, 300), (24, 1000, 300), (200, 301, 77),
+            (131, 45, 600), (45, 131, 600),
         };
         WithIsa(isa, () =>
         {
@@ -291,6 +292,33 @@ public class GemmTests
                 var c2 = new float[2 * big.N];
                 Gemm.Multiply(false, false, 2, big.N, big.K, 1f, a2, big.K, big.B, big.Ldb, 0f, c2, big.N, 1);
                 c2.AsSpan(0, big.N).ToArray().Should().Equal(all.AsSpan(i * big.Ldc, big.N).ToArray(), $"row {i} [{isa}]");
+            }
+        });
+    }
+
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    public void Multiply_BatchOfUpToFourVectors_SameBitsAsOneVectorAtATime(bool transA, bool transB)
+    {
+        // Vector512 serves up to four rows of op(A) per pass over B with the kernels of the single vector.
+        WithIsa(GemmIsa.Vector512, () =>
+        {
+            foreach (int m in new[] { 2, 3, 4 })
+            {
+                var cs = new Case(transA, transB, m, 77, 53, 1, 2, 3, seed: m);
+                var all = cs.Run(0.5f, 0f, threads: 1);
+                for (int i = 0; i < m; i++)
+                {
+                    // Row i of op(A) alone, stored as the same kind of matrix (1 × k, or k × 1).
+                    var ai = new float[cs.K];
+                    for (int p = 0; p < cs.K; p++) ai[p] = (float)cs.OpA(i, p);
+                    var ci = new float[cs.N];
+                    Gemm.Multiply(transA, transB, 1, cs.N, cs.K, 0.5f, ai, transA ? 1 : cs.K, cs.B, cs.Ldb, 0f, ci, cs.N, 1);
+                    ci.Should().Equal(all.AsSpan(i * cs.Ldc, cs.N).ToArray(), $"row {i} of {m}, transA={transA} transB={transB}");
+                }
             }
         });
     }
