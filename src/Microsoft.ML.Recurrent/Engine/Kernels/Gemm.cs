@@ -29,19 +29,19 @@ internal static unsafe class Gemm
     public static int DefaultThreads { get; set; } = Environment.ProcessorCount;
 
     /// <summary>A product is split between threads only when each part gets at least this many flops.</summary>
-    internal static readonly double MinFlopsPerThread = Knob("MINFLOPS", 1_000_000);
+    internal const double MinFlopsPerThread = 1_000_000;
 
     /// <summary>A matrix–vector product is split between threads only when each part reads at least this many bytes of the matrix.</summary>
-    internal static readonly int GemvMinBytesPerThread = Knob("GEMVBYTES", 256 * 1024);
+    internal const int GemvMinBytesPerThread = 256 * 1024;
 
     /// <summary>Transposed-weight products with m up to this use the swapped form Cᵀ = op(B)ᵀ·op(A)ᵀ.</summary>
-    internal static readonly int SwapMaxM = Knob("SWAP", 64);
-    internal static int Knob(string n, int d) => int.TryParse(Environment.GetEnvironmentVariable("GEMM_" + n), out int v) ? v : d;
+    internal const int SwapMaxM = 64;
+
+    /// <summary>A with transposed storage is packed when at least this many B panels reuse each of its blocks.</summary>
+    internal const int PackAMinTilesN = 4;
 
     /// <summary>Products with M at most this many register tiles read row-contiguous B in place (no packing).</summary>
-    internal static readonly int PackAMinTilesN = Knob("PACKA", 4);
-
-    internal static readonly int DirectBMaxTilesM = Knob("DIRECTB", 4);
+    internal const int DirectBMaxTilesM = 4;
 
     [ThreadStatic]
     private static GemmIsa? t_maxIsa;
@@ -73,7 +73,7 @@ internal static unsafe class Gemm
     /// <summary>
     /// C = beta·C + alpha·op(A)·op(B). Leading dimensions follow BLAS: lda ≥ max(1, columns of the stored A)
     /// (k, or m with <paramref name="transA"/>), likewise ldb, and ldc ≥ max(1, n). <paramref name="threads"/> = 0
-    /// means <see cref="DefaultThreads"/>; small products always run on the calling thread.
+    /// means <see cref="DefaultThreads"/>; small products always run on the calling thread. C must not overlap A or B.
     /// </summary>
     public static void Multiply(
         bool transA, bool transB, int m, int n, int k, float alpha,
@@ -192,7 +192,7 @@ internal static unsafe class Gemm
     }
 
     /// <summary>Chunks per thread: a late worker costs at most about one chunk of waiting.</summary>
-    private static readonly int ChunksPerThread = Knob("CHUNKS", 4);
+    private const int ChunksPerThread = 4;
 
     private static void RunCore(ref GemmProblem p, int threads)
     {

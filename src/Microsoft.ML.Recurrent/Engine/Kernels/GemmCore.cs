@@ -67,13 +67,13 @@ internal readonly unsafe struct GemmTile
 internal static unsafe class GemmCore
 {
     /// <summary>Depth of one k block: every C element is the sum of per-block chains, added in block order.</summary>
-    public static readonly int KC = Gemm.Knob("KC", 256);
+    public const int KC = 256;
 
     /// <summary>Rows of A per block (in MR tiles: MC = MR · McTiles).</summary>
-    public static readonly int McTiles = Gemm.Knob("MCT", 16);
+    public const int McTiles = 16;
 
     /// <summary>Columns of B per packed block.</summary>
-    public static readonly int NC = Gemm.Knob("NC", 1024);
+    public const int NC = 1024;
 
     public static int TilesM(in GemmProblem p) => (p.M + p.Tile.MR - 1) / p.Tile.MR;
 

@@ -140,6 +140,21 @@ internal static unsafe class GemvAvx512
             t3 = MathF.FusedMultiplyAdd(r3[p], xp, t3);
         }
 
+        if (ys == 1)
+        {
+            // Same two roundings as StoreOne, four lanes at once.
+            Vector128<float> v = Vector128.Create(t0, t1, t2, t3) * Vector128.Create(alpha);
+            if (beta != 0f)
+            {
+                Vector128<float> o = Vector128.Load(y);
+                if (beta != 1f) o *= Vector128.Create(beta);
+                v += o;
+            }
+
+            v.Store(y);
+            return;
+        }
+
         GemmCore.StoreOne(y, t0, alpha, beta);
         GemmCore.StoreOne(y + ys, t1, alpha, beta);
         GemmCore.StoreOne(y + 2 * ys, t2, alpha, beta);
