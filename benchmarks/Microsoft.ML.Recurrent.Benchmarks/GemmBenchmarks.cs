@@ -78,12 +78,14 @@ public class GemmBenchmarks
 
 /// <summary>
 /// Quick stopwatch measurement: GFLOP/s per shape (median of several timed runs), one and two threads,
-/// next to a measured FMA peak. Run with <c>dotnet run -c Release -- gemm-gflops [shape filter]</c>.
+/// next to a measured FMA peak. Run with <c>dotnet run -c Release -- gemm-gflops [shape filter] [--isa Vector256|Scalar]</c>.
 /// </summary>
 public static class GemmGflops
 {
-    public static void Run(string? filter)
+    public static void Run(string? filter, string? isa)
     {
+        if (isa is not null) Gemm.MaxIsa = Enum.Parse<GemmIsa>(isa, ignoreCase: true);
+        Console.WriteLine($"ISA: {Gemm.EffectiveIsa} (hardware {Gemm.HardwareIsa}); {Environment.ProcessorCount} cores");
         double peak = MeasureFmaPeak();
         Console.WriteLine($"FMA peak (one thread, Vector256 or Vector512 tight loop): {peak:F1} GFLOP/s");
         Console.WriteLine("GFLOP/s: wall-clock median of 21 samples (best in brackets); %: of one-core / two-core peak;");

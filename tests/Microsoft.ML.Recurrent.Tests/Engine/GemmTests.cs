@@ -267,6 +267,32 @@ public class GemmTests
     }
 
     [Fact]
+    public void Multiply_SteadyState_DoesNotAllocateOnTheCallingThread()
+    {
+        // Core (direct and packed B, swapped), batched matrix–vector and split products, after a warm-up call.
+        var cases = new[]
+        {
+            new Case(false, true, 32, 512, 128, 0, 0, 0, 1), new Case(false, false, 64, 256, 300, 0, 0, 0, 2),
+            new Case(true, false, 200, 64, 400, 0, 0, 0, 3), new Case(false, true, 1, 512, 128, 0, 0, 0, 4),
+            new Case(true, true, 3, 300, 64, 0, 0, 0, 5), new Case(false, false, 128, 512, 128, 0, 0, 0, 6),
+        };
+        foreach (var cs in cases)
+        {
+            foreach (int threads in new[] { 1, 2 })
+            {
+                Gemm.Multiply(cs.TransA, cs.TransB, cs.M, cs.N, cs.K, 1f, cs.A, cs.Lda, cs.B, cs.Ldb, 0f, cs.C, cs.Ldc, threads);
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                for (int r = 0; r < 5; r++)
+                {
+                    Gemm.Multiply(cs.TransA, cs.TransB, cs.M, cs.N, cs.K, 1f, cs.A, cs.Lda, cs.B, cs.Ldb, 0f, cs.C, cs.Ldc, threads);
+                }
+
+                (GC.GetAllocatedBytesForCurrentThread() - before).Should().Be(0, $"m={cs.M} n={cs.N} k={cs.K} threads={threads}");
+            }
+        }
+    }
+
+    [Fact]
     public void Multiply_SmallProduct_RunsOnCallingThread()
     {
         var cs = new Case(false, true, 4, 16, 16, 0, 0, 0, seed: 3);
