@@ -22,6 +22,8 @@ public sealed record GemmShape(string Name, bool TransA, bool TransB, int M, int
     [
         new("step-fwd NT m1 n512 k128", false, true, 1, 512, 128),
         new("step-fwd NT m1 n1024 k256", false, true, 1, 1024, 256),
+        new("step-fwd NT m1 n2048 k512", false, true, 1, 2048, 512),
+        new("step-fwd NT m4 n512 k128", false, true, 4, 512, 128),
         new("step-fwd NT m8 n512 k128", false, true, 8, 512, 128),
         new("step-fwd NT m32 n512 k128", false, true, 32, 512, 128),
         new("step-fwd NT m32 n384 k128", false, true, 32, 384, 128),

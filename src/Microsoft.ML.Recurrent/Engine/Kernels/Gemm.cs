@@ -141,7 +141,7 @@ internal static unsafe class Gemm
                 p.C = pc; p.Crs = 1; p.Ccs = ldc;
             }
 
-            p.Tile = ChooseTile(isa, p.N);
+            p.Tile = ChooseTile(isa, p.N, swap);
             int tilesM = GemmCore.TilesM(p), tilesN = GemmCore.TilesN(p);
             p.PackB = p.Bcs != 1 || tilesM > DirectBMaxTilesM;
             // A is read in place (broadcasts) except when its k steps are whole rows apart (transposed storage,
@@ -152,10 +152,14 @@ internal static unsafe class Gemm
         }
     }
 
-    private static GemmTile ChooseTile(GemmIsa isa, int n) => isa switch
+    /// <summary>
+    /// The register tile for the (possibly swapped) product with N columns. Swapped products store C through
+    /// 8 × 8 transposes, which need 8-row tiles (the AVX2 wide tile has 6 rows).
+    /// </summary>
+    private static GemmTile ChooseTile(GemmIsa isa, int n, bool swapped) => isa switch
     {
         GemmIsa.Vector512 => n <= 8 ? GemmAvx2.Narrow : n <= 16 ? GemmAvx512.Narrow : GemmAvx512.Wide,
-        GemmIsa.Vector256 => n <= 8 ? GemmAvx2.Narrow : GemmAvx2.Wide,
+        GemmIsa.Vector256 => n <= 8 || swapped ? GemmAvx2.Narrow : GemmAvx2.Wide,
         _ => GemmScalar.Tile,
     };
 

@@ -148,6 +148,7 @@ internal static unsafe class GemmCore
                         acs = mr;
                         tileStride = (nint)mr * kc;
                     }
+
                     for (int jr = 0; jr < nc; jr += nr)
                     {
                         int nValid = Math.Min(nr, nc - jr);
