@@ -304,8 +304,9 @@ public class GemmTests
     [MemberData(nameof(Isas))]
     public void Multiply_SameRowAtDifferentTilePositions_SameBits(string isa)
     {
-        // Each element is one chain over k whatever its position in a tile or vector: multiplying a row
-        // alone (m = 1 path excluded: use two copies) or inside a larger block gives the same bits.
+        // Each element is one fused chain over k (k within one block here) whatever its position in a tile or
+        // vector: a row multiplied inside a 21-row block (register tiles) or as a pair of copies (m = 2: the
+        // batched matrix–vector kernel on Vector512, a partly filled tile otherwise) gets the same bits.
         WithIsa(isa, () =>
         {
             var big = new Case(false, false, 21, 75, 40, 0, 0, 0, seed: 9);
