@@ -353,11 +353,11 @@ internal unsafe struct GemvProblem
     {
         if (Bcs == 1)
         {
-            GemvAvx512.Rows<TR>(j0, j1, K, Alpha, X, Xr, Xs, B, Brs, Beta, Y, Yr, Ys);
+            GemmGemvAvx512.Rows<TR>(j0, j1, K, Alpha, X, Xr, Xs, B, Brs, Beta, Y, Yr, Ys);
         }
         else
         {
-            GemvAvx512.Dot<TR>(j0, j1, K, Alpha, X, Xr, B, Bcs, Beta, Y, Yr, Ys);
+            GemmGemvAvx512.Dot<TR>(j0, j1, K, Alpha, X, Xr, B, Bcs, Beta, Y, Yr, Ys);
         }
     }
 }
