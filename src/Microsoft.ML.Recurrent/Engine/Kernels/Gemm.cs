@@ -206,7 +206,11 @@ internal static unsafe class Gemm
             {
                 var job = CoreJob.Instance;
                 job.Problem = p;
-                GemmWorkers.Run(job, threads, Math.Min(threads * ChunksPerThread, p.SplitN ? GemmCore.TilesN(p) : GemmCore.TilesM(p)));
+                // A chunk split over M packs all of B for itself: give it at least two MC blocks to amortize that.
+                int tiles = p.SplitN ? GemmCore.TilesN(p) : GemmCore.TilesM(p);
+                int minTiles = !p.SplitN && p.PackB ? 2 * GemmCore.McTiles : 1;
+                int chunks = Math.Clamp(tiles / minTiles, threads, threads * ChunksPerThread);
+                GemmWorkers.Run(job, threads, Math.Min(chunks, tiles));
             }
             finally
             {
@@ -349,11 +353,11 @@ internal unsafe struct GemvProblem
     {
         if (Bcs == 1)
         {
-            GemvAvx512.Rows<TR>(j0, j1, K, Alpha, X, Xr, Xs, B, Brs, Beta, Y, Yr, Ys);
+            GemmGemvAvx512.Rows<TR>(j0, j1, K, Alpha, X, Xr, Xs, B, Brs, Beta, Y, Yr, Ys);
         }
         else
         {
-            GemvAvx512.Dot<TR>(j0, j1, K, Alpha, X, Xr, B, Bcs, Beta, Y, Yr, Ys);
+            GemmGemvAvx512.Dot<TR>(j0, j1, K, Alpha, X, Xr, B, Bcs, Beta, Y, Yr, Ys);
         }
     }
 }

@@ -247,7 +247,7 @@ internal static unsafe class GemmAvx2
         for (; jj < n; jj++) GemmCore.StoreOne(y + jj * ys, acc[jj], alpha, beta);
     }
 
-    /// <summary>One-vector dot form, as <see cref="GemvAvx512.Dot{TR}"/> with 8-lane chains (the same lane reduction).</summary>
+    /// <summary>One-vector dot form, as <see cref="GemmGemvAvx512.Dot{TR}"/> with 8-lane chains (the same lane reduction).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void GemvDot(int j0, int j1, int k, float alpha, float* x, float* b, nint bcs,
         float beta, float* y, nint ys)

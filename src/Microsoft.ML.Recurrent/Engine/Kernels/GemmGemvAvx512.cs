@@ -34,7 +34,7 @@ internal struct GemvRows4 : IGemvRows
 /// of the matrix is shared by the R rows. Row i of the output is y[i·yr + j·ys] = beta·y + alpha·Σ_p X_i[p]·B[p, j].
 /// The arithmetic of an element does not depend on R, on its position or on the split between threads.
 /// </summary>
-internal static unsafe class GemvAvx512
+internal static unsafe class GemmGemvAvx512
 {
     /// <summary>
     /// Dot form (rows of B contiguous along p: B[p, j] = b[j·bcs + p]); X_i[p] = x[i·xr + p] contiguous.
