@@ -14,7 +14,7 @@ public static class Program
         "usage: Microsoft.ML.Recurrent.Benchmarks throughput [--json FILE] [--repeats N] [--configs 1,3] [--threads N] [--peak GFLOPS] [--min-time S]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks mlnet [--repeats N] [--rows N] [--pe-rows N] [--only fit|predict] [--threads N]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks bdn [BenchmarkDotNet args, e.g. --filter *Gemm*]\n" +
-        "       Microsoft.ML.Recurrent.Benchmarks gemm-gflops [shape filter]";
+        "       Microsoft.ML.Recurrent.Benchmarks gemm-gflops [shape filter] [--isa Vector512|Vector256|Scalar]";
 
     public static int Main(string[] args)
     {
@@ -36,7 +36,10 @@ public static class Program
 
         if (args.Length > 0 && args[0] == "gemm-gflops")
         {
-            GemmGflops.Run(args.Length > 1 ? args[1] : null);
+            int isaAt = Array.IndexOf(args, "--isa");
+            string? isa = isaAt > 0 && isaAt + 1 < args.Length ? args[isaAt + 1] : null;
+            string? filter = args.Length > 1 && args[1] != "--isa" ? args[1] : null;
+            GemmGflops.Run(filter, isa);
             return 0;
         }
 
