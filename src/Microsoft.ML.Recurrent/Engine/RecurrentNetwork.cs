@@ -16,7 +16,8 @@ internal sealed class RecurrentNetwork
     private int _capB, _capT;
 
     private float[] _embedded = [];                  // (T, B, E)
-    private float[][] _layerOut = [];                // [l] (T, B, D): position-space outputs of layer l
+    private float[][] _layerOut = [];                // [l] (T, B, D): position-space outputs of layer l (bidirectional only;
+                                                     // a unidirectional layer's output is its cell's hidden states)
     private float[][] _layerIn = [];                 // [l ≥ 1] (T, B, D): layer l-1 outputs after dropout
     private float[][] _dropMask = [];                // [l ≥ 1] (T, B, D): 0 or 1/(1 − p)
     private float[] _reverseIn = [];                 // (T, B, I_max): gathered reverse-direction input
@@ -64,6 +65,47 @@ internal sealed class RecurrentNetwork
 
     private int _threads;
 
+    /// <summary>
+    /// Rows of a batch are split between threads for the time loop only when each part gets at least this many
+    /// flops of recurrent products (<see cref="CellRunner.DefaultRowSplitMinFlops"/>; tests lower it).
+    /// </summary>
+    public double RowSplitMinFlops
+    {
+        get => _cells[0].RowSplitMinFlops;
+        set { foreach (var c in _cells) c.RowSplitMinFlops = value; }
+    }
+
+    /// <summary>
+    /// A single sequence's hidden units are split between threads only when each part multiplies by at least this
+    /// many recurrent weights (<see cref="CellRunner.DefaultUnitSplitMinWeights"/>; tests lower it).
+    /// </summary>
+    public int UnitSplitMinWeights
+    {
+        get => _cells[0].UnitSplitMinWeights;
+        set { foreach (var c in _cells) c.UnitSplitMinWeights = value; }
+    }
+
+    /// <summary>
+    /// The parameters never change after the first pass (inference over a trained model): the transposed weight
+    /// copies the time loop multiplies by are built once, without checking the parameters for changes on each pass.
+    /// </summary>
+    public bool FrozenParameters
+    {
+        get => _cells[0].FrozenWeights;
+        set { foreach (var c in _cells) c.FrozenWeights = value; }
+    }
+
+    /// <summary>The fewest threads any layer's time loop ran on in the last forward or backward pass (1: some loop ran alone).</summary>
+    public int LastLoopParts
+    {
+        get
+        {
+            int parts = int.MaxValue;
+            foreach (var c in _cells) parts = Math.Min(parts, c.LastLoopParts);
+            return parts;
+        }
+    }
+
     public NetworkSpec Spec { get; }
     public ParameterLayout Layout { get; }
     public float[] Parameters { get; }
@@ -98,7 +140,7 @@ internal sealed class RecurrentNetwork
         _dropMask = new float[_layers][];
         for (int l = 0; l < _layers; l++)
         {
-            _layerOut[l] = new float[tb * _width];
+            _layerOut[l] = _dirs == 2 ? new float[tb * _width] : [];
             if (l > 0 && Spec.Dropout > 0f)
             {
                 _layerIn[l] = new float[tb * _width];
@@ -158,15 +200,19 @@ internal sealed class RecurrentNetwork
             if (l > 0)
             {
                 inSize = _width;
-                input = _layerOut[l - 1].AsSpan(0, T * B * _width);
+                input = LayerOutput(l - 1, B, T);
                 if (training && Spec.Dropout > 0f)
                 {
-                    ApplyDropout(l, T * B * _width, dropoutRandom ?? throw new ArgumentNullException(nameof(dropoutRandom), "Dropout in training needs a random source."));
+                    ApplyDropout(l, B, T, dropoutRandom ?? throw new ArgumentNullException(nameof(dropoutRandom), "Dropout in training needs a random source."));
                     input = _layerIn[l].AsSpan(0, T * B * _width);
                 }
             }
 
-            var output = _layerOut[l].AsSpan(0, T * B * _width);
+            // A unidirectional layer's output is its cell's hidden states, read in place. A bidirectional layer's
+            // two directions are written side by side (position space) — unless nothing reads them (the top layer
+            // under a last-hidden head).
+            bool scatter = _dirs == 2 && (l < _layers - 1 || Spec.OutputSize == 0 || Spec.Output == OutputMode.EveryStep);
+            var output = _dirs == 2 ? _layerOut[l].AsSpan(0, T * B * _width) : default;
             for (int d = 0; d < _dirs; d++)
             {
                 var cell = _cells[l * _dirs + d];
@@ -184,7 +230,7 @@ internal sealed class RecurrentNetwork
                 cell.Forward(Parameters, x, B, T, lengths, activeAt, h0, c0);
                 // Write the direction's outputs into columns [d·H, (d+1)·H) of the layer output (position space).
                 var hs = cell.Hidden;
-                for (int r = 0; r < B; r++)
+                for (int r = 0; scatter && r < B; r++)
                 {
                     int len = lengths[r];
                     for (int s = 0; s < T; s++)
@@ -206,18 +252,18 @@ internal sealed class RecurrentNetwork
     private ReadOnlySpan<float> Head(SequenceBatch batch)
     {
         int B = batch.Count, T = batch.MaxLength, O = Spec.OutputSize, D = _width;
-        var top = _layerOut[_layers - 1].AsSpan(0, T * B * D);
+        var top = LayerOutput(_layers - 1, B, T);
         if (O == 0) return top;
         var w = Layout.HeadWeight.Of(Parameters);
         var bias = Layout.HeadBias.Of(Parameters);
         if (Spec.Output == OutputMode.LastHidden)
         {
-            var headIn = _headIn.AsSpan(0, B * D);
-            for (int d = 0; d < _dirs; d++)
+            var headIn = HeadInput(B);
+            for (int d = 0; _dirs == 2 && d < _dirs; d++)
             {
                 int k = (_layers - 1) * _dirs + d;
                 for (int r = 0; r < B; r++)
-                    _finalH.AsSpan((k * B + r) * _hidden, _hidden).CopyTo(headIn.Slice(r * D + d * _hidden, _hidden));
+                    _finalH.AsSpan((k * B + r) * _hidden, _hidden).CopyTo(_headIn.AsSpan(r * D + d * _hidden, _hidden));
             }
 
             var y = _outputs.AsSpan(0, B * O);
@@ -268,7 +314,7 @@ internal sealed class RecurrentNetwork
             var gb = Layout.HeadBias.Of(Gradients);
             int rows = Spec.Output == OutputMode.LastHidden ? B : T * B;
             var dy = dOutputs.Slice(0, rows * O);
-            ReadOnlySpan<float> headIn = Spec.Output == OutputMode.LastHidden ? _headIn.AsSpan(0, B * D) : _layerOut[_layers - 1].AsSpan(0, T * B * D);
+            ReadOnlySpan<float> headIn = Spec.Output == OutputMode.LastHidden ? HeadInput(B) : LayerOutput(_layers - 1, B, T);
             Gemm.Multiply(true, false, O, D, rows, 1f, dy, O, headIn, D, 1f, gw, D, threads: Threads);
             for (int r = 0; r < rows; r++) TensorPrimitives.Add(gb, dy.Slice(r * O, O), gb);
             if (Spec.Output == OutputMode.LastHidden)
@@ -287,7 +333,7 @@ internal sealed class RecurrentNetwork
             int inSize = Spec.LayerInputSize(l);
             ReadOnlySpan<float> input = l == 0
                 ? (Spec.VocabularySize > 0 ? _embedded.AsSpan(0, T * B * inSize) : batch.Inputs.AsSpan(0, T * B * inSize))
-                : (_training && Spec.Dropout > 0f ? _layerIn[l] : _layerOut[l - 1]).AsSpan(0, T * B * inSize);
+                : _training && Spec.Dropout > 0f ? _layerIn[l].AsSpan(0, T * B * inSize) : LayerOutput(l - 1, B, T);
             bool stepGrad = l < _layers - 1 || topHasStepGrad;
             var dIn = _dLayerNext.AsSpan(0, T * B * inSize);
             for (int d = 0; d < _dirs; d++)
@@ -392,13 +438,22 @@ internal sealed class RecurrentNetwork
         }
     }
 
-    private void ApplyDropout(int layer, int count, Random random)
+    private void ApplyDropout(int layer, int B, int T, Random random)
     {
+        int count = T * B * _width;
         float keep = 1f - Spec.Dropout, scale = 1f / keep;
         var mask = _dropMask[layer].AsSpan(0, count);
         for (int i = 0; i < count; i++) mask[i] = random.NextSingle() < keep ? scale : 0f;
-        TensorPrimitives.Multiply(_layerOut[layer - 1].AsSpan(0, count), mask, _layerIn[layer].AsSpan(0, count));
+        TensorPrimitives.Multiply(LayerOutput(layer - 1, B, T), mask, _layerIn[layer].AsSpan(0, count));
     }
+
+    /// <summary>(T, B, D) position-space outputs of layer <paramref name="l"/> from the last forward pass.</summary>
+    private Span<float> LayerOutput(int l, int B, int T) =>
+        _dirs == 1 ? _cells[l].Hidden.AsSpan(B * _hidden, T * B * _hidden) : _layerOut[l].AsSpan(0, T * B * _width);
+
+    /// <summary>(B, D) what a last-hidden head reads: the top layer's final hidden states (both directions side by side).</summary>
+    private Span<float> HeadInput(int B) =>
+        _dirs == 1 ? _finalH.AsSpan((_layers - 1) * B * _hidden, B * _hidden) : _headIn.AsSpan(0, B * _width);
 
     /// <summary>dst[s, r] = src[len_r − 1 − s, r] for s &lt; len_r, zero otherwise.</summary>
     private static void Reverse(ReadOnlySpan<float> src, Span<float> dst, int width, int B, int T, int[] lengths)

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.ExceptionServices;
 using Microsoft.ML.Recurrent.Engine.Kernels;
 
 namespace Microsoft.ML.Recurrent.Engine.Layers;
@@ -9,19 +10,41 @@ namespace Microsoft.ML.Recurrent.Engine.Layers;
 /// direction; the network gathers the reverse direction's input (position len_r − 1 − s) before calling.
 /// Rows are sorted longest-first so step s touches rows [0, active(s)) only; padding rows are zero in
 /// every stored buffer.
-/// Structure: one GEMM projects all steps' inputs; each step does one recurrent GEMM and one
+/// <para>
+/// Structure: one GEMM projects all steps' inputs; each step does one recurrent product and one fused
 /// element-wise pass; backward stores the gate gradients of all steps, then one GEMM each for dW_ih,
 /// dW_hh and dX.
+/// </para>
+/// <para>
+/// Threads across the time loop. Rows of a batch never interact in the recurrence, so for B ≥ 2 the rows
+/// are cut into contiguous ranges of about equal work (Σ lengths) and each worker runs every step of its
+/// rows (recurrent product on one thread, gate pass) with no synchronisation between steps; forward and
+/// backward alike. A single sequence (B = 1) has no rows to share, so its hidden units are cut instead:
+/// worker q owns units [j0, j1), always multiplies by the same slice of W_hh (its gate rows g·H + j),
+/// runs the gate pass of its units and meets the others at a spinning barrier once per step.
+/// </para>
+/// <para>
+/// Determinism: every recurrent product goes through <see cref="RowProduct"/>, whose elements have one
+/// fixed arithmetic order whatever the rows, columns or offsets of the call, and the gate kernels are
+/// element-wise; the input projection and weight-gradient GEMMs are the same calls whatever the thread
+/// count. So any partition — and any thread count — gives the same bits.
+/// </para>
 /// </summary>
-internal sealed class CellRunner
+internal sealed unsafe class CellRunner
 {
+    /// <summary>Rows are split between threads only when each part gets at least this many flops of recurrent products.</summary>
+    public const double DefaultRowSplitMinFlops = 2_000_000;
+
+    /// <summary>A single sequence's units are split only when each part multiplies by at least this many recurrent weights.</summary>
+    public const int DefaultUnitSplitMinWeights = 16_384;
+
     private readonly CellKind _kind;
     private readonly int _inputSize, _hidden, _gates, _gh;
     private readonly CellSlices _slices;
     private int _capB, _capT;
 
     // Forward storage (capacity-sized).
-    private float[] _gatesBuf = [];   // (T, B, G·H): LSTM i,f,g,o activated; GRU r,z,n activated; RNN unused
+    private float[] _gatesBuf = [];   // (T, B, G·H): LSTM i,f,g,o activated; GRU r,z,n activated; RNN pre-activation (unused)
     private float[] _hs = [];         // (T+1, B, H): hs[0] = h0, hs[t+1] = h_t
     private float[] _cs = [];         // (T+1, B, H): LSTM cell states, cs[0] = c0
     private float[] _tanhC = [];      // (T, B, H): LSTM tanh(c_t)
@@ -33,7 +56,22 @@ internal sealed class CellRunner
     private float[] _dHCarry = [];    // (B, H)
     private float[] _dCCarry = [];    // (B, H)
     private float[] _dX = [];         // (T, B, I)
-    private readonly float[] _bias;   // (G·H): folded input-projection bias
+
+    // Time-loop threading.
+    private readonly PackedWeights _rowWeights;   // W_hhᵀ (H, G·H), W_ihᵀ (I, G·H), biases, one part: the row-partitioned loop
+    private readonly PackedWeights _unitWeights;  // W_hhᵀ, W_ihᵀ and biases cut by hidden units: the batch-1 loop
+    private readonly LoopJob _job;
+    private readonly StepClaims _claims = new();
+    private int[] _bounds = [0, 0];               // rows [bounds[q], bounds[q+1]) belong to part q
+    private int[] _rowClaimed = [];               // [q] 1 once some thread took part q's rows
+    private int _rowParts = 1;
+    private AlignedBuffer[] _partGates = [];      // [q] (T, G·n_q): the batch-1 loop's gates of part q's units
+    private AlignedBuffer[] _partGh = [];         // [q] (G·n_q): GRU recurrent projection of part q's units
+    private bool _unitLoop;                       // the last forward ran the batch-1 loop (gates are in _partGates)
+    private bool _gatesScattered;
+    private float[] _parameters = [];
+    private float* _x, _dOut;
+    private ExceptionDispatchInfo? _failure;
 
     private int _b, _t;
     private int[] _lengths = [];
@@ -47,11 +85,29 @@ internal sealed class CellRunner
         _gates = kind switch { CellKind.Lstm => 4, CellKind.Gru => 3, _ => 1 };
         _gh = _gates * hidden;
         _slices = slices;
-        _bias = new float[_gh];
+        _rowWeights = new PackedWeights(_gates, inputSize, hidden, slices, withInput: true, foldHiddenBias: kind != CellKind.Gru);
+        _unitWeights = new PackedWeights(_gates, inputSize, hidden, slices, withInput: true, foldHiddenBias: kind != CellKind.Gru);
+        _job = new LoopJob(this);
     }
 
-    /// <summary>Worker threads for this runner's GEMMs; 0 = <see cref="Gemm.DefaultThreads"/>.</summary>
+    /// <summary>Worker threads for this runner's GEMMs and time loop; 0 = <see cref="Gemm.DefaultThreads"/>.</summary>
     public int Threads { get; set; }
+
+    /// <summary>See <see cref="DefaultRowSplitMinFlops"/> (tests lower it to exercise the split on small shapes).</summary>
+    public double RowSplitMinFlops { get; set; } = DefaultRowSplitMinFlops;
+
+    /// <summary>See <see cref="DefaultUnitSplitMinWeights"/>.</summary>
+    public int UnitSplitMinWeights { get; set; } = DefaultUnitSplitMinWeights;
+
+    /// <summary>The weights never change after the first pass (inference over fixed parameters): skip the check for changes.</summary>
+    public bool FrozenWeights
+    {
+        get => _unitWeights.Frozen;
+        set { _unitWeights.Frozen = value; _rowWeights.Frozen = value; }
+    }
+
+    /// <summary>Threads the last forward or backward time loop actually ran on (1 = the calling thread alone).</summary>
+    public int LastLoopParts { get; private set; } = 1;
 
     /// <summary>(B, H) hidden state after each row's last step.</summary>
     public float[] FinalHidden { get; private set; } = [];
@@ -68,8 +124,10 @@ internal sealed class CellRunner
     /// <summary>(B, H) gradient w.r.t. c0 after <see cref="Backward"/> (LSTM).</summary>
     public float[] InitialCellGradient => _dCCarry;
 
-    /// <summary>(T+1, B, H) hidden states; row block t+1 is the output of step t.</summary>
+    /// <summary>(T+1, B, H) hidden states; row block t+1 is the output of step t (zero for rows past their length).</summary>
     public float[] Hidden => _hs;
+
+    private int ThreadCount => Math.Clamp(Threads == 0 ? Gemm.DefaultThreads : Threads, 1, GemmWorkers.MaxThreads);
 
     public void EnsureCapacity(int batch, int length, bool training)
     {
@@ -101,6 +159,8 @@ internal sealed class CellRunner
             _dCCarry = new float[_capB * _hidden];
             _dX = new float[tb * _inputSize];
         }
+
+        _unitLoop = false;
     }
 
     /// <summary>
@@ -111,18 +171,7 @@ internal sealed class CellRunner
     {
         _b = batch; _t = length; _lengths = lengths; _activeAt = activeAt;
         int B = batch, T = length, H = _hidden, GH = _gh;
-        var wih = _slices.WeightIh.Of(parameters);
-        var whh = _slices.WeightHh.Of(parameters);
-        var bih = _slices.BiasIh.Of(parameters);
-        var bhh = _slices.BiasHh.Of(parameters);
-
-        // Input projection of every step at once: (T·B, I) × (I, G·H), plus the folded bias.
-        var gates = _gatesBuf.AsSpan(0, T * B * GH);
-        Gemm.Multiply(false, true, T * B, GH, _inputSize, 1f, x, _inputSize, wih, _inputSize, 0f, gates, GH, threads: Threads);
-        bih.CopyTo(_bias);
-        if (_kind != CellKind.Gru) TensorPrimitives.Add(_bias, bhh, _bias); // GRU keeps b_hn inside r ⊙ (…)
-        for (int row = 0; row < T * B; row++)
-            TensorPrimitives.Add(gates.Slice(row * GH, GH), _bias, gates.Slice(row * GH, GH));
+        _parameters = parameters;
 
         var hs = _hs.AsSpan(0, (T + 1) * B * H);
         if (h0.IsEmpty) hs.Slice(0, B * H).Clear(); else h0.Slice(0, B * H).CopyTo(hs);
@@ -132,30 +181,21 @@ internal sealed class CellRunner
             if (c0.IsEmpty) cs0.Clear(); else c0.Slice(0, B * H).CopyTo(cs0);
         }
 
-        for (int t = 0; t < T; t++)
+        if (B == 1)
         {
-            int b = activeAt(t);
-            var hPrev = hs.Slice(t * B * H, b * H);
-            var hCur = hs.Slice((t + 1) * B * H, B * H);
-            var gt = gates.Slice(t * B * GH, B * GH);
-            switch (_kind)
+            fixed (float* px = x) ForwardSingle(px);
+        }
+        else
+        {
+            _unitLoop = false;
+            _rowWeights.Configure(1);
+            _rowWeights.Refresh(0, parameters);
+            PartitionRows();
+            fixed (float* px = x)
             {
-                case CellKind.Lstm:
-                    Gemm.Multiply(false, true, b, GH, H, 1f, hPrev, H, whh, H, 1f, gt, GH, threads: Threads);
-                    LstmStep(gt, _cs.AsSpan(t * B * H, b * H), _cs.AsSpan((t + 1) * B * H, B * H), _tanhC.AsSpan(t * B * H, B * H), hCur, b, B);
-                    break;
-                case CellKind.Gru:
-                    var ghs = _ghStep.AsSpan(0, b * GH);
-                    Gemm.Multiply(false, true, b, GH, H, 1f, hPrev, H, whh, H, 0f, ghs, GH, threads: Threads);
-                    for (int r = 0; r < b; r++) TensorPrimitives.Add(ghs.Slice(r * GH, GH), bhh, ghs.Slice(r * GH, GH));
-                    GruStep(gt, ghs, hPrev, _ghN.AsSpan(t * B * H, B * H), hCur, b, B);
-                    break;
-                default:
-                    Gemm.Multiply(false, true, b, GH, H, 1f, hPrev, H, whh, H, 1f, gt, GH, threads: Threads);
-                    GateKernels.RnnForward(gt.Slice(0, b * H), hCur.Slice(0, b * H), b * H);
-                    hCur.Slice(b * H).Clear();
-                    gt.Slice(b * GH).Clear();
-                    break;
+                _x = px;
+                RunRows(LoopMode.ForwardRows);
+                _x = null;
             }
         }
 
@@ -168,25 +208,6 @@ internal sealed class CellRunner
         }
     }
 
-    private void LstmStep(Span<float> g, ReadOnlySpan<float> cPrev, Span<float> cCur, Span<float> tanhC, Span<float> hCur, int b, int B)
-    {
-        int H = _hidden, GH = _gh;
-        GateKernels.LstmForward(g.Slice(0, b * GH), cPrev, cCur.Slice(0, b * H), tanhC.Slice(0, b * H), hCur.Slice(0, b * H), b, H);
-        g.Slice(b * GH, (B - b) * GH).Clear();
-        cCur.Slice(b * H, (B - b) * H).Clear();
-        tanhC.Slice(b * H, (B - b) * H).Clear();
-        hCur.Slice(b * H, (B - b) * H).Clear();
-    }
-
-    private void GruStep(Span<float> g, ReadOnlySpan<float> gh, ReadOnlySpan<float> hPrev, Span<float> ghN, Span<float> hCur, int b, int B)
-    {
-        int H = _hidden, GH = _gh;
-        GateKernels.GruForward(g.Slice(0, b * GH), gh.Slice(0, b * GH), hPrev.Slice(0, b * H), ghN.Slice(0, b * H), hCur.Slice(0, b * H), b, H);
-        g.Slice(b * GH, (B - b) * GH).Clear();
-        ghN.Slice(b * H, (B - b) * H).Clear();
-        hCur.Slice(b * H, (B - b) * H).Clear();
-    }
-
     /// <summary>
     /// Backpropagates through the last <see cref="Forward"/>. dOut: (T, B, H) gradient w.r.t. each step's
     /// output in step space (or empty); dFinalH/dFinalC: (B, H) gradients w.r.t. the final states (or empty).
@@ -196,51 +217,26 @@ internal sealed class CellRunner
         ReadOnlySpan<float> dFinalH, ReadOnlySpan<float> dFinalC)
     {
         int B = _b, T = _t, H = _hidden, GH = _gh;
-        var whh = _slices.WeightHh.Of(parameters);
+        _parameters = parameters;
         var wih = _slices.WeightIh.Of(parameters);
         var dH = _dHCarry.AsSpan(0, B * H);
         var dC = _dCCarry.AsSpan(0, B * H);
         if (dFinalH.IsEmpty) dH.Clear(); else dFinalH.Slice(0, B * H).CopyTo(dH);
         if (_kind == CellKind.Lstm) { if (dFinalC.IsEmpty) dC.Clear(); else dFinalC.Slice(0, B * H).CopyTo(dC); }
+        if (_unitLoop && !_gatesScattered) ScatterPartGates();
+        if (B == 1) { _rowParts = 1; _bounds[0] = 0; _bounds[1] = 1; }
 
-        var dGx = _dGx.AsSpan(0, T * B * GH);
-        var dGh = _dGh.AsSpan(0, T * B * GH);
-        var hs = _hs.AsSpan(0, (T + 1) * B * H);
-        for (int t = T - 1; t >= 0; t--)
+        fixed (float* pd = dOut)
         {
-            int b = _activeAt(t);
-            var dgx = dGx.Slice(t * B * GH, B * GH);
-            var dh = dH.Slice(0, b * H);
-            if (!dOut.IsEmpty) TensorPrimitives.Add(dh, dOut.Slice(t * B * H, b * H), dh);
-            var gt = _gatesBuf.AsSpan(t * B * GH, B * GH);
-            switch (_kind)
-            {
-                case CellKind.Lstm:
-                    GateKernels.LstmBackward(gt.Slice(0, b * GH), _cs.AsSpan(t * B * H, b * H), _tanhC.AsSpan(t * B * H, b * H),
-                        dh, dC.Slice(0, b * H), dgx.Slice(0, b * GH), b, H);
-                    dgx.Slice(b * GH).Clear();
-                    Gemm.Multiply(false, false, b, H, GH, 1f, dgx, GH, whh, H, 0f, dH, H, threads: Threads);
-                    break;
-                case CellKind.Gru:
-                    var dgh = dGh.Slice(t * B * GH, B * GH);
-                    GateKernels.GruBackward(gt.Slice(0, b * GH), _ghN.AsSpan(t * B * H, b * H), hs.Slice(t * B * H, b * H),
-                        dh, dgx.Slice(0, b * GH), dgh.Slice(0, b * GH), b, H);
-                    dgx.Slice(b * GH).Clear();
-                    dgh.Slice(b * GH).Clear();
-                    Gemm.Multiply(false, false, b, H, GH, 1f, dgh, GH, whh, H, 1f, dH, H, threads: Threads);
-                    break;
-                default:
-                    // dpre = dh ⊙ (1 − h²)
-                    var h = hs.Slice((t + 1) * B * H, b * H);
-                    var d = dgx.Slice(0, b * H);
-                    GateKernels.RnnBackward(h, dh, d, b * H);
-                    dgx.Slice(b * H).Clear();
-                    Gemm.Multiply(false, false, b, H, GH, 1f, dgx, GH, whh, H, 0f, dH, H, threads: Threads);
-                    break;
-            }
+            _dOut = pd;
+            RunRows(LoopMode.BackwardRows);
+            _dOut = null;
         }
 
         // Weight gradients for all steps at once; padding rows of dGx/dGh are zero.
+        var dGx = _dGx.AsSpan(0, T * B * GH);
+        var dGh = _dGh.AsSpan(0, T * B * GH);
+        var hs = _hs.AsSpan(0, (T + 1) * B * H);
         int tb = T * B;
         var gWih = _slices.WeightIh.Of(gradients);
         var gWhh = _slices.WeightHh.Of(gradients);
@@ -255,5 +251,360 @@ internal sealed class CellRunner
         }
 
         Gemm.Multiply(false, false, tb, _inputSize, GH, 1f, dGx, GH, wih, _inputSize, 0f, _dX.AsSpan(0, tb * _inputSize), _inputSize, threads: Threads);
+    }
+
+    // ---- Row-partitioned loop (B ≥ 2) ----
+
+    /// <summary>Chooses the parts of the row loop (enough flops per part) and cuts the rows between them.</summary>
+    private void PartitionRows()
+    {
+        int B = _b;
+        long work = 0;
+        for (int r = 0; r < B; r++) work += _lengths[r];
+        double flops = 2.0 * _gh * _hidden * work;
+        int parts = (int)Math.Min(Math.Min(ThreadCount, B), Math.Max(1.0, flops / Math.Max(RowSplitMinFlops, 1.0)));
+        if (_bounds.Length < parts + 1) _bounds = new int[parts + 1];
+        SplitRows(_lengths.AsSpan(0, B), parts, _bounds);
+        _rowParts = parts;
+    }
+
+    /// <summary>
+    /// Cuts rows with the given (non-increasing) lengths into <paramref name="parts"/> contiguous ranges of about
+    /// equal work Σ lengths — the work of a row in the time loop — each with at least one row:
+    /// part q gets rows [bounds[q], bounds[q + 1]).
+    /// </summary>
+    internal static void SplitRows(ReadOnlySpan<int> lengths, int parts, Span<int> bounds)
+    {
+        int B = lengths.Length;
+        if (parts < 1 || parts > B) throw new ArgumentOutOfRangeException(nameof(parts), parts, $"must be in [1, {B}]");
+        long work = 0;
+        foreach (int len in lengths) work += len;
+        bounds[0] = 0;
+        long cum = 0;
+        int row = 0;
+        for (int q = 1; q < parts; q++)
+        {
+            // The boundary whose cumulative work is nearest to q/parts of the total.
+            double target = (double)work * q / parts;
+            while (row < B && cum + lengths[row] <= target) cum += lengths[row++];
+            if (row < B && target - cum > cum + lengths[row] - target) cum += lengths[row++];
+            int clamped = Math.Clamp(row, bounds[q - 1] + 1, B - (parts - q)); // every part keeps at least one row
+            for (; row < clamped; row++) cum += lengths[row];
+            for (; row > clamped; row--) cum -= lengths[row - 1];
+            bounds[q] = row;
+        }
+
+        bounds[parts] = B;
+    }
+
+    private void RunRows(LoopMode mode)
+    {
+        int parts = _rowParts;
+        _failure = null;
+        _job.Mode = mode;
+        if (parts > 1 && !GemmWorkers.IsHeldByCurrentThread)
+        {
+            if (_rowClaimed.Length < parts) _rowClaimed = new int[parts];
+            Array.Clear(_rowClaimed, 0, parts);
+            _claims.Reset(parts);
+            if (GemmWorkers.TryRun(_job, parts))
+            {
+                LastLoopParts = parts;
+                _failure?.Throw();
+                return;
+            }
+        }
+
+        // The pool is busy (another caller) or one part is enough: the calling thread runs every row; the
+        // rows' arithmetic does not depend on the partition, so the bits are the same.
+        LastLoopParts = 1;
+        RunRowRange(mode, 0, _b);
+    }
+
+    /// <summary>Thread side of the row loop: its own rows, then any part whose thread has not started yet.</summary>
+    private void RunRowsPart(LoopMode mode, int home, int parts)
+    {
+        for (int k = 0; k < parts && !_claims.Aborted; k++)
+        {
+            int q = (home + k) % parts;
+            if (Interlocked.Exchange(ref _rowClaimed[q], 1) == 0) RunRowRange(mode, _bounds[q], _bounds[q + 1]);
+        }
+    }
+
+    private void RunRowRange(LoopMode mode, int r0, int r1)
+    {
+        if (mode == LoopMode.ForwardRows) ForwardRows(r0, r1);
+        else BackwardRows(r0, r1);
+    }
+
+    private void ForwardRows(int r0, int r1)
+    {
+        int B = _b, T = _t, H = _hidden, GH = _gh, I = _inputSize;
+        float* whhT = _rowWeights.Recurrent(0), wihT = _rowWeights.Input(0), bias = _rowWeights.Bias(0);
+        var bhh = new ReadOnlySpan<float>(_rowWeights.HiddenBias(0), GH);
+        float* x = _x;
+        fixed (float* gates = _gatesBuf, hs = _hs, cs = _cs, tanhC = _tanhC, ghN = _ghN, ghStep = _ghStep)
+        {
+            for (int t = 0; t < T; t++)
+            {
+                int b = _activeAt(t);
+                int rows = Math.Min(r1, b) - r0;
+                nint gt = (nint)t * B * GH + (nint)r0 * GH, ht = (nint)t * B * H + (nint)r0 * H, hn = ht + (nint)B * H;
+                if (rows > 0)
+                {
+                    // The step's input projection for these rows, plus the (folded) bias; then the recurrent product.
+                    RowProduct.MultiplyAddRow(rows, GH, I, x + ((nint)t * B + r0) * I, I, wihT, GH, gates + gt, GH, bias);
+                    switch (_kind)
+                    {
+                        case CellKind.Lstm:
+                            RowProduct.Multiply(rows, GH, H, hs + ht, H, whhT, GH, gates + gt, GH, accumulate: true);
+                            GateKernels.LstmForward(new Span<float>(gates + gt, rows * GH), new ReadOnlySpan<float>(cs + ht, rows * H),
+                                new Span<float>(cs + hn, rows * H), new Span<float>(tanhC + ht, rows * H), new Span<float>(hs + hn, rows * H), rows, H);
+                            break;
+                        case CellKind.Gru:
+                            float* ghs = ghStep + (nint)r0 * GH;
+                            RowProduct.Multiply(rows, GH, H, hs + ht, H, whhT, GH, ghs, GH, accumulate: false);
+                            for (int r = 0; r < rows; r++)
+                            {
+                                var row = new Span<float>(ghs + (nint)r * GH, GH);
+                                TensorPrimitives.Add(row, bhh, row);
+                            }
+
+                            GateKernels.GruForward(new Span<float>(gates + gt, rows * GH), new ReadOnlySpan<float>(ghs, rows * GH),
+                                new ReadOnlySpan<float>(hs + ht, rows * H), new Span<float>(ghN + ht, rows * H), new Span<float>(hs + hn, rows * H), rows, H);
+                            break;
+                        default:
+                            RowProduct.Multiply(rows, GH, H, hs + ht, H, whhT, GH, gates + gt, GH, accumulate: true);
+                            GateKernels.RnnForward(new ReadOnlySpan<float>(gates + gt, rows * H), new Span<float>(hs + hn, rows * H), rows * H);
+                            break;
+                    }
+                }
+
+                // Padding rows of this part (sequences that ended before step t) stay zero.
+                int pad0 = Math.Max(r0, b);
+                if (pad0 < r1)
+                {
+                    int n = r1 - pad0;
+                    nint gp = (nint)t * B * GH + (nint)pad0 * GH, hp = (nint)t * B * H + (nint)pad0 * H;
+                    new Span<float>(gates + gp, n * GH).Clear();
+                    new Span<float>(hs + hp + (nint)B * H, n * H).Clear();
+                    if (_kind == CellKind.Lstm)
+                    {
+                        new Span<float>(cs + hp + (nint)B * H, n * H).Clear();
+                        new Span<float>(tanhC + hp, n * H).Clear();
+                    }
+                    else if (_kind == CellKind.Gru)
+                    {
+                        new Span<float>(ghN + hp, n * H).Clear();
+                    }
+                }
+            }
+        }
+    }
+
+    private void BackwardRows(int r0, int r1)
+    {
+        int B = _b, T = _t, H = _hidden, GH = _gh;
+        fixed (float* par = _parameters, gates = _gatesBuf, hs = _hs, cs = _cs, tanhC = _tanhC, ghN = _ghN,
+            dGx = _dGx, dGh = _dGh, dH = _dHCarry, dC = _dCCarry)
+        {
+            float* whh = par + _slices.WeightHh.Offset;
+            float* dOut = _dOut;
+            for (int t = T - 1; t >= 0; t--)
+            {
+                int b = _activeAt(t);
+                int rows = Math.Min(r1, b) - r0;
+                nint gt = (nint)t * B * GH + (nint)r0 * GH, ht = (nint)t * B * H + (nint)r0 * H;
+                if (rows > 0)
+                {
+                    float* dh = dH + (nint)r0 * H;
+                    var dhs = new Span<float>(dh, rows * H);
+                    if (dOut != null) TensorPrimitives.Add(dhs, new ReadOnlySpan<float>(dOut + ht, rows * H), dhs);
+                    switch (_kind)
+                    {
+                        case CellKind.Lstm:
+                            GateKernels.LstmBackward(new ReadOnlySpan<float>(gates + gt, rows * GH), new ReadOnlySpan<float>(cs + ht, rows * H),
+                                new ReadOnlySpan<float>(tanhC + ht, rows * H), dhs, new Span<float>(dC + (nint)r0 * H, rows * H),
+                                new Span<float>(dGx + gt, rows * GH), rows, H);
+                            RowProduct.Multiply(rows, H, GH, dGx + gt, GH, whh, H, dh, H, accumulate: false);
+                            break;
+                        case CellKind.Gru:
+                            GateKernels.GruBackward(new ReadOnlySpan<float>(gates + gt, rows * GH), new ReadOnlySpan<float>(ghN + ht, rows * H),
+                                new ReadOnlySpan<float>(hs + ht, rows * H), dhs, new Span<float>(dGx + gt, rows * GH), new Span<float>(dGh + gt, rows * GH), rows, H);
+                            RowProduct.Multiply(rows, H, GH, dGh + gt, GH, whh, H, dh, H, accumulate: true);
+                            break;
+                        default:
+                            // dpre = dh ⊙ (1 − h²)
+                            GateKernels.RnnBackward(new ReadOnlySpan<float>(hs + ht + (nint)B * H, rows * H), dhs, new Span<float>(dGx + gt, rows * H), rows * H);
+                            RowProduct.Multiply(rows, H, GH, dGx + gt, GH, whh, H, dh, H, accumulate: false);
+                            break;
+                    }
+                }
+
+                int pad0 = Math.Max(r0, b);
+                if (pad0 < r1)
+                {
+                    nint gp = (nint)t * B * GH + (nint)pad0 * GH;
+                    new Span<float>(dGx + gp, (r1 - pad0) * GH).Clear();
+                    if (_kind == CellKind.Gru) new Span<float>(dGh + gp, (r1 - pad0) * GH).Clear();
+                }
+            }
+        }
+    }
+
+    // ---- Unit-partitioned loop (B = 1) ----
+
+    /// <summary>Parts for one sequence: each must multiply by at least <see cref="UnitSplitMinWeights"/> recurrent weights.</summary>
+    private int UnitParts()
+    {
+        long weights = (long)_gh * _hidden;
+        long byWork = Math.Max(1, weights / Math.Max(1, UnitSplitMinWeights));
+        return (int)Math.Min(Math.Min(ThreadCount, _hidden), byWork);
+    }
+
+    private void ForwardSingle(float* x)
+    {
+        int parts = UnitParts();
+        _unitWeights.Configure(parts);
+        if (_partGates.Length != parts)
+        {
+            _partGates = new AlignedBuffer[parts];
+            _partGh = new AlignedBuffer[parts];
+            for (int q = 0; q < parts; q++) { _partGates[q] = new AlignedBuffer(); _partGh[q] = new AlignedBuffer(); }
+        }
+
+        for (int q = 0; q < parts; q++)
+        {
+            int gn = _gates * _unitWeights.Units(q);
+            _partGates[q].Ensure(Math.Max(_capT, _t) * gn);
+            if (_kind == CellKind.Gru) _partGh[q].Ensure(gn);
+        }
+
+        _unitLoop = true;
+        _gatesScattered = false;
+        _x = x;
+        _failure = null;
+        try
+        {
+            if (parts > 1 && !GemmWorkers.IsHeldByCurrentThread)
+            {
+                _claims.Reset(parts);
+                _job.Mode = LoopMode.ForwardUnits;
+                if (GemmWorkers.TryRun(_job, parts))
+                {
+                    LastLoopParts = parts;
+                    _failure?.Throw();
+                    return;
+                }
+            }
+
+            // One thread: every part's work in turn, step by step (the same arithmetic, so the same bits).
+            LastLoopParts = 1;
+            for (int q = 0; q < parts; q++) PrepareUnits(q);
+            for (int t = 0; t < _t; t++)
+                for (int q = 0; q < parts; q++) StepUnits(q, t);
+        }
+        finally
+        {
+            _x = null;
+        }
+    }
+
+    /// <summary>Thread side of the batch-1 loop: op 0 prepares a part, op s + 1 is time step s (see <see cref="StepClaims"/>).</summary>
+    private void RunUnitsPart(int home)
+    {
+        var op = new UnitOp(this);
+        for (long s = 0; s <= _t; s++)
+            if (!_claims.RunStep(home, s, ref op)) return;
+    }
+
+    private readonly struct UnitOp(CellRunner owner) : IStepOp
+    {
+        public void Run(int part, long step)
+        {
+            if (step == 0) owner.PrepareUnits(part);
+            else owner.StepUnits(part, (int)step - 1);
+        }
+    }
+
+    /// <summary>Refreshes part q's packed weights and projects every step's input onto its gate columns.</summary>
+    private void PrepareUnits(int q)
+    {
+        _unitWeights.Refresh(q, _parameters);
+        int T = _t, gn = _gates * _unitWeights.Units(q);
+        float* g = _partGates[q].Pointer;
+        RowProduct.MultiplyAddRow(T, gn, _inputSize, _x, _inputSize, _unitWeights.Input(q), gn, g, gn, _unitWeights.Bias(q));
+    }
+
+    /// <summary>Step t for part q's units: their gate rows of W_hh·h_{t−1}, then their element-wise pass.</summary>
+    private void StepUnits(int q, int t)
+    {
+        int H = _hidden, j0 = _unitWeights.First(q), n = _unitWeights.Units(q), gn = _gates * n;
+        float* g = _partGates[q].Pointer + (nint)t * gn;
+        float* wT = _unitWeights.Recurrent(q);
+        fixed (float* hs = _hs, cs = _cs, tanhC = _tanhC, ghN = _ghN)
+        {
+            float* hPrev = hs + (nint)t * H;
+            nint ht = (nint)t * H + j0, hn = ht + H;
+            switch (_kind)
+            {
+                case CellKind.Lstm:
+                    RowProduct.Multiply(1, gn, H, hPrev, H, wT, gn, g, gn, accumulate: true);
+                    GateKernels.LstmForward(new Span<float>(g, gn), new ReadOnlySpan<float>(cs + ht, n), new Span<float>(cs + hn, n),
+                        new Span<float>(tanhC + ht, n), new Span<float>(hs + hn, n), 1, n);
+                    break;
+                case CellKind.Gru:
+                    float* ghs = _partGh[q].Pointer;
+                    RowProduct.Multiply(1, gn, H, hPrev, H, wT, gn, ghs, gn, accumulate: false);
+                    var ghRow = new Span<float>(ghs, gn);
+                    TensorPrimitives.Add(ghRow, new ReadOnlySpan<float>(_unitWeights.HiddenBias(q), gn), ghRow);
+                    GateKernels.GruForward(new Span<float>(g, gn), ghRow, new ReadOnlySpan<float>(hs + ht, n), new Span<float>(ghN + ht, n),
+                        new Span<float>(hs + hn, n), 1, n);
+                    break;
+                default:
+                    RowProduct.Multiply(1, gn, H, hPrev, H, wT, gn, g, gn, accumulate: true);
+                    GateKernels.RnnForward(new ReadOnlySpan<float>(g, n), new Span<float>(hs + hn, n), n);
+                    break;
+            }
+        }
+    }
+
+    /// <summary>Copies the batch-1 loop's per-part gates into the (T, 1, G·H) layout the backward pass reads.</summary>
+    private void ScatterPartGates()
+    {
+        int T = _t, H = _hidden, GH = _gh;
+        for (int q = 0; q < _unitWeights.Parts; q++)
+        {
+            int j0 = _unitWeights.First(q), n = _unitWeights.Units(q), gn = _gates * n;
+            float* src = _partGates[q].Pointer;
+            for (int t = 0; t < T; t++)
+                for (int g = 0; g < _gates; g++)
+                    new ReadOnlySpan<float>(src + (nint)t * gn + g * n, n).CopyTo(_gatesBuf.AsSpan(t * GH + g * H + j0, n));
+        }
+
+        _gatesScattered = true;
+    }
+
+    private enum LoopMode { ForwardRows, BackwardRows, ForwardUnits }
+
+    /// <summary>One part of a time loop, run by <see cref="GemmWorkers"/> (part 0 on the calling thread).</summary>
+    private sealed class LoopJob(CellRunner owner) : GemmJob
+    {
+        public LoopMode Mode;
+
+        public override void Execute(int part, int parts)
+        {
+            try
+            {
+                if (Mode == LoopMode.ForwardUnits) owner.RunUnitsPart(part);
+                else owner.RunRowsPart(Mode, part, parts);
+            }
+            catch (Exception e)
+            {
+                // Never leave a partner waiting for this part; the caller rethrows after every part has returned.
+                owner._claims.Abort();
+                Interlocked.CompareExchange(ref owner._failure, ExceptionDispatchInfo.Capture(e), null);
+            }
+        }
     }
 }

@@ -52,7 +52,7 @@ internal sealed class SequencePredictor
         {
             _owner = owner;
             _batch = new SequenceBatch(1, 64, owner.Spec.InputSize, 0);
-            _network = new RecurrentNetwork(owner._layout, owner._parameters, null, 1, 64);
+            _network = new RecurrentNetwork(owner._layout, owner._parameters, null, 1, 64) { FrozenParameters = true };
         }
 
         public ReadOnlySpan<float> Run(ReadOnlySpan<float> sequence, int steps)
@@ -61,7 +61,7 @@ internal sealed class SequencePredictor
             {
                 int cap = Math.Max(steps, _batch.CapacityLength * 2);
                 _batch = new SequenceBatch(1, cap, _owner.Spec.InputSize, 0);
-                _network = new RecurrentNetwork(_owner._layout, _owner._parameters, null, 1, cap);
+                _network = new RecurrentNetwork(_owner._layout, _owner._parameters, null, 1, cap) { FrozenParameters = true };
             }
 
             _batch.FillSingle(sequence);

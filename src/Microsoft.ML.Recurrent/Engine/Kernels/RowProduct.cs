@@ -1,0 +1,380 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Microsoft.ML.Recurrent.Engine.Kernels;
+
+/// <summary>
+/// The per-step products of the recurrence, C = A·B (or C += A·B, or A·B + a bias row) with A (m × k) and B (k × n) both
+/// row-contiguous, computed so that every C element has ONE fixed arithmetic order whatever the shape
+/// of the call: a single fused multiply–add chain s = fma(A[i, p], B[p, j], s) over p = 0 … k−1 from
+/// s = 0, then C = s, C = C + s or C = bias + s. The chain does not depend on m, on the row or column offset of the
+/// element, on the tile or vector width it lands in (the scalar tail uses <see cref="MathF.FusedMultiplyAdd"/>),
+/// nor on how a caller splits rows or columns between threads. That is what lets the time loop hand
+/// each worker its own rows (or its own hidden units) and still produce the same bits as one thread.
+/// </summary>
+/// <remarks>
+/// Tiles: 4 rows × 4 vectors (16 accumulators), 1 row × 8 vectors for a single row (the batch-1 mat-vec),
+/// then 1-vector panels and a scalar tail. Column panels are the outer loop so that a panel of B (k × 4
+/// vectors) stays in L1 while every row tile of A passes over it. Vector width: 512, 256 or 128 bits where
+/// accelerated, else scalar; <see cref="MaxVectorWidth"/> forces a narrower path on the calling thread (tests).
+/// </remarks>
+internal static unsafe class RowProduct
+{
+    private static readonly int DefaultWidth =
+        Vector512.IsHardwareAccelerated ? 512 : Vector256.IsHardwareAccelerated ? 256 : Vector128.IsHardwareAccelerated ? 128 : 0;
+
+    [ThreadStatic]
+    private static int t_forcedWidth; // 0: not forced; otherwise width + 1
+
+    /// <summary>Widest vector path used on the calling thread: 512, 256, 128 or 0 (scalar). Setting it affects only this thread.</summary>
+    public static int MaxVectorWidth
+    {
+        get => t_forcedWidth == 0 ? DefaultWidth : t_forcedWidth - 1;
+        set
+        {
+            if (value is not (0 or 128 or 256 or 512))
+                throw new ArgumentOutOfRangeException(nameof(value), value, "MaxVectorWidth must be 0, 128, 256 or 512.");
+            t_forcedWidth = value + 1;
+        }
+    }
+
+    /// <summary>
+    /// C[i·ldc + j] = (accumulate ? C[i·ldc + j] : 0) + Σ_p A[i·lda + p]·B[p·ldb + j] for i &lt; m, j &lt; n, p &lt; k,
+    /// each sum one fused chain over p in order (see the class remarks).
+    /// </summary>
+    public static void Multiply(int m, int n, int k, ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb,
+        Span<float> c, int ldc, bool accumulate)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(m);
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        ArgumentOutOfRangeException.ThrowIfNegative(k);
+        Check(a.Length, m, k, lda, nameof(a));
+        Check(b.Length, k, n, ldb, nameof(b));
+        Check(c.Length, m, n, ldc, nameof(c));
+        if (m == 0 || n == 0) return;
+        fixed (float* pa = a, pb = b, pc = c)
+            Multiply(m, n, k, pa, lda, pb, ldb, pc, ldc, accumulate);
+    }
+
+    /// <summary>Pointer form of <see cref="Multiply(int, int, int, ReadOnlySpan{float}, int, ReadOnlySpan{float}, int, Span{float}, int, bool)"/> (no checks).</summary>
+    public static void Multiply(int m, int n, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, bool accumulate) =>
+        Product(m, n, k, a, lda, b, ldb, c, ldc, accumulate ? c : null, ldc);
+
+    /// <summary>
+    /// C[i·ldc + j] = Σ_p A[i·lda + p]·B[p·ldb + j] + row[j]: the product plus one row added to every row (a bias),
+    /// the sum the same chain as in <see cref="Multiply(int, int, int, float*, nint, float*, nint, float*, nint, bool)"/>,
+    /// then one addition. No checks.
+    /// </summary>
+    public static void MultiplyAddRow(int m, int n, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* row) =>
+        Product(m, n, k, a, lda, b, ldb, c, ldc, row, 0);
+
+    /// <summary>C = chain, or C = D + chain where D[i, j] = d[i·ldd + j] (d = c: accumulate; ldd = 0: a row).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Product(int m, int n, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
+    {
+        if (m <= 0 || n <= 0) return;
+        switch (MaxVectorWidth)
+        {
+            case 512: Run<Vector512<float>, V512>(m, n, k, a, lda, b, ldb, c, ldc, d, ldd); break;
+            case 256: Run<Vector256<float>, V256>(m, n, k, a, lda, b, ldb, c, ldc, d, ldd); break;
+            case 128: Run<Vector128<float>, V128>(m, n, k, a, lda, b, ldb, c, ldc, d, ldd); break;
+            default: Scalar(m, 0, n, k, a, lda, b, ldb, c, ldc, d, ldd); break;
+        }
+    }
+
+    /// <summary>
+    /// Packs rows of a row-major matrix W (ld = <paramref name="ldw"/>, k columns used) transposed:
+    /// dst[p·ldd + q·width + jj] = W[(q·stride + first + jj)·ldw + p] for q &lt; blocks, jj &lt; width, p &lt; k.
+    /// With blocks = G, stride = H, first = j0 and width = n this gathers the G gate blocks of hidden units
+    /// [j0, j0 + n) as the columns of a (k × G·n) matrix, the B operand of <see cref="Multiply(int, int, int, float*, nint, float*, nint, float*, nint, bool)"/>.
+    /// </summary>
+    public static void PackTransposed(ReadOnlySpan<float> w, int ldw, int k, int blocks, int stride, int first, int width, Span<float> dst, int ldd)
+    {
+        if (blocks <= 0 || width <= 0 || k <= 0) return;
+        if (ldd < blocks * width) throw new ArgumentOutOfRangeException(nameof(ldd));
+        Check(w.Length, (blocks - 1) * stride + first + width, k, ldw, nameof(w));
+        Check(dst.Length, k, blocks * width, ldd, nameof(dst));
+        fixed (float* pw = w, pd = dst)
+        {
+            for (int q = 0; q < blocks; q++)
+            {
+                float* src = pw + (nint)(q * stride + first) * ldw;
+                float* d = pd + q * width;
+                int j = 0;
+                if (Avx.IsSupported)
+                {
+                    // 8 × 8 blocks transposed in registers: eight 32-byte reads, eight 32-byte writes.
+                    for (; j + 8 <= width; j += 8)
+                    {
+                        int p = 0;
+                        for (; p + 8 <= k; p += 8) Transpose8x8(src + (nint)j * ldw + p, ldw, d + (nint)p * ldd + j, ldd);
+                        for (; p < k; p++)
+                            for (int jj = 0; jj < 8; jj++) d[(nint)p * ldd + j + jj] = src[(nint)(j + jj) * ldw + p];
+                    }
+                }
+
+                for (; j < width; j++)
+                {
+                    float* s = src + (nint)j * ldw;
+                    for (int p = 0; p < k; p++) d[(nint)p * ldd + j] = s[p];
+                }
+            }
+        }
+    }
+
+    /// <summary>dst[c·ldd + r] = src[r·lds + c] for r, c &lt; 8.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x8(float* src, nint lds, float* dst, nint ldd)
+    {
+        Vector256<float> r0 = Avx.LoadVector256(src), r1 = Avx.LoadVector256(src + lds);
+        Vector256<float> r2 = Avx.LoadVector256(src + 2 * lds), r3 = Avx.LoadVector256(src + 3 * lds);
+        Vector256<float> r4 = Avx.LoadVector256(src + 4 * lds), r5 = Avx.LoadVector256(src + 5 * lds);
+        Vector256<float> r6 = Avx.LoadVector256(src + 6 * lds), r7 = Avx.LoadVector256(src + 7 * lds);
+        Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1);
+        Vector256<float> t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
+        Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5);
+        Vector256<float> t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
+        Vector256<float> u0 = Avx.Shuffle(t0, t2, 0x44), u1 = Avx.Shuffle(t0, t2, 0xEE);
+        Vector256<float> u2 = Avx.Shuffle(t1, t3, 0x44), u3 = Avx.Shuffle(t1, t3, 0xEE);
+        Vector256<float> u4 = Avx.Shuffle(t4, t6, 0x44), u5 = Avx.Shuffle(t4, t6, 0xEE);
+        Vector256<float> u6 = Avx.Shuffle(t5, t7, 0x44), u7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20));
+        Avx.Store(dst + ldd, Avx.Permute2x128(u1, u5, 0x20));
+        Avx.Store(dst + 2 * ldd, Avx.Permute2x128(u2, u6, 0x20));
+        Avx.Store(dst + 3 * ldd, Avx.Permute2x128(u3, u7, 0x20));
+        Avx.Store(dst + 4 * ldd, Avx.Permute2x128(u0, u4, 0x31));
+        Avx.Store(dst + 5 * ldd, Avx.Permute2x128(u1, u5, 0x31));
+        Avx.Store(dst + 6 * ldd, Avx.Permute2x128(u2, u6, 0x31));
+        Avx.Store(dst + 7 * ldd, Avx.Permute2x128(u3, u7, 0x31));
+    }
+
+    private static void Check(int length, int rows, int cols, int ld, string name)
+    {
+        if (rows <= 0 || cols <= 0) return;
+        if (ld < cols) throw new ArgumentOutOfRangeException(name, ld, $"the row stride of {name} must be ≥ {cols}");
+        if (length < (long)(rows - 1) * ld + cols)
+            throw new ArgumentException($"{name} holds {length} floats; a {rows} × {cols} matrix with row stride {ld} needs {(long)(rows - 1) * ld + cols}.", name);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Run<TV, V>(int m, int n, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
+        where TV : struct where V : struct, IVec<TV>
+    {
+        int w = V.Count, w4 = 4 * w, j = 0;
+        if (m == 1)
+        {
+            for (; j + 16 * w <= n; j += 16 * w) Row1x16<TV, V>(k, a, b + j, ldb, c + j, At(d, j));
+            for (; j + 8 * w <= n; j += 8 * w) Row1x8<TV, V>(k, a, b + j, ldb, c + j, At(d, j));
+        }
+
+        for (; j + w4 <= n; j += w4)
+        {
+            int i = 0;
+            for (; i + 4 <= m; i += 4) Tile4x4<TV, V>(k, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, At(d, i * ldd + j), ldd);
+            for (; i < m; i++) Tile1x4<TV, V>(k, a + i * lda, b + j, ldb, c + i * ldc + j, At(d, i * ldd + j));
+        }
+
+        for (; j + w <= n; j += w)
+        {
+            int i = 0;
+            for (; i + 4 <= m; i += 4) Tile4x1<TV, V>(k, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, At(d, i * ldd + j), ldd);
+            for (; i < m; i++) Tile1x1<TV, V>(k, a + i * lda, b + j, ldb, c + i * ldc + j, At(d, i * ldd + j));
+        }
+
+        if (j < n) Scalar(m, j, n, k, a, lda, b, ldb, c, ldc, d, ldd);
+    }
+
+    /// <summary>d + offset, or null when there is no addend.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float* At(float* d, nint offset) => d == null ? null : d + offset;
+
+    private static void Scalar(int m, int j0, int n, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
+    {
+        for (int i = 0; i < m; i++)
+        {
+            float* ar = a + i * lda;
+            float* cr = c + i * ldc;
+            float* dr = At(d, i * ldd);
+            for (int j = j0; j < n; j++)
+            {
+                float s = 0f;
+                float* bp = b + j;
+                for (int p = 0; p < k; p++, bp += ldb) s = MathF.FusedMultiplyAdd(ar[p], *bp, s);
+                cr[j] = dr == null ? s : dr[j] + s;
+            }
+        }
+    }
+
+    /// <summary>c[off] = s, or d[off] + s.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Put<TV, V>(float* c, float* d, int off, TV s) where TV : struct where V : struct, IVec<TV>
+        => V.Store(d == null ? s : V.Add(V.Load(d + off), s), c + off);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Tile4x4<TV, V>(int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
+        where TV : struct where V : struct, IVec<TV>
+    {
+        int w = V.Count;
+        float* a0 = a, a1 = a + lda, a2 = a1 + lda, a3 = a2 + lda;
+        TV c00 = V.Zero, c01 = V.Zero, c02 = V.Zero, c03 = V.Zero;
+        TV c10 = V.Zero, c11 = V.Zero, c12 = V.Zero, c13 = V.Zero;
+        TV c20 = V.Zero, c21 = V.Zero, c22 = V.Zero, c23 = V.Zero;
+        TV c30 = V.Zero, c31 = V.Zero, c32 = V.Zero, c33 = V.Zero;
+        for (int p = 0; p < k; p++, b += ldb)
+        {
+            TV b0 = V.Load(b), b1 = V.Load(b + w), b2 = V.Load(b + 2 * w), b3 = V.Load(b + 3 * w);
+            TV x = V.Splat(a0[p]);
+            c00 = V.Fma(x, b0, c00); c01 = V.Fma(x, b1, c01); c02 = V.Fma(x, b2, c02); c03 = V.Fma(x, b3, c03);
+            x = V.Splat(a1[p]);
+            c10 = V.Fma(x, b0, c10); c11 = V.Fma(x, b1, c11); c12 = V.Fma(x, b2, c12); c13 = V.Fma(x, b3, c13);
+            x = V.Splat(a2[p]);
+            c20 = V.Fma(x, b0, c20); c21 = V.Fma(x, b1, c21); c22 = V.Fma(x, b2, c22); c23 = V.Fma(x, b3, c23);
+            x = V.Splat(a3[p]);
+            c30 = V.Fma(x, b0, c30); c31 = V.Fma(x, b1, c31); c32 = V.Fma(x, b2, c32); c33 = V.Fma(x, b3, c33);
+        }
+
+        Put<TV, V>(c, d, 0, c00); Put<TV, V>(c, d, w, c01); Put<TV, V>(c, d, 2 * w, c02); Put<TV, V>(c, d, 3 * w, c03);
+        c += ldc; d = At(d, ldd);
+        Put<TV, V>(c, d, 0, c10); Put<TV, V>(c, d, w, c11); Put<TV, V>(c, d, 2 * w, c12); Put<TV, V>(c, d, 3 * w, c13);
+        c += ldc; d = At(d, ldd);
+        Put<TV, V>(c, d, 0, c20); Put<TV, V>(c, d, w, c21); Put<TV, V>(c, d, 2 * w, c22); Put<TV, V>(c, d, 3 * w, c23);
+        c += ldc; d = At(d, ldd);
+        Put<TV, V>(c, d, 0, c30); Put<TV, V>(c, d, w, c31); Put<TV, V>(c, d, 2 * w, c32); Put<TV, V>(c, d, 3 * w, c33);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Tile1x4<TV, V>(int k, float* a, float* b, nint ldb, float* c, float* d)
+        where TV : struct where V : struct, IVec<TV>
+    {
+        int w = V.Count;
+        TV c0 = V.Zero, c1 = V.Zero, c2 = V.Zero, c3 = V.Zero;
+        for (int p = 0; p < k; p++, b += ldb)
+        {
+            TV x = V.Splat(a[p]);
+            c0 = V.Fma(x, V.Load(b), c0); c1 = V.Fma(x, V.Load(b + w), c1);
+            c2 = V.Fma(x, V.Load(b + 2 * w), c2); c3 = V.Fma(x, V.Load(b + 3 * w), c3);
+        }
+
+        Put<TV, V>(c, d, 0, c0); Put<TV, V>(c, d, w, c1); Put<TV, V>(c, d, 2 * w, c2); Put<TV, V>(c, d, 3 * w, c3);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Row1x8<TV, V>(int k, float* a, float* b, nint ldb, float* c, float* d)
+        where TV : struct where V : struct, IVec<TV>
+    {
+        int w = V.Count;
+        TV c0 = V.Zero, c1 = V.Zero, c2 = V.Zero, c3 = V.Zero, c4 = V.Zero, c5 = V.Zero, c6 = V.Zero, c7 = V.Zero;
+        for (int p = 0; p < k; p++, b += ldb)
+        {
+            TV x = V.Splat(a[p]);
+            c0 = V.Fma(x, V.Load(b), c0); c1 = V.Fma(x, V.Load(b + w), c1);
+            c2 = V.Fma(x, V.Load(b + 2 * w), c2); c3 = V.Fma(x, V.Load(b + 3 * w), c3);
+            c4 = V.Fma(x, V.Load(b + 4 * w), c4); c5 = V.Fma(x, V.Load(b + 5 * w), c5);
+            c6 = V.Fma(x, V.Load(b + 6 * w), c6); c7 = V.Fma(x, V.Load(b + 7 * w), c7);
+        }
+
+        Put<TV, V>(c, d, 0, c0); Put<TV, V>(c, d, w, c1); Put<TV, V>(c, d, 2 * w, c2); Put<TV, V>(c, d, 3 * w, c3);
+        Put<TV, V>(c, d, 4 * w, c4); Put<TV, V>(c, d, 5 * w, c5); Put<TV, V>(c, d, 6 * w, c6); Put<TV, V>(c, d, 7 * w, c7);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Row1x16<TV, V>(int k, float* a, float* b, nint ldb, float* c, float* d)
+        where TV : struct where V : struct, IVec<TV>
+    {
+        int w = V.Count;
+        TV c0 = V.Zero, c1 = V.Zero, c2 = V.Zero, c3 = V.Zero, c4 = V.Zero, c5 = V.Zero, c6 = V.Zero, c7 = V.Zero;
+        TV c8 = V.Zero, c9 = V.Zero, c10 = V.Zero, c11 = V.Zero, c12 = V.Zero, c13 = V.Zero, c14 = V.Zero, c15 = V.Zero;
+        for (int p = 0; p < k; p++, b += ldb)
+        {
+            TV x = V.Splat(a[p]);
+            c0 = V.Fma(x, V.Load(b), c0); c1 = V.Fma(x, V.Load(b + w), c1);
+            c2 = V.Fma(x, V.Load(b + 2 * w), c2); c3 = V.Fma(x, V.Load(b + 3 * w), c3);
+            c4 = V.Fma(x, V.Load(b + 4 * w), c4); c5 = V.Fma(x, V.Load(b + 5 * w), c5);
+            c6 = V.Fma(x, V.Load(b + 6 * w), c6); c7 = V.Fma(x, V.Load(b + 7 * w), c7);
+            c8 = V.Fma(x, V.Load(b + 8 * w), c8); c9 = V.Fma(x, V.Load(b + 9 * w), c9);
+            c10 = V.Fma(x, V.Load(b + 10 * w), c10); c11 = V.Fma(x, V.Load(b + 11 * w), c11);
+            c12 = V.Fma(x, V.Load(b + 12 * w), c12); c13 = V.Fma(x, V.Load(b + 13 * w), c13);
+            c14 = V.Fma(x, V.Load(b + 14 * w), c14); c15 = V.Fma(x, V.Load(b + 15 * w), c15);
+        }
+
+        Put<TV, V>(c, d, 0, c0); Put<TV, V>(c, d, w, c1); Put<TV, V>(c, d, 2 * w, c2); Put<TV, V>(c, d, 3 * w, c3);
+        Put<TV, V>(c, d, 4 * w, c4); Put<TV, V>(c, d, 5 * w, c5); Put<TV, V>(c, d, 6 * w, c6); Put<TV, V>(c, d, 7 * w, c7);
+        Put<TV, V>(c, d, 8 * w, c8); Put<TV, V>(c, d, 9 * w, c9); Put<TV, V>(c, d, 10 * w, c10); Put<TV, V>(c, d, 11 * w, c11);
+        Put<TV, V>(c, d, 12 * w, c12); Put<TV, V>(c, d, 13 * w, c13); Put<TV, V>(c, d, 14 * w, c14); Put<TV, V>(c, d, 15 * w, c15);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Tile4x1<TV, V>(int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
+        where TV : struct where V : struct, IVec<TV>
+    {
+        float* a0 = a, a1 = a + lda, a2 = a1 + lda, a3 = a2 + lda;
+        TV c0 = V.Zero, c1 = V.Zero, c2 = V.Zero, c3 = V.Zero;
+        for (int p = 0; p < k; p++, b += ldb)
+        {
+            TV bv = V.Load(b);
+            c0 = V.Fma(V.Splat(a0[p]), bv, c0); c1 = V.Fma(V.Splat(a1[p]), bv, c1);
+            c2 = V.Fma(V.Splat(a2[p]), bv, c2); c3 = V.Fma(V.Splat(a3[p]), bv, c3);
+        }
+
+        Put<TV, V>(c, d, 0, c0);
+        Put<TV, V>(c + ldc, At(d, ldd), 0, c1);
+        Put<TV, V>(c + 2 * ldc, At(d, 2 * ldd), 0, c2);
+        Put<TV, V>(c + 3 * ldc, At(d, 3 * ldd), 0, c3);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Tile1x1<TV, V>(int k, float* a, float* b, nint ldb, float* c, float* d)
+        where TV : struct where V : struct, IVec<TV>
+    {
+        TV c0 = V.Zero;
+        for (int p = 0; p < k; p++, b += ldb) c0 = V.Fma(V.Splat(a[p]), V.Load(b), c0);
+        Put<TV, V>(c, d, 0, c0);
+    }
+
+    /// <summary>The few vector operations the tiles need, on 16, 8 or 4 floats.</summary>
+    private interface IVec<TV> where TV : struct
+    {
+        static abstract int Count { get; }
+        static abstract TV Zero { get; }
+        static abstract TV Load(float* p);
+        static abstract void Store(TV v, float* p);
+        static abstract TV Splat(float x);
+        static abstract TV Add(TV a, TV b);
+        /// <summary>a·b + c with one rounding.</summary>
+        static abstract TV Fma(TV a, TV b, TV c);
+    }
+
+    private readonly struct V512 : IVec<Vector512<float>>
+    {
+        public static int Count => Vector512<float>.Count;
+        public static Vector512<float> Zero => Vector512<float>.Zero;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Load(float* p) => Vector512.Load(p);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Vector512<float> v, float* p) => v.Store(p);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Splat(float x) => Vector512.Create(x);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => a + b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Fma(Vector512<float> a, Vector512<float> b, Vector512<float> c) => Vector512.FusedMultiplyAdd(a, b, c);
+    }
+
+    private readonly struct V256 : IVec<Vector256<float>>
+    {
+        public static int Count => Vector256<float>.Count;
+        public static Vector256<float> Zero => Vector256<float>.Zero;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Load(float* p) => Vector256.Load(p);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Vector256<float> v, float* p) => v.Store(p);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Splat(float x) => Vector256.Create(x);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => a + b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Fma(Vector256<float> a, Vector256<float> b, Vector256<float> c) => Vector256.FusedMultiplyAdd(a, b, c);
+    }
+
+    private readonly struct V128 : IVec<Vector128<float>>
+    {
+        public static int Count => Vector128<float>.Count;
+        public static Vector128<float> Zero => Vector128<float>.Zero;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Load(float* p) => Vector128.Load(p);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Vector128<float> v, float* p) => v.Store(p);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Splat(float x) => Vector128.Create(x);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Add(Vector128<float> a, Vector128<float> b) => a + b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Fma(Vector128<float> a, Vector128<float> b, Vector128<float> c) => Vector128.FusedMultiplyAdd(a, b, c);
+    }
+}

@@ -1,0 +1,211 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Microsoft.ML.Recurrent.Engine.Kernels;
+
+namespace Microsoft.ML.Recurrent.Engine.Layers;
+
+/// <summary>A pinned float buffer whose first element sits on a 64-byte boundary (whole-vector loads never split a cache line).</summary>
+internal sealed unsafe class AlignedBuffer
+{
+    private float[] _array = [];
+
+    public float* Pointer { get; private set; }
+
+    public int Length { get; private set; }
+
+    /// <summary>Grows to at least <paramref name="length"/> floats (contents are not kept; new memory is zero).</summary>
+    public void Ensure(int length)
+    {
+        if (length <= Length && _array.Length > 0) return;
+        _array = GC.AllocateArray<float>(Math.Max(length, 1) + 16, pinned: true);
+        nint start = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_array));
+        Pointer = (float*)((start + 63) & ~(nint)63);
+        Length = length;
+    }
+
+    public Span<float> AsSpan(int start, int length) => new(Pointer + start, length);
+}
+
+/// <summary>
+/// Transposed copies of one layer-direction's weights for the time loop's row products
+/// (<see cref="RowProduct"/> wants B = Wᵀ, row-contiguous), cut by hidden units into parts: part q owns
+/// units [First(q), First(q) + Units(q)) and holds the columns {g·H + j} of every gate g for those units,
+/// gate-major: column g·n + (j − First(q)). One part is the plain Wᵀ (H, G·H). A part is rebuilt only when
+/// its source values changed (compared bit for bit against a snapshot), so inference over fixed weights
+/// packs once and a training step, whose optimiser moved the weights, repacks.
+/// </summary>
+internal sealed unsafe class PackedWeights
+{
+    private readonly int _gates, _hidden, _input;
+    private readonly CellSlices _slices;
+    private readonly bool _withInput, _foldHiddenBias;
+    private Part[] _parts = [];
+
+    /// <param name="gates">G: gate blocks of the cell.</param>
+    /// <param name="inputSize">I: the layer's input width.</param>
+    /// <param name="hidden">H: hidden units.</param>
+    /// <param name="slices">Where the layer-direction's weights sit in the flat parameter buffer.</param>
+    /// <param name="withInput">Also pack W_ihᵀ (I, G·n) and the biases (the batch-1 loop does its own input projection).</param>
+    /// <param name="foldHiddenBias">The input-projection bias is b_ih + b_hh (false for GRU, whose b_hn stays inside r ⊙ (…)).</param>
+    public PackedWeights(int gates, int inputSize, int hidden, CellSlices slices, bool withInput, bool foldHiddenBias)
+    {
+        _foldHiddenBias = foldHiddenBias;
+        _gates = gates;
+        _input = inputSize;
+        _hidden = hidden;
+        _slices = slices;
+        _withInput = withInput;
+    }
+
+    public int Parts => _parts.Length;
+
+    /// <summary>Skip the comparison with the snapshot once a part is packed (the caller promises the weights never change).</summary>
+    public bool Frozen { get; set; }
+
+    /// <summary>Cuts the hidden units into <paramref name="parts"/> ranges (multiples of 16 units where possible, for whole vectors).</summary>
+    public void Configure(int parts)
+    {
+        if (parts == _parts.Length) return;
+        if (parts < 1 || parts > _hidden) throw new ArgumentOutOfRangeException(nameof(parts), parts, $"must be in [1, {_hidden}]");
+        var list = new Part[parts];
+        int step = _hidden / parts;
+        if (step >= 16) step -= step % 16;
+        for (int q = 0, first = 0; q < parts; q++)
+        {
+            int n = q == parts - 1 ? _hidden - first : step;
+            list[q] = new Part(first, n, _gates, _hidden, _withInput ? _input : 0);
+            first += n;
+        }
+
+        _parts = list;
+    }
+
+    public int First(int part) => _parts[part].First;
+
+    public int Units(int part) => _parts[part].Units;
+
+    /// <summary>(H, G·n) W_hhᵀ of part <paramref name="part"/>, row stride G·n.</summary>
+    public float* Recurrent(int part) => _parts[part].Whh.Pointer;
+
+    /// <summary>(I, G·n) W_ihᵀ of the part, row stride G·n (only with input).</summary>
+    public float* Input(int part) => _parts[part].Wih.Pointer;
+
+    /// <summary>(G·n) input-projection bias: b_ih + b_hh (b_ih alone for GRU, whose b_hn stays inside r ⊙ (…)).</summary>
+    public float* Bias(int part) => _parts[part].Bias.Pointer;
+
+    /// <summary>(G·n) b_hh of the part (GRU).</summary>
+    public float* HiddenBias(int part) => _parts[part].Bhh.Pointer;
+
+    /// <summary>Brings part <paramref name="part"/> up to date with <paramref name="parameters"/>. Touches only that part (workers refresh their own).</summary>
+    public void Refresh(int part, float[] parameters)
+    {
+        var p = _parts[part];
+        if (p.Valid && (Frozen || p.SameAsSnapshot(this, parameters))) return;
+        p.Pack(this, parameters);
+    }
+
+    private sealed class Part
+    {
+        public readonly int First, Units;
+        public readonly AlignedBuffer Whh = new(), Wih = new(), Bias = new(), Bhh = new();
+        public readonly float[] Snapshot; // per gate: W_hh rows (n·H), then W_ih rows (n·I), b_ih (n), b_hh (n)
+        public bool Valid;
+
+        public Part(int first, int units, int gates, int hidden, int input)
+        {
+            First = first;
+            Units = units;
+            int gn = gates * units;
+            Whh.Ensure(hidden * gn);
+            if (input > 0)
+            {
+                Wih.Ensure(input * gn);
+                Bias.Ensure(gn);
+                Bhh.Ensure(gn);
+            }
+
+            Snapshot = new float[gn * (hidden + input + (input > 0 ? 2 : 0))];
+        }
+
+        /// <summary>Visits every source range this part reads with its snapshot range; −1 if the visitor stopped early, else the floats visited.</summary>
+        private int Segments<TVisitor>(PackedWeights w, float[] parameters, ref TVisitor visitor) where TVisitor : struct, ISegmentVisitor
+        {
+            int H = w._hidden, I = w._input, n = Units, offset = 0;
+            var whh = w._slices.WeightHh.Of(parameters);
+            for (int g = 0; g < w._gates; g++)
+            {
+                if (!visitor.Visit(whh.Slice((g * H + First) * H, n * H), Snapshot.AsSpan(offset, n * H))) return -1;
+                offset += n * H;
+            }
+
+            if (!w._withInput) return offset;
+            var wih = w._slices.WeightIh.Of(parameters);
+            var bih = w._slices.BiasIh.Of(parameters);
+            var bhh = w._slices.BiasHh.Of(parameters);
+            for (int g = 0; g < w._gates; g++)
+            {
+                if (!visitor.Visit(wih.Slice((g * H + First) * I, n * I), Snapshot.AsSpan(offset, n * I))) return -1;
+                offset += n * I;
+                if (!visitor.Visit(bih.Slice(g * H + First, n), Snapshot.AsSpan(offset, n))) return -1;
+                offset += n;
+                if (!visitor.Visit(bhh.Slice(g * H + First, n), Snapshot.AsSpan(offset, n))) return -1;
+                offset += n;
+            }
+
+            return offset;
+        }
+
+        public bool SameAsSnapshot(PackedWeights w, float[] parameters)
+        {
+            var compare = default(Compare);
+            return Segments(w, parameters, ref compare) >= 0;
+        }
+
+        public void Pack(PackedWeights w, float[] parameters)
+        {
+            var copy = default(Copy);
+            Segments(w, parameters, ref copy);
+            int G = w._gates, H = w._hidden, I = w._input, n = Units, gn = G * n;
+            RowProduct.PackTransposed(w._slices.WeightHh.Of(parameters), H, H, G, H, First, n, Whh.AsSpan(0, H * gn), gn);
+            if (w._withInput)
+            {
+                RowProduct.PackTransposed(w._slices.WeightIh.Of(parameters), I, I, G, H, First, n, Wih.AsSpan(0, I * gn), gn);
+                var bih = w._slices.BiasIh.Of(parameters);
+                var bhh = w._slices.BiasHh.Of(parameters);
+                bool fold = w._foldHiddenBias;
+                for (int g = 0; g < G; g++)
+                {
+                    for (int j = 0; j < n; j++)
+                    {
+                        float bi = bih[g * H + First + j], bh = bhh[g * H + First + j];
+                        Bias.Pointer[g * n + j] = fold ? bi + bh : bi;
+                        Bhh.Pointer[g * n + j] = bh;
+                    }
+                }
+            }
+
+            Valid = true;
+        }
+    }
+
+    private interface ISegmentVisitor
+    {
+        bool Visit(ReadOnlySpan<float> source, Span<float> snapshot);
+    }
+
+    private struct Compare : ISegmentVisitor
+    {
+        // Bit patterns: −0 and +0 (or two NaN payloads) are different weights for the packed copy.
+        public readonly bool Visit(ReadOnlySpan<float> source, Span<float> snapshot) =>
+            MemoryMarshal.Cast<float, int>(source).SequenceEqual(MemoryMarshal.Cast<float, int>((ReadOnlySpan<float>)snapshot));
+    }
+
+    private struct Copy : ISegmentVisitor
+    {
+        public readonly bool Visit(ReadOnlySpan<float> source, Span<float> snapshot)
+        {
+            source.CopyTo(snapshot);
+            return true;
+        }
+    }
+}

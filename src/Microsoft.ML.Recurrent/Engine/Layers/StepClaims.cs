@@ -1,0 +1,105 @@
+using System.Diagnostics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Microsoft.ML.Recurrent.Engine.Layers;
+
+/// <summary>
+/// Who runs which part of which step of a time loop shared by a few threads. Every part of step s depends
+/// on every part of step s − 1 (the next mat-vec reads the whole hidden state), and nothing else. Each
+/// thread has a home part that it claims first at every step (so it keeps multiplying by the same slice
+/// of the weights, hot in its own cache); then it waits for the other parts of the step, spinning on
+/// their "finished" counters (pause, then yielding the core). A part still unclaimed after a short grace
+/// period belongs to a thread that is late (not woken yet, or descheduled on a busy machine): the waiting
+/// thread claims and runs it itself. Which thread runs a part never changes its arithmetic. Counters are
+/// per part, each in its own cache line, and monotonic (steps claimed / finished), so a step costs two
+/// cache-line hand-overs and no kernel call.
+/// </summary>
+internal sealed class StepClaims
+{
+    private const int Stride = 16;          // longs per part: 128 bytes, so no two parts share a line
+    private const int PauseSpins = 8192;    // pause iterations before a waiting thread starts yielding its core
+
+    /// <summary>A part unclaimed this long after its thread could have claimed it is taken over.</summary>
+    private static readonly long GraceTicks = Math.Max(1, Stopwatch.Frequency / 500_000); // 2 µs
+
+    private long[] _slots = new long[2 * Stride]; // [q·Stride]: steps claimed by part q; [q·Stride + 1]: steps finished
+    private int _parts;
+    private volatile bool _aborted;
+
+    public int Parts => _parts;
+
+    public bool Aborted => _aborted;
+
+    /// <summary>Prepares a loop of <paramref name="parts"/> parts (called before the threads start).</summary>
+    public void Reset(int parts)
+    {
+        if (_slots.Length < parts * Stride) _slots = new long[parts * Stride];
+        Array.Clear(_slots, 0, parts * Stride);
+        _parts = parts;
+        _aborted = false;
+    }
+
+    /// <summary>Makes every waiting thread give up (a part failed).</summary>
+    public void Abort() => _aborted = true;
+
+    /// <summary>Claims part <paramref name="part"/> of step <paramref name="step"/>; false if someone else has.</summary>
+    public bool TryClaim(int part, long step) => Interlocked.CompareExchange(ref _slots[part * Stride], step + 1, step) == step;
+
+    /// <summary>Publishes that the claimed part is done (its writes become visible to whoever sees the count).</summary>
+    public void Finish(int part, long step) => Volatile.Write(ref _slots[part * Stride + 1], step + 1);
+
+    /// <summary>
+    /// Runs step <paramref name="step"/> from thread <paramref name="home"/>'s side: its own part if still free,
+    /// then waits until every part of the step has finished (whoever runs it), taking over any that stays
+    /// unclaimed past the grace period. On return the whole step is done. Returns false if the loop was aborted.
+    /// </summary>
+    public bool RunStep<TOp>(int home, long step, ref TOp op) where TOp : struct, IStepOp
+    {
+        if (TryClaim(home, step))
+        {
+            op.Run(home, step);
+            Finish(home, step);
+        }
+
+        // Every part, the home part included: another thread may have taken it over and still be running it.
+        for (int k = 0; k < _parts; k++)
+        {
+            int q = (home + k) % _parts;
+            long unclaimedSince = 0;
+            int spins = 0;
+            while (Volatile.Read(ref _slots[q * Stride + 1]) <= step)
+            {
+                if (_aborted) return false;
+                if (Volatile.Read(ref _slots[q * Stride]) <= step)
+                {
+                    long now = Stopwatch.GetTimestamp();
+                    if (unclaimedSince == 0) unclaimedSince = now;
+                    else if (now - unclaimedSince > GraceTicks && TryClaim(q, step))
+                    {
+                        op.Run(q, step);
+                        Finish(q, step);
+                        break;
+                    }
+                }
+
+                if (++spins < PauseSpins)
+                {
+                    if (X86Base.IsSupported) X86Base.Pause();
+                    else Thread.SpinWait(1);
+                }
+                else
+                {
+                    Thread.Yield();
+                }
+            }
+        }
+
+        return !_aborted;
+    }
+}
+
+/// <summary>Part <c>part</c> of step <c>step</c> of a loop driven by <see cref="StepClaims"/>.</summary>
+internal interface IStepOp
+{
+    void Run(int part, long step);
+}

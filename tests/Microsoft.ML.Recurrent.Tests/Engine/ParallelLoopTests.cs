@@ -1,0 +1,476 @@
+using Microsoft.ML.Recurrent.Engine;
+using Microsoft.ML.Recurrent.Engine.Kernels;
+using Microsoft.ML.Recurrent.Engine.Layers;
+using Microsoft.ML.Recurrent.Engine.Training;
+
+namespace Microsoft.ML.Recurrent.Tests.Engine;
+
+/// <summary>
+/// The time loop on several threads: rows of a batch split between workers for the whole loop, a single
+/// sequence's hidden units split with per-step claims. Whatever the split, every number must come out with
+/// the same bits as on one thread (<see cref="RowProduct"/> gives each element one arithmetic order), the
+/// batch-1 path must agree with the batched one, and concurrent callers must not disturb each other.
+/// </summary>
+public class ParallelLoopTests
+{
+    private const int Features = 3;
+
+    private static readonly string[] Cells = [nameof(CellKind.SimpleRnn), nameof(CellKind.Lstm), nameof(CellKind.Gru)];
+
+    public static IEnumerable<object[]> Networks()
+    {
+        foreach (var cell in Cells)
+            foreach (bool bidirectional in new[] { false, true })
+                foreach (bool mixed in new[] { false, true })
+                    foreach (var output in new[] { OutputMode.LastHidden, OutputMode.EveryStep })
+                        yield return [cell, bidirectional, mixed, output.ToString()];
+    }
+
+    public static TheoryData<string> CellNames => new() { Cells[0], Cells[1], Cells[2] };
+
+    // ---- RowProduct: one arithmetic order per element ----
+
+    [Theory]
+    [InlineData(512)]
+    [InlineData(256)]
+    [InlineData(128)]
+    [InlineData(0)]
+    public void RowProduct_AnyShapeOffsetOrWidth_EveryElementIsTheSequentialFmaChain(int width)
+    {
+        var random = new Random(11);
+        const int M = 9, N = 150, K = 37, Lda = K + 3, Ldb = N + 5, Ldc = N + 2; // N = 9·16 + 6: full panels, single vectors and a scalar tail
+        var a = Randoms(random, M * Lda);
+        var b = Randoms(random, K * Ldb);
+        var c0 = Randoms(random, M * Ldc);
+
+        // Reference: s = fma(A[i,p], B[p,j], s) for p = 0 … K−1 from 0, then C + s.
+        var expected = (float[])c0.Clone();
+        for (int i = 0; i < M; i++)
+        {
+            for (int j = 0; j < N; j++)
+            {
+                float s = 0f;
+                for (int p = 0; p < K; p++) s = MathF.FusedMultiplyAdd(a[i * Lda + p], b[p * Ldb + j], s);
+                expected[i * Ldc + j] += s;
+            }
+        }
+
+        int saved = RowProduct.MaxVectorWidth;
+        try
+        {
+            RowProduct.MaxVectorWidth = width;
+            var whole = (float[])c0.Clone();
+            RowProduct.Multiply(M, N, K, a, Lda, b, Ldb, whole, Ldc, accumulate: true);
+            BitsOf(whole).Should().Equal(BitsOf(expected), $"the full product (vector width {width})");
+
+            // Row by row, in uneven row blocks and in column blocks that start anywhere: the same bits.
+            var pieces = (float[])c0.Clone();
+            foreach (var (r0, r1, j0, j1) in new[] { (0, 1, 0, N), (1, 6, 0, 17), (1, 6, 17, N), (6, 9, 0, 1), (6, 9, 1, 99), (6, 9, 99, N) })
+            {
+                RowProduct.Multiply(r1 - r0, j1 - j0, K, a.AsSpan(r0 * Lda), Lda, b.AsSpan(j0), Ldb, pieces.AsSpan(r0 * Ldc + j0), Ldc, accumulate: true);
+            }
+
+            BitsOf(pieces).Should().Equal(BitsOf(expected), $"pieces of the product (vector width {width})");
+
+            // Overwrite mode stores the chain itself.
+            var fresh = new float[M * Ldc];
+            RowProduct.Multiply(M, N, K, a, Lda, b, Ldb, fresh, Ldc, accumulate: false);
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < N; j++)
+                    BitConverter.SingleToInt32Bits(fresh[i * Ldc + j]).Should().Be(BitConverter.SingleToInt32Bits(Chain(a, b, i, j, K, Lda, Ldb)));
+        }
+        finally
+        {
+            RowProduct.MaxVectorWidth = saved;
+        }
+    }
+
+    [Fact]
+    public void RowProduct_SmallIntegers_KnownProduct()
+    {
+        // [1 2; 3 4] · [5 6 7; 8 9 10] = [21 24 27; 47 54 61], added to C = 1.
+        float[] a = [1, 2, 3, 4], b = [5, 6, 7, 8, 9, 10];
+        var c = Enumerable.Repeat(1f, 6).ToArray();
+        RowProduct.Multiply(2, 3, 2, a, 2, b, 3, c, 3, accumulate: true);
+        c.Should().Equal(22f, 25f, 28f, 48f, 55f, 62f);
+    }
+
+    [Fact]
+    public void RowProduct_ShortBuffer_ThrowsNamingTheOperand()
+    {
+        var act = () => RowProduct.Multiply(2, 3, 2, new float[3], 2, new float[6], 3, new float[6], 3, accumulate: false);
+        act.Should().Throw<ArgumentException>().WithMessage("*a holds 3 floats*");
+    }
+
+    [Fact]
+    public void PackTransposed_GateBlocksOfAUnitRange_LandAsColumns()
+    {
+        // W is (G·H, K) = (3·11, 13); units [4, 4 + 7) of every gate become the 21 columns of a (13, 21) matrix.
+        const int G = 3, H = 11, K = 13, First = 4, Width = 7, Ldd = G * Width + 2;
+        var w = Enumerable.Range(0, G * H * K).Select(i => (float)i).ToArray();
+        var dst = new float[K * Ldd];
+        RowProduct.PackTransposed(w, K, K, G, H, First, Width, dst, Ldd);
+        for (int p = 0; p < K; p++)
+            for (int g = 0; g < G; g++)
+                for (int j = 0; j < Width; j++)
+                    dst[p * Ldd + g * Width + j].Should().Be(w[(g * H + First + j) * K + p]);
+        dst[Ldd - 1].Should().Be(0f, "the padding past G·n columns is untouched");
+    }
+
+    // ---- Row partition ----
+
+    [Theory]
+    [InlineData(new[] { 10, 10, 1, 1, 1, 1, 1, 1 }, 2, new[] { 0, 1, 8 })]   // 10 vs 16 is nearer an even split than 20 vs 6
+    [InlineData(new[] { 5, 5, 5, 5 }, 2, new[] { 0, 2, 4 })]
+    [InlineData(new[] { 100, 1, 1 }, 3, new[] { 0, 1, 2, 3 })]               // every part keeps a row
+    [InlineData(new[] { 9, 8, 7, 6, 5, 4, 3, 2, 1 }, 3, new[] { 0, 2, 4, 9 })] // 17 | 13 | 15 of 45
+    [InlineData(new[] { 3 }, 1, new[] { 0, 1 })]
+    public void SplitRows_SortedLengths_BalancesWorkNotCount(int[] lengths, int parts, int[] expected)
+    {
+        var bounds = new int[parts + 1];
+        CellRunner.SplitRows(lengths, parts, bounds);
+        bounds.Should().Equal(expected);
+    }
+
+    // ---- Threads 1 and 2: the same bits ----
+
+    [Theory]
+    [MemberData(nameof(Networks))]
+    public void TrainingPass_TwoThreadsVersusOne_BitIdentical(string cell, bool bidirectional, bool mixedLengths, string output)
+    {
+        var spec = new NetworkSpec(Enum.Parse<CellKind>(cell), Features, HiddenSize: 20, NumberOfLayers: 2, bidirectional,
+            OutputSize: 2, Output: Enum.Parse<OutputMode>(output));
+        int[] lengths = mixedLengths ? [7, 3, 7, 1, 5] : [6, 6, 6, 6, 6];
+        var problem = Problem.Create(spec, lengths, seed: cell.Length * 7 + (bidirectional ? 1 : 0) + (mixedLengths ? 2 : 0));
+
+        var one = problem.Train(threads: 1);
+        var two = problem.TrainUntilSplit(threads: 2);
+
+        one.ForwardParts.Should().Be(1);
+        two.ForwardParts.Should().Be(2, "every layer's forward loop must have been split between two threads");
+        two.BackwardParts.Should().Be(2, "every layer's backward loop must have been split between two threads");
+        two.AssertBitIdentical(one);
+    }
+
+    [Theory]
+    [MemberData(nameof(CellNames))]
+    public void SingleSequence_TwoThreadsVersusOne_BitIdentical(string cell)
+    {
+        // H = 40 is cut into 16 + 24 units; two layers, the second fed by the first's hidden states in place.
+        var spec = new NetworkSpec(Enum.Parse<CellKind>(cell), Features, HiddenSize: 40, NumberOfLayers: 2, OutputSize: 3);
+        var problem = Problem.Create(spec, [23], seed: 5);
+
+        var one = problem.Train(threads: 1);
+        var two = problem.TrainUntilSplit(threads: 2);
+
+        two.ForwardParts.Should().Be(2, "the units of the single sequence must have been split between two threads");
+        two.AssertBitIdentical(one);
+        problem.Infer(threads: 2).Outputs.Should().Equal(one.Outputs, "inference alone computes what the training pass did");
+    }
+
+    [Theory]
+    [MemberData(nameof(CellNames))]
+    public void SingleSequence_AgreesWithSameSequenceInABatch(string cell)
+    {
+        var spec = new NetworkSpec(Enum.Parse<CellKind>(cell), Features, HiddenSize: 48, NumberOfLayers: 2, Bidirectional: true, OutputSize: 2);
+        var batched = Problem.Create(spec, [9, 14, 6], seed: 8);
+        var batch = batched.Infer(threads: 2);
+        for (int s = 0; s < 3; s++)
+        {
+            var alone = batched.Single(s).Infer(threads: 2);
+            var expected = batch.OutputsOf(s);
+            alone.Outputs.Length.Should().Be(expected.Length);
+            for (int j = 0; j < expected.Length; j++)
+                alone.Outputs[j].Should().BeApproximately(expected[j], 1e-5f, $"sequence {s} output {j}");
+        }
+    }
+
+    // ---- Packed weights follow the parameters ----
+
+    [Theory]
+    [InlineData(nameof(CellKind.Lstm), 1)]
+    [InlineData(nameof(CellKind.Gru), 1)]
+    [InlineData(nameof(CellKind.Lstm), 3)]
+    [InlineData(nameof(CellKind.SimpleRnn), 3)]
+    public void Forward_ParametersChangedInPlace_UsesTheNewValues(string cell, int batchSize)
+    {
+        var spec = new NetworkSpec(Enum.Parse<CellKind>(cell), Features, HiddenSize: 24, OutputSize: 1);
+        int[] lengths = batchSize == 1 ? [12] : [12, 8, 12];
+        var problem = Problem.Create(spec, lengths, seed: 21);
+        var network = problem.Network(threads: 2, training: false);
+        var before = network.Forward(problem.Batch).ToArray();
+
+        // An optimiser writes into the same array: a recurrent weight, an input weight and a bias.
+        var layout = new ParameterLayout(spec);
+        var c = layout.Cell(0, 0);
+        problem.Parameters[c.WeightHh.Offset + 30] += 0.5f;
+        problem.Parameters[c.WeightIh.Offset + 7] -= 0.25f;
+        problem.Parameters[c.BiasHh.Offset + 3] += 0.125f;
+        var after = network.Forward(problem.Batch).ToArray();
+
+        var fresh = problem.Network(threads: 2, training: false).Forward(problem.Batch).ToArray();
+        BitsOf(after).Should().Equal(BitsOf(fresh), "the packed weights must be rebuilt from the changed parameters");
+        after.Should().NotEqual(before);
+    }
+
+    // ---- Concurrent callers ----
+
+    [Theory]
+    [InlineData(nameof(CellKind.Lstm))]
+    [InlineData(nameof(CellKind.Gru))]
+    public void Predict_SeveralThreadsAtOnce_EachGetsItsOwnResults(string cell)
+    {
+        // H = 128: large enough for the default thresholds to split each sequence's units between the pool's threads.
+        var spec = new NetworkSpec(Enum.Parse<CellKind>(cell), InputSize: 8, HiddenSize: 128, OutputSize: 2);
+        var layout = new ParameterLayout(spec);
+        var parameters = new float[layout.Count];
+        Initializer.Initialize(layout, parameters, 4);
+        var random = new Random(9);
+        var sequences = Enumerable.Range(0, 24).Select(i => Randoms(random, (5 + i * 3 % 37) * 8)).ToArray();
+
+        // Expected: each sequence alone on one thread.
+        var expected = sequences.Select(s =>
+        {
+            var batch = new SequenceBatch(1, s.Length / 8, 8, 0);
+            batch.FillSingle(s);
+            return new RecurrentNetwork(layout, parameters, null, 1, s.Length / 8) { Threads = 1 }.Forward(batch).ToArray();
+        }).ToArray();
+
+        var predictor = new SequencePredictor(spec, parameters);
+        var failures = new System.Collections.Concurrent.ConcurrentBag<string>();
+        using var start = new Barrier(4);
+        var threads = Enumerable.Range(0, 4).Select(w => new Thread(() =>
+        {
+            var output = new float[2];
+            start.SignalAndWait();
+            for (int round = 0; round < 30; round++)
+            {
+                int i = (w * 7 + round * 5) % sequences.Length;
+                predictor.Predict(sequences[i], output);
+                if (!BitsOf(output).SequenceEqual(BitsOf(expected[i])))
+                    failures.Add($"thread {w} round {round} sequence {i}: [{string.Join(", ", output)}] instead of [{string.Join(", ", expected[i])}]");
+            }
+        })).ToArray();
+        foreach (var t in threads) t.Start();
+        foreach (var t in threads) t.Join();
+
+        failures.Should().BeEmpty();
+    }
+
+    // ---- Step claims ----
+
+    [Fact]
+    public void StepClaims_LatePartner_EveryPartRunsOnceAfterTheWholePreviousStep()
+    {
+        // The partner thread joins a loop that is already running: until then thread 0 runs both parts; when it
+        // arrives (often while thread 0 is inside one of its parts) it must neither run a part twice nor start a
+        // step before every part of the previous one has finished, whoever ran it.
+        const int Steps = 100;
+        var claims = new StepClaims();
+        for (int round = 0; round < 8; round++)
+        {
+            int joinAt = 10 + 9 * round;
+            claims.Reset(2);
+            var log = new ClaimLog(Steps);
+            var late = new Thread(() =>
+            {
+                log.ReachedJoin.Wait();
+                var op = new LoggedOp(log, home: 1);
+                for (long s = 0; s < Steps; s++)
+                    if (!claims.RunStep(1, s, ref op)) log.Violations.Enqueue("aborted");
+            });
+            late.Start();
+
+            var own = new LoggedOp(log, home: 0);
+            for (long s = 0; s < Steps; s++)
+            {
+                if (s == joinAt) log.ReachedJoin.Set();
+                claims.RunStep(0, s, ref own).Should().BeTrue();
+            }
+
+            late.Join();
+            log.Violations.Should().BeEmpty($"round {round}");
+            for (int s = 0; s < Steps; s++)
+            {
+                log.Runs[0, s].Should().Be(1, $"part 0 of step {s} runs once (round {round})");
+                log.Runs[1, s].Should().Be(1, $"part 1 of step {s} runs once (round {round})");
+            }
+
+            for (int s = 0; s < joinAt; s++)
+                log.Runner[1, s].Should().Be(0, $"before its thread started, part 1 of step {s} is taken over by thread 0 (round {round})");
+        }
+    }
+
+    private sealed class ClaimLog(int steps)
+    {
+        public readonly int[,] Runs = new int[2, steps];
+        public readonly int[,] Runner = new int[2, steps];
+        public readonly int[,] Finished = new int[2, steps];
+        public readonly System.Collections.Concurrent.ConcurrentQueue<string> Violations = new();
+        public readonly ManualResetEventSlim ReachedJoin = new();
+    }
+
+    private readonly struct LoggedOp(ClaimLog log, int home) : IStepOp
+    {
+        public void Run(int part, long step)
+        {
+            int s = (int)step;
+            if (s > 0 && (Volatile.Read(ref log.Finished[0, s - 1]) == 0 || Volatile.Read(ref log.Finished[1, s - 1]) == 0))
+                log.Violations.Enqueue($"part {part} of step {s} started before step {s - 1} finished");
+            Interlocked.Increment(ref log.Runs[part, s]);
+            log.Runner[part, s] = home;
+            long until = System.Diagnostics.Stopwatch.GetTimestamp() + System.Diagnostics.Stopwatch.Frequency / 50_000; // 20 µs of "work"
+            while (System.Diagnostics.Stopwatch.GetTimestamp() < until) Thread.SpinWait(1);
+            if (s > 0 && (Volatile.Read(ref log.Finished[0, s - 1]) == 0 || Volatile.Read(ref log.Finished[1, s - 1]) == 0))
+                log.Violations.Enqueue($"part {part} of step {s} overlapped an unfinished part of step {s - 1}");
+            Volatile.Write(ref log.Finished[part, s], 1);
+        }
+    }
+
+    // ---- Helpers ----
+
+    private static float Chain(float[] a, float[] b, int i, int j, int k, int lda, int ldb)
+    {
+        float s = 0f;
+        for (int p = 0; p < k; p++) s = MathF.FusedMultiplyAdd(a[i * lda + p], b[p * ldb + j], s);
+        return s;
+    }
+
+    private static float[] Randoms(Random random, int count)
+    {
+        var x = new float[count];
+        for (int i = 0; i < count; i++) x[i] = (float)(random.NextDouble() * 2 - 1);
+        return x;
+    }
+
+    private static int[] BitsOf(ReadOnlySpan<float> values)
+    {
+        var bits = new int[values.Length];
+        for (int i = 0; i < values.Length; i++) bits[i] = BitConverter.SingleToInt32Bits(values[i]);
+        return bits;
+    }
+
+    /// <summary>Everything a forward + backward pass produces, copied out of the network.</summary>
+    private sealed record PassResult(float[] Outputs, float[] FinalHidden, float[] FinalCell, float[] Gradients, float[] InputGradients,
+        float[] InitialHiddenGradients, float[] InitialCellGradients, int ForwardParts, int BackwardParts, int[] Order, int Width)
+    {
+        public void AssertBitIdentical(PassResult other)
+        {
+            BitsOf(Outputs).Should().Equal(BitsOf(other.Outputs), "outputs");
+            BitsOf(FinalHidden).Should().Equal(BitsOf(other.FinalHidden), "final hidden states");
+            BitsOf(FinalCell).Should().Equal(BitsOf(other.FinalCell), "final cell states");
+            BitsOf(Gradients).Should().Equal(BitsOf(other.Gradients), "parameter gradients");
+            BitsOf(InputGradients).Should().Equal(BitsOf(other.InputGradients), "input gradients");
+            BitsOf(InitialHiddenGradients).Should().Equal(BitsOf(other.InitialHiddenGradients), "h0 gradients");
+            BitsOf(InitialCellGradients).Should().Equal(BitsOf(other.InitialCellGradients), "c0 gradients");
+        }
+
+        /// <summary>Head outputs of the sequence given as <paramref name="source"/> (many-to-one heads).</summary>
+        public float[] OutputsOf(int source)
+        {
+            int row = Array.IndexOf(Order, source);
+            return Outputs.AsSpan(row * Width, Width).ToArray();
+        }
+    }
+
+    /// <summary>A spec, parameters, a filled batch (with initial states) and MSE targets.</summary>
+    private sealed class Problem
+    {
+        private readonly float[][] _sequences, _targets;
+        private readonly float[]? _h0, _c0;
+
+        private Problem(NetworkSpec spec, float[] parameters, float[][] sequences, float[][] targets, float[]? h0, float[]? c0)
+        {
+            Spec = spec;
+            Parameters = parameters;
+            _sequences = sequences;
+            _targets = targets;
+            _h0 = h0;
+            _c0 = c0;
+            int maxLength = sequences.Max(s => s.Length / spec.InputSize);
+            Batch = new SequenceBatch(sequences.Length, maxLength, spec.InputSize, spec.OutputSize);
+            Batch.Fill(sequences.Length, i => sequences[i], i => targets[i], spec.Output == OutputMode.EveryStep);
+            Batch.InitialHidden = h0;
+            Batch.InitialCell = c0;
+        }
+
+        public NetworkSpec Spec { get; }
+        public float[] Parameters { get; }
+        public SequenceBatch Batch { get; }
+
+        public static Problem Create(NetworkSpec spec, int[] lengths, int seed)
+        {
+            var layout = new ParameterLayout(spec);
+            var random = new Random(seed);
+            var parameters = Randoms(random, layout.Count);
+            for (int i = 0; i < parameters.Length; i++) parameters[i] *= 0.6f;
+            var sequences = lengths.Select(len => Randoms(random, len * spec.InputSize)).ToArray();
+            var targets = lengths.Select(len => Randoms(random, (spec.Output == OutputMode.EveryStep ? len : 1) * spec.OutputSize)).ToArray();
+            int states = spec.NumberOfLayers * spec.Directions * lengths.Length * spec.HiddenSize;
+            var h0 = Randoms(random, states);
+            var c0 = spec.Cell == CellKind.Lstm ? Randoms(random, states) : null;
+            return new Problem(spec, parameters, sequences, targets, h0, c0);
+        }
+
+        /// <summary>Sequence <paramref name="source"/> alone, with its own initial states (many-to-one heads only).</summary>
+        public Problem Single(int source)
+        {
+            int row = Array.IndexOf(Batch.Order, source), B = Batch.Count, H = Spec.HiddenSize, states = Spec.NumberOfLayers * Spec.Directions;
+            float[]? Pick(float[]? all)
+            {
+                if (all is null) return null;
+                var one = new float[states * H];
+                for (int k = 0; k < states; k++) all.AsSpan((k * B + row) * H, H).CopyTo(one.AsSpan(k * H));
+                return one;
+            }
+
+            return new Problem(Spec, Parameters, [_sequences[source]], [_targets[source]], Pick(_h0), Pick(_c0));
+        }
+
+        public RecurrentNetwork Network(int threads, bool training) =>
+            new(new ParameterLayout(Spec), Parameters, training ? new float[Parameters.Length] : null, Batch.Count, Batch.MaxLength)
+            {
+                Threads = threads,
+                RowSplitMinFlops = 0,   // split even these small shapes
+                UnitSplitMinWeights = 1,
+            };
+
+        public PassResult Train(int threads)
+        {
+            var network = Network(threads, training: true);
+            var outputs = network.Forward(Batch, training: true).ToArray();
+            int forwardParts = network.LastLoopParts;
+            var dOutputs = new float[outputs.Length];
+            Loss.Compute(LossKind.MeanSquaredError, outputs, Batch, Spec.Output, Spec.OutputSize, dOutputs);
+            network.Backward(dOutputs);
+            return new PassResult(outputs, network.FinalHidden.ToArray(), network.FinalCell.ToArray(), (float[])network.Gradients.Clone(),
+                network.InputGradients.ToArray(), network.InitialHiddenGradients.ToArray(), network.InitialCellGradients.ToArray(),
+                forwardParts, network.LastLoopParts, (int[])Batch.Order.Clone(), Spec.OutputSize);
+        }
+
+        /// <summary>
+        /// <see cref="Train"/> until both loops ran split: the pool is shared with every other test's products, and a
+        /// loop that finds it busy runs on the calling thread alone (with the same bits, but then nothing was tested).
+        /// </summary>
+        public PassResult TrainUntilSplit(int threads)
+        {
+            var result = Train(threads);
+            int backwardThreads = Batch.Count > 1 ? threads : 1; // one sequence's backward loop runs on one thread
+            for (int attempt = 0; attempt < 200 && (result.ForwardParts < threads || result.BackwardParts < backwardThreads); attempt++)
+            {
+                Thread.Sleep(2);
+                result = Train(threads);
+            }
+
+            return result;
+        }
+
+        public PassResult Infer(int threads)
+        {
+            var network = Network(threads, training: false);
+            var outputs = network.Forward(Batch).ToArray();
+            return new PassResult(outputs, network.FinalHidden.ToArray(), network.FinalCell.ToArray(), [], [], [], [],
+                network.LastLoopParts, 0, (int[])Batch.Order.Clone(), Spec.OutputSize);
+        }
+    }
+}
