@@ -2,6 +2,7 @@ using Microsoft.ML.Recurrent.Engine.Kernels;
 
 namespace Microsoft.ML.Recurrent.Tests.Engine;
 
+[Collection(Microsoft.ML.Recurrent.Tests.Helpers.WorkerPoolCollection.Name)]
 public class GemmTests
 {
     // ISA names (GemmIsa is internal, theory parameters of public methods cannot be).

@@ -29,7 +29,7 @@ internal static class GemmWorkers
     private static readonly long SpinTicks = Stopwatch.Frequency / 5_000; // 200 µs
 
     private static readonly object s_gate = new();
-    private static readonly ManualResetEventSlim s_done = new(false, 0);
+    private static readonly ManualResetEventSlim s_done = CreateDoneEvent();
     private static Worker[] s_workers = [];
 
     // Per share r (padded to a cache line each): (generation << 32) | next unclaimed chunk of the share.
@@ -54,6 +54,28 @@ internal static class GemmWorkers
     {
         s_job = null;
         Monitor.Exit(s_gate);
+    }
+
+    /// <summary>True while the calling thread holds the pool (e.g. a product nested inside a pooled job).</summary>
+    public static bool IsHeldByCurrentThread => Monitor.IsEntered(s_gate);
+
+    /// <summary>
+    /// Runs parts 0 … parts−1 of <paramref name="job"/> as one chunk each, shared between the calling thread and up
+    /// to parts−1 workers (a late worker's part is taken by another thread, so a part may run after another on the
+    /// same thread). Returns false, having run nothing, when the pool is busy.
+    /// </summary>
+    public static bool TryRun(GemmJob job, int parts)
+    {
+        if (!TryAcquire()) return false;
+        try
+        {
+            Run(job, parts, parts);
+            return true;
+        }
+        finally
+        {
+            Release();
+        }
     }
 
     /// <summary>
@@ -141,6 +163,17 @@ internal static class GemmWorkers
             s_done.Reset();
             Volatile.Write(ref s_callerSleeping, 0);
         }
+    }
+
+    /// <summary>
+    /// The caller's completion event, with its lock object created up front: ManualResetEventSlim creates it on the
+    /// first blocking wait, which would otherwise be an allocation inside some later steady-state call.
+    /// </summary>
+    private static ManualResetEventSlim CreateDoneEvent()
+    {
+        var done = new ManualResetEventSlim(false, 0);
+        done.Wait(1);
+        return done;
     }
 
     private static void EnsureWorkers(int count)
