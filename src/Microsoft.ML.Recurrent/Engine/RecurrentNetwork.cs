@@ -34,6 +34,8 @@ internal sealed class RecurrentNetwork
     private SequenceBatch? _activeAtOwner;
     private Func<int, int>? _activeAt;
     private bool _training;
+    private bool _keepForBackward;                   // an inference Forward keeps the per-step storage (Backward re-ran it)
+    private bool _inputGradientsPending;             // Backward left layer 0's dX to the first read of InputGradients
 
     public RecurrentNetwork(ParameterLayout layout, float[] parameters, float[]? gradients, int capacityBatch, int capacityLength)
     {
@@ -118,7 +120,19 @@ internal sealed class RecurrentNetwork
     public ReadOnlySpan<float> FinalCell => Spec.Cell == CellKind.Lstm ? _finalC.AsSpan(0, _cells.Length * (_batch?.Count ?? 0) * _hidden) : default;
 
     /// <summary>(T, B, F) gradient w.r.t. the inputs after <see cref="Backward"/>; empty with an embedding.</summary>
-    public ReadOnlySpan<float> InputGradients => Spec.VocabularySize > 0 || _batch is null ? default : _dInput.AsSpan(0, _batch.MaxLength * _batch.Count * Spec.InputSize);
+    /// <remarks>
+    /// Computed on first read after <see cref="Backward"/> (a training loop never pays for it), from the gate gradients
+    /// Backward left and the input weights: read it before the parameters change.
+    /// </remarks>
+    public ReadOnlySpan<float> InputGradients
+    {
+        get
+        {
+            if (Spec.VocabularySize > 0 || _batch is null) return default;
+            if (_inputGradientsPending) ComputeInputGradients();
+            return _dInput.AsSpan(0, _batch.MaxLength * _batch.Count * Spec.InputSize);
+        }
+    }
 
     /// <summary>(L · dirs, B, H) gradient w.r.t. the initial hidden state after <see cref="Backward"/>.</summary>
     public ReadOnlySpan<float> InitialHiddenGradients => _dH0.AsSpan(0, _cells.Length * (_batch?.Count ?? 0) * _hidden);
@@ -155,7 +169,7 @@ internal sealed class RecurrentNetwork
         _finalC = Spec.Cell == CellKind.Lstm ? new float[_cells.Length * _capB * h] : [];
         if (training || _dLayer.Length > 0)
         {
-            _dirOut = new float[tb * h];
+            _dirOut = _dirs == 2 ? new float[tb * h] : [];
             _dLayer = new float[tb * Math.Max(i0, _width)];
             _dLayerNext = new float[tb * Math.Max(i0, _width)];
             _dHeadIn = new float[_capB * _width];
@@ -177,6 +191,7 @@ internal sealed class RecurrentNetwork
         int B = batch.Count, T = batch.MaxLength;
         EnsureCapacity(B, T, training);
         _batch = batch;
+        _inputGradientsPending = false;
         _training = training;
         int[] lengths = batch.Lengths;
         if (!ReferenceEquals(batch, _activeAtOwner)) { _activeAtOwner = batch; _activeAt = batch.ActiveAt; } // no delegate per call
@@ -227,7 +242,7 @@ internal sealed class RecurrentNetwork
                     x = rev;
                 }
 
-                cell.Forward(Parameters, x, B, T, lengths, activeAt, h0, c0);
+                cell.Forward(Parameters, x, B, T, lengths, activeAt, h0, c0, keepForBackward: training || _keepForBackward);
                 // Write the direction's outputs into columns [d·H, (d+1)·H) of the layer output (position space).
                 var hs = cell.Hidden;
                 for (int r = 0; scatter && r < B; r++)
@@ -295,6 +310,14 @@ internal sealed class RecurrentNetwork
     {
         var batch = _batch ?? throw new InvalidOperationException("Backward needs a Forward pass first.");
         if (_dLayer.Length == 0) EnsureCapacity(batch.Count, batch.MaxLength, training: true);
+        if (!_cells[0].KeptForBackward)
+        {
+            // An inference pass keeps only one step of the gates: run it again with the storage (same outputs).
+            _keepForBackward = true;
+            try { Forward(batch); }
+            finally { _keepForBackward = false; }
+        }
+
         int B = batch.Count, T = batch.MaxLength, O = Spec.OutputSize, D = _width, H = _hidden;
         int[] lengths = batch.Lengths;
 
@@ -340,9 +363,10 @@ internal sealed class RecurrentNetwork
             {
                 int k = l * _dirs + d;
                 var cell = _cells[k];
-                // Step-space gradient of this direction's outputs.
-                var dOut = _dirOut.AsSpan(0, T * B * H);
-                if (stepGrad)
+                // Step-space gradient of this direction's outputs: a unidirectional layer's is the layer's own gradient
+                // (the loop reads active rows only, so padding rows need not be cleared).
+                var dOut = _dirs == 1 ? _dLayer.AsSpan(0, T * B * H) : _dirOut.AsSpan(0, T * B * H);
+                if (stepGrad && _dirs == 2)
                 {
                     for (int r = 0; r < B; r++)
                     {
@@ -382,10 +406,15 @@ internal sealed class RecurrentNetwork
                     x = rev;
                 }
 
-                cell.Backward(Parameters, Gradients, x, stepGrad ? dOut : default, hasFin ? dFin : default, dFinC);
-                var dx = cell.InputGradient.AsSpan(0, T * B * inSize);
-                if (d == 0) dx.CopyTo(dIn);
-                else AddReversed(dx, dIn, inSize, B, T, lengths);
+                // Layer 0's input gradient is only needed to train an embedding; otherwise it waits for InputGradients.
+                bool needDx = l > 0 || Spec.VocabularySize > 0;
+                cell.Backward(Parameters, Gradients, x, stepGrad ? dOut : default, hasFin ? dFin : default, dFinC, computeInputGradient: needDx);
+                if (needDx)
+                {
+                    var dx = cell.InputGradient.AsSpan(0, T * B * inSize);
+                    if (d == 0) dx.CopyTo(dIn);
+                    else AddReversed(dx, dIn, inSize, B, T, lengths);
+                }
                 cell.InitialHiddenGradient.AsSpan(0, B * H).CopyTo(_dH0.AsSpan(k * B * H));
                 if (Spec.Cell == CellKind.Lstm) cell.InitialCellGradient.AsSpan(0, B * H).CopyTo(_dC0.AsSpan(k * B * H));
             }
@@ -414,8 +443,25 @@ internal sealed class RecurrentNetwork
         }
         else
         {
-            dInput0.CopyTo(_dInput);
+            _inputGradientsPending = true;
         }
+    }
+
+    /// <summary>(T, B, F) = Σ over layer 0's directions of its cells' dX (the reverse one mapped back to positions).</summary>
+    private void ComputeInputGradients()
+    {
+        var batch = _batch!;
+        int B = batch.Count, T = batch.MaxLength, F = Spec.InputSize;
+        var dInput = _dInput.AsSpan(0, T * B * F);
+        for (int d = 0; d < _dirs; d++)
+        {
+            _cells[d].ComputeInputGradient(Parameters);
+            var dx = _cells[d].InputGradient.AsSpan(0, T * B * F);
+            if (d == 0) dx.CopyTo(dInput);
+            else AddReversed(dx, dInput, F, B, T, batch.Lengths);
+        }
+
+        _inputGradientsPending = false;
     }
 
     private void Embed(SequenceBatch batch)

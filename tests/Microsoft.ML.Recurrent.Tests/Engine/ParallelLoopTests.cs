@@ -186,6 +186,43 @@ public class ParallelLoopTests
         }
     }
 
+    [Theory]
+    [MemberData(nameof(Networks))]
+    public void InferencePass_SameBitsAsTrainingPass(string cell, bool bidirectional, bool mixedLengths, string output)
+    {
+        // Inference keeps one step of gates and two of cell states (rolling); a training pass keeps every step.
+        // Outputs and final states (each row's cell state saved at its own last step) must not differ.
+        var spec = new NetworkSpec(Enum.Parse<CellKind>(cell), Features, HiddenSize: 20, NumberOfLayers: 2, bidirectional,
+            OutputSize: 2, Output: Enum.Parse<OutputMode>(output));
+        int[] lengths = mixedLengths ? [7, 3, 7, 1, 5] : [6, 6, 6, 6, 6];
+        var problem = Problem.Create(spec, lengths, seed: 3 + cell.Length);
+
+        var training = problem.Train(threads: 2);
+        var inference = problem.Infer(threads: 2);
+
+        BitsOf(inference.Outputs).Should().Equal(BitsOf(training.Outputs), "outputs");
+        BitsOf(inference.FinalHidden).Should().Equal(BitsOf(training.FinalHidden), "final hidden states");
+        BitsOf(inference.FinalCell).Should().Equal(BitsOf(training.FinalCell), "final cell states");
+    }
+
+    [Theory]
+    [MemberData(nameof(CellNames))]
+    public void Backward_AfterInferencePass_SameGradientsAsAfterTrainingPass(string cell)
+    {
+        var spec = new NetworkSpec(Enum.Parse<CellKind>(cell), Features, HiddenSize: 20, NumberOfLayers: 2, OutputSize: 2);
+        var problem = Problem.Create(spec, [7, 3, 7, 1, 5], seed: 17);
+        var expected = problem.Train(threads: 2);
+
+        var network = problem.Network(threads: 2, training: true);
+        var outputs = network.Forward(problem.Batch).ToArray(); // inference mode: no per-step storage
+        var dOutputs = new float[outputs.Length];
+        Loss.Compute(LossKind.MeanSquaredError, outputs, problem.Batch, spec.Output, spec.OutputSize, dOutputs);
+        network.Backward(dOutputs);
+
+        BitsOf(network.Gradients).Should().Equal(BitsOf(expected.Gradients), "Backward re-runs the pass with its storage");
+        BitsOf(network.InputGradients).Should().Equal(BitsOf(expected.InputGradients));
+    }
+
     // ---- Packed weights follow the parameters ----
 
     [Theory]

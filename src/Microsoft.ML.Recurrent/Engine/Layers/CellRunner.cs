@@ -68,6 +68,7 @@ internal sealed unsafe class CellRunner
     private AlignedBuffer[] _partGates = [];      // [q] (T, G·n_q): the batch-1 loop's gates of part q's units
     private AlignedBuffer[] _partGh = [];         // [q] (G·n_q): GRU recurrent projection of part q's units
     private bool _unitLoop;                       // the last forward ran the batch-1 loop (gates are in _partGates)
+    private bool _keep = true;                    // the last forward kept every step's gates and cell states
     private bool _gatesScattered;
     private float[] _parameters = [];
     private float* _x, _dOut;
@@ -164,12 +165,16 @@ internal sealed unsafe class CellRunner
     }
 
     /// <summary>
-    /// Runs the direction over x (T, B, I) in step space. h0/c0: (B, H) or empty for zeros.
+    /// Runs the direction over x (T, B, I) in step space. h0/c0: (B, H) or empty for zeros. With
+    /// <paramref name="keepForBackward"/> every step's gates and cell states are kept for <see cref="Backward"/>;
+    /// without it (inference) a batch's loop reuses one step's worth of those buffers, which stays in cache.
+    /// The hidden states are always kept.
     /// </summary>
     public void Forward(float[] parameters, ReadOnlySpan<float> x, int batch, int length, int[] lengths, Func<int, int> activeAt,
-        ReadOnlySpan<float> h0, ReadOnlySpan<float> c0)
+        ReadOnlySpan<float> h0, ReadOnlySpan<float> c0, bool keepForBackward = true)
     {
         _b = batch; _t = length; _lengths = lengths; _activeAt = activeAt;
+        _keep = keepForBackward || batch == 1; // the batch-1 loop keeps its own per-part gates either way
         int B = batch, T = length, H = _hidden, GH = _gh;
         _parameters = parameters;
 
@@ -199,26 +204,30 @@ internal sealed unsafe class CellRunner
             }
         }
 
-        // Final states: row r finished at step len_r − 1.
+        // Final states: row r finished at step len_r − 1 (without storage the loop saved each final cell state).
         for (int r = 0; r < B; r++)
         {
             int src = (lengths[r] * B + r) * H;
             hs.Slice(src, H).CopyTo(FinalHidden.AsSpan(r * H, H));
-            if (_kind == CellKind.Lstm) _cs.AsSpan(src, H).CopyTo(FinalCell.AsSpan(r * H, H));
+            if (_kind == CellKind.Lstm && _keep) _cs.AsSpan(src, H).CopyTo(FinalCell.AsSpan(r * H, H));
         }
     }
+
+    /// <summary>Whether the last <see cref="Forward"/> kept what <see cref="Backward"/> reads.</summary>
+    public bool KeptForBackward => _keep;
 
     /// <summary>
     /// Backpropagates through the last <see cref="Forward"/>. dOut: (T, B, H) gradient w.r.t. each step's
     /// output in step space (or empty); dFinalH/dFinalC: (B, H) gradients w.r.t. the final states (or empty).
-    /// Adds weight and bias gradients into <paramref name="gradients"/>; leaves dX, dh0, dc0 in this object.
+    /// Adds weight and bias gradients into <paramref name="gradients"/>; leaves dh0, dc0 and (unless
+    /// <paramref name="computeInputGradient"/> is false: see <see cref="ComputeInputGradient"/>) dX in this object.
     /// </summary>
     public void Backward(float[] parameters, float[] gradients, ReadOnlySpan<float> x, ReadOnlySpan<float> dOut,
-        ReadOnlySpan<float> dFinalH, ReadOnlySpan<float> dFinalC)
+        ReadOnlySpan<float> dFinalH, ReadOnlySpan<float> dFinalC, bool computeInputGradient = true)
     {
+        if (!_keep) throw new InvalidOperationException("Backward needs a Forward that kept its storage (keepForBackward).");
         int B = _b, T = _t, H = _hidden, GH = _gh;
         _parameters = parameters;
-        var wih = _slices.WeightIh.Of(parameters);
         var dH = _dHCarry.AsSpan(0, B * H);
         var dC = _dCCarry.AsSpan(0, B * H);
         if (dFinalH.IsEmpty) dH.Clear(); else dFinalH.Slice(0, B * H).CopyTo(dH);
@@ -242,15 +251,29 @@ internal sealed unsafe class CellRunner
         var gWhh = _slices.WeightHh.Of(gradients);
         Gemm.Multiply(true, false, GH, _inputSize, tb, 1f, dGx, GH, x, _inputSize, 1f, gWih, _inputSize, threads: Threads);
         Gemm.Multiply(true, false, GH, H, tb, 1f, dGh, GH, hs.Slice(0, tb * H), H, 1f, gWhh, H, threads: Threads);
+        // Bias gradients: rows added in order. Except for GRU the two are the same sums: one pass over the rows.
         var gBih = _slices.BiasIh.Of(gradients);
         var gBhh = _slices.BiasHh.Of(gradients);
+        bool same = _kind != CellKind.Gru;
         for (int row = 0; row < tb; row++)
         {
-            TensorPrimitives.Add(gBih, dGx.Slice(row * GH, GH), gBih);
-            TensorPrimitives.Add(gBhh, dGh.Slice(row * GH, GH), gBhh);
+            var g = dGx.Slice(row * GH, GH);
+            TensorPrimitives.Add(gBih, g, gBih);
+            TensorPrimitives.Add(gBhh, same ? g : dGh.Slice(row * GH, GH), gBhh);
         }
 
-        Gemm.Multiply(false, false, tb, _inputSize, GH, 1f, dGx, GH, wih, _inputSize, 0f, _dX.AsSpan(0, tb * _inputSize), _inputSize, threads: Threads);
+        if (computeInputGradient) ComputeInputGradient(parameters);
+    }
+
+    /// <summary>
+    /// dX = dGx · W_ih (T, B, I) for the last <see cref="Backward"/> (which may leave it to this call): reads the
+    /// gate gradients still held here and W_ih from <paramref name="parameters"/>, which must be unchanged since.
+    /// </summary>
+    public void ComputeInputGradient(float[] parameters)
+    {
+        int tb = _t * _b;
+        Gemm.Multiply(false, false, tb, _inputSize, _gh, 1f, _dGx.AsSpan(0, tb * _gh), _gh, _slices.WeightIh.Of(parameters), _inputSize,
+            0f, _dX.AsSpan(0, tb * _inputSize), _inputSize, threads: Threads);
     }
 
     // ---- Row-partitioned loop (B ≥ 2) ----
@@ -340,26 +363,48 @@ internal sealed unsafe class CellRunner
     private void ForwardRows(int r0, int r1)
     {
         int B = _b, T = _t, H = _hidden, GH = _gh, I = _inputSize;
+        bool keep = _keep;
         float* whhT = _rowWeights.Recurrent(0), wihT = _rowWeights.Input(0), bias = _rowWeights.Bias(0);
         var bhh = new ReadOnlySpan<float>(_rowWeights.HiddenBias(0), GH);
         float* x = _x;
-        fixed (float* gates = _gatesBuf, hs = _hs, cs = _cs, tanhC = _tanhC, ghN = _ghN, ghStep = _ghStep)
+        fixed (float* gates = _gatesBuf, hs = _hs, cs = _cs, tanhC = _tanhC, ghN = _ghN, ghStep = _ghStep, finalC = FinalCell)
         {
             for (int t = 0; t < T; t++)
             {
-                int b = _activeAt(t);
+                int b = _activeAt(t), bNext = t + 1 < T ? _activeAt(t + 1) : 0;
                 int rows = Math.Min(r1, b) - r0;
-                nint gt = (nint)t * B * GH + (nint)r0 * GH, ht = (nint)t * B * H + (nint)r0 * H, hn = ht + (nint)B * H;
+                // Step t's row blocks: every step has its own when kept; otherwise one gate block (and tanh c, gh_n) is
+                // reused and the cell state alternates between two, so the loop's working set stays in cache.
+                nint ht = (nint)t * B * H + (nint)r0 * H, hn = ht + (nint)B * H;
+                nint gt = (keep ? (nint)t * B * GH : 0) + (nint)r0 * GH;
+                nint st = (keep ? (nint)t * B * H : 0) + (nint)r0 * H;
+                nint ct = (keep ? (nint)t * B * H : (t & 1) * (nint)B * H) + (nint)r0 * H;
+                nint cn = (keep ? (nint)(t + 1) * B * H : ((t + 1) & 1) * (nint)B * H) + (nint)r0 * H;
                 if (rows > 0)
                 {
+                    if (keep && t + 1 < T)
+                    {
+                        // The next step's gate rows are first written by its input projection: ask for them now, so that
+                        // those stores do not wait for memory (the (T, B, G·H) buffer is larger than the caches).
+                        int nextRows = Math.Min(r1, bNext) - r0;
+                        if (nextRows > 0) Prefetch(gates + gt + (nint)B * GH, nextRows * GH);
+                    }
+
                     // The step's input projection for these rows, plus the (folded) bias; then the recurrent product.
                     RowProduct.MultiplyAddRow(rows, GH, I, x + ((nint)t * B + r0) * I, I, wihT, GH, gates + gt, GH, bias);
                     switch (_kind)
                     {
                         case CellKind.Lstm:
                             RowProduct.Multiply(rows, GH, H, hs + ht, H, whhT, GH, gates + gt, GH, accumulate: true);
-                            GateKernels.LstmForward(new Span<float>(gates + gt, rows * GH), new ReadOnlySpan<float>(cs + ht, rows * H),
-                                new Span<float>(cs + hn, rows * H), new Span<float>(tanhC + ht, rows * H), new Span<float>(hs + hn, rows * H), rows, H);
+                            GateKernels.LstmForward(new Span<float>(gates + gt, rows * GH), new ReadOnlySpan<float>(cs + ct, rows * H),
+                                new Span<float>(cs + cn, rows * H), new Span<float>(tanhC + st, rows * H), new Span<float>(hs + hn, rows * H), rows, H);
+                            if (!keep)
+                            {
+                                // Rows whose sequence ends at this step: their cell state will not survive the next steps.
+                                for (int r = Math.Max(r0, bNext); r < r0 + rows; r++)
+                                    new ReadOnlySpan<float>(cs + cn + (nint)(r - r0) * H, H).CopyTo(new Span<float>(finalC + (nint)r * H, H));
+                            }
+
                             break;
                         case CellKind.Gru:
                             float* ghs = ghStep + (nint)r0 * GH;
@@ -371,7 +416,7 @@ internal sealed unsafe class CellRunner
                             }
 
                             GateKernels.GruForward(new Span<float>(gates + gt, rows * GH), new ReadOnlySpan<float>(ghs, rows * GH),
-                                new ReadOnlySpan<float>(hs + ht, rows * H), new Span<float>(ghN + ht, rows * H), new Span<float>(hs + hn, rows * H), rows, H);
+                                new ReadOnlySpan<float>(hs + ht, rows * H), new Span<float>(ghN + st, rows * H), new Span<float>(hs + hn, rows * H), rows, H);
                             break;
                         default:
                             RowProduct.Multiply(rows, GH, H, hs + ht, H, whhT, GH, gates + gt, GH, accumulate: true);
@@ -380,26 +425,37 @@ internal sealed unsafe class CellRunner
                     }
                 }
 
-                // Padding rows of this part (sequences that ended before step t) stay zero.
+                // Padding rows of this part (sequences that ended before step t) stay zero: in the hidden states always,
+                // in the per-step storage when it is kept for the backward pass.
                 int pad0 = Math.Max(r0, b);
                 if (pad0 < r1)
                 {
                     int n = r1 - pad0;
-                    nint gp = (nint)t * B * GH + (nint)pad0 * GH, hp = (nint)t * B * H + (nint)pad0 * H;
-                    new Span<float>(gates + gp, n * GH).Clear();
-                    new Span<float>(hs + hp + (nint)B * H, n * H).Clear();
-                    if (_kind == CellKind.Lstm)
+                    nint off = (nint)(pad0 - r0);
+                    new Span<float>(hs + hn + off * H, n * H).Clear();
+                    if (keep)
                     {
-                        new Span<float>(cs + hp + (nint)B * H, n * H).Clear();
-                        new Span<float>(tanhC + hp, n * H).Clear();
-                    }
-                    else if (_kind == CellKind.Gru)
-                    {
-                        new Span<float>(ghN + hp, n * H).Clear();
+                        new Span<float>(gates + gt + off * GH, n * GH).Clear();
+                        if (_kind == CellKind.Lstm)
+                        {
+                            new Span<float>(cs + cn + off * H, n * H).Clear();
+                            new Span<float>(tanhC + st + off * H, n * H).Clear();
+                        }
+                        else if (_kind == CellKind.Gru)
+                        {
+                            new Span<float>(ghN + st + off * H, n * H).Clear();
+                        }
                     }
                 }
             }
         }
+    }
+
+    /// <summary>Asks for the cache lines of [p, p + floats) (a hint; nothing where the instruction is missing).</summary>
+    private static void Prefetch(float* p, int floats)
+    {
+        if (!System.Runtime.Intrinsics.X86.Sse.IsSupported) return;
+        for (int i = 0; i < floats; i += 16) System.Runtime.Intrinsics.X86.Sse.Prefetch0(p + i);
     }
 
     private void BackwardRows(int r0, int r1)
@@ -417,6 +473,14 @@ internal sealed unsafe class CellRunner
                 nint gt = (nint)t * B * GH + (nint)r0 * GH, ht = (nint)t * B * H + (nint)r0 * H;
                 if (rows > 0)
                 {
+                    int prevRows = t > 0 ? Math.Min(r1, _activeAt(t - 1)) - r0 : 0;
+                    if (prevRows > 0)
+                    {
+                        // The previous step's gates (read) and gate gradients (written) are far back in big buffers.
+                        Prefetch(gates + gt - (nint)B * GH, prevRows * GH);
+                        Prefetch(dGx + gt - (nint)B * GH, prevRows * GH);
+                    }
+
                     float* dh = dH + (nint)r0 * H;
                     var dhs = new Span<float>(dh, rows * H);
                     if (dOut != null) TensorPrimitives.Add(dhs, new ReadOnlySpan<float>(dOut + ht, rows * H), dhs);
