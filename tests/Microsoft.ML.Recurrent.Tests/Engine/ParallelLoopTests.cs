@@ -118,6 +118,45 @@ public class ParallelLoopTests
         dst[Ldd - 1].Should().Be(0f, "the padding past G·n columns is untouched");
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void BiasGradients_TwoThreads_SameChainAsRowByRowSums(bool sameBuffer)
+    {
+        const int Rows = 700, Cols = 403; // 282 100 elements: split; 403 = 6·64 + 19: every column path
+        var random = new Random(5);
+        var dGx = Randoms(random, Rows * Cols);
+        var dGh = sameBuffer ? dGx : Randoms(random, Rows * Cols);
+        var start = Randoms(random, 2 * Cols);
+
+        // Reference: the rows added one after the other onto the existing gradients.
+        var expectedIh = start[..Cols];
+        var expectedHh = start[Cols..];
+        for (int r = 0; r < Rows; r++)
+        {
+            for (int j = 0; j < Cols; j++)
+            {
+                expectedIh[j] += dGx[r * Cols + j];
+                expectedHh[j] += dGh[r * Cols + j];
+            }
+        }
+
+        var sums = new BiasGradients();
+        float[] ih = start[..Cols], hh = start[Cols..];
+        sums.Add(dGx, dGh, Rows, Cols, ih, hh, threads: 2);
+        for (int attempt = 0; attempt < 100 && sums.LastParts < 2; attempt++)
+        {
+            Thread.Sleep(2); // the pool was busy with another test's work
+            ih = start[..Cols];
+            hh = start[Cols..];
+            sums.Add(dGx, dGh, Rows, Cols, ih, hh, threads: 2);
+        }
+
+        sums.LastParts.Should().Be(2);
+        BitsOf(ih).Should().Equal(BitsOf(expectedIh));
+        BitsOf(hh).Should().Equal(BitsOf(expectedHh));
+    }
+
     // ---- Row partition ----
 
     [Theory]
@@ -157,8 +196,8 @@ public class ParallelLoopTests
     [MemberData(nameof(CellNames))]
     public void SingleSequence_TwoThreadsVersusOne_BitIdentical(string cell)
     {
-        // H = 40 is cut into 16 + 24 units; two layers, the second fed by the first's hidden states in place.
-        var spec = new NetworkSpec(Enum.Parse<CellKind>(cell), Features, HiddenSize: 40, NumberOfLayers: 2, OutputSize: 3);
+        // H = 42 is cut into 20 + 22 units (vector tails in both); two layers, the second fed by the first's hidden states in place.
+        var spec = new NetworkSpec(Enum.Parse<CellKind>(cell), Features, HiddenSize: 42, NumberOfLayers: 2, OutputSize: 3);
         var problem = Problem.Create(spec, [23], seed: 5);
 
         var one = problem.Train(threads: 1);
@@ -206,14 +245,20 @@ public class ParallelLoopTests
     }
 
     [Theory]
-    [MemberData(nameof(CellNames))]
-    public void Backward_AfterInferencePass_SameGradientsAsAfterTrainingPass(string cell)
+    [InlineData(nameof(CellKind.SimpleRnn), true)]
+    [InlineData(nameof(CellKind.Lstm), true)]
+    [InlineData(nameof(CellKind.Gru), true)]
+    [InlineData(nameof(CellKind.Lstm), false)]
+    [InlineData(nameof(CellKind.Gru), false)]
+    public void Backward_AfterInferencePass_SameGradientsAsAfterTrainingPass(string cell, bool builtForTraining)
     {
+        // A network built without gradient buffers grows them on its first Backward (new buffers, nothing of the
+        // forward pass left); one built for training still holds only one step of gates after an inference pass.
         var spec = new NetworkSpec(Enum.Parse<CellKind>(cell), Features, HiddenSize: 20, NumberOfLayers: 2, OutputSize: 2);
         var problem = Problem.Create(spec, [7, 3, 7, 1, 5], seed: 17);
         var expected = problem.Train(threads: 2);
 
-        var network = problem.Network(threads: 2, training: true);
+        var network = problem.Network(threads: 2, training: builtForTraining);
         var outputs = network.Forward(problem.Batch).ToArray(); // inference mode: no per-step storage
         var dOutputs = new float[outputs.Length];
         Loss.Compute(LossKind.MeanSquaredError, outputs, problem.Batch, spec.Output, spec.OutputSize, dOutputs);
@@ -293,6 +338,46 @@ public class ParallelLoopTests
         foreach (var t in threads) t.Join();
 
         failures.Should().BeEmpty();
+    }
+
+    // ---- No allocation in steady state ----
+
+    [Fact]
+    public void TrainingStep_SplitLoops_AllocatesNothingOnTheCallingThread()
+    {
+        var spec = new NetworkSpec(CellKind.Lstm, Features, HiddenSize: 20, NumberOfLayers: 2, Bidirectional: true, OutputSize: 2);
+        var problem = Problem.Create(spec, [7, 3, 7, 1, 5], seed: 2);
+        var network = problem.Network(threads: 2, training: true);
+        var dOutputs = new float[problem.Batch.Count * spec.OutputSize];
+        void Step()
+        {
+            Array.Clear(network.Gradients);
+            var y = network.Forward(problem.Batch, training: true);
+            Loss.Compute(LossKind.MeanSquaredError, y, problem.Batch, spec.Output, spec.OutputSize, dOutputs);
+            network.Backward(dOutputs);
+            network.Forward(problem.Batch); // an inference pass too
+        }
+
+        for (int i = 0; i < 3; i++) Step();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 10; i++) Step();
+        (GC.GetAllocatedBytesForCurrentThread() - before).Should().Be(0);
+    }
+
+    [Fact]
+    public void Predict_SteadyState_AllocatesNothingOnTheCallingThread()
+    {
+        var spec = new NetworkSpec(CellKind.Lstm, InputSize: 4, HiddenSize: 64, OutputSize: 1);
+        var layout = new ParameterLayout(spec);
+        var parameters = new float[layout.Count];
+        Initializer.Initialize(layout, parameters, 1);
+        var predictor = new SequencePredictor(spec, parameters);
+        var sequence = Randoms(new Random(3), 30 * 4);
+        var output = new float[1];
+        for (int i = 0; i < 5; i++) predictor.Predict(sequence, output);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 50; i++) predictor.Predict(sequence, output);
+        (GC.GetAllocatedBytesForCurrentThread() - before).Should().Be(0);
     }
 
     // ---- Step claims ----

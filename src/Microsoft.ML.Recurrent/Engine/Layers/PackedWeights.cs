@@ -62,17 +62,20 @@ internal sealed unsafe class PackedWeights
     /// <summary>Skip the comparison with the snapshot once a part is packed (the caller promises the weights never change).</summary>
     public bool Frozen { get; set; }
 
-    /// <summary>Cuts the hidden units into <paramref name="parts"/> ranges (multiples of 16 units where possible, for whole vectors).</summary>
+    /// <summary>
+    /// Cuts the hidden units into <paramref name="parts"/> nearly equal ranges, boundaries on multiples of 4 units
+    /// where the ranges stay at least 4 wide (whole 16-float vectors of LSTM gate columns).
+    /// </summary>
     public void Configure(int parts)
     {
         if (parts == _parts.Length) return;
         if (parts < 1 || parts > _hidden) throw new ArgumentOutOfRangeException(nameof(parts), parts, $"must be in [1, {_hidden}]");
         var list = new Part[parts];
-        int step = _hidden / parts;
-        if (step >= 16) step -= step % 16;
         for (int q = 0, first = 0; q < parts; q++)
         {
-            int n = q == parts - 1 ? _hidden - first : step;
+            int end = (int)((long)_hidden * (q + 1) / parts);
+            if (q < parts - 1 && _hidden / parts >= 8) end -= end % 4;
+            int n = end - first;
             list[q] = new Part(first, n, _gates, _hidden, _withInput ? _input : 0);
             first += n;
         }
