@@ -15,6 +15,7 @@ namespace Microsoft.ML.Recurrent.Benchmarks;
 /// </summary>
 [ShortRunJob]
 [MemoryDiagnoser(false)]
+[MedianColumn]
 [GroupBenchmarksBy(BenchmarkLogicalGroupRule.ByCategory)]
 [CategoriesColumn]
 public class GateKernelBenchmarks

@@ -22,6 +22,8 @@ public sealed record GemmShape(string Name, bool TransA, bool TransB, int M, int
     [
         new("step-fwd NT m1 n512 k128", false, true, 1, 512, 128),
         new("step-fwd NT m1 n1024 k256", false, true, 1, 1024, 256),
+        new("step-fwd NT m1 n2048 k512", false, true, 1, 2048, 512),
+        new("step-fwd NT m4 n512 k128", false, true, 4, 512, 128),
         new("step-fwd NT m8 n512 k128", false, true, 8, 512, 128),
         new("step-fwd NT m32 n512 k128", false, true, 32, 512, 128),
         new("step-fwd NT m32 n384 k128", false, true, 32, 384, 128),
@@ -78,33 +80,43 @@ public class GemmBenchmarks
 
 /// <summary>
 /// Quick stopwatch measurement: GFLOP/s per shape (median of several timed runs), one and two threads,
-/// next to a measured FMA peak. Run with <c>dotnet run -c Release -- gemm-gflops [shape filter]</c>.
+/// next to a measured FMA peak. Run with <c>dotnet run -c Release -- gemm-gflops [shape filter] [--isa Vector256|Scalar]</c>.
 /// </summary>
 public static class GemmGflops
 {
-    public static void Run(string? filter)
+    public static void Run(string? filter, string? isa)
     {
+        if (isa is not null) Gemm.MaxIsa = Enum.Parse<GemmIsa>(isa, ignoreCase: true);
+        Console.WriteLine($"ISA: {Gemm.EffectiveIsa} (hardware {Gemm.HardwareIsa}); {Environment.ProcessorCount} cores");
         double peak = MeasureFmaPeak();
         Console.WriteLine($"FMA peak (one thread, Vector256 or Vector512 tight loop): {peak:F1} GFLOP/s");
-        Console.WriteLine($"{"shape",-30} {"1 thread",12} {"%peak",6} {"2 threads",12} {"%2peak",6}");
+        Console.WriteLine("GFLOP/s: wall-clock median of 21 samples (best in brackets); %: of one-core / two-core peak;");
+        Console.WriteLine("cpu: one thread, flops per second of process CPU time (insensitive to other processes' load)");
+        Console.WriteLine($"{"shape",-30} {"1 thread",16} {"%peak",6} {"cpu",6} {"2 threads",16} {"%2peak",6}");
         foreach (var shape in GemmShape.All)
         {
             if (filter is not null && !shape.Name.Contains(filter, StringComparison.OrdinalIgnoreCase)) continue;
             var (a, b, c, lda, ldb) = shape.Allocate();
-            double g1 = Measure(shape, a, lda, b, ldb, c, 1);
-            double g2 = Measure(shape, a, lda, b, ldb, c, 2);
-            Console.WriteLine($"{shape.Name,-30} {g1,12:F2} {100 * g1 / peak,5:F0}% {g2,12:F2} {50 * g2 / peak,5:F0}%");
+            var cpu0 = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime;
+            var (g1, b1, runs1) = Measure(shape, a, lda, b, ldb, c, 1);
+            var cpu = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime - cpu0;
+            double gCpu = shape.Flops * runs1 / cpu.TotalSeconds / 1e9;
+            var (g2, b2, _) = Measure(shape, a, lda, b, ldb, c, 2);
+            Console.WriteLine($"{shape.Name,-30} {g1,7:F1} ({b1,6:F1}) {100 * g1 / peak,5:F0}% {gCpu,6:F1} {g2,7:F1} ({b2,6:F1}) {50 * g2 / peak,5:F0}%");
         }
     }
 
-    private static double Measure(GemmShape shape, float[] a, int lda, float[] b, int ldb, float[] c, int threads)
+    private static (double Median, double Best, long Runs) Measure(GemmShape shape, float[] a, int lda, float[] b, int ldb, float[] c, int threads)
     {
-        // Calibrate the repetitions to ~40 ms per sample, then take the median of 7 samples.
+        // Calibrate the repetitions to ~10 ms per sample, then take the median (and best) of 21 samples.
         shape.Run(a, lda, b, ldb, c, threads);
         var sw = Stopwatch.StartNew();
         int reps = 0;
-        while (sw.Elapsed.TotalMilliseconds < 40) { shape.Run(a, lda, b, ldb, c, threads); reps++; }
-        var samples = new double[7];
+        long runs = 1;
+        while (sw.Elapsed.TotalMilliseconds < 10) { shape.Run(a, lda, b, ldb, c, threads); reps++; }
+        reps = Math.Max(reps, 1);
+        var samples = new double[21];
+        runs += reps + (long)samples.Length * reps;
         for (int s = 0; s < samples.Length; s++)
         {
             sw.Restart();
@@ -113,7 +125,7 @@ public static class GemmGflops
         }
 
         Array.Sort(samples);
-        return shape.Flops / samples[samples.Length / 2] / 1e9;
+        return (shape.Flops / samples[samples.Length / 2] / 1e9, shape.Flops / samples[0] / 1e9, runs);
     }
 
     private static double MeasureFmaPeak()

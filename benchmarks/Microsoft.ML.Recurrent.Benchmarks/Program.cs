@@ -4,6 +4,7 @@ namespace Microsoft.ML.Recurrent.Benchmarks;
 
 /// <summary>
 /// Entry point. <c>throughput [options]</c> runs the throughput runner (training/inference sequences per second);
+/// <c>mlnet [options]</c> measures Fit and prediction through ML.NET beside the engine alone;
 /// <c>bdn [BenchmarkDotNet arguments]</c> runs the BenchmarkDotNet suite;
 /// <c>gemm-gflops [filter]</c> prints a quick GFLOP/s table for the GEMM shapes.
 /// </summary>
@@ -11,14 +12,20 @@ public static class Program
 {
     private const string Usage =
         "usage: Microsoft.ML.Recurrent.Benchmarks throughput [--json FILE] [--repeats N] [--configs 1,3] [--threads N] [--peak GFLOPS] [--min-time S]\n" +
+        "       Microsoft.ML.Recurrent.Benchmarks mlnet [--repeats N] [--rows N] [--pe-rows N] [--only fit|predict] [--threads N]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks bdn [BenchmarkDotNet args, e.g. --filter *Gemm*]\n" +
-        "       Microsoft.ML.Recurrent.Benchmarks gemm-gflops [shape filter]";
+        "       Microsoft.ML.Recurrent.Benchmarks gemm-gflops [shape filter] [--isa Vector512|Vector256|Scalar]";
 
     public static int Main(string[] args)
     {
         if (args.Length > 0 && args[0] == "throughput")
         {
             return ThroughputRunner.Run(args[1..]);
+        }
+
+        if (args.Length > 0 && args[0] == "mlnet")
+        {
+            return MlNetThroughput.Run(args[1..]);
         }
 
         if (args.Length > 0 && args[0] == "bdn")
@@ -29,7 +36,10 @@ public static class Program
 
         if (args.Length > 0 && args[0] == "gemm-gflops")
         {
-            GemmGflops.Run(args.Length > 1 ? args[1] : null);
+            int isaAt = Array.IndexOf(args, "--isa");
+            string? isa = isaAt > 0 && isaAt + 1 < args.Length ? args[isaAt + 1] : null;
+            string? filter = args.Length > 1 && args[1] != "--isa" ? args[1] : null;
+            GemmGflops.Run(filter, isa);
             return 0;
         }
 

@@ -44,16 +44,8 @@ public static class RecurrentCatalog
         int maximumNumberOfEpochs = RecurrentTrainerOptions.Defaults.MaximumNumberOfEpochs)
     {
         ArgumentNullException.ThrowIfNull(catalog);
-        return new RecurrentRegressionTrainer(new RecurrentRegressionTrainer.Options
-        {
-            CellType = RecurrentCellType.Lstm,
-            LabelColumnName = labelColumnName,
-            FeatureColumnName = featureColumnName,
-            FeaturesPerStep = featuresPerStep,
-            HiddenSize = hiddenSize,
-            NumberOfLayers = numberOfLayers,
-            MaximumNumberOfEpochs = maximumNumberOfEpochs,
-        });
+        return new RecurrentRegressionTrainer(Simple<RecurrentRegressionTrainer.Options>(RecurrentCellType.Lstm, labelColumnName, featureColumnName,
+            featuresPerStep, hiddenSize, numberOfLayers, maximumNumberOfEpochs));
     }
 
     /// <summary>Creates a RecurrentRegressionTrainer that trains a GRU (gated recurrent unit) network for regression (a Single label).</summary>
@@ -83,16 +75,8 @@ public static class RecurrentCatalog
         int maximumNumberOfEpochs = RecurrentTrainerOptions.Defaults.MaximumNumberOfEpochs)
     {
         ArgumentNullException.ThrowIfNull(catalog);
-        return new RecurrentRegressionTrainer(new RecurrentRegressionTrainer.Options
-        {
-            CellType = RecurrentCellType.Gru,
-            LabelColumnName = labelColumnName,
-            FeatureColumnName = featureColumnName,
-            FeaturesPerStep = featuresPerStep,
-            HiddenSize = hiddenSize,
-            NumberOfLayers = numberOfLayers,
-            MaximumNumberOfEpochs = maximumNumberOfEpochs,
-        });
+        return new RecurrentRegressionTrainer(Simple<RecurrentRegressionTrainer.Options>(RecurrentCellType.Gru, labelColumnName, featureColumnName,
+            featuresPerStep, hiddenSize, numberOfLayers, maximumNumberOfEpochs));
     }
 
     /// <summary>Creates a RecurrentRegressionTrainer that trains a simple (Elman, tanh) recurrent network for regression (a Single label).</summary>
@@ -122,16 +106,8 @@ public static class RecurrentCatalog
         int maximumNumberOfEpochs = RecurrentTrainerOptions.Defaults.MaximumNumberOfEpochs)
     {
         ArgumentNullException.ThrowIfNull(catalog);
-        return new RecurrentRegressionTrainer(new RecurrentRegressionTrainer.Options
-        {
-            CellType = RecurrentCellType.SimpleRnn,
-            LabelColumnName = labelColumnName,
-            FeatureColumnName = featureColumnName,
-            FeaturesPerStep = featuresPerStep,
-            HiddenSize = hiddenSize,
-            NumberOfLayers = numberOfLayers,
-            MaximumNumberOfEpochs = maximumNumberOfEpochs,
-        });
+        return new RecurrentRegressionTrainer(Simple<RecurrentRegressionTrainer.Options>(RecurrentCellType.SimpleRnn, labelColumnName, featureColumnName,
+            featuresPerStep, hiddenSize, numberOfLayers, maximumNumberOfEpochs));
     }
 
     /// <summary>Creates a RecurrentRegressionTrainer for regression with every option given (cell type, sizes, optimizer, validation, ...).</summary>
@@ -182,16 +158,8 @@ public static class RecurrentCatalog
         int maximumNumberOfEpochs = RecurrentTrainerOptions.Defaults.MaximumNumberOfEpochs)
     {
         ArgumentNullException.ThrowIfNull(catalog);
-        return new RecurrentBinaryTrainer(new RecurrentBinaryTrainer.Options
-        {
-            CellType = RecurrentCellType.Lstm,
-            LabelColumnName = labelColumnName,
-            FeatureColumnName = featureColumnName,
-            FeaturesPerStep = featuresPerStep,
-            HiddenSize = hiddenSize,
-            NumberOfLayers = numberOfLayers,
-            MaximumNumberOfEpochs = maximumNumberOfEpochs,
-        });
+        return new RecurrentBinaryTrainer(Simple<RecurrentBinaryTrainer.Options>(RecurrentCellType.Lstm, labelColumnName, featureColumnName,
+            featuresPerStep, hiddenSize, numberOfLayers, maximumNumberOfEpochs));
     }
 
     /// <summary>Creates a RecurrentBinaryTrainer that trains a GRU (gated recurrent unit) network for binary classification (a Boolean label).</summary>
@@ -222,16 +190,8 @@ public static class RecurrentCatalog
         int maximumNumberOfEpochs = RecurrentTrainerOptions.Defaults.MaximumNumberOfEpochs)
     {
         ArgumentNullException.ThrowIfNull(catalog);
-        return new RecurrentBinaryTrainer(new RecurrentBinaryTrainer.Options
-        {
-            CellType = RecurrentCellType.Gru,
-            LabelColumnName = labelColumnName,
-            FeatureColumnName = featureColumnName,
-            FeaturesPerStep = featuresPerStep,
-            HiddenSize = hiddenSize,
-            NumberOfLayers = numberOfLayers,
-            MaximumNumberOfEpochs = maximumNumberOfEpochs,
-        });
+        return new RecurrentBinaryTrainer(Simple<RecurrentBinaryTrainer.Options>(RecurrentCellType.Gru, labelColumnName, featureColumnName,
+            featuresPerStep, hiddenSize, numberOfLayers, maximumNumberOfEpochs));
     }
 
     /// <summary>Creates a RecurrentBinaryTrainer that trains a simple (Elman, tanh) recurrent network for binary classification (a Boolean label).</summary>
@@ -262,16 +222,8 @@ public static class RecurrentCatalog
         int maximumNumberOfEpochs = RecurrentTrainerOptions.Defaults.MaximumNumberOfEpochs)
     {
         ArgumentNullException.ThrowIfNull(catalog);
-        return new RecurrentBinaryTrainer(new RecurrentBinaryTrainer.Options
-        {
-            CellType = RecurrentCellType.SimpleRnn,
-            LabelColumnName = labelColumnName,
-            FeatureColumnName = featureColumnName,
-            FeaturesPerStep = featuresPerStep,
-            HiddenSize = hiddenSize,
-            NumberOfLayers = numberOfLayers,
-            MaximumNumberOfEpochs = maximumNumberOfEpochs,
-        });
+        return new RecurrentBinaryTrainer(Simple<RecurrentBinaryTrainer.Options>(RecurrentCellType.SimpleRnn, labelColumnName, featureColumnName,
+            featuresPerStep, hiddenSize, numberOfLayers, maximumNumberOfEpochs));
     }
 
     /// <summary>Creates a RecurrentBinaryTrainer for binary classification with every option given (cell type, sizes, optimizer, validation, ...).</summary>
@@ -321,16 +273,8 @@ public static class RecurrentCatalog
         int maximumNumberOfEpochs = RecurrentTrainerOptions.Defaults.MaximumNumberOfEpochs)
     {
         ArgumentNullException.ThrowIfNull(catalog);
-        return new RecurrentMulticlassTrainer(new RecurrentMulticlassTrainer.Options
-        {
-            CellType = RecurrentCellType.Lstm,
-            LabelColumnName = labelColumnName,
-            FeatureColumnName = featureColumnName,
-            FeaturesPerStep = featuresPerStep,
-            HiddenSize = hiddenSize,
-            NumberOfLayers = numberOfLayers,
-            MaximumNumberOfEpochs = maximumNumberOfEpochs,
-        });
+        return new RecurrentMulticlassTrainer(Simple<RecurrentMulticlassTrainer.Options>(RecurrentCellType.Lstm, labelColumnName, featureColumnName,
+            featuresPerStep, hiddenSize, numberOfLayers, maximumNumberOfEpochs));
     }
 
     /// <summary>Creates a RecurrentMulticlassTrainer that trains a GRU (gated recurrent unit) network for multiclass classification (a key-typed label).</summary>
@@ -360,16 +304,8 @@ public static class RecurrentCatalog
         int maximumNumberOfEpochs = RecurrentTrainerOptions.Defaults.MaximumNumberOfEpochs)
     {
         ArgumentNullException.ThrowIfNull(catalog);
-        return new RecurrentMulticlassTrainer(new RecurrentMulticlassTrainer.Options
-        {
-            CellType = RecurrentCellType.Gru,
-            LabelColumnName = labelColumnName,
-            FeatureColumnName = featureColumnName,
-            FeaturesPerStep = featuresPerStep,
-            HiddenSize = hiddenSize,
-            NumberOfLayers = numberOfLayers,
-            MaximumNumberOfEpochs = maximumNumberOfEpochs,
-        });
+        return new RecurrentMulticlassTrainer(Simple<RecurrentMulticlassTrainer.Options>(RecurrentCellType.Gru, labelColumnName, featureColumnName,
+            featuresPerStep, hiddenSize, numberOfLayers, maximumNumberOfEpochs));
     }
 
     /// <summary>Creates a RecurrentMulticlassTrainer that trains a simple (Elman, tanh) recurrent network for multiclass classification (a key-typed label).</summary>
@@ -399,16 +335,8 @@ public static class RecurrentCatalog
         int maximumNumberOfEpochs = RecurrentTrainerOptions.Defaults.MaximumNumberOfEpochs)
     {
         ArgumentNullException.ThrowIfNull(catalog);
-        return new RecurrentMulticlassTrainer(new RecurrentMulticlassTrainer.Options
-        {
-            CellType = RecurrentCellType.SimpleRnn,
-            LabelColumnName = labelColumnName,
-            FeatureColumnName = featureColumnName,
-            FeaturesPerStep = featuresPerStep,
-            HiddenSize = hiddenSize,
-            NumberOfLayers = numberOfLayers,
-            MaximumNumberOfEpochs = maximumNumberOfEpochs,
-        });
+        return new RecurrentMulticlassTrainer(Simple<RecurrentMulticlassTrainer.Options>(RecurrentCellType.SimpleRnn, labelColumnName, featureColumnName,
+            featuresPerStep, hiddenSize, numberOfLayers, maximumNumberOfEpochs));
     }
 
     /// <summary>Creates a RecurrentMulticlassTrainer for multiclass classification with every option given (cell type, sizes, optimizer, validation, ...).</summary>
@@ -465,4 +393,18 @@ public static class RecurrentCatalog
             channel.Info(MessageSensitivity.Unknown, value.ToString());
         }
     }
+
+    /// <summary>The options of a simple overload: the given arguments, every other option at its default.</summary>
+    private static TOptions Simple<TOptions>(RecurrentCellType cell, string labelColumnName, string featureColumnName,
+        int featuresPerStep, int hiddenSize, int numberOfLayers, int maximumNumberOfEpochs)
+        where TOptions : RecurrentTrainerOptions, new() => new()
+        {
+            CellType = cell,
+            LabelColumnName = labelColumnName,
+            FeatureColumnName = featureColumnName,
+            FeaturesPerStep = featuresPerStep,
+            HiddenSize = hiddenSize,
+            NumberOfLayers = numberOfLayers,
+            MaximumNumberOfEpochs = maximumNumberOfEpochs,
+        };
 }

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using Microsoft.ML.Data;
 using Microsoft.ML.Recurrent.Model;
 
@@ -61,10 +62,13 @@ internal static class SequenceReader
             getter(ref buffer);
             var x = new float[buffer.Length];
             buffer.CopyTo(x);
-            for (int i = 0; i < x.Length; i++)
+            if (!TensorPrimitives.IsFiniteAll<float>(x))
             {
-                if (!float.IsFinite(x[i]))
-                    throw new InvalidOperationException($"{where()}: feature column '{col.Name}' holds {x[i]} at value {i}; features must be finite numbers.");
+                for (int i = 0; i < x.Length; i++)
+                {
+                    if (!float.IsFinite(x[i]))
+                        throw new InvalidOperationException($"{where()}: feature column '{col.Name}' holds {x[i]} at value {i}; features must be finite numbers.");
+                }
             }
 
             return x;

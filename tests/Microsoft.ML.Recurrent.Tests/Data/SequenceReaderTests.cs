@@ -97,6 +97,31 @@ public class SequenceReaderTests
         act.Should().Throw<InvalidOperationException>().WithMessage(message);
     }
 
+    [Theory]
+    [InlineData(70, float.PositiveInfinity)]
+    [InlineData(99, float.NaN)]
+    [InlineData(3, float.NegativeInfinity)]
+    public void Read_NonFiniteValueInLongSequence_ThrowsNamingItsPosition(int index, float bad)
+    {
+        // 100 values: the vectorised check handles most of them, the scalar loop names the culprit.
+        var features = Enumerable.Range(0, 100).Select(i => i * 0.5f - 20f).ToArray();
+        features[index] = bad;
+        var data = Ml.Data.LoadFromEnumerable(new[] { new KeyRow { Features = [1, 2], Label = 0 }, new KeyRow { Features = features, Label = 1 } });
+        var act = () => Read(data, "Features", 1, PredictionKind.MulticlassClassification);
+        act.Should().Throw<InvalidOperationException>()
+            .WithMessage($"Row 1 of the training data: feature column 'Features' holds {bad} at value {index}; features must be finite numbers.");
+    }
+
+    [Fact]
+    public void Read_LongFiniteSequence_KeepsEveryValue()
+    {
+        var features = Enumerable.Range(0, 100).Select(i => i * 0.5f - 20f).ToArray();
+        var data = Ml.Data.LoadFromEnumerable(new[] { new KeyRow { Features = features, Label = 2 } });
+        var rows = Read(data, "Features", 1, PredictionKind.MulticlassClassification);
+        rows.Features.Should().ContainSingle().Which.Should().Equal(features);
+        rows.Targets.Should().Equal(2f);
+    }
+
     [Fact]
     public void Read_EmptySequence_ThrowsNamingRow()
     {

@@ -2,6 +2,7 @@ using Microsoft.ML.Recurrent.Engine.Kernels;
 
 namespace Microsoft.ML.Recurrent.Tests.Engine;
 
+[Collection(Microsoft.ML.Recurrent.Tests.Helpers.WorkerPoolCollection.Name)]
 public class GemmTests
 {
     // ISA names (GemmIsa is internal, theory parameters of public methods cannot be).
@@ -153,7 +154,7 @@ public class GemmTests
         var shapes = new (int M, int N, int K)[]
         {
             (1, 1, 1), (1, 37, 70), (37, 1, 70), (2, 3, 0), (7, 9, 33), (8, 32, 16), (13, 47, 300), (65, 70, 129),
-            (3, 100, 64), (40, 17, 530), (70, 40, 3),
+            (3, 100, 64), (40, 17, 530), (70, 40, 3), (4, 100, 70), (2, 300, 17), (100, 3, 70), (90, 2, 300),
         };
         var ab = new (float Alpha, float Beta)[] { (1f, 0f), (1f, 1f), (-2.5f, 0.75f), (0.5f, -1f), (0f, 0.5f), (0f, 0f) };
         WithIsa(isa, () =>
@@ -214,7 +215,8 @@ public class GemmTests
         // several k blocks, and sizes that are not multiples of any tile.
         var shapes = new (int M, int N, int K)[]
         {
-            (1, 3000, 700), (3000, 1, 700), (24, 1000, 300), (200, 301, 77), (131, 45, 600), (45, 131, 600),
+            (1, 3000, 700), (3000, 1, 700), (3, 2000, 300), (2000, 4, 300), (24, 1000, 300), (200, 301, 77),
+            (131, 45, 600), (45, 131, 600),
         };
         WithIsa(isa, () =>
         {
@@ -224,16 +226,16 @@ public class GemmTests
                 foreach (float beta in new[] { 0f, 0.5f })
                 {
                     var one = cs.Run(1.5f, beta, threads: 1);
-                    Gemm.LastParts.Should().Be(1);
+                    Gemm.LastThreads.Should().Be(1);
                     float[] two = cs.Run(1.5f, beta, threads: 2);
-                    for (int attempt = 0; attempt < 20 && Gemm.LastParts != 2; attempt++)
+                    for (int attempt = 0; attempt < 20 && Gemm.LastThreads != 2; attempt++)
                     {
                         // Another test's product held the pool; the call ran alone. Try again.
                         Thread.Sleep(5);
                         two = cs.Run(1.5f, beta, threads: 2);
                     }
 
-                    Gemm.LastParts.Should().Be(2, $"a {m}×{n}×{k} product must be split");
+                    Gemm.LastThreads.Should().Be(2, $"a {m}×{n}×{k} product must be split");
                     two.Should().Equal(one, $"[{isa}] transA={transA} transB={transB} m={m} n={n} k={k} beta={beta}");
                 }
             }
@@ -241,19 +243,71 @@ public class GemmTests
     }
 
     [Fact]
+    public void Multiply_ConcurrentCallers_EachGetTheSingleThreadBits()
+    {
+        // Callers race for the worker pool: the loser runs alone, the winner splits; all get the same bits.
+        var cases = new[]
+        {
+            new Case(false, true, 48, 700, 128, 0, 0, 0, seed: 1), new Case(true, false, 300, 64, 500, 0, 0, 0, seed: 2),
+            new Case(false, false, 1, 4000, 300, 0, 0, 0, seed: 3), new Case(false, false, 90, 90, 300, 0, 0, 0, seed: 4),
+        };
+        var expected = cases.Select(cs => cs.Run(1f, 0f, threads: 1)).ToArray();
+        var failures = new System.Collections.Concurrent.ConcurrentBag<string>();
+        var threads = Enumerable.Range(0, cases.Length).Select(t => new Thread(() =>
+        {
+            for (int it = 0; it < 25; it++)
+            {
+                var cs = cases[(t + it) % cases.Length];
+                var got = cs.Run(1f, 0f, threads: 2);
+                if (!got.AsSpan().SequenceEqual(expected[(t + it) % cases.Length])) failures.Add($"thread {t} iteration {it}");
+            }
+        })).ToArray();
+        foreach (var t in threads) t.Start();
+        foreach (var t in threads) t.Join();
+        failures.Should().BeEmpty();
+    }
+
+    [Fact]
+    public void Multiply_SteadyState_DoesNotAllocateOnTheCallingThread()
+    {
+        // Core (direct and packed B, swapped), batched matrix–vector and split products, after a warm-up call.
+        var cases = new[]
+        {
+            new Case(false, true, 32, 512, 128, 0, 0, 0, 1), new Case(false, false, 64, 256, 300, 0, 0, 0, 2),
+            new Case(true, false, 200, 64, 400, 0, 0, 0, 3), new Case(false, true, 1, 512, 128, 0, 0, 0, 4),
+            new Case(true, true, 3, 300, 64, 0, 0, 0, 5), new Case(false, false, 128, 512, 128, 0, 0, 0, 6),
+        };
+        foreach (var cs in cases)
+        {
+            foreach (int threads in new[] { 1, 2 })
+            {
+                Gemm.Multiply(cs.TransA, cs.TransB, cs.M, cs.N, cs.K, 1f, cs.A, cs.Lda, cs.B, cs.Ldb, 0f, cs.C, cs.Ldc, threads);
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                for (int r = 0; r < 5; r++)
+                {
+                    Gemm.Multiply(cs.TransA, cs.TransB, cs.M, cs.N, cs.K, 1f, cs.A, cs.Lda, cs.B, cs.Ldb, 0f, cs.C, cs.Ldc, threads);
+                }
+
+                (GC.GetAllocatedBytesForCurrentThread() - before).Should().Be(0, $"m={cs.M} n={cs.N} k={cs.K} threads={threads}");
+            }
+        }
+    }
+
+    [Fact]
     public void Multiply_SmallProduct_RunsOnCallingThread()
     {
         var cs = new Case(false, true, 4, 16, 16, 0, 0, 0, seed: 3);
         cs.Run(1f, 0f, threads: 2);
-        Gemm.LastParts.Should().Be(1);
+        Gemm.LastThreads.Should().Be(1);
     }
 
     [Theory]
     [MemberData(nameof(Isas))]
     public void Multiply_SameRowAtDifferentTilePositions_SameBits(string isa)
     {
-        // Each element is one chain over k whatever its position in a tile or vector: multiplying a row
-        // alone (m = 1 path excluded: use two copies) or inside a larger block gives the same bits.
+        // Each element is one fused chain over k (k within one block here) whatever its position in a tile or
+        // vector: a row multiplied inside a 21-row block (register tiles) or as a pair of copies (m = 2: the
+        // batched matrix–vector kernel on Vector512, a partly filled tile otherwise) gets the same bits.
         WithIsa(isa, () =>
         {
             var big = new Case(false, false, 21, 75, 40, 0, 0, 0, seed: 9);
@@ -266,6 +320,33 @@ public class GemmTests
                 var c2 = new float[2 * big.N];
                 Gemm.Multiply(false, false, 2, big.N, big.K, 1f, a2, big.K, big.B, big.Ldb, 0f, c2, big.N, 1);
                 c2.AsSpan(0, big.N).ToArray().Should().Equal(all.AsSpan(i * big.Ldc, big.N).ToArray(), $"row {i} [{isa}]");
+            }
+        });
+    }
+
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    public void Multiply_BatchOfUpToFourVectors_SameBitsAsOneVectorAtATime(bool transA, bool transB)
+    {
+        // Vector512 serves up to four rows of op(A) per pass over B with the kernels of the single vector.
+        WithIsa(GemmIsa.Vector512, () =>
+        {
+            foreach (int m in new[] { 2, 3, 4 })
+            {
+                var cs = new Case(transA, transB, m, 77, 53, 1, 2, 3, seed: m);
+                var all = cs.Run(0.5f, 0f, threads: 1);
+                for (int i = 0; i < m; i++)
+                {
+                    // Row i of op(A) alone, stored as the same kind of matrix (1 × k, or k × 1).
+                    var ai = new float[cs.K];
+                    for (int p = 0; p < cs.K; p++) ai[p] = (float)cs.OpA(i, p);
+                    var ci = new float[cs.N];
+                    Gemm.Multiply(transA, transB, 1, cs.N, cs.K, 0.5f, ai, transA ? 1 : cs.K, cs.B, cs.Ldb, 0f, ci, cs.N, 1);
+                    ci.Should().Equal(all.AsSpan(i * cs.Ldc, cs.N).ToArray(), $"row {i} of {m}, transA={transA} transB={transB}");
+                }
             }
         });
     }

@@ -11,6 +11,7 @@ namespace Microsoft.ML.Recurrent.Tests.Engine;
 /// the same bits as on one thread (<see cref="RowProduct"/> gives each element one arithmetic order), the
 /// batch-1 path must agree with the batched one, and concurrent callers must not disturb each other.
 /// </summary>
+[Collection(Microsoft.ML.Recurrent.Tests.Helpers.WorkerPoolCollection.Name)]
 public class ParallelLoopTests
 {
     private const int Features = 3;

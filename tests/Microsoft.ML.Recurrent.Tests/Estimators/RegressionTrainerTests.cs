@@ -189,6 +189,21 @@ public class RegressionTrainerTests : IClassFixture<RegressionModelFixture>
         act.Should().Throw<Exception>().Where(e => MatchesAny(e, message), "some exception in the chain says {0}", message);
     }
 
+    [Theory]
+    [InlineData(141, float.PositiveInfinity, 70, 1)]
+    [InlineData(0, float.NaN, 0, 0)]
+    [InlineData(199, float.NegativeInfinity, 99, 1)]
+    public void Transform_NonFiniteValueInLongSequence_ThrowsNamingStepAndFeature(int index, float bad, int step, int feature)
+    {
+        string message = $"*'Features' holds {bad} at step {step}, feature {feature};*";
+        // 100 steps × 2 features: long enough for the vectorised check; the message must still name the exact value.
+        var features = Enumerable.Range(0, 200).Select(i => (i % 7) * 0.25f).ToArray();
+        features[index] = bad;
+        var data = _f.Ml.Data.LoadFromEnumerable(new[] { new DenseRow { Features = features } });
+        var act = () => _f.Model.Transform(data).GetColumn<float>("Score").ToArray();
+        act.Should().Throw<Exception>().Where(e => MatchesAny(e, message), "some exception in the chain says {0}", message);
+    }
+
     private static bool MatchesAny(Exception e, string pattern)
     {
         var regex = "^" + System.Text.RegularExpressions.Regex.Escape(pattern).Replace("\\*", ".*") + "$";

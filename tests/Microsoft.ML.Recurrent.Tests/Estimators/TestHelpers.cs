@@ -22,9 +22,14 @@ internal static class TestHelpers
     public static List<object?> Column(IDataView data, string name)
     {
         var col = data.Schema[name];
-        var method = typeof(TestHelpers).GetMethod(nameof(Read), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!
-            .MakeGenericMethod(col.Type.RawType);
-        return (List<object?>)method.Invoke(null, [data, col])!;
+        Type raw = col.Type.RawType;
+        if (raw == typeof(float)) return Read<float>(data, col);
+        if (raw == typeof(double)) return Read<double>(data, col);
+        if (raw == typeof(bool)) return Read<bool>(data, col);
+        if (raw == typeof(uint)) return Read<uint>(data, col);
+        if (raw == typeof(ReadOnlyMemory<char>)) return Read<ReadOnlyMemory<char>>(data, col);
+        if (raw == typeof(VBuffer<float>)) return Read<VBuffer<float>>(data, col);
+        throw new NotSupportedException($"Column {name} has raw type {raw}; add it to TestHelpers.Column.");
     }
 
     private static List<object?> Read<T>(IDataView data, DataViewSchema.Column col)

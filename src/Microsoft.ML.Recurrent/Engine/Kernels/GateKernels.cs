@@ -378,7 +378,7 @@ internal static class GateKernels
         TV s = ExpParts<TV, O>(t, out TV q);
         TV one = O.Splat(1f);
         TV y = O.Div(one, O.Add(one, O.Fma(s, q, s)));
-        y = O.AndNot(y, O.LessThan(y, O.Splat(FlushThreshold)));
+        y = O.Select(O.LessThan(y, O.Splat(FlushThreshold)), O.Splat(0f), y);
         return O.Select(O.IsNaN(x), x, y);
     }
 
@@ -398,14 +398,14 @@ internal static class GateKernels
         TV u = O.Fnma(s, q, O.Sub(one, s));                  // 1 − e^t = (1 − s) − s·q
         TV th = O.Div(u, O.Sub(O.Splat(2f), u));
         th = O.Select(O.LessThan(y, O.Splat(TanhLinear)), y, th);
-        th = O.AndNot(th, O.LessThan(th, O.Splat(FlushThreshold)));
+        th = O.Select(O.LessThan(th, O.Splat(FlushThreshold)), O.Splat(0f), th);
         return O.Select(O.IsNaN(x), x, O.CopySign(th, x));
     }
 
     /// <summary>x, or exactly 0 where |x| &lt; <see cref="FlushThreshold"/>; NaN and ±∞ pass.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TV Flush<TV, O>(TV x) where TV : struct where O : struct, ILanes<TV>
-        => O.AndNot(x, O.LessThan(O.Abs(x), O.Splat(FlushThreshold)));
+        => O.Select(O.LessThan(O.Abs(x), O.Splat(FlushThreshold)), O.Splat(0f), x);
 
     private static void CheckShape(int b, int H)
     {
@@ -446,8 +446,6 @@ internal static class GateKernels
         static abstract TV LessThan(TV a, TV b);
         static abstract TV IsNaN(TV a);
         static abstract TV Select(TV mask, TV whenTrue, TV whenFalse);
-        /// <summary>a where mask is clear, +0 where it is set.</summary>
-        static abstract TV AndNot(TV a, TV mask);
         /// <summary>magnitude (sign bit clear) with the sign bit of sign.</summary>
         static abstract TV CopySign(TV magnitude, TV sign);
         /// <summary>2^k from kf = k + <see cref="RoundMagic"/> (|k| ≤ 126).</summary>
@@ -473,7 +471,6 @@ internal static class GateKernels
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> LessThan(Vector512<float> a, Vector512<float> b) => Vector512.LessThan(a, b);
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> IsNaN(Vector512<float> a) => Vector512.IsNaN(a);
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Select(Vector512<float> mask, Vector512<float> t, Vector512<float> f) => Vector512.ConditionalSelect(mask, t, f);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> AndNot(Vector512<float> a, Vector512<float> mask) => Vector512.AndNot(a, mask);
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> CopySign(Vector512<float> m, Vector512<float> s) => m | (s & Vector512.Create(-0f));
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<float> Pow2(Vector512<float> kf) => (Vector512.ShiftLeft(kf.AsInt32(), 23) + Vector512.Create(0x3F800000)).AsSingle();
@@ -498,7 +495,6 @@ internal static class GateKernels
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> LessThan(Vector256<float> a, Vector256<float> b) => Vector256.LessThan(a, b);
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> IsNaN(Vector256<float> a) => Vector256.IsNaN(a);
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Select(Vector256<float> mask, Vector256<float> t, Vector256<float> f) => Vector256.ConditionalSelect(mask, t, f);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> AndNot(Vector256<float> a, Vector256<float> mask) => Vector256.AndNot(a, mask);
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> CopySign(Vector256<float> m, Vector256<float> s) => m | (s & Vector256.Create(-0f));
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector256<float> Pow2(Vector256<float> kf) => (Vector256.ShiftLeft(kf.AsInt32(), 23) + Vector256.Create(0x3F800000)).AsSingle();
@@ -528,7 +524,6 @@ internal static class GateKernels
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float LessThan(float a, float b) => Mask(a < b);
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float IsNaN(float a) => Mask(float.IsNaN(a));
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Select(float mask, float t, float f) => Bits(mask) != 0 ? t : f;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float AndNot(float a, float mask) => Bits(Bits(a) & ~Bits(mask));
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float CopySign(float m, float s) => Bits(Bits(m) | (Bits(s) & int.MinValue));
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Pow2(float kf) => Bits((Bits(kf) << 23) + 0x3F800000);
     }

@@ -11,8 +11,8 @@ namespace Microsoft.ML.Recurrent.Engine.Kernels;
 /// <remarks>
 /// <para>Paths (chosen from the shape and the instruction set only, never from the thread count):</para>
 /// <list type="bullet">
-/// <item>m = 1 or n = 1: matrix–vector kernels (row-streaming for a row-contiguous operand, dot products
-/// for a column-contiguous one).</item>
+/// <item>m = 1 or n = 1, and (Vector512) m or n ≤ 4: matrix–vector kernels serving up to four vectors per pass
+/// over the matrix (row-streaming for a row-contiguous operand, dot products for a column-contiguous one).</item>
 /// <item>Otherwise a cache-blocked product (k blocks of <see cref="GemmCore.KC"/>) with a register tile:
 /// 8 × 32 (Vector512 + FMA), 6 × 16 (Vector256 + FMA) or 4 × 4 (scalar). A is read in place (broadcasts);
 /// B is read in place when its rows are contiguous and the product is small, else packed into panels
@@ -31,8 +31,14 @@ internal static unsafe class Gemm
     /// <summary>A product is split between threads only when each part gets at least this many flops.</summary>
     internal const double MinFlopsPerThread = 1_000_000;
 
+    /// <summary>A matrix–vector product is split between threads only when each part reads at least this many bytes of the matrix.</summary>
+    internal const int GemvMinBytesPerThread = 256 * 1024;
+
     /// <summary>Transposed-weight products with m up to this use the swapped form Cᵀ = op(B)ᵀ·op(A)ᵀ.</summary>
     internal const int SwapMaxM = 64;
+
+    /// <summary>A with transposed storage is packed when at least this many B panels reuse each of its blocks.</summary>
+    internal const int PackAMinTilesN = 4;
 
     /// <summary>Products with M at most this many register tiles read row-contiguous B in place (no packing).</summary>
     internal const int DirectBMaxTilesM = 4;
@@ -41,10 +47,10 @@ internal static unsafe class Gemm
     private static GemmIsa? t_maxIsa;
 
     [ThreadStatic]
-    private static int t_lastParts;
+    private static int t_lastThreads;
 
-    /// <summary>Threads the last product started on this thread ran on (tests check that splits happen).</summary>
-    internal static int LastParts => t_lastParts;
+    /// <summary>Threads offered to the last product started on this thread (1: it ran alone; tests check splits).</summary>
+    internal static int LastThreads => t_lastThreads;
 
     /// <summary>Best instruction set this machine runs the kernels with.</summary>
     internal static GemmIsa HardwareIsa { get; } =
@@ -67,7 +73,7 @@ internal static unsafe class Gemm
     /// <summary>
     /// C = beta·C + alpha·op(A)·op(B). Leading dimensions follow BLAS: lda ≥ max(1, columns of the stored A)
     /// (k, or m with <paramref name="transA"/>), likewise ldb, and ldc ≥ max(1, n). <paramref name="threads"/> = 0
-    /// means <see cref="DefaultThreads"/>; small products always run on the calling thread.
+    /// means <see cref="DefaultThreads"/>; small products always run on the calling thread. C must not overlap A or B.
     /// </summary>
     public static void Multiply(
         bool transA, bool transB, int m, int n, int k, float alpha,
@@ -87,7 +93,7 @@ internal static unsafe class Gemm
         {
             if (k == 0 || alpha == 0f)
             {
-                t_lastParts = 1;
+                t_lastThreads = 1;
                 Scale(m, n, beta, pc, ldc);
                 return;
             }
@@ -102,12 +108,18 @@ internal static unsafe class Gemm
             nint ars = transA ? 1 : lda, acs = transA ? lda : 1;
             nint brs = transB ? 1 : ldb, bcs = transB ? ldb : 1;
 
-            if (m == 1 || n == 1)
+            if (m == 1 || n == 1 || (isa == GemmIsa.Vector512 && Math.Min(m, n) <= GemvProblem.MaxRows))
             {
-                GemvProblem g = m == 1
-                    ? new GemvProblem(n, k, alpha, pa, acs, pb, brs, bcs, beta, pc, 1, isa)
-                    : new GemvProblem(m, k, alpha, pb, brs, pa, acs, ars, beta, pc, ldc, isa); // Cᵀ = op(B)ᵀ·op(A)ᵀ
-                RunGemv(ref g, maxParts);
+                // Matrix–vector kernels for up to four vectors: rows of op(A), or (small n) columns of op(B) with
+                // the product transposed, Cᵀ = op(B)ᵀ·op(A)ᵀ.
+                GemvProblem g = m <= n
+                    ? new GemvProblem(m, n, k, alpha, pa, ars, acs, pb, brs, bcs, beta, pc, ldc, 1, isa)
+                    : new GemvProblem(n, m, k, alpha, pb, bcs, brs, pa, acs, ars, beta, pc, 1, ldc, isa);
+
+                // They are memory-bound: split them when the matrix outgrows one core's cache (or by flops).
+                long splitBytes = 4L * g.N * k / GemvMinBytesPerThread;
+                long splitFlops = (long)(flops / MinFlopsPerThread);
+                RunGemv(ref g, (int)Math.Min(threads, Math.Max(1L, Math.Max(splitBytes, splitFlops))));
                 return;
             }
 
@@ -129,19 +141,25 @@ internal static unsafe class Gemm
                 p.C = pc; p.Crs = 1; p.Ccs = ldc;
             }
 
-            p.Tile = ChooseTile(isa, p.N);
+            p.Tile = ChooseTile(isa, p.N, swap);
             int tilesM = GemmCore.TilesM(p), tilesN = GemmCore.TilesN(p);
             p.PackB = p.Bcs != 1 || tilesM > DirectBMaxTilesM;
+            // A is read in place (broadcasts) except when its k steps are whole rows apart (transposed storage,
+            // the weight-gradient products) and it is reused by several B panels.
+            p.PackA = p.Ars == 1 && p.Acs > 1 && tilesN >= PackAMinTilesN && tilesM > 1;
             p.SplitN = tilesN >= tilesM;
-            int parts = Math.Min(maxParts, p.SplitN ? tilesN : tilesM);
-            RunCore(ref p, parts);
+            RunCore(ref p, Math.Min(maxParts, p.SplitN ? tilesN : tilesM));
         }
     }
 
-    private static GemmTile ChooseTile(GemmIsa isa, int n) => isa switch
+    /// <summary>
+    /// The register tile for the (possibly swapped) product with N columns. Swapped products store C through
+    /// 8 × 8 transposes, which need 8-row tiles (the AVX2 wide tile has 6 rows).
+    /// </summary>
+    private static GemmTile ChooseTile(GemmIsa isa, int n, bool swapped) => isa switch
     {
         GemmIsa.Vector512 => n <= 8 ? GemmAvx2.Narrow : n <= 16 ? GemmAvx512.Narrow : GemmAvx512.Wide,
-        GemmIsa.Vector256 => n <= 8 ? GemmAvx2.Narrow : GemmAvx2.Wide,
+        GemmIsa.Vector256 => n <= 8 || swapped ? GemmAvx2.Narrow : GemmAvx2.Wide,
         _ => GemmScalar.Tile,
     };
 
@@ -177,20 +195,33 @@ internal static unsafe class Gemm
         }
     }
 
-    private static void RunCore(ref GemmProblem p, int parts)
+    /// <summary>Chunks per thread: a late worker costs at most about one chunk of waiting.</summary>
+    private const int ChunksPerThread = 4;
+
+    private static void RunCore(ref GemmProblem p, int threads)
     {
-        if (parts > 1 && !GemmWorkers.IsHeldByCurrentThread)
+        if (threads > 1 && GemmWorkers.TryAcquire())
         {
-            var job = CoreJob.Instance;
-            job.Problem = p;
-            if (GemmWorkers.TryRun(job, parts))
+            try
             {
-                t_lastParts = parts;
-                return;
+                var job = CoreJob.Instance;
+                job.Problem = p;
+                // A chunk split over M packs all of B for itself: give it at least two MC blocks to amortize that.
+                int tiles = p.SplitN ? GemmCore.TilesN(p) : GemmCore.TilesM(p);
+                int minTiles = !p.SplitN && p.PackB ? 2 * GemmCore.McTiles : 1;
+                int chunks = Math.Clamp(tiles / minTiles, threads, threads * ChunksPerThread);
+                GemmWorkers.Run(job, threads, Math.Min(chunks, tiles));
             }
+            finally
+            {
+                GemmWorkers.Release();
+            }
+
+            t_lastThreads = threads;
+            return;
         }
 
-        t_lastParts = 1;
+        t_lastThreads = 1;
         GemmCore.Run(p, 0, p.M, 0, p.N);
     }
 
@@ -198,32 +229,44 @@ internal static unsafe class Gemm
     {
         if (g.Bcs != 1 && g.Xs != 1 && g.Isa != GemmIsa.Scalar)
         {
-            // The dot kernels read x contiguously: gather it once (this thread's workspace).
-            float* x = GemmBuffers.Get(g.K);
-            for (int p = 0; p < g.K; p++) x[p] = g.X[p * g.Xs];
+            // The dot kernels read the vectors contiguously: gather them once (this thread's workspace).
+            float* x = GemmBuffers.Get(g.Rows * g.K);
+            for (int i = 0; i < g.Rows; i++)
+            {
+                for (int p = 0; p < g.K; p++) x[i * g.K + p] = g.X[i * g.Xr + p * g.Xs];
+            }
+
             g.X = x;
+            g.Xr = g.K;
             g.Xs = 1;
         }
 
-        parts = Math.Min(parts, (g.N + GemvProblem.Unit - 1) / GemvProblem.Unit);
-        if (parts > 1 && !GemmWorkers.IsHeldByCurrentThread)
+        int units = (g.N + GemvProblem.Unit - 1) / GemvProblem.Unit;
+        parts = Math.Min(parts, units);
+        if (parts > 1 && GemmWorkers.TryAcquire())
         {
-            var job = GemvJob.Instance;
-            job.Problem = g;
-            if (GemmWorkers.TryRun(job, parts))
+            try
             {
-                t_lastParts = parts;
-                return;
+                var job = GemvJob.Instance;
+                job.Problem = g;
+                GemmWorkers.Run(job, parts, Math.Min(units, parts * ChunksPerThread));
             }
+            finally
+            {
+                GemmWorkers.Release();
+            }
+
+            t_lastThreads = parts;
+            return;
         }
 
-        t_lastParts = 1;
+        t_lastThreads = 1;
         g.Run(0, g.N);
     }
 
     private sealed class CoreJob : GemmJob
     {
-        // Only touched while the pool's gate is held; [ThreadStatic] is not needed.
+        // Filled in and run only while the pool is held (GemmWorkers.TryAcquire).
         public static readonly CoreJob Instance = new();
         public GemmProblem Problem;
 
@@ -246,49 +289,75 @@ internal static unsafe class Gemm
 }
 
 /// <summary>
-/// Matrix–vector form: y[j] = beta·y[j] + alpha·Σ_p x[p·Xs]·B[p·Brs + j·Bcs] for j &lt; N, p &lt; K, y[j] at Y + j·Ys.
+/// Matrix–vector form for R = <see cref="Rows"/> vectors: Y_i[j] = beta·Y_i[j] + alpha·Σ_p X_i[p]·B[p, j] for
+/// i &lt; R, j &lt; N, p &lt; K, with X_i[p] = X[i·Xr + p·Xs], B[p, j] = B[p·Brs + j·Bcs] and Y_i[j] at Y + i·Yr + j·Ys.
+/// R &gt; 1 only on the Vector512 path.
 /// </summary>
 internal unsafe struct GemvProblem
 {
     /// <summary>Threads split N in multiples of this (a whole number of the widest row block).</summary>
     public const int Unit = 64;
 
-    public GemvProblem(int n, int k, float alpha, float* x, nint xs, float* b, nint brs, nint bcs,
-        float beta, float* y, nint ys, GemmIsa isa)
+    /// <summary>Most vectors one matrix–vector product serves.</summary>
+    public const int MaxRows = 4;
+
+    public GemvProblem(int rows, int n, int k, float alpha, float* x, nint xr, nint xs, float* b, nint brs, nint bcs,
+        float beta, float* y, nint yr, nint ys, GemmIsa isa)
     {
-        N = n; K = k; Alpha = alpha; X = x; Xs = xs; B = b; Brs = brs; Bcs = bcs; Beta = beta; Y = y; Ys = ys; Isa = isa;
+        Rows = rows; N = n; K = k; Alpha = alpha; X = x; Xr = xr; Xs = xs; B = b; Brs = brs; Bcs = bcs;
+        Beta = beta; Y = y; Yr = yr; Ys = ys; Isa = isa;
     }
 
-    public int N, K;
+    public int Rows, N, K;
     public float Alpha, Beta;
     public float* X;
-    public nint Xs;
+    public nint Xr, Xs;
     public float* B;
     public nint Brs, Bcs;
     public float* Y;
-    public nint Ys;
+    public nint Yr, Ys;
     public GemmIsa Isa;
 
     public readonly void Run(int j0, int j1)
     {
         if (j1 <= j0) return;
-        switch (Isa)
+        if (Isa == GemmIsa.Vector512)
         {
-            case GemmIsa.Vector512 when Bcs == 1:
-                GemmAvx512.GemvRows(j0, j1, K, Alpha, X, Xs, B, Brs, Beta, Y, Ys);
-                break;
-            case GemmIsa.Vector512:
-                GemmAvx512.GemvDot(j0, j1, K, Alpha, X, B, Bcs, Beta, Y, Ys);
-                break;
-            case GemmIsa.Vector256 when Bcs == 1:
-                GemmAvx2.GemvRows(j0, j1, K, Alpha, X, Xs, B, Brs, Beta, Y, Ys);
-                break;
-            case GemmIsa.Vector256:
-                GemmAvx2.GemvDot(j0, j1, K, Alpha, X, B, Bcs, Beta, Y, Ys);
-                break;
-            default:
-                GemmScalar.Gemv(j0, j1, K, Alpha, X, Xs, B, Brs, Bcs, Beta, Y, Ys);
-                break;
+            switch (Rows)
+            {
+                case 1: Run512<GemvRows1>(j0, j1); break;
+                case 2: Run512<GemvRows2>(j0, j1); break;
+                case 3: Run512<GemvRows3>(j0, j1); break;
+                default: Run512<GemvRows4>(j0, j1); break;
+            }
+
+            return;
+        }
+
+        if (Isa == GemmIsa.Vector256 && Bcs == 1)
+        {
+            GemmAvx2.GemvRows(j0, j1, K, Alpha, X, Xs, B, Brs, Beta, Y, Ys);
+        }
+        else if (Isa == GemmIsa.Vector256)
+        {
+            GemmAvx2.GemvDot(j0, j1, K, Alpha, X, B, Bcs, Beta, Y, Ys);
+        }
+        else
+        {
+            GemmScalar.Gemv(j0, j1, K, Alpha, X, Xs, B, Brs, Bcs, Beta, Y, Ys);
+        }
+    }
+
+    private readonly void Run512<TR>(int j0, int j1)
+        where TR : struct, IGemvRows
+    {
+        if (Bcs == 1)
+        {
+            GemmGemvAvx512.Rows<TR>(j0, j1, K, Alpha, X, Xr, Xs, B, Brs, Beta, Y, Yr, Ys);
+        }
+        else
+        {
+            GemmGemvAvx512.Dot<TR>(j0, j1, K, Alpha, X, Xr, B, Bcs, Beta, Y, Yr, Ys);
         }
     }
 }

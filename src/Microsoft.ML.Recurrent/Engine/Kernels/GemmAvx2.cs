@@ -131,13 +131,20 @@ internal static unsafe class GemmAvx2
             return;
         }
 
+        if (crs == 1 && mValid == 8)
+        {
+            // Swapped product: tile rows are C columns. Transpose, store C rows.
+            GemmTranspose.StoreTransposed(c, ccs, nValid, c0, c1, c2, c3, c4, c5, c6, c7, alpha, beta);
+            return;
+        }
+
         c0.Store(scratch); c1.Store(scratch + 8); c2.Store(scratch + 16); c3.Store(scratch + 24);
         c4.Store(scratch + 32); c5.Store(scratch + 40); c6.Store(scratch + 48); c7.Store(scratch + 56);
         GemmCore.StoreScalar(scratch, 8, mValid, nValid, c, crs, ccs, alpha, beta);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Row(float* c, Vector256<float> acc, Vector256<float> alpha, float beta)
+    internal static void Row(float* c, Vector256<float> acc, Vector256<float> alpha, float beta)
     {
         Vector256<float> t = acc * alpha;
         if (beta != 0f)
@@ -150,79 +157,97 @@ internal static unsafe class GemmAvx2
         t.Store(c);
     }
 
-    /// <summary>See <see cref="GemmAvx512.GemvRows"/>.</summary>
+    /// <summary>
+    /// y[j] = beta·y[j] + alpha·Σ_p x[p·xs]·b[p·brs + j] for j in [j0, j1): rows of B contiguous.
+    /// Streams 8 rows of B at a time along j (sequential reads, whatever the row stride); the partial sums
+    /// wait in a per-thread scratch row, so each element is still one fused chain over p.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void GemvRows(int j0, int j1, int k, float alpha, float* x, nint xs, float* b, nint brs,
         float beta, float* y, nint ys)
     {
-        var va = Vector256.Create(alpha);
-        int j = j0;
-        for (; j + 32 <= j1; j += 32)
+        int n = j1 - j0;
+        float* acc = GemmBuffers.Get(n);
+        b += j0;
+        for (int p0 = 0; p0 < k; p0 += 8)
         {
-            Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
-            float* bp = b + j;
-            nint px = 0;
-            for (int p = 0; p < k; p++)
+            int p1 = Math.Min(k, p0 + 8);
+            bool first = p0 == 0;
+            float* bRow = b + p0 * brs;
+            int j = 0;
+            for (; j + 32 <= n; j += 32)
             {
-                var xv = Vector256.Create(x[px]);
-                s0 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(bp), s0);
-                s1 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(bp + 8), s1);
-                s2 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(bp + 16), s2);
-                s3 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(bp + 24), s3);
-                bp += brs;
-                px += xs;
+                Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
+                if (!first)
+                {
+                    s0 = Vector256.Load(acc + j);
+                    s1 = Vector256.Load(acc + j + 8);
+                    s2 = Vector256.Load(acc + j + 16);
+                    s3 = Vector256.Load(acc + j + 24);
+                }
+
+                float* bp = bRow + j;
+                nint px = p0 * xs;
+                for (int p = p0; p < p1; p++)
+                {
+                    var xv = Vector256.Create(x[px]);
+                    s0 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(bp), s0);
+                    s1 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(bp + 8), s1);
+                    s2 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(bp + 16), s2);
+                    s3 = Vector256.FusedMultiplyAdd(xv, Vector256.Load(bp + 24), s3);
+                    bp += brs;
+                    px += xs;
+                }
+
+                s0.Store(acc + j);
+                s1.Store(acc + j + 8);
+                s2.Store(acc + j + 16);
+                s3.Store(acc + j + 24);
             }
 
-            StoreVector(y + j * ys, ys, s0, va, alpha, beta);
-            StoreVector(y + (j + 8) * ys, ys, s1, va, alpha, beta);
-            StoreVector(y + (j + 16) * ys, ys, s2, va, alpha, beta);
-            StoreVector(y + (j + 24) * ys, ys, s3, va, alpha, beta);
-        }
-
-        for (; j + 8 <= j1; j += 8)
-        {
-            Vector256<float> s0 = default;
-            float* bp = b + j;
-            nint px = 0;
-            for (int p = 0; p < k; p++)
+            for (; j + 8 <= n; j += 8)
             {
-                s0 = Vector256.FusedMultiplyAdd(Vector256.Create(x[px]), Vector256.Load(bp), s0);
-                bp += brs;
-                px += xs;
+                Vector256<float> s0 = first ? default : Vector256.Load(acc + j);
+                float* bp = bRow + j;
+                nint px = p0 * xs;
+                for (int p = p0; p < p1; p++)
+                {
+                    s0 = Vector256.FusedMultiplyAdd(Vector256.Create(x[px]), Vector256.Load(bp), s0);
+                    bp += brs;
+                    px += xs;
+                }
+
+                s0.Store(acc + j);
             }
 
-            StoreVector(y + j * ys, ys, s0, va, alpha, beta);
-        }
-
-        for (; j < j1; j++)
-        {
-            float s = 0f;
-            float* bp = b + j;
-            nint px = 0;
-            for (int p = 0; p < k; p++)
+            for (; j < n; j++)
             {
-                s = MathF.FusedMultiplyAdd(x[px], *bp, s);
-                bp += brs;
-                px += xs;
+                float s = first ? 0f : acc[j];
+                float* bp = bRow + j;
+                nint px = p0 * xs;
+                for (int p = p0; p < p1; p++)
+                {
+                    s = MathF.FusedMultiplyAdd(x[px], *bp, s);
+                    bp += brs;
+                    px += xs;
+                }
+
+                acc[j] = s;
             }
-
-            GemmCore.StoreOne(y + j * ys, s, alpha, beta);
         }
-    }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreVector(float* y, nint ys, Vector256<float> s, Vector256<float> va, float alpha, float beta)
-    {
+        y += j0 * ys;
+        int jj = 0;
         if (ys == 1)
         {
-            Row(y, s, va, beta);
-            return;
+            var va = Vector256.Create(alpha);
+            for (; jj + 8 <= n; jj += 8) Row(y + jj, Vector256.Load(acc + jj), va, beta);
         }
 
-        for (int l = 0; l < 8; l++) GemmCore.StoreOne(y + l * ys, s.GetElement(l), alpha, beta);
+        for (; jj < n; jj++) GemmCore.StoreOne(y + jj * ys, acc[jj], alpha, beta);
     }
 
-    /// <summary>See <see cref="GemmAvx512.GemvDot"/> (8-lane chains).</summary>
+    /// <summary>One-vector dot form, as <see cref="GemmGemvAvx512.Dot{TR}"/> with 8-lane chains (the same lane reduction).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void GemvDot(int j0, int j1, int k, float alpha, float* x, float* b, nint bcs,
         float beta, float* y, nint ys)
@@ -233,7 +258,7 @@ internal static unsafe class GemmAvx2
         {
             float* r0 = b + j * bcs, r1 = r0 + bcs, r2 = r1 + bcs, r3 = r2 + bcs;
             Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
-            for (int p = 0; p < kv; p += 8)
+            for (nint p = 0; p < kv; p += 8)
             {
                 var xv = Vector256.Load(x + p);
                 s0 = Vector256.FusedMultiplyAdd(Vector256.Load(r0 + p), xv, s0);
@@ -242,7 +267,8 @@ internal static unsafe class GemmAvx2
                 s3 = Vector256.FusedMultiplyAdd(Vector256.Load(r3 + p), xv, s3);
             }
 
-            float t0 = Vector256.Sum(s0), t1 = Vector256.Sum(s1), t2 = Vector256.Sum(s2), t3 = Vector256.Sum(s3);
+            Vector128<float> t = GemmTranspose.Sum4(s0, s1, s2, s3);
+            float t0 = t.GetElement(0), t1 = t.GetElement(1), t2 = t.GetElement(2), t3 = t.GetElement(3);
             for (int p = kv; p < k; p++)
             {
                 float xp = x[p];
@@ -262,12 +288,12 @@ internal static unsafe class GemmAvx2
         {
             float* r0 = b + j * bcs;
             Vector256<float> s0 = default;
-            for (int p = 0; p < kv; p += 8)
+            for (nint p = 0; p < kv; p += 8)
             {
                 s0 = Vector256.FusedMultiplyAdd(Vector256.Load(r0 + p), Vector256.Load(x + p), s0);
             }
 
-            float t0 = Vector256.Sum(s0);
+            float t0 = GemmTranspose.Sum4(s0, s0, s0, s0).ToScalar();
             for (int p = kv; p < k; p++) t0 = MathF.FusedMultiplyAdd(r0[p], x[p], t0);
             GemmCore.StoreOne(y + j * ys, t0, alpha, beta);
         }

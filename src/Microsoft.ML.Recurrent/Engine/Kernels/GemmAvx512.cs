@@ -87,6 +87,32 @@ internal static unsafe class GemmAvx512
             return;
         }
 
+        if (crs == 1 && mValid == 8)
+        {
+            // Swapped product: tile rows are C columns. Transpose 8 × 8 blocks, store C rows.
+            GemmTranspose.StoreTransposed(c, ccs, nValid, c00.GetLower(), c10.GetLower(), c20.GetLower(), c30.GetLower(),
+                c40.GetLower(), c50.GetLower(), c60.GetLower(), c70.GetLower(), alpha, beta);
+            if (nValid > 8)
+            {
+                GemmTranspose.StoreTransposed(c + 8 * ccs, ccs, nValid - 8, c00.GetUpper(), c10.GetUpper(), c20.GetUpper(), c30.GetUpper(),
+                    c40.GetUpper(), c50.GetUpper(), c60.GetUpper(), c70.GetUpper(), alpha, beta);
+            }
+
+            if (nValid > 16)
+            {
+                GemmTranspose.StoreTransposed(c + 16 * ccs, ccs, nValid - 16, c01.GetLower(), c11.GetLower(), c21.GetLower(), c31.GetLower(),
+                    c41.GetLower(), c51.GetLower(), c61.GetLower(), c71.GetLower(), alpha, beta);
+            }
+
+            if (nValid > 24)
+            {
+                GemmTranspose.StoreTransposed(c + 24 * ccs, ccs, nValid - 24, c01.GetUpper(), c11.GetUpper(), c21.GetUpper(), c31.GetUpper(),
+                    c41.GetUpper(), c51.GetUpper(), c61.GetUpper(), c71.GetUpper(), alpha, beta);
+            }
+
+            return;
+        }
+
         c00.Store(scratch); c01.Store(scratch + 16);
         c10.Store(scratch + 32); c11.Store(scratch + 48);
         c20.Store(scratch + 64); c21.Store(scratch + 80);
@@ -145,13 +171,26 @@ internal static unsafe class GemmAvx512
             return;
         }
 
+        if (crs == 1 && mValid == 8)
+        {
+            GemmTranspose.StoreTransposed(c, ccs, nValid, c0.GetLower(), c1.GetLower(), c2.GetLower(), c3.GetLower(),
+                c4.GetLower(), c5.GetLower(), c6.GetLower(), c7.GetLower(), alpha, beta);
+            if (nValid > 8)
+            {
+                GemmTranspose.StoreTransposed(c + 8 * ccs, ccs, nValid - 8, c0.GetUpper(), c1.GetUpper(), c2.GetUpper(), c3.GetUpper(),
+                    c4.GetUpper(), c5.GetUpper(), c6.GetUpper(), c7.GetUpper(), alpha, beta);
+            }
+
+            return;
+        }
+
         c0.Store(scratch); c1.Store(scratch + 16); c2.Store(scratch + 32); c3.Store(scratch + 48);
         c4.Store(scratch + 64); c5.Store(scratch + 80); c6.Store(scratch + 96); c7.Store(scratch + 112);
         GemmCore.StoreScalar(scratch, 16, mValid, nValid, c, crs, ccs, alpha, beta);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Row(float* c, Vector512<float> acc, Vector512<float> alpha, float beta)
+    internal static void Row(float* c, Vector512<float> acc, Vector512<float> alpha, float beta)
     {
         Vector512<float> t = acc * alpha;
         if (beta != 0f)
@@ -162,133 +201,5 @@ internal static unsafe class GemmAvx512
         }
 
         t.Store(c);
-    }
-
-    /// <summary>
-    /// y[j] = beta·y[j] + alpha·Σ_p x[p·xs]·b[p·brs + j] for j in [j0, j1): rows of B contiguous.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void GemvRows(int j0, int j1, int k, float alpha, float* x, nint xs, float* b, nint brs,
-        float beta, float* y, nint ys)
-    {
-        var va = Vector512.Create(alpha);
-        int j = j0;
-        for (; j + 64 <= j1; j += 64)
-        {
-            Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
-            float* bp = b + j;
-            nint px = 0;
-            for (int p = 0; p < k; p++)
-            {
-                var xv = Vector512.Create(x[px]);
-                s0 = Vector512.FusedMultiplyAdd(xv, Vector512.Load(bp), s0);
-                s1 = Vector512.FusedMultiplyAdd(xv, Vector512.Load(bp + 16), s1);
-                s2 = Vector512.FusedMultiplyAdd(xv, Vector512.Load(bp + 32), s2);
-                s3 = Vector512.FusedMultiplyAdd(xv, Vector512.Load(bp + 48), s3);
-                bp += brs;
-                px += xs;
-            }
-
-            StoreVector(y + j * ys, ys, s0, va, alpha, beta);
-            StoreVector(y + (j + 16) * ys, ys, s1, va, alpha, beta);
-            StoreVector(y + (j + 32) * ys, ys, s2, va, alpha, beta);
-            StoreVector(y + (j + 48) * ys, ys, s3, va, alpha, beta);
-        }
-
-        for (; j + 16 <= j1; j += 16)
-        {
-            Vector512<float> s0 = default;
-            float* bp = b + j;
-            nint px = 0;
-            for (int p = 0; p < k; p++)
-            {
-                s0 = Vector512.FusedMultiplyAdd(Vector512.Create(x[px]), Vector512.Load(bp), s0);
-                bp += brs;
-                px += xs;
-            }
-
-            StoreVector(y + j * ys, ys, s0, va, alpha, beta);
-        }
-
-        for (; j < j1; j++)
-        {
-            float s = 0f;
-            float* bp = b + j;
-            nint px = 0;
-            for (int p = 0; p < k; p++)
-            {
-                s = MathF.FusedMultiplyAdd(x[px], *bp, s);
-                bp += brs;
-                px += xs;
-            }
-
-            GemmCore.StoreOne(y + j * ys, s, alpha, beta);
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreVector(float* y, nint ys, Vector512<float> s, Vector512<float> va, float alpha, float beta)
-    {
-        if (ys == 1)
-        {
-            Row(y, s, va, beta);
-            return;
-        }
-
-        for (int l = 0; l < 16; l++) GemmCore.StoreOne(y + l * ys, s.GetElement(l), alpha, beta);
-    }
-
-    /// <summary>
-    /// y[j] = beta·y[j] + alpha·Σ_p x[p]·b[j·bcs + p] for j in [j0, j1): rows of B contiguous along p,
-    /// x contiguous. Each row: 16-lane fused chains over p, a fixed lane reduction, then a fused scalar tail.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void GemvDot(int j0, int j1, int k, float alpha, float* x, float* b, nint bcs,
-        float beta, float* y, nint ys)
-    {
-        int kv = k & ~15;
-        int j = j0;
-        for (; j + 4 <= j1; j += 4)
-        {
-            float* r0 = b + j * bcs, r1 = r0 + bcs, r2 = r1 + bcs, r3 = r2 + bcs;
-            Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
-            for (int p = 0; p < kv; p += 16)
-            {
-                var xv = Vector512.Load(x + p);
-                s0 = Vector512.FusedMultiplyAdd(Vector512.Load(r0 + p), xv, s0);
-                s1 = Vector512.FusedMultiplyAdd(Vector512.Load(r1 + p), xv, s1);
-                s2 = Vector512.FusedMultiplyAdd(Vector512.Load(r2 + p), xv, s2);
-                s3 = Vector512.FusedMultiplyAdd(Vector512.Load(r3 + p), xv, s3);
-            }
-
-            float t0 = Vector512.Sum(s0), t1 = Vector512.Sum(s1), t2 = Vector512.Sum(s2), t3 = Vector512.Sum(s3);
-            for (int p = kv; p < k; p++)
-            {
-                float xp = x[p];
-                t0 = MathF.FusedMultiplyAdd(r0[p], xp, t0);
-                t1 = MathF.FusedMultiplyAdd(r1[p], xp, t1);
-                t2 = MathF.FusedMultiplyAdd(r2[p], xp, t2);
-                t3 = MathF.FusedMultiplyAdd(r3[p], xp, t3);
-            }
-
-            GemmCore.StoreOne(y + j * ys, t0, alpha, beta);
-            GemmCore.StoreOne(y + (j + 1) * ys, t1, alpha, beta);
-            GemmCore.StoreOne(y + (j + 2) * ys, t2, alpha, beta);
-            GemmCore.StoreOne(y + (j + 3) * ys, t3, alpha, beta);
-        }
-
-        for (; j < j1; j++)
-        {
-            float* r0 = b + j * bcs;
-            Vector512<float> s0 = default;
-            for (int p = 0; p < kv; p += 16)
-            {
-                s0 = Vector512.FusedMultiplyAdd(Vector512.Load(r0 + p), Vector512.Load(x + p), s0);
-            }
-
-            float t0 = Vector512.Sum(s0);
-            for (int p = kv; p < k; p++) t0 = MathF.FusedMultiplyAdd(r0[p], x[p], t0);
-            GemmCore.StoreOne(y + j * ys, t0, alpha, beta);
-        }
     }
 }

@@ -32,6 +32,9 @@ internal unsafe struct GemmProblem
     /// <summary>Copy B into NR-wide panels (always when Bcs ≠ 1); otherwise full panels are read in place.</summary>
     public bool PackB;
 
+    /// <summary>Copy each MC × KC block of A into MR-row panels (when it is reused by several B panels).</summary>
+    public bool PackA;
+
     public GemmTile Tile;
 
     /// <summary>Threads split N (panels of NR columns) rather than M (tiles of MR rows).</summary>
@@ -107,9 +110,11 @@ internal static unsafe class GemmCore
         int scratchLen = 512; // ≥ MR·NR of every kernel
         int edgeLen = kcMax * nr;
         int packLen = p.PackB ? kcMax * ncPadded : 0;
-        float* scratch = GemmBuffers.Get(scratchLen + edgeLen + packLen);
+        int packALen = p.PackA ? kcMax * mcMax : 0;
+        float* scratch = GemmBuffers.Get(scratchLen + edgeLen + packLen + packALen);
         float* edge = scratch + scratchLen;
         float* packed = edge + edgeLen;
+        float* packedA = packed + packLen;
 
         for (int jc = j0; jc < j1; jc += NC)
         {
@@ -134,6 +139,16 @@ internal static unsafe class GemmCore
                 {
                     int mc = Math.Min(mcMax, i1 - ic);
                     float* aBlock = aCol + ic * p.Ars;
+                    nint ars = p.Ars, acs = p.Acs, tileStride = mr * p.Ars;
+                    if (p.PackA)
+                    {
+                        PackA(packedA, kc, mc, mr, aBlock, p.Ars, p.Acs);
+                        aBlock = packedA;
+                        ars = 1;
+                        acs = mr;
+                        tileStride = (nint)mr * kc;
+                    }
+
                     for (int jr = 0; jr < nc; jr += nr)
                     {
                         int nValid = Math.Min(nr, nc - jr);
@@ -156,12 +171,60 @@ internal static unsafe class GemmCore
                         }
 
                         float* cPanel = p.C + ic * p.Crs + (jc + jr) * p.Ccs;
-                        for (int ir = 0; ir < mc; ir += mr)
+                        float* aTile = aBlock;
+                        for (int ir = 0; ir < mc; ir += mr, aTile += tileStride)
                         {
-                            kernel(kc, aBlock + ir * p.Ars, p.Ars, p.Acs, Math.Min(mr, mc - ir),
+                            kernel(kc, aTile, ars, acs, Math.Min(mr, mc - ir),
                                 panel, bs, cPanel + ir * p.Crs, p.Crs, p.Ccs, nValid, p.Alpha, beta, scratch);
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Packs A[0..mc, 0..kc] (A[i, p] = a[i·ars + p·acs]) into ⌈mc/mr⌉ panels of kc × mr floats
+    /// (panel element [p·mr + r] = A[tile·mr + r, p]); rows past mc in the last panel are left unset
+    /// (the kernels never read rows ≥ mValid).
+    /// </summary>
+    public static void PackA(float* dst, int kc, int mc, int mr, float* a, nint ars, nint acs)
+    {
+        for (int i0 = 0; i0 < mc; i0 += mr, dst += (nint)mr * kc)
+        {
+            int h = Math.Min(mr, mc - i0);
+            float* src = a + i0 * ars;
+            if (ars == 1)
+            {
+                // Transposed storage: the tile's mr values for one p are contiguous.
+                if (h == 8 && mr == 8 && Vector256.IsHardwareAccelerated)
+                {
+                    for (int q = 0; q < kc; q++) Vector256.Store(Vector256.Load(src + q * acs), dst + q * 8);
+                }
+                else
+                {
+                    for (int q = 0; q < kc; q++)
+                    {
+                        for (int r = 0; r < h; r++) dst[q * mr + r] = src[q * acs + r];
+                    }
+                }
+            }
+            else if (acs == 1 && h == 8 && mr == 8 && System.Runtime.Intrinsics.X86.Avx.IsSupported)
+            {
+                // Row-major storage: 8 × 8 blocks transposed in registers.
+                int kc8 = kc & ~7;
+                for (int q = 0; q < kc8; q += 8) GemmTranspose.Copy8x8(src + q, ars, dst + q * 8, 8);
+                for (int q = kc8; q < kc; q++)
+                {
+                    for (int r = 0; r < 8; r++) dst[q * 8 + r] = src[r * ars + q];
+                }
+            }
+            else
+            {
+                for (int r = 0; r < h; r++)
+                {
+                    float* row = src + r * ars;
+                    for (int q = 0; q < kc; q++) dst[q * mr + r] = row[q * acs];
                 }
             }
         }
@@ -222,11 +285,28 @@ internal static unsafe class GemmCore
         for (; j < nr; j++) d[j] = s[j];
     }
 
-    /// <summary>Panel from column-contiguous B (column j of the panel is b[j·bcs + p·brs]).</summary>
+    /// <summary>Panel from column-contiguous B (column j of the panel is b[j·bcs + p], brs = 1).</summary>
     private static void PackTransposed(float* panel, int kc, int w, int nr, float* b, nint brs, nint bcs)
     {
-        // Four source columns at a time: four sequential read streams, stores four apart per row.
         int j = 0;
+        if (System.Runtime.Intrinsics.X86.Avx.IsSupported && brs == 1)
+        {
+            // 8 × 8 blocks transposed in registers.
+            int kc8 = kc & ~7;
+            for (; j + 8 <= w; j += 8)
+            {
+                float* src = b + j * bcs;
+                float* dst = panel + j;
+                for (int k = 0; k < kc8; k += 8) GemmTranspose.Copy8x8(src + k, bcs, dst + (nint)k * nr, nr);
+                for (int k = kc8; k < kc; k++)
+                {
+                    float* d = dst + (nint)k * nr;
+                    for (int jj = 0; jj < 8; jj++) d[jj] = src[jj * bcs + k];
+                }
+            }
+        }
+
+        // Four source columns at a time: four sequential read streams, stores four apart per row.
         for (; j + 4 <= w; j += 4)
         {
             float* s0 = b + j * bcs, s1 = s0 + bcs, s2 = s1 + bcs, s3 = s2 + bcs;

@@ -44,11 +44,37 @@ internal static unsafe class GemmScalar
         GemmCore.StoreScalar(scratch, 4, mValid, nValid, c, crs, ccs, alpha, beta);
     }
 
-    /// <summary>y[j] = beta·y[j] + alpha·Σ_p x[p·xs]·b[p·brs + j·bcs] for j in [j0, j1).</summary>
+    /// <summary>
+    /// y[j] = beta·y[j] + alpha·Σ_p x[p·xs]·b[p·brs + j·bcs] for j in [j0, j1): four independent column chains
+    /// at a time (each element is still one sequential chain over p).
+    /// </summary>
     public static void Gemv(int j0, int j1, int k, float alpha, float* x, nint xs, float* b, nint brs, nint bcs,
         float beta, float* y, nint ys)
     {
-        for (int j = j0; j < j1; j++)
+        int j = j0;
+        for (; j + 4 <= j1; j += 4)
+        {
+            float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
+            float* bp = b + j * bcs;
+            nint px = 0;
+            for (int p = 0; p < k; p++)
+            {
+                float xp = x[px];
+                s0 += xp * bp[0];
+                s1 += xp * bp[bcs];
+                s2 += xp * bp[2 * bcs];
+                s3 += xp * bp[3 * bcs];
+                bp += brs;
+                px += xs;
+            }
+
+            GemmCore.StoreOne(y + j * ys, s0, alpha, beta);
+            GemmCore.StoreOne(y + (j + 1) * ys, s1, alpha, beta);
+            GemmCore.StoreOne(y + (j + 2) * ys, s2, alpha, beta);
+            GemmCore.StoreOne(y + (j + 3) * ys, s3, alpha, beta);
+        }
+
+        for (; j < j1; j++)
         {
             float s = 0f;
             float* bp = b + j * bcs;

@@ -1,127 +1,242 @@
+using System.Diagnostics;
 using System.Runtime.ExceptionServices;
 
 namespace Microsoft.ML.Recurrent.Engine.Kernels;
 
-/// <summary>A unit of GEMM work split into parts that write disjoint parts of C.</summary>
+/// <summary>A unit of GEMM work cut into chunks that write disjoint parts of C.</summary>
 internal abstract class GemmJob
 {
-    public abstract void Execute(int part, int parts);
+    public abstract void Execute(int chunk, int chunks);
 }
 
 /// <summary>
-/// A small pool of dedicated background threads for large products. One job runs at a time: a caller
-/// that finds the pool busy (another thread's product) runs its product alone, which gives the same
-/// bits because no C element depends on the split. Workers spin briefly between jobs, since per-step
-/// products arrive every few microseconds in a training loop, then sleep. Nothing is allocated per job.
+/// A small pool of dedicated background threads for large products. One job runs at a time; a caller
+/// that finds the pool busy runs its product alone (no C element depends on the split, so the bits are
+/// the same). A job is cut into more chunks than threads; participant r (the caller is 0) owns the
+/// r-th contiguous share of chunks and claims them first, so with punctual workers every thread gets
+/// the same rows of C (and of the weights) at every call and keeps them in its own cache; then it
+/// steals the other shares' unclaimed chunks. A worker that is late (asleep, or descheduled on a busy
+/// machine) simply gets fewer chunks, and the caller only ever waits for chunks already being computed.
+/// Workers spin (pause, no yield) for a short while after a job, since per-step products arrive every
+/// few microseconds in a training loop, then sleep. Nothing is allocated per job.
 /// </summary>
 internal static class GemmWorkers
 {
-    /// <summary>Spin iterations a worker or the waiting caller tries before blocking.</summary>
-    private const int SpinCount = 2047;
-
-    private static readonly object s_gate = new();
-    private static readonly ManualResetEventSlim s_done = new(false, SpinCount);
-    private static Worker[] s_workers = [];
-    private static int s_remaining;
-    private static ExceptionDispatchInfo? s_failure;
-
     /// <summary>Largest number of threads (caller included) a job may use.</summary>
     public const int MaxThreads = 64;
 
+    /// <summary>How long an idle worker, or the caller waiting for the last chunks, spins before sleeping.</summary>
+    private static readonly long SpinTicks = Stopwatch.Frequency / 5_000; // 200 µs
+
+    private static readonly object s_gate = new();
+    private static readonly ManualResetEventSlim s_done = CreateDoneEvent();
+    private static Worker[] s_workers = [];
+
+    // Per share r (padded to a cache line each): (generation << 32) | next unclaimed chunk of the share.
+    // s_generation is bumped after the shares are reset, publishing a new job.
+    private const int Pad = 8;
+    private static readonly long[] s_next = new long[MaxThreads * Pad];
+    private static int s_generation;
+    private static GemmJob? s_job;
+    private static int s_chunks;
+    private static int s_threads;
+    private static int s_completed;
+    private static int s_callerSleeping;
+    private static ExceptionDispatchInfo? s_failure;
+
     /// <summary>
-    /// Runs parts 0 … parts−1 of <paramref name="job"/>, part 0 on the calling thread.
-    /// Returns false, having run nothing, when the pool is busy with another caller's job.
+    /// Takes the pool for one job, or returns false at once when another caller holds it. The job object
+    /// may be filled in only after this succeeds; <see cref="Release"/> in a finally block.
+    /// </summary>
+    public static bool TryAcquire() => !Monitor.IsEntered(s_gate) && Monitor.TryEnter(s_gate);
+
+    public static void Release()
+    {
+        s_job = null;
+        Monitor.Exit(s_gate);
+    }
+
+    /// <summary>True while the calling thread holds the pool (e.g. a product nested inside a pooled job).</summary>
+    public static bool IsHeldByCurrentThread => Monitor.IsEntered(s_gate);
+
+    /// <summary>
+    /// Runs parts 0 … parts−1 of <paramref name="job"/> as one chunk each, shared between the calling thread and up
+    /// to parts−1 workers (a late worker's part is taken by another thread, so a part may run after another on the
+    /// same thread). Returns false, having run nothing, when the pool is busy.
     /// </summary>
     public static bool TryRun(GemmJob job, int parts)
     {
-        if (!Monitor.TryEnter(s_gate)) return false;
+        if (!TryAcquire()) return false;
         try
         {
-            EnsureWorkers(parts - 1);
-            s_failure = null;
-            s_done.Reset();
-            Volatile.Write(ref s_remaining, parts - 1);
-            for (int w = 0; w < parts - 1; w++) s_workers[w].Start(job, w + 1, parts);
-
-            job.Execute(0, parts);
-
-            var spin = default(SpinWait);
-            while (Volatile.Read(ref s_remaining) != 0)
-            {
-                if (spin.Count >= 200)
-                {
-                    s_done.Wait();
-                    break;
-                }
-
-                spin.SpinOnce(sleep1Threshold: -1);
-            }
-
-            s_failure?.Throw();
+            Run(job, parts, parts);
             return true;
         }
         finally
         {
-            Monitor.Exit(s_gate);
+            Release();
         }
     }
 
-    /// <summary>True while the calling thread is running a pooled job (e.g. a nested product).</summary>
-    public static bool IsHeldByCurrentThread => Monitor.IsEntered(s_gate);
+    /// <summary>
+    /// Runs chunks 0 … chunks−1 of <paramref name="job"/> on the calling thread and up to threads−1 workers.
+    /// The pool must be held (<see cref="TryAcquire"/>).
+    /// </summary>
+    public static void Run(GemmJob job, int threads, int chunks)
+    {
+        if (!Monitor.IsEntered(s_gate)) throw new InvalidOperationException("The GEMM pool is not held by this thread.");
+        EnsureWorkers(threads - 1);
+        s_job = job;
+        s_chunks = chunks;
+        s_threads = threads;
+        s_failure = null;
+        Volatile.Write(ref s_completed, 0);
+        int generation = s_generation + 1;
+        for (int r = 0; r < threads; r++) Volatile.Write(ref s_next[r * Pad], ((long)generation << 32) | (uint)ShareStart(r, threads, chunks));
+        Interlocked.Exchange(ref s_generation, generation); // publishes the fields above
+        for (int w = 0; w < threads - 1; w++) s_workers[w].Wake();
+
+        Participate(generation, 0);
+        WaitForCompletion(chunks);
+        s_failure?.Throw();
+    }
+
+    private static int CurrentGeneration => Volatile.Read(ref s_generation);
+
+    private static int ShareStart(int rank, int threads, int chunks) => (int)((long)chunks * rank / threads);
+
+    /// <summary>Claims and runs chunks of generation <paramref name="generation"/>: its own share, then the others'.</summary>
+    /// <param name="generation">The job's generation.</param>
+    /// <param name="rank">0 for the caller, 1 + index for a worker; only ranks below the job's thread count take part.</param>
+    private static void Participate(int generation, int rank)
+    {
+        int threads = s_threads;
+        if (rank >= threads) return;
+        for (int i = 0; i < threads; i++)
+        {
+            int share = rank + i < threads ? rank + i : rank + i - threads;
+            while (true)
+            {
+                ref long next = ref s_next[share * Pad];
+                long state = Volatile.Read(ref next);
+                if ((int)(state >> 32) != generation) return; // a newer job: this one is long finished
+                var job = s_job;
+                int chunks = s_chunks;
+                int chunk = (int)state;
+                if (job is null || chunk >= ShareStart(share + 1, threads, chunks)) break;
+
+                // The claim succeeds only if no one moved the counter since it was read, so job, chunks and
+                // threads (read after a state of this generation) belong to this job: the next job is
+                // published only after every chunk of this one has been claimed and completed.
+                if (Interlocked.CompareExchange(ref next, state + 1, state) != state) continue;
+                try
+                {
+                    job.Execute(chunk, chunks);
+                }
+                catch (Exception e)
+                {
+                    s_failure = ExceptionDispatchInfo.Capture(e);
+                }
+
+                if (Interlocked.Increment(ref s_completed) == chunks && Volatile.Read(ref s_callerSleeping) == 1)
+                {
+                    s_done.Set();
+                }
+            }
+        }
+    }
+
+    private static void WaitForCompletion(int chunks)
+    {
+        long start = Stopwatch.GetTimestamp();
+        while (Volatile.Read(ref s_completed) != chunks)
+        {
+            if (Stopwatch.GetTimestamp() - start < SpinTicks)
+            {
+                Thread.SpinWait(16);
+                continue;
+            }
+
+            Volatile.Write(ref s_callerSleeping, 1);
+            Interlocked.MemoryBarrier();
+            if (Volatile.Read(ref s_completed) != chunks) s_done.Wait();
+            s_done.Reset();
+            Volatile.Write(ref s_callerSleeping, 0);
+        }
+    }
+
+    /// <summary>
+    /// The caller's completion event, with its lock object created up front: ManualResetEventSlim creates it on the
+    /// first blocking wait, which would otherwise be an allocation inside some later steady-state call.
+    /// </summary>
+    private static ManualResetEventSlim CreateDoneEvent()
+    {
+        var done = new ManualResetEventSlim(false, 0);
+        done.Wait(1);
+        return done;
+    }
 
     private static void EnsureWorkers(int count)
     {
         if (s_workers.Length >= count) return;
         var workers = new Worker[count];
         Array.Copy(s_workers, workers, s_workers.Length);
-        for (int w = s_workers.Length; w < count; w++) workers[w] = new Worker(w);
+        for (int w = s_workers.Length; w < count; w++) workers[w] = new Worker(w, CurrentGeneration);
         s_workers = workers;
-    }
-
-    private static void Finish()
-    {
-        if (Interlocked.Decrement(ref s_remaining) == 0) s_done.Set();
     }
 
     private sealed class Worker
     {
-        private readonly ManualResetEventSlim _go = new(false, SpinCount);
-        private GemmJob? _job;
-        private int _part, _parts;
+        private readonly ManualResetEventSlim _wake = new(false, 0);
+        private readonly int _rank;
+        private int _sleeping;
+        private int _seen;
 
-        public Worker(int index)
+        public Worker(int index, int generation)
         {
+            _rank = index + 1;
+            _seen = generation;
             var thread = new Thread(Loop) { IsBackground = true, Name = $"Gemm worker {index + 1}" };
             thread.Start();
         }
 
-        public void Start(GemmJob job, int part, int parts)
+        /// <summary>Called after a new generation is published.</summary>
+        public void Wake()
         {
-            _job = job;
-            _part = part;
-            _parts = parts;
-            _go.Set();
+            Interlocked.MemoryBarrier();
+            if (Volatile.Read(ref _sleeping) == 1) _wake.Set();
         }
 
         private void Loop()
         {
             while (true)
             {
-                _go.Wait();
-                _go.Reset();
-                try
+                int generation = WaitForWork();
+                _seen = generation;
+                Participate(generation, _rank);
+            }
+        }
+
+        private int WaitForWork()
+        {
+            long start = Stopwatch.GetTimestamp();
+            while (true)
+            {
+                int generation = CurrentGeneration;
+                if (generation != _seen) return generation;
+                if (Stopwatch.GetTimestamp() - start < SpinTicks)
                 {
-                    _job!.Execute(_part, _parts);
+                    Thread.SpinWait(16);
+                    continue;
                 }
-                catch (Exception e)
-                {
-                    s_failure = ExceptionDispatchInfo.Capture(e);
-                }
-                finally
-                {
-                    _job = null;
-                    Finish();
-                }
+
+                // Sleep; the re-check after raising the flag pairs with Wake's barrier (no lost wake-up).
+                Volatile.Write(ref _sleeping, 1);
+                Interlocked.MemoryBarrier();
+                if (CurrentGeneration == _seen) _wake.Wait();
+                _wake.Reset();
+                Volatile.Write(ref _sleeping, 0);
+                start = Stopwatch.GetTimestamp();
             }
         }
     }
