@@ -83,6 +83,7 @@ internal sealed unsafe class CellRunner
     private bool _gatesScattered;
     private float[] _parameters = [];
     private float* _x, _dOut;
+    private bool _loopInputGradient;              // the backward loop computes dX row by row
     private ExceptionDispatchInfo? _failure;
 
     private int _b, _t;
@@ -234,7 +235,8 @@ internal sealed unsafe class CellRunner
     /// Backpropagates through the last <see cref="Forward"/>. dOut: (T, B, H) gradient w.r.t. each step's
     /// output in step space (or empty); dFinalH/dFinalC: (B, H) gradients w.r.t. the final states (or empty).
     /// Adds weight and bias gradients into <paramref name="gradients"/>; leaves dh0, dc0 and (unless
-    /// <paramref name="computeInputGradient"/> is false: see <see cref="ComputeInputGradient"/>) dX in this object.
+    /// <paramref name="computeInputGradient"/> is false: see <see cref="ComputeInputGradient"/>) dX in this object;
+    /// the loop computes each step's dX rows right after their gate gradients, while those are in cache.
     /// </summary>
     public void Backward(float[] parameters, float[] gradients, ReadOnlySpan<float> x, ReadOnlySpan<float> dOut,
         ReadOnlySpan<float> dFinalH, ReadOnlySpan<float> dFinalC, bool computeInputGradient = true)
@@ -249,6 +251,7 @@ internal sealed unsafe class CellRunner
         if (_unitLoop && !_gatesScattered) ScatterPartGates();
         if (B == 1) { _rowParts = 1; _bounds[0] = 0; _bounds[1] = 1; }
 
+        _loopInputGradient = computeInputGradient;
         fixed (float* pd = dOut)
         {
             _dOut = pd;
@@ -272,7 +275,6 @@ internal sealed unsafe class CellRunner
             BiasGradients.AddColumns(rowsH, B, GH, GH, gBhh);
         }
 
-        if (computeInputGradient) ComputeInputGradient(parameters);
     }
 
     /// <summary>
@@ -479,10 +481,12 @@ internal sealed unsafe class CellRunner
     {
         int B = _b, T = _t, H = _hidden, GH = _gh;
         fixed (float* par = _parameters, gates = _gatesBuf, hs = _hs, cs = _cs, tanhC = _tanhC, ghN = _ghN,
-            dGx = _dGx, dGh = _dGh, dH = _dHCarry, dC = _dCCarry, biasRows = _biasRows, biasRowsH = _biasRowsH)
+            dGx = _dGx, dGh = _dGh, dH = _dHCarry, dC = _dCCarry, biasRows = _biasRows, biasRowsH = _biasRowsH, dX = _dX)
         {
-            float* whh = par + _slices.WeightHh.Offset;
+            float* whh = par + _slices.WeightHh.Offset, wih = par + _slices.WeightIh.Offset;
             float* dOut = _dOut;
+            int I = _inputSize;
+            bool dx = _loopInputGradient;
             bool gru = _kind == CellKind.Gru;
             new Span<float>(biasRows + (nint)r0 * GH, (r1 - r0) * GH).Clear();
             if (gru) new Span<float>(biasRowsH + (nint)r0 * GH, (r1 - r0) * GH).Clear();
@@ -524,7 +528,9 @@ internal sealed unsafe class CellRunner
                             break;
                     }
 
-                    // These rows' bias-gradient sums, while the step's gate gradients are in cache.
+                    // These rows' input gradient dX = dGx · W_ih, and their bias-gradient sums, while the step's gate
+                    // gradients are in cache.
+                    if (dx) RowProduct.Multiply(rows, I, GH, dGx + gt, GH, wih, I, dX + ((nint)t * B + r0) * I, I, accumulate: false);
                     var acc = new Span<float>(biasRows + (nint)r0 * GH, rows * GH);
                     TensorPrimitives.Add(acc, new ReadOnlySpan<float>(dGx + gt, rows * GH), acc);
                     if (gru)
@@ -540,6 +546,7 @@ internal sealed unsafe class CellRunner
                     nint gp = (nint)t * B * GH + (nint)pad0 * GH;
                     new Span<float>(dGx + gp, (r1 - pad0) * GH).Clear();
                     if (_kind == CellKind.Gru) new Span<float>(dGh + gp, (r1 - pad0) * GH).Clear();
+                    if (dx) new Span<float>(dX + ((nint)t * B + pad0) * I, (r1 - pad0) * I).Clear();
                 }
             }
         }
