@@ -65,12 +65,13 @@ internal sealed unsafe class CellRunner
     private float[] _dHCarry = [];    // (B, H)
     private float[] _dCCarry = [];    // (B, H)
     private float[] _dX = [];         // (T, B, I)
+    private float[] _biasRows = [];   // (B, G·H): each row's Σ over its steps of dGx (the bias gradient before the rows are added)
+    private float[] _biasRowsH = [];  // (B, G·H): the same for dGh (GRU; other cells share _biasRows)
 
     // Time-loop threading.
     private readonly PackedWeights _rowWeights;   // W_hhᵀ (H, G·H), W_ihᵀ (I, G·H), biases, one part: the row-partitioned loop
     private readonly PackedWeights _unitWeights;  // W_hhᵀ, W_ihᵀ and biases cut by hidden units: the batch-1 loop
     private readonly LoopJob _job;
-    private readonly BiasGradients _biasGradients = new();
     private readonly StepClaims _claims = new();
     private int[] _bounds = [0, 0];               // rows [bounds[q], bounds[q+1]) belong to part q
     private int[] _rowClaimed = [];               // [q] 1 once some thread took part q's rows
@@ -82,6 +83,7 @@ internal sealed unsafe class CellRunner
     private bool _gatesScattered;
     private float[] _parameters = [];
     private float* _x, _dOut;
+    private bool _loopInputGradient;              // the backward loop computes dX row by row
     private ExceptionDispatchInfo? _failure;
 
     private int _b, _t;
@@ -169,6 +171,8 @@ internal sealed unsafe class CellRunner
             _dHCarry = new float[_capB * _hidden];
             _dCCarry = new float[_capB * _hidden];
             _dX = new float[tb * _inputSize];
+            _biasRows = new float[_capB * _gh];
+            _biasRowsH = _kind == CellKind.Gru ? new float[_capB * _gh] : _biasRows;
         }
 
         _unitLoop = false;
@@ -231,7 +235,8 @@ internal sealed unsafe class CellRunner
     /// Backpropagates through the last <see cref="Forward"/>. dOut: (T, B, H) gradient w.r.t. each step's
     /// output in step space (or empty); dFinalH/dFinalC: (B, H) gradients w.r.t. the final states (or empty).
     /// Adds weight and bias gradients into <paramref name="gradients"/>; leaves dh0, dc0 and (unless
-    /// <paramref name="computeInputGradient"/> is false: see <see cref="ComputeInputGradient"/>) dX in this object.
+    /// <paramref name="computeInputGradient"/> is false: see <see cref="ComputeInputGradient"/>) dX in this object;
+    /// the loop computes each step's dX rows right after their gate gradients, while those are in cache.
     /// </summary>
     public void Backward(float[] parameters, float[] gradients, ReadOnlySpan<float> x, ReadOnlySpan<float> dOut,
         ReadOnlySpan<float> dFinalH, ReadOnlySpan<float> dFinalC, bool computeInputGradient = true)
@@ -246,6 +251,7 @@ internal sealed unsafe class CellRunner
         if (_unitLoop && !_gatesScattered) ScatterPartGates();
         if (B == 1) { _rowParts = 1; _bounds[0] = 0; _bounds[1] = 1; }
 
+        _loopInputGradient = computeInputGradient;
         fixed (float* pd = dOut)
         {
             _dOut = pd;
@@ -262,10 +268,13 @@ internal sealed unsafe class CellRunner
         var gWhh = _slices.WeightHh.Of(gradients);
         Gemm.Multiply(true, false, GH, _inputSize, tb, 1f, dGx, GH, x, _inputSize, 1f, gWih, _inputSize, threads: Threads);
         Gemm.Multiply(true, false, GH, H, tb, 1f, dGh, GH, hs.Slice(0, tb * H), H, 1f, gWhh, H, threads: Threads);
-        // Bias gradients: the gate gradients' column sums (threads split the columns; rows are added in order).
-        _biasGradients.Add(dGx, dGh, tb, GH, _slices.BiasIh.Of(gradients), _slices.BiasHh.Of(gradients), ThreadCount);
+        // Bias gradients: the loop left each row's sum over its steps; add the rows in order.
+        fixed (float* rows = _biasRows, rowsH = _biasRowsH, gBih = _slices.BiasIh.Of(gradients), gBhh = _slices.BiasHh.Of(gradients))
+        {
+            BiasGradients.AddColumns(rows, B, GH, GH, gBih);
+            BiasGradients.AddColumns(rowsH, B, GH, GH, gBhh);
+        }
 
-        if (computeInputGradient) ComputeInputGradient(parameters);
     }
 
     /// <summary>
@@ -472,10 +481,15 @@ internal sealed unsafe class CellRunner
     {
         int B = _b, T = _t, H = _hidden, GH = _gh;
         fixed (float* par = _parameters, gates = _gatesBuf, hs = _hs, cs = _cs, tanhC = _tanhC, ghN = _ghN,
-            dGx = _dGx, dGh = _dGh, dH = _dHCarry, dC = _dCCarry)
+            dGx = _dGx, dGh = _dGh, dH = _dHCarry, dC = _dCCarry, biasRows = _biasRows, biasRowsH = _biasRowsH, dX = _dX)
         {
-            float* whh = par + _slices.WeightHh.Offset;
+            float* whh = par + _slices.WeightHh.Offset, wih = par + _slices.WeightIh.Offset;
             float* dOut = _dOut;
+            int I = _inputSize;
+            bool dx = _loopInputGradient;
+            bool gru = _kind == CellKind.Gru;
+            new Span<float>(biasRows + (nint)r0 * GH, (r1 - r0) * GH).Clear();
+            if (gru) new Span<float>(biasRowsH + (nint)r0 * GH, (r1 - r0) * GH).Clear();
             for (int t = T - 1; t >= 0; t--)
             {
                 int b = _activeAt(t);
@@ -513,6 +527,17 @@ internal sealed unsafe class CellRunner
                             RowProduct.Multiply(rows, H, GH, dGx + gt, GH, whh, H, dh, H, accumulate: false);
                             break;
                     }
+
+                    // These rows' input gradient dX = dGx · W_ih, and their bias-gradient sums, while the step's gate
+                    // gradients are in cache.
+                    if (dx) RowProduct.Multiply(rows, I, GH, dGx + gt, GH, wih, I, dX + ((nint)t * B + r0) * I, I, accumulate: false);
+                    var acc = new Span<float>(biasRows + (nint)r0 * GH, rows * GH);
+                    TensorPrimitives.Add(acc, new ReadOnlySpan<float>(dGx + gt, rows * GH), acc);
+                    if (gru)
+                    {
+                        var accH = new Span<float>(biasRowsH + (nint)r0 * GH, rows * GH);
+                        TensorPrimitives.Add(accH, new ReadOnlySpan<float>(dGh + gt, rows * GH), accH);
+                    }
                 }
 
                 int pad0 = Math.Max(r0, b);
@@ -521,6 +546,7 @@ internal sealed unsafe class CellRunner
                     nint gp = (nint)t * B * GH + (nint)pad0 * GH;
                     new Span<float>(dGx + gp, (r1 - pad0) * GH).Clear();
                     if (_kind == CellKind.Gru) new Span<float>(dGh + gp, (r1 - pad0) * GH).Clear();
+                    if (dx) new Span<float>(dX + ((nint)t * B + pad0) * I, (r1 - pad0) * I).Clear();
                 }
             }
         }
