@@ -30,18 +30,12 @@ namespace Microsoft.ML.Recurrent.Benchmarks;
 /// </summary>
 internal static class ThroughputRunner
 {
-    // Peak of the machine the libtorch figures come from: AMD EPYC Zen 4 (family 25), 2 cores at 2.97 GHz.
-    // Zen 4 has two 256-bit FMA pipes per core and runs AVX-512 as two 256-bit halves, so fp32 peak is
-    // 2 pipes × 8 lanes × 2 FLOP = 32 FLOP/cycle per core. (A core with two full 512-bit FMA ports would
-    // reach 64 FLOP/cycle, i.e. 380 GFLOP/s on 2 cores; pass --peak 380 to compare against that.)
-    private const double ClockGHz = 2.97;
-    private const double FlopPerCycle = 32;
     private const int DefaultSeed = 20240611;
     private const float LearningRate = 1e-3f;
 
     private sealed record Config(
         int Id, CellKind Cell, int Batch, int Length, int Input, int Hidden, int Layers,
-        double? TorchTraining, double? TorchInference, double? TorchLatencyUs)
+        double? TorchTraining, double? TorchInference, double? TorchLatencyUs, bool TorchMeasuredHere = false)
     {
         public NetworkSpec Spec => new(Cell, Input, Hidden, Layers, OutputSize: 1, Output: OutputMode.LastHidden);
 
@@ -77,6 +71,7 @@ internal static class ThroughputRunner
         public double? Peak;
         public double MinSeconds = 0.3;
         public int Seed = DefaultSeed;
+        public string? LibTorchJson;
     }
 
     private sealed class Result
@@ -134,14 +129,28 @@ internal static class ThroughputRunner
 
     private static int Run(Options o)
     {
-        double peak = o.Peak ?? Math.Min(o.Threads, Environment.ProcessorCount) * ClockGHz * FlopPerCycle;
+        double peak = o.Peak ?? PeakProbe.MeasureGflops(Math.Min(o.Threads, Environment.ProcessorCount));
+        var configs = AllConfigs;
+        if (o.LibTorchJson is not null)
+        {
+            try
+            {
+                configs = WithMeasuredLibTorch(o.LibTorchJson);
+            }
+            catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException or InvalidDataException)
+            {
+                Console.Error.WriteLine($"throughput: cannot read --libtorch-json '{o.LibTorchJson}': {e.Message}");
+                return 2;
+            }
+        }
+
         PrintHeader(o, peak);
 
         var results = new List<Result>();
         var total = Stopwatch.StartNew();
         foreach (int id in o.Configs)
         {
-            var c = AllConfigs[id - 1];
+            var c = configs[id - 1];
             FullCollect(); // the previous configuration's buffers
             var clock = Stopwatch.StartNew();
             Console.Write($"config {c.Id}: {c.Cell} B={c.Batch} T={c.Length} I={c.Input} H={c.Hidden} L={c.Layers} ... ");
@@ -164,7 +173,31 @@ internal static class ThroughputRunner
     }
 
     private const string UsageText =
-        "usage: throughput [--json FILE] [--repeats N] [--configs 1,3] [--threads N] [--peak GFLOPS] [--min-time SECONDS] [--seed N]";
+        "usage: throughput [--json FILE] [--repeats N] [--configs 1,3] [--threads N] [--peak GFLOPS] [--min-time SECONDS] [--seed N] [--libtorch-json FILE]";
+
+    /// <summary>
+    /// The configurations with libtorch's figures replaced by those measured on this machine by
+    /// benchmarks/LibTorchBaseline (its --json output); configurations it did not measure keep no libtorch figure.
+    /// </summary>
+    private static Config[] WithMeasuredLibTorch(string path)
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+        if (doc.RootElement.ValueKind != JsonValueKind.Array) throw new InvalidDataException("expected a JSON array of configurations.");
+        var measured = new Dictionary<int, JsonElement>();
+        foreach (var e in doc.RootElement.EnumerateArray())
+            if (e.TryGetProperty("config", out var id) && id.TryGetInt32(out int n)) measured[n] = e.Clone();
+        static double? Get(JsonElement e, string name) =>
+            e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
+        return AllConfigs.Select(c => measured.TryGetValue(c.Id, out var e)
+            ? c with
+            {
+                TorchTraining = c.Batch == 1 ? null : Get(e, "training_seq_per_s"),
+                TorchInference = c.Batch == 1 ? null : Get(e, "inference_seq_per_s"),
+                TorchLatencyUs = Get(e, "latency_us"),
+                TorchMeasuredHere = true,
+            }
+            : c with { TorchTraining = null, TorchInference = null, TorchLatencyUs = null, TorchMeasuredHere = true }).ToArray();
+    }
 
     /// <summary>The options, or null after printing the usage for --help.</summary>
     private static Options? Parse(string[] args)
@@ -204,6 +237,7 @@ internal static class ThroughputRunner
                 case "--seed": o.Seed = Int("--seed", 0); break;
                 case "--peak": o.Peak = Positive("--peak"); break;
                 case "--min-time": o.MinSeconds = Positive("--min-time"); break;
+                case "--libtorch-json": o.LibTorchJson = Value("--libtorch-json"); break;
                 case "--configs":
                 {
                     string v = Value("--configs");
@@ -429,8 +463,11 @@ internal static class ThroughputRunner
         if (!optimized) Console.WriteLine("  WARNING: JIT optimisation is disabled (Debug build?); run with -c Release.");
         Console.WriteLine($"  Gemm.DefaultThreads = {o.Threads}; median of {o.Repeats} repeat(s), each ≥ {o.MinSeconds:0.###} s; seed {o.Seed}");
         Console.WriteLine(o.Peak is null
-            ? $"  Peak = {Math.Min(o.Threads, Environment.ProcessorCount)} core(s) × {ClockGHz} GHz × {FlopPerCycle} FP32 FLOP/cycle (Zen 4: 2 × 256-bit FMA pipes) = {peak:F1} GFLOP/s (--peak to override)"
+            ? $"  Peak = {peak:F1} GFLOP/s: FMA throughput measured on {Math.Min(o.Threads, Environment.ProcessorCount)} thread(s) just now (--peak to override)"
             : $"  Peak = {peak:F1} GFLOP/s (--peak)");
+        Console.WriteLine(o.LibTorchJson is null
+            ? "  libtorch = the issue's figures (2 threads, another machine); --libtorch-json FILE uses figures measured here by benchmarks/LibTorchBaseline"
+            : $"  libtorch = measured on this machine by benchmarks/LibTorchBaseline ({o.LibTorchJson})");
         Console.WriteLine("  Training step = zero grads + forward + MSE on a 1-output head over the last hidden state + backward + Adam (no clipping).");
         Console.WriteLine("  FLOPs: forward 2·G·H·(I+H)·T per sequence per layer; training 3× forward. ratio = ours / libtorch (> 1 is faster).");
         Console.WriteLine();
@@ -520,6 +557,7 @@ internal static class ThroughputRunner
             Number(json, "libtorch_inference_seq_per_s", c.TorchInference);
             // Extras beyond the required fields.
             Number(json, "libtorch_latency_us", c.TorchLatencyUs);
+            json.WriteString("libtorch_source", c.TorchMeasuredHere ? "measured on this machine" : "issue figures (another machine)");
             Number(json, "peak_gflops", peak, 1);
             Number(json, "training_step_ms", r.TrainingStepMs, 4);
             json.WriteStartArray("first_steps_ms");

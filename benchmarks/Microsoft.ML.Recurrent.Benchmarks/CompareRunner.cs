@@ -1,0 +1,117 @@
+using System.Globalization;
+using System.Text.Json;
+
+namespace Microsoft.ML.Recurrent.Benchmarks;
+
+/// <summary>
+/// <c>compare --ours A.json B.json … --libtorch C.json D.json …</c>: the medians over several throughput runs
+/// (<c>throughput --json</c>) and several libtorch runs (benchmarks/LibTorchBaseline <c>--json</c>), taken
+/// alternately on the same machine (benchmarks/compare-libtorch.sh), and the ratio of the medians per
+/// configuration. Interleaving the runs exposes both sides to the same background load of a shared machine.
+/// </summary>
+internal static class CompareRunner
+{
+    private const string Usage = "usage: compare --ours FILE... --libtorch FILE... [--markdown]";
+
+    public static int Run(string[] args)
+    {
+        var ours = new List<string>();
+        var torch = new List<string>();
+        List<string>? target = null;
+        bool markdown = false;
+        foreach (string a in args)
+        {
+            if (a == "--ours") target = ours;
+            else if (a == "--libtorch") target = torch;
+            else if (a == "--markdown") markdown = true;
+            else if (target is not null && !a.StartsWith("--", StringComparison.Ordinal)) target.Add(a);
+            else
+            {
+                Console.Error.WriteLine($"compare: unexpected argument '{a}'.\n{Usage}");
+                return 2;
+            }
+        }
+
+        if (ours.Count == 0 || torch.Count == 0)
+        {
+            Console.Error.WriteLine($"compare: needs at least one file after --ours and after --libtorch.\n{Usage}");
+            return 2;
+        }
+
+        Dictionary<int, List<JsonElement>> o, t;
+        try
+        {
+            o = Load(ours);
+            t = Load(torch);
+        }
+        catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException or InvalidDataException)
+        {
+            Console.Error.WriteLine($"compare: {e.Message}");
+            return 2;
+        }
+
+        var inv = CultureInfo.InvariantCulture;
+        string sep = markdown ? " | " : "  ";
+        Console.WriteLine($"Medians of {ours.Count} run(s) of ours and {torch.Count} of libtorch, interleaved on this machine; ratio = ours / libtorch (latency: libtorch / ours), > 1 is faster.");
+        string[] head = ["#", "config", "train seq/s", "libtorch", "ratio", "GFLOP/s", "% peak", "infer seq/s", "libtorch", "ratio", "latency µs", "libtorch µs", "ratio"];
+        Console.WriteLine(markdown ? "| " + string.Join(" | ", head) + " |" : string.Join(sep, head));
+        if (markdown) Console.WriteLine("|" + string.Concat(Enumerable.Repeat("---|", head.Length)));
+        foreach (int id in o.Keys.Order())
+        {
+            var runs = o[id];
+            var first = runs[0];
+            string config = $"{Str(first, "cell")} {Int(first, "batch")}, {Int(first, "length")}, {Int(first, "input")}, {Int(first, "hidden")}, {Int(first, "layers")}";
+            double? tr = Median(runs, "training_seq_per_s"), inf = Median(runs, "inference_seq_per_s"), lat = Median(runs, "latency_us");
+            double? gf = Median(runs, "gflops"), peak = Median(runs, "peak_gflops");
+            t.TryGetValue(id, out var truns);
+            double? ttr = truns is null ? null : Median(truns, "training_seq_per_s");
+            double? tinf = truns is null ? null : Median(truns, "inference_seq_per_s");
+            double? tlat = truns is null ? null : Median(truns, "latency_us");
+            bool single = Int(first, "batch") == 1;
+            string F(double? v, string f) => v is double d ? d.ToString(f, inv) : "—";
+            string R(double? a, double? b) => a is double x && b is double y && y > 0 ? (x / y).ToString("0.00", inv) + "×" : "—";
+            string[] cells =
+            [
+                id.ToString(inv), config,
+                F(tr, "F0"), single ? "—" : F(ttr, "F0"), single ? "—" : R(tr, ttr),
+                F(gf, "F1"), gf is double g && peak is double p && p > 0 ? (100 * g / p).ToString("F1", inv) + "%" : "—",
+                F(inf, "F0"), single ? "—" : F(tinf, "F0"), single ? "—" : R(inf, tinf),
+                F(lat, "F1"), F(tlat, "F1"), R(tlat, lat),
+            ];
+            Console.WriteLine(markdown ? "| " + string.Join(" | ", cells) + " |" : string.Join(sep, cells));
+        }
+
+        return 0;
+    }
+
+    private static Dictionary<int, List<JsonElement>> Load(List<string> files)
+    {
+        var byConfig = new Dictionary<int, List<JsonElement>>();
+        foreach (string f in files)
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(f));
+            if (doc.RootElement.ValueKind != JsonValueKind.Array) throw new InvalidDataException($"{f}: expected a JSON array of configurations.");
+            foreach (var e in doc.RootElement.EnumerateArray())
+            {
+                if (!e.TryGetProperty("config", out var id) || !id.TryGetInt32(out int n)) throw new InvalidDataException($"{f}: an entry has no integer 'config'.");
+                if (!byConfig.TryGetValue(n, out var list)) byConfig[n] = list = [];
+                list.Add(e.Clone());
+            }
+        }
+
+        return byConfig;
+    }
+
+    private static double? Median(List<JsonElement> runs, string name)
+    {
+        var values = runs.Where(e => e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number)
+            .Select(e => e.GetProperty(name).GetDouble()).Order().ToArray();
+        if (values.Length == 0) return null;
+        int n = values.Length;
+        return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+    }
+
+    private static int Int(JsonElement e, string name) => e.TryGetProperty(name, out var v) && v.TryGetInt32(out int n) ? n : 0;
+
+    private static string Str(JsonElement e, string name) => e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : "?";
+}

@@ -1,0 +1,108 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace Microsoft.ML.Recurrent.Benchmarks;
+
+/// <summary>
+/// Measures this machine's fp32 FMA peak instead of assuming a clock: each of N threads runs independent
+/// fused multiply–add chains on registers (enough chains to cover the FMA latency on every pipe) for a
+/// fixed time, all threads at once; the figure is the best of a few tries of total FLOPs over wall time.
+/// The widest accelerated vector is used (on AVX-512 machines both 512 and 256 bits are tried and the
+/// higher kept: Zen 4 splits 512-bit FMAs in two, Intel server cores may have a second 512-bit port).
+/// </summary>
+internal static class PeakProbe
+{
+    private const int ChainsPerIteration = 12;
+
+    /// <summary>GFLOP/s of <paramref name="threads"/> threads running FMAs together.</summary>
+    public static double MeasureGflops(int threads, double seconds = 0.15, int tries = 3)
+    {
+        double best = 0;
+        for (int t = 0; t < tries; t++)
+        {
+            if (Vector512.IsHardwareAccelerated) best = Math.Max(best, Run(threads, seconds, Fma512, 16));
+            if (Vector256.IsHardwareAccelerated) best = Math.Max(best, Run(threads, seconds, Fma256, 8));
+        }
+
+        return best;
+    }
+
+    private static double Run(int threads, double seconds, Func<long, float, float> kernel, int lanes)
+    {
+        const long iterations = 1 << 16;
+        long ticks = (long)(seconds * Stopwatch.Frequency);
+        var flops = new double[threads];
+        using var start = new Barrier(threads + 1);
+        var workers = new Thread[threads];
+        float sink = 0;
+        for (int i = 0; i < threads; i++)
+        {
+            int id = i;
+            workers[i] = new Thread(() =>
+            {
+                kernel(1024, 1f); // JIT and warm the pipes
+                start.SignalAndWait();
+                long t0 = Stopwatch.GetTimestamp();
+                long n = 0;
+                float s = 0;
+                while (Stopwatch.GetTimestamp() - t0 < ticks)
+                {
+                    s += kernel(iterations, 1f + id * 1e-7f);
+                    n += iterations;
+                }
+
+                flops[id] = n * ChainsPerIteration * 2.0 * lanes;
+                Volatile.Write(ref sink, s);
+            }) { IsBackground = true };
+            workers[i].Start();
+        }
+
+        start.SignalAndWait();
+        long w0 = Stopwatch.GetTimestamp();
+        foreach (var w in workers) w.Join();
+        double wall = Stopwatch.GetElapsedTime(w0).TotalSeconds;
+        GC.KeepAlive(sink);
+        return flops.Sum() / wall / 1e9;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static float Fma512(long iterations, float seed)
+    {
+        var m = Vector512.Create(0.999999f);
+        var a = Vector512.Create(1e-7f);
+        Vector512<float> c0 = Vector512.Create(seed), c1 = c0 + a, c2 = c1 + a, c3 = c2 + a, c4 = c3 + a, c5 = c4 + a;
+        Vector512<float> c6 = c5 + a, c7 = c6 + a, c8 = c7 + a, c9 = c8 + a, c10 = c9 + a, c11 = c10 + a;
+        for (long i = 0; i < iterations; i++)
+        {
+            c0 = Vector512.FusedMultiplyAdd(c0, m, a); c1 = Vector512.FusedMultiplyAdd(c1, m, a);
+            c2 = Vector512.FusedMultiplyAdd(c2, m, a); c3 = Vector512.FusedMultiplyAdd(c3, m, a);
+            c4 = Vector512.FusedMultiplyAdd(c4, m, a); c5 = Vector512.FusedMultiplyAdd(c5, m, a);
+            c6 = Vector512.FusedMultiplyAdd(c6, m, a); c7 = Vector512.FusedMultiplyAdd(c7, m, a);
+            c8 = Vector512.FusedMultiplyAdd(c8, m, a); c9 = Vector512.FusedMultiplyAdd(c9, m, a);
+            c10 = Vector512.FusedMultiplyAdd(c10, m, a); c11 = Vector512.FusedMultiplyAdd(c11, m, a);
+        }
+
+        return Vector512.Sum(c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static float Fma256(long iterations, float seed)
+    {
+        var m = Vector256.Create(0.999999f);
+        var a = Vector256.Create(1e-7f);
+        Vector256<float> c0 = Vector256.Create(seed), c1 = c0 + a, c2 = c1 + a, c3 = c2 + a, c4 = c3 + a, c5 = c4 + a;
+        Vector256<float> c6 = c5 + a, c7 = c6 + a, c8 = c7 + a, c9 = c8 + a, c10 = c9 + a, c11 = c10 + a;
+        for (long i = 0; i < iterations; i++)
+        {
+            c0 = Vector256.FusedMultiplyAdd(c0, m, a); c1 = Vector256.FusedMultiplyAdd(c1, m, a);
+            c2 = Vector256.FusedMultiplyAdd(c2, m, a); c3 = Vector256.FusedMultiplyAdd(c3, m, a);
+            c4 = Vector256.FusedMultiplyAdd(c4, m, a); c5 = Vector256.FusedMultiplyAdd(c5, m, a);
+            c6 = Vector256.FusedMultiplyAdd(c6, m, a); c7 = Vector256.FusedMultiplyAdd(c7, m, a);
+            c8 = Vector256.FusedMultiplyAdd(c8, m, a); c9 = Vector256.FusedMultiplyAdd(c9, m, a);
+            c10 = Vector256.FusedMultiplyAdd(c10, m, a); c11 = Vector256.FusedMultiplyAdd(c11, m, a);
+        }
+
+        return Vector256.Sum(c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11);
+    }
+}
