@@ -80,6 +80,7 @@ internal static unsafe class GemmCore
     public static int TilesN(in GemmProblem p) => (p.N + p.Tile.NR - 1) / p.Tile.NR;
 
     /// <summary>Runs part <paramref name="part"/> of <paramref name="parts"/>: a contiguous range of whole tiles.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RunPart(in GemmProblem p, int part, int parts)
     {
         if (p.SplitN)
@@ -97,6 +98,7 @@ internal static unsafe class GemmCore
     }
 
     /// <summary>Computes C[i0..i1, j0..j1]; i0 and j0 are multiples of MR and NR.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run(in GemmProblem p, int i0, int i1, int j0, int j1)
     {
         if (i1 <= i0 || j1 <= j0) return;
@@ -188,6 +190,7 @@ internal static unsafe class GemmCore
     /// (panel element [p·mr + r] = A[tile·mr + r, p]); rows past mc in the last panel are left unset
     /// (the kernels never read rows ≥ mValid).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PackA(float* dst, int kc, int mc, int mr, float* a, nint ars, nint acs)
     {
         for (int i0 = 0; i0 < mc; i0 += mr, dst += (nint)mr * kc)
@@ -234,6 +237,7 @@ internal static unsafe class GemmCore
     /// Packs B[0..kc, 0..nc] (B[p, j] = b[p·brs + j·bcs]) into ⌈nc/nr⌉ panels of kc × nr floats,
     /// row p of a panel contiguous, zero-padded past nc.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PackPanels(float* dst, int kc, int nc, int nr, float* b, nint brs, nint bcs)
     {
         for (int j0 = 0; j0 < nc; j0 += nr)
@@ -286,6 +290,7 @@ internal static unsafe class GemmCore
     }
 
     /// <summary>Panel from column-contiguous B (column j of the panel is b[j·bcs + p], brs = 1).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackTransposed(float* panel, int kc, int w, int nr, float* b, nint brs, nint bcs)
     {
         int j = 0;
@@ -344,6 +349,7 @@ internal static unsafe class GemmCore
     /// C = alpha·acc (beta = 0), C + alpha·acc (beta = 1) or beta·C + alpha·acc; the same two roundings
     /// as the vector stores.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void StoreScalar(float* acc, int ldAcc, int mValid, int nValid,
         float* c, nint crs, nint ccs, float alpha, float beta)
     {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics.Tensors;
 using System.Runtime.ExceptionServices;
 using Microsoft.ML.Recurrent.Engine.Kernels;
@@ -372,6 +373,7 @@ internal sealed unsafe class CellRunner
         else BackwardRows(r0, r1);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void ForwardRows(int r0, int r1)
     {
         int B = _b, T = _t, H = _hidden, GH = _gh, I = _inputSize;
@@ -477,6 +479,7 @@ internal sealed unsafe class CellRunner
         for (int i = 0; i < floats; i += 16) System.Runtime.Intrinsics.X86.Sse.Prefetch0(p + i);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void BackwardRows(int r0, int r1)
     {
         int B = _b, T = _t, H = _hidden, GH = _gh;
@@ -631,6 +634,7 @@ internal sealed unsafe class CellRunner
     }
 
     /// <summary>Refreshes part q's packed weights and projects every step's input onto its gate columns.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void PrepareUnits(int q)
     {
         _unitWeights.Refresh(q, _parameters);
@@ -640,6 +644,7 @@ internal sealed unsafe class CellRunner
     }
 
     /// <summary>Step t for part q's units: their gate rows of W_hh·h_{t−1}, then their element-wise pass.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void StepUnits(int q, int t)
     {
         int H = _hidden, j0 = _unitWeights.First(q), n = _unitWeights.Units(q), gn = _gates * n;
