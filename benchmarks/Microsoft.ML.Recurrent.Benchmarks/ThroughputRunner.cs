@@ -18,7 +18,7 @@ namespace Microsoft.ML.Recurrent.Benchmarks;
 /// A training step is what a training loop does per mini-batch, with nothing else: zero the gradients,
 /// forward (training = true), MSE loss on a one-output linear head over the last hidden state, backward,
 /// Adam step (no clipping, as the libtorch loop had none). Inference is one forward pass (training = false)
-/// on the same batch. Data are random normal values with a fixed seed; every sequence of a batch has the
+/// on the same batch, parameters frozen as in the product's predictors. Data are random normal values with a fixed seed; every sequence of a batch has the
 /// same length. Each figure is the median of several repeats, each repeat timing enough iterations to
 /// last ≥ --min-time seconds after a warm-up.
 /// </para>
@@ -374,7 +374,10 @@ internal static class ThroughputRunner
         r.TrainingStepMs = Median(perStep) * 1e3;
         r.TrainingSeqPerSec = c.Batch / Median(perStep);
 
-        // Inference on the same batch.
+        // Inference on the same batch, with the parameters frozen as the product's predictors freeze them (no check
+        // for changed weights before each pass); one pass first repacks the weights the last Adam step changed.
+        work.Infer();
+        work.Network.FrozenParameters = true;
         double lastForward = RunFor(() => work.Infer(), minIterations: 2, o.MinSeconds / 2);
         r.InferenceIterations = IterationsFor(lastForward, o.MinSeconds);
         var perForward = new double[o.Repeats];

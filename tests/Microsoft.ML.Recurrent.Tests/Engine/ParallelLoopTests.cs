@@ -318,6 +318,55 @@ public class ParallelLoopTests
         failures.Should().BeEmpty();
     }
 
+    [Fact]
+    public void SingleSequence_TwoThreadsScoringAtOnce_EachRunsAloneWithTheSameBits()
+    {
+        // Under ML.NET's parallel cursors every core already has a caller: a split would only add hand-overs.
+        // Each thread's network could split its units (H = 128, two threads allowed) but must not while the other
+        // thread is inside a batch-1 pass; the bits are those of one thread alone either way.
+        var spec = new NetworkSpec(CellKind.Lstm, InputSize: 8, HiddenSize: 128, OutputSize: 2);
+        var layout = new ParameterLayout(spec);
+        var parameters = new float[layout.Count];
+        Initializer.Initialize(layout, parameters, 6);
+        var sequence = Randoms(new Random(3), 300 * 8);
+        var batch = new SequenceBatch(1, 300, 8, 0);
+        batch.FillSingle(sequence);
+        var expected = BitsOf(new RecurrentNetwork(layout, parameters, null, 1, 300) { Threads = 1 }.Forward(batch));
+        var alone = new RecurrentNetwork(layout, parameters, null, 1, 300) { Threads = 2 };
+        alone.Forward(batch);
+        alone.LastLoopParts.Should().Be(2, "a single caller splits this shape");
+
+        // Both threads keep scoring until each has done Rounds passes, so every pass but the first and last few overlaps
+        // a pass of the other thread.
+        const int Rounds = 30;
+        var passes = new int[2];
+        var split = new int[2];
+        var wrong = new int[2];
+        int stop = 0;
+        using var start = new Barrier(2);
+        var threads = Enumerable.Range(0, 2).Select(w => new Thread(() =>
+        {
+            var own = new SequenceBatch(1, 300, 8, 0);
+            own.FillSingle(sequence);
+            var net = new RecurrentNetwork(layout, parameters, null, 1, 300) { Threads = 2 };
+            start.SignalAndWait();
+            while (Volatile.Read(ref stop) == 0)
+            {
+                var y = net.Forward(own);
+                if (!BitsOf(y).SequenceEqual(expected)) wrong[w]++;
+                if (net.LastLoopParts > 1) split[w]++;
+                if (++passes[w] >= Rounds && Volatile.Read(ref passes[1 - w]) >= Rounds) Volatile.Write(ref stop, 1);
+            }
+        })).ToArray();
+        foreach (var t in threads) t.Start();
+        foreach (var t in threads) t.Join();
+
+        wrong.Should().Equal([0, 0]);
+        int total = passes[0] + passes[1];
+        (split[0] + split[1]).Should().BeLessThan(total / 4,
+            $"passes that overlap another thread's batch-1 pass run on their own thread ({split[0]} + {split[1]} of {passes[0]} + {passes[1]} split)");
+    }
+
     // ---- No allocation in steady state ----
 
     [Fact]

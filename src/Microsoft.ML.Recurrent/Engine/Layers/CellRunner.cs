@@ -557,6 +557,9 @@ internal sealed unsafe class CellRunner
 
     // ---- Unit-partitioned loop (B = 1) ----
 
+    /// <summary>Threads now inside a batch-1 forward pass (any runner): the loop splits only while it is the only one.</summary>
+    private static int s_singleSequenceCallers;
+
     /// <summary>Most threads one sequence's loop uses: every step waits for every part, so more parts cost more hand-overs.</summary>
     public const int MaxUnitParts = 4;
 
@@ -590,9 +593,12 @@ internal sealed unsafe class CellRunner
         _gatesScattered = false;
         _x = x;
         _failure = null;
+        bool alone = Interlocked.Increment(ref s_singleSequenceCallers) == 1;
         try
         {
-            if (parts > 1 && !GemmWorkers.IsHeldByCurrentThread)
+            // Split only when no other thread is scoring a single sequence: under ML.NET's parallel cursors
+            // (Transform) every core already has a caller, and a split would only add hand-overs between them.
+            if (parts > 1 && alone && !GemmWorkers.IsHeldByCurrentThread)
             {
                 _claims.Reset(parts);
                 _job.Mode = LoopMode.ForwardUnits;
@@ -613,6 +619,7 @@ internal sealed unsafe class CellRunner
         finally
         {
             _x = null;
+            Interlocked.Decrement(ref s_singleSequenceCallers);
         }
     }
 
