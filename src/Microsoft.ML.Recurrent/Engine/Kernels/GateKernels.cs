@@ -95,7 +95,10 @@ internal static class GateKernels
             ref float hh = ref Unsafe.Add(ref h0, r * n);
             nuint j = 0;
             if (width >= 512)
+            {
+                for (; j + L512x2.Count <= n; j += L512x2.Count) LstmAt<Pair512, L512x2>(ref g, ref cp, ref cc, ref tc, ref hh, n, j);
                 for (; j + L512.Count <= n; j += L512.Count) LstmAt<Vector512<float>, L512>(ref g, ref cp, ref cc, ref tc, ref hh, n, j);
+            }
             if (width >= 256)
                 for (; j + L256.Count <= n; j += L256.Count) LstmAt<Vector256<float>, L256>(ref g, ref cp, ref cc, ref tc, ref hh, n, j);
             for (; j < n; j++) LstmAt<float, L1>(ref g, ref cp, ref cc, ref tc, ref hh, n, j);
@@ -132,7 +135,10 @@ internal static class GateKernels
             ref float hh = ref Unsafe.Add(ref h0, r * n);
             nuint j = 0;
             if (width >= 512)
+            {
+                for (; j + L512x2.Count <= n; j += L512x2.Count) GruAt<Pair512, L512x2>(ref g, ref ghr, ref hp, ref hn, ref hh, n, j);
                 for (; j + L512.Count <= n; j += L512.Count) GruAt<Vector512<float>, L512>(ref g, ref ghr, ref hp, ref hn, ref hh, n, j);
+            }
             if (width >= 256)
                 for (; j + L256.Count <= n; j += L256.Count) GruAt<Vector256<float>, L256>(ref g, ref ghr, ref hp, ref hn, ref hh, n, j);
             for (; j < n; j++) GruAt<float, L1>(ref g, ref ghr, ref hp, ref hn, ref hh, n, j);
@@ -192,7 +198,10 @@ internal static class GateKernels
             ref float dcr = ref Unsafe.Add(ref dc0, r * n);
             nuint j = 0;
             if (width >= 512)
+            {
+                for (; j + L512x2.Count <= n; j += L512x2.Count) LstmBackAt<Pair512, L512x2>(ref a, ref cp, ref tc, ref dhr, ref dcr, ref dp, n, j);
                 for (; j + L512.Count <= n; j += L512.Count) LstmBackAt<Vector512<float>, L512>(ref a, ref cp, ref tc, ref dhr, ref dcr, ref dp, n, j);
+            }
             if (width >= 256)
                 for (; j + L256.Count <= n; j += L256.Count) LstmBackAt<Vector256<float>, L256>(ref a, ref cp, ref tc, ref dhr, ref dcr, ref dp, n, j);
             for (; j < n; j++) LstmBackAt<float, L1>(ref a, ref cp, ref tc, ref dhr, ref dcr, ref dp, n, j);
@@ -234,7 +243,10 @@ internal static class GateKernels
             ref float dhr = ref Unsafe.Add(ref dh0, r * n);
             nuint j = 0;
             if (width >= 512)
+            {
+                for (; j + L512x2.Count <= n; j += L512x2.Count) GruBackAt<Pair512, L512x2>(ref a, ref hn, ref hp, ref dhr, ref dx, ref dg, n, j);
                 for (; j + L512.Count <= n; j += L512.Count) GruBackAt<Vector512<float>, L512>(ref a, ref hn, ref hp, ref dhr, ref dx, ref dg, n, j);
+            }
             if (width >= 256)
                 for (; j + L256.Count <= n; j += L256.Count) GruBackAt<Vector256<float>, L256>(ref a, ref hn, ref hp, ref dhr, ref dx, ref dg, n, j);
             for (; j < n; j++) GruBackAt<float, L1>(ref a, ref hn, ref hp, ref dhr, ref dx, ref dg, n, j);
@@ -474,6 +486,38 @@ internal static class GateKernels
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> CopySign(Vector512<float> m, Vector512<float> s) => m | (s & Vector512.Create(-0f));
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<float> Pow2(Vector512<float> kf) => (Vector512.ShiftLeft(kf.AsInt32(), 23) + Vector512.Create(0x3F800000)).AsSingle();
+    }
+
+    /// <summary>Two 512-bit vectors side by side: every operation on both, so one loop iteration carries two independent chains.</summary>
+    private struct Pair512
+    {
+        public Vector512<float> A, B;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Pair512(Vector512<float> a, Vector512<float> b) { A = a; B = b; }
+    }
+
+    private readonly struct L512x2 : ILanes<Pair512>
+    {
+        public static nuint Count => 2 * (nuint)Vector512<float>.Count;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Load(ref float p, nuint i) => new(Vector512.LoadUnsafe(ref p, i), Vector512.LoadUnsafe(ref p, i + 16));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Pair512 v, ref float p, nuint i) { v.A.StoreUnsafe(ref p, i); v.B.StoreUnsafe(ref p, i + 16); }
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Splat(float x) => new(Vector512.Create(x), Vector512.Create(x));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Add(Pair512 a, Pair512 b) => new(a.A + b.A, a.B + b.B);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Sub(Pair512 a, Pair512 b) => new(a.A - b.A, a.B - b.B);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Mul(Pair512 a, Pair512 b) => new(a.A * b.A, a.B * b.B);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Div(Pair512 a, Pair512 b) => new(a.A / b.A, a.B / b.B);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Neg(Pair512 a) => new(-a.A, -a.B);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Fma(Pair512 a, Pair512 b, Pair512 c) => new(Vector512.FusedMultiplyAdd(a.A, b.A, c.A), Vector512.FusedMultiplyAdd(a.B, b.B, c.B));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Fnma(Pair512 a, Pair512 b, Pair512 c) => new(Vector512.FusedMultiplyAdd(-a.A, b.A, c.A), Vector512.FusedMultiplyAdd(-a.B, b.B, c.B));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Min(Pair512 a, Pair512 b) => new(Vector512.MinNative(a.A, b.A), Vector512.MinNative(a.B, b.B));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Max(Pair512 a, Pair512 b) => new(Vector512.MaxNative(a.A, b.A), Vector512.MaxNative(a.B, b.B));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Abs(Pair512 a) => new(Vector512.Abs(a.A), Vector512.Abs(a.B));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 LessThan(Pair512 a, Pair512 b) => new(Vector512.LessThan(a.A, b.A), Vector512.LessThan(a.B, b.B));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 IsNaN(Pair512 a) => new(Vector512.IsNaN(a.A), Vector512.IsNaN(a.B));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Select(Pair512 mask, Pair512 t, Pair512 f) => new(Vector512.ConditionalSelect(mask.A, t.A, f.A), Vector512.ConditionalSelect(mask.B, t.B, f.B));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 CopySign(Pair512 m, Pair512 s) => new(L512.CopySign(m.A, s.A), L512.CopySign(m.B, s.B));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Pow2(Pair512 kf) => new(L512.Pow2(kf.A), L512.Pow2(kf.B));
     }
 
     private readonly struct L256 : ILanes<Vector256<float>>
