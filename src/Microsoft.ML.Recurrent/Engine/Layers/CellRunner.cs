@@ -661,6 +661,9 @@ internal sealed unsafe class CellRunner
         {
             float* hPrev = hs + (nint)t * H;
             nint ht = (nint)t * H + j0, hn = ht + H;
+            // The other parts' units of h_{t−1} were just written on other cores: ask for all of its lines now, so those
+            // transfers overlap instead of stalling the product one by one when it reaches them.
+            if (_unitWeights.Parts > 1) Prefetch(hPrev, H);
             switch (_kind)
             {
                 case CellKind.Lstm:

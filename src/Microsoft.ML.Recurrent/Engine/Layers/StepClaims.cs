@@ -11,18 +11,24 @@ namespace Microsoft.ML.Recurrent.Engine.Layers;
 /// their "finished" counters (pause, then yielding the core). A part still unclaimed after a short grace
 /// period belongs to a thread that is late (not woken yet, or descheduled on a busy machine): the waiting
 /// thread claims and runs it itself. Which thread runs a part never changes its arithmetic. Counters are
-/// per part, each in its own cache line, and monotonic (steps claimed / finished), so a step costs two
-/// cache-line hand-overs and no kernel call.
+/// per part and monotonic (steps claimed / finished), each in its own cache line; a waiting thread spins on
+/// the partners' "finished" lines and reads their "claimed" lines only now and then, so a punctual partner's
+/// claim stays local and a step costs one cache-line hand-over per partner and no kernel call.
 /// </summary>
 internal sealed class StepClaims
 {
-    private const int Stride = 16;          // longs per part: 128 bytes, so no two parts share a line
+    // Longs per part: its "claimed" counter at [q·Stride] and its "finished" counter at [q·Stride + FinishedAt], 128 bytes
+    // apart, so a waiting thread spinning on a partner's "finished" line leaves the line the partner claims its next step
+    // on in the partner's cache (the claim stays a local compare-exchange instead of a transfer between cores).
+    private const int Stride = 32;
+    private const int FinishedAt = 16;
     private const int PauseSpins = 8192;    // pause iterations before a waiting thread starts yielding its core
+    private const int ClaimCheckSpins = 16; // a waiting thread looks at a partner's claim (for a take-over) only every so many spins
 
     /// <summary>A part unclaimed this long after its thread could have claimed it is taken over.</summary>
     private static readonly long GraceTicks = Math.Max(1, Stopwatch.Frequency / 500_000); // 2 µs
 
-    private long[] _slots = new long[2 * Stride]; // [q·Stride]: steps claimed by part q; [q·Stride + 1]: steps finished
+    private long[] _slots = new long[2 * Stride]; // [q·Stride]: steps claimed by part q; [q·Stride + FinishedAt]: steps finished
     private int _parts;
     private volatile bool _aborted;
 
@@ -46,7 +52,7 @@ internal sealed class StepClaims
     public bool TryClaim(int part, long step) => Interlocked.CompareExchange(ref _slots[part * Stride], step + 1, step) == step;
 
     /// <summary>Publishes that the claimed part is done (its writes become visible to whoever sees the count).</summary>
-    public void Finish(int part, long step) => Volatile.Write(ref _slots[part * Stride + 1], step + 1);
+    public void Finish(int part, long step) => Volatile.Write(ref _slots[part * Stride + FinishedAt], step + 1);
 
     /// <summary>
     /// Runs step <paramref name="step"/> from thread <paramref name="home"/>'s side: its own part if still free,
@@ -67,10 +73,10 @@ internal sealed class StepClaims
             int q = (home + k) % _parts;
             long unclaimedSince = 0;
             int spins = 0;
-            while (Volatile.Read(ref _slots[q * Stride + 1]) <= step)
+            while (Volatile.Read(ref _slots[q * Stride + FinishedAt]) <= step)
             {
                 if (_aborted) return false;
-                if (Volatile.Read(ref _slots[q * Stride]) <= step)
+                if (spins % ClaimCheckSpins == ClaimCheckSpins - 1 && Volatile.Read(ref _slots[q * Stride]) <= step)
                 {
                     long now = Stopwatch.GetTimestamp();
                     if (unclaimedSince == 0) unclaimedSince = now;
