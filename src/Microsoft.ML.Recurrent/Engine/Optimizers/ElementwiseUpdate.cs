@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -36,6 +37,7 @@ internal interface IUpdateWithTwoStates
 /// <summary>Runs an element-wise update over equally long buffers: vector blocks, then a scalar tail.</summary>
 internal static class UpdateDriver
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run<TOp>(in TOp op, Span<float> p, ReadOnlySpan<float> g)
         where TOp : struct, IStatelessUpdate
     {
@@ -63,6 +65,7 @@ internal static class UpdateDriver
         for (; i < n; i++) p[i] = op.Invoke(p[i], g[i]);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run<TOp>(in TOp op, Span<float> p, ReadOnlySpan<float> g, Span<float> s)
         where TOp : struct, IUpdateWithState
     {
@@ -95,6 +98,7 @@ internal static class UpdateDriver
         for (; i < n; i++) p[i] = op.Invoke(p[i], g[i], ref s[i]);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run<TOp>(in TOp op, Span<float> p, ReadOnlySpan<float> g, Span<float> s1, Span<float> s2)
         where TOp : struct, IUpdateWithTwoStates
     {

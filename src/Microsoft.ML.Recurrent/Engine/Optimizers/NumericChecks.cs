@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
@@ -7,6 +8,7 @@ namespace Microsoft.ML.Recurrent.Engine.Optimizers;
 internal static class NumericChecks
 {
     /// <summary>True when no element is NaN or ±∞ (true for an empty span).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static bool AllFinite(ReadOnlySpan<float> x)
     {
         // x − x is 0 for every finite x and NaN for NaN and ±∞, and NaN ≠ 0.
