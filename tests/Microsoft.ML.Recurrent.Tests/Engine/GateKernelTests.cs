@@ -6,7 +6,7 @@ using Xunit.Sdk;
 namespace Microsoft.ML.Recurrent.Tests.Engine;
 
 /// <summary>
-/// The fused gate kernels on every path (Vector512, Vector256, scalar) and every row length from 0 to
+/// The fused gate kernels on every path (Vector512 pairs and singles, Vector256, Vector128, scalar) and every row length from 0 to
 /// 2·Vector512&lt;float&gt;.Count + 1, against a double-precision reference written from the cell equations.
 /// <para>
 /// The reference carries, beside each value, the same expression evaluated on magnitudes (sums of absolute
@@ -23,7 +23,7 @@ public class GateKernelTests
 
     private static readonly int MaxLength = 2 * Vector512<float>.Count + 1;
 
-    public static TheoryData<int> Widths => new() { 512, 256, 0 };
+    public static TheoryData<int> Widths => new() { 512, 256, 128, 0 };
 
     // ---- Reference arithmetic: value and magnitude ----
 
@@ -409,7 +409,7 @@ public class GateKernelTests
             }
 
             var scalar = Run(0);
-            foreach (int width in new[] { 256, 512 })
+            foreach (int width in new[] { 128, 256, 512 })
             {
                 var vector = Run(width);
                 for (int k = 0; k < scalar.Length; k++)
@@ -523,7 +523,7 @@ public class GateKernelTests
     {
         const float sub = 1e-39f;     // subnormal
         const float tiny = 5e-31f;    // normal, below the flush threshold
-        int b = 2, H = 21, n = b * H; // rows of 16 + 5 (512), 8 + 8 + 5 (256) or 21 scalar elements
+        int b = 2, H = 21, n = b * H; // rows of 16 + 5 (512), 8 + 8 + 5 (256), 4·5 + 1 (128) or 21 scalar elements
         bool IsZero(float v) => v == 0f; // +0, or −0 from tanh of a tiny negative value
         WithWidth(width, () =>
         {
@@ -609,7 +609,7 @@ public class GateKernelTests
     [Fact]
     public void MaxVectorWidth_UnsupportedValue_Throws()
     {
-        var act = () => GateKernels.MaxVectorWidth = 128;
-        act.Should().Throw<ArgumentOutOfRangeException>();
+        var act = () => GateKernels.MaxVectorWidth = 64;
+        act.Should().Throw<ArgumentOutOfRangeException>().WithMessage("*0, 128, 256 or 512*");
     }
 }

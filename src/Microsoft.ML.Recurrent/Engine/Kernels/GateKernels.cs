@@ -14,9 +14,10 @@ namespace Microsoft.ML.Recurrent.Engine.Kernels;
 /// starts at r·H.
 /// </para>
 /// <para>
-/// Every element is computed by one generic body (<see cref="ILanes{TV}"/>) instantiated three times:
-/// with <see cref="Vector512{T}"/>, <see cref="Vector256{T}"/> and a plain float for the remainder of a
-/// row. The three use the same operations with the same fused multiply-adds and divisions, so results do
+/// Every element is computed by one generic body (<see cref="ILanes{TV}"/>) instantiated with a pair of
+/// <see cref="Vector512{T}"/> (two vectors per iteration, so their long dependency chains overlap),
+/// <see cref="Vector512{T}"/>, <see cref="Vector256{T}"/>, <see cref="Vector128{T}"/> (ARM64's AdvSimd width) and a
+/// plain float for the remainder of a row. The three use the same operations with the same fused multiply-adds and divisions, so results do
 /// not depend on the vector width (bit-identical across paths and machines). The entry points are
 /// compiled fully optimised on their first call (AggressiveOptimization): unoptimised tier-0 code of these
 /// generic bodies is many times slower, and a short inference run may never call them often enough to tier up.
@@ -45,13 +46,13 @@ internal static class GateKernels
     public const float FlushThreshold = 1e-30f;
 
     private static readonly int DefaultWidth =
-        Vector512.IsHardwareAccelerated ? 512 : Vector256.IsHardwareAccelerated ? 256 : 0;
+        Vector512.IsHardwareAccelerated ? 512 : Vector256.IsHardwareAccelerated ? 256 : Vector128.IsHardwareAccelerated ? 128 : 0;
 
     [ThreadStatic]
     private static int t_forcedWidth; // 0: not forced; otherwise width + 1
 
     /// <summary>
-    /// Widest vector path the kernels use on the calling thread: 512, 256 or 0 (scalar only). Defaults to the
+    /// Widest vector path the kernels use on the calling thread: 512, 256, 128 or 0 (scalar only). Defaults to the
     /// widest accelerated width. Setting it (tests) affects only the calling thread; any path runs on any
     /// machine (a non-accelerated vector width is emulated), it is only slower.
     /// </summary>
@@ -60,8 +61,8 @@ internal static class GateKernels
         get => t_forcedWidth == 0 ? DefaultWidth : t_forcedWidth - 1;
         set
         {
-            if (value is not (0 or 256 or 512))
-                throw new ArgumentOutOfRangeException(nameof(value), value, "MaxVectorWidth must be 0, 256 or 512.");
+            if (value is not (0 or 128 or 256 or 512))
+                throw new ArgumentOutOfRangeException(nameof(value), value, "MaxVectorWidth must be 0, 128, 256 or 512.");
             t_forcedWidth = value + 1;
         }
     }
@@ -101,6 +102,8 @@ internal static class GateKernels
             }
             if (width >= 256)
                 for (; j + L256.Count <= n; j += L256.Count) LstmAt<Vector256<float>, L256>(ref g, ref cp, ref cc, ref tc, ref hh, n, j);
+            if (width >= 128)
+                for (; j + L128.Count <= n; j += L128.Count) LstmAt<Vector128<float>, L128>(ref g, ref cp, ref cc, ref tc, ref hh, n, j);
             for (; j < n; j++) LstmAt<float, L1>(ref g, ref cp, ref cc, ref tc, ref hh, n, j);
         }
     }
@@ -141,6 +144,8 @@ internal static class GateKernels
             }
             if (width >= 256)
                 for (; j + L256.Count <= n; j += L256.Count) GruAt<Vector256<float>, L256>(ref g, ref ghr, ref hp, ref hn, ref hh, n, j);
+            if (width >= 128)
+                for (; j + L128.Count <= n; j += L128.Count) GruAt<Vector128<float>, L128>(ref g, ref ghr, ref hp, ref hn, ref hh, n, j);
             for (; j < n; j++) GruAt<float, L1>(ref g, ref ghr, ref hp, ref hn, ref hh, n, j);
         }
     }
@@ -160,6 +165,8 @@ internal static class GateKernels
             for (; j + L512.Count <= n; j += L512.Count) L512.Store(Tanh<Vector512<float>, L512>(L512.Load(ref p, j)), ref hh, j);
         if (width >= 256)
             for (; j + L256.Count <= n; j += L256.Count) L256.Store(Tanh<Vector256<float>, L256>(L256.Load(ref p, j)), ref hh, j);
+        if (width >= 128)
+            for (; j + L128.Count <= n; j += L128.Count) L128.Store(Tanh<Vector128<float>, L128>(L128.Load(ref p, j)), ref hh, j);
         for (; j < n; j++) L1.Store(Tanh<float, L1>(L1.Load(ref p, j)), ref hh, j);
     }
 
@@ -204,6 +211,8 @@ internal static class GateKernels
             }
             if (width >= 256)
                 for (; j + L256.Count <= n; j += L256.Count) LstmBackAt<Vector256<float>, L256>(ref a, ref cp, ref tc, ref dhr, ref dcr, ref dp, n, j);
+            if (width >= 128)
+                for (; j + L128.Count <= n; j += L128.Count) LstmBackAt<Vector128<float>, L128>(ref a, ref cp, ref tc, ref dhr, ref dcr, ref dp, n, j);
             for (; j < n; j++) LstmBackAt<float, L1>(ref a, ref cp, ref tc, ref dhr, ref dcr, ref dp, n, j);
         }
     }
@@ -249,6 +258,8 @@ internal static class GateKernels
             }
             if (width >= 256)
                 for (; j + L256.Count <= n; j += L256.Count) GruBackAt<Vector256<float>, L256>(ref a, ref hn, ref hp, ref dhr, ref dx, ref dg, n, j);
+            if (width >= 128)
+                for (; j + L128.Count <= n; j += L128.Count) GruBackAt<Vector128<float>, L128>(ref a, ref hn, ref hp, ref dhr, ref dx, ref dg, n, j);
             for (; j < n; j++) GruBackAt<float, L1>(ref a, ref hn, ref hp, ref dhr, ref dx, ref dg, n, j);
         }
     }
@@ -270,6 +281,8 @@ internal static class GateKernels
             for (; j + L512.Count <= n; j += L512.Count) RnnBackAt<Vector512<float>, L512>(ref hh, ref d, ref dp, j);
         if (width >= 256)
             for (; j + L256.Count <= n; j += L256.Count) RnnBackAt<Vector256<float>, L256>(ref hh, ref d, ref dp, j);
+        if (width >= 128)
+            for (; j + L128.Count <= n; j += L128.Count) RnnBackAt<Vector128<float>, L128>(ref hh, ref d, ref dp, j);
         for (; j < n; j++) RnnBackAt<float, L1>(ref hh, ref d, ref dp, j);
     }
 
@@ -542,6 +555,30 @@ internal static class GateKernels
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> CopySign(Vector256<float> m, Vector256<float> s) => m | (s & Vector256.Create(-0f));
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector256<float> Pow2(Vector256<float> kf) => (Vector256.ShiftLeft(kf.AsInt32(), 23) + Vector256.Create(0x3F800000)).AsSingle();
+    }
+
+    private readonly struct L128 : ILanes<Vector128<float>>
+    {
+        public static nuint Count => (nuint)Vector128<float>.Count;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Load(ref float p, nuint i) => Vector128.LoadUnsafe(ref p, i);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Vector128<float> v, ref float p, nuint i) => v.StoreUnsafe(ref p, i);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Splat(float x) => Vector128.Create(x);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Add(Vector128<float> a, Vector128<float> b) => a + b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Sub(Vector128<float> a, Vector128<float> b) => a - b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Mul(Vector128<float> a, Vector128<float> b) => a * b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Div(Vector128<float> a, Vector128<float> b) => a / b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Neg(Vector128<float> a) => -a;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Fma(Vector128<float> a, Vector128<float> b, Vector128<float> c) => Vector128.FusedMultiplyAdd(a, b, c);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Fnma(Vector128<float> a, Vector128<float> b, Vector128<float> c) => Vector128.FusedMultiplyAdd(-a, b, c);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Min(Vector128<float> a, Vector128<float> b) => Vector128.MinNative(a, b);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Max(Vector128<float> a, Vector128<float> b) => Vector128.MaxNative(a, b);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Abs(Vector128<float> a) => Vector128.Abs(a);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> LessThan(Vector128<float> a, Vector128<float> b) => Vector128.LessThan(a, b);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> IsNaN(Vector128<float> a) => Vector128.IsNaN(a);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Select(Vector128<float> mask, Vector128<float> t, Vector128<float> f) => Vector128.ConditionalSelect(mask, t, f);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> CopySign(Vector128<float> m, Vector128<float> s) => m | (s & Vector128.Create(-0f));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector128<float> Pow2(Vector128<float> kf) => (Vector128.ShiftLeft(kf.AsInt32(), 23) + Vector128.Create(0x3F800000)).AsSingle();
     }
 
     /// <summary>One float; masks are float bit patterns (all ones or zero), exactly as the vector lanes.</summary>
