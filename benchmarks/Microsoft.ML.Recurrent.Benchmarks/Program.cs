@@ -16,7 +16,7 @@ public static class Program
         "       Microsoft.ML.Recurrent.Benchmarks compare --ours FILE... --libtorch FILE... [--markdown]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks mlnet [--repeats N] [--rows N] [--pe-rows N] [--only fit|predict] [--threads N]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks bdn [BenchmarkDotNet args, e.g. --filter *Gemm*]\n" +
-        "       Microsoft.ML.Recurrent.Benchmarks gemm-gflops [shape filter] [--isa Vector512|Vector256|Scalar]";
+        "       Microsoft.ML.Recurrent.Benchmarks gemm-gflops [shape filter] [--isa Vector512|Vector256|Vector128|Scalar]";
 
     public static int Main(string[] args)
     {

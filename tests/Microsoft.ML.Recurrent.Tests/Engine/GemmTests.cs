@@ -6,14 +6,14 @@ namespace Microsoft.ML.Recurrent.Tests.Engine;
 public class GemmTests
 {
     // ISA names (GemmIsa is internal, theory parameters of public methods cannot be).
-    public static TheoryData<string> Isas => new() { "Scalar", "Vector256", "Vector512" };
+    public static TheoryData<string> Isas => new() { "Scalar", "Vector128", "Vector256", "Vector512" };
 
     public static TheoryData<string, bool, bool> IsasAndTransposes
     {
         get
         {
             var data = new TheoryData<string, bool, bool>();
-            foreach (var isa in new[] { "Scalar", "Vector256", "Vector512" })
+            foreach (var isa in new[] { "Scalar", "Vector128", "Vector256", "Vector512" })
             {
                 foreach (bool ta in new[] { false, true })
                 {
@@ -365,10 +365,28 @@ public class GemmTests
         var saved = Gemm.MaxIsa;
         try
         {
+            // The enum is ordered by capability: the effective ISA is the lower of the cap and the hardware's.
+            ((int)GemmIsa.Scalar).Should().BeLessThan((int)GemmIsa.Vector128);
+            ((int)GemmIsa.Vector128).Should().BeLessThan((int)GemmIsa.Vector256);
+            ((int)GemmIsa.Vector256).Should().BeLessThan((int)GemmIsa.Vector512);
+            foreach (var cap in Enum.GetValues<GemmIsa>())
+            {
+                Gemm.MaxIsa = cap;
+                Gemm.EffectiveIsa.Should().Be(Gemm.HardwareIsa < cap ? Gemm.HardwareIsa : cap, $"cap {cap}");
+            }
+
             Gemm.MaxIsa = GemmIsa.Scalar;
             Gemm.EffectiveIsa.Should().Be(GemmIsa.Scalar);
+            Gemm.MaxIsa = GemmIsa.Vector128;
+            Gemm.EffectiveIsa.Should().Be(Gemm.HardwareIsa >= GemmIsa.Vector128 ? GemmIsa.Vector128 : GemmIsa.Scalar);
             Gemm.MaxIsa = GemmIsa.Vector256;
-            Gemm.EffectiveIsa.Should().Be(Gemm.HardwareIsa >= GemmIsa.Vector256 ? GemmIsa.Vector256 : GemmIsa.Scalar);
+            Gemm.EffectiveIsa.Should().Be(Gemm.HardwareIsa >= GemmIsa.Vector256 ? GemmIsa.Vector256 : Gemm.HardwareIsa);
+
+            // The best supported path is the hardware ISA: each vector path runs wherever a wider one does.
+            Gemm.HardwareIsa.Should().Be(
+                GemmAvx512.IsSupported ? GemmIsa.Vector512 : GemmAvx2.IsSupported ? GemmIsa.Vector256
+                : GemmVector128.IsSupported ? GemmIsa.Vector128 : GemmIsa.Scalar);
+            if (GemmAvx2.IsSupported) GemmVector128.IsSupported.Should().BeTrue();
             GemmIsa other = GemmIsa.Scalar;
             var thread = new Thread(() => other = Gemm.MaxIsa);
             thread.Start();
@@ -389,6 +407,59 @@ public class GemmTests
         var scalar = WithIsa(GemmIsa.Scalar, () => cs.Run(1f, 0f, 1));
         var vector = WithIsa(isa, () => cs.Run(1f, 0f, 1));
         for (int i = 0; i < scalar.Length; i++) vector[i].Should().BeApproximately(scalar[i], 1e-4f);
+    }
+
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    public void Multiply_Vector128_SameBitsAsVector256AndVector512(bool transA, bool transB)
+    {
+        // The Vector128 kernels (the ARM64 path) do per element the operations of the Vector256 ones: the same bits
+        // for every shape, matrix–vector forms (m or n = 1, row-streaming and dot) and several k blocks included.
+        // Vector512 differs only in its matrix–vector dot form (16-lane chains) and serves m or n ≤ 4 by matrix–vector
+        // kernels: elsewhere it gets the same bits too. (Where the hardware lacks a path the cap falls back to a
+        // lower one, and the comparison holds trivially.)
+        var ab = new (float Alpha, float Beta)[] { (1f, 0f), (1f, 1f), (-2.5f, 0.75f), (0.5f, -1f) };
+        void Compare(Case cs, float alpha, float beta, int threads)
+        {
+            string label = $"transA={transA} transB={transB} m={cs.M} n={cs.N} k={cs.K} alpha={alpha} beta={beta} threads={threads}";
+            var v128 = WithIsa(GemmIsa.Vector128, () => cs.Run(alpha, beta, threads));
+            var v256 = WithIsa(GemmIsa.Vector256, () => cs.Run(alpha, beta, threads));
+            v128.Should().Equal(v256, $"Vector128 vs Vector256, {label}");
+            if (Math.Min(cs.M, cs.N) > GemvProblem.MaxRows)
+            {
+                var v512 = WithIsa(GemmIsa.Vector512, () => cs.Run(alpha, beta, threads));
+                v128.Should().Equal(v512, $"Vector128 vs Vector512, {label}");
+            }
+        }
+
+        foreach (int k in new[] { 1, 7, 8, 19, 300 })
+        {
+            for (int m = 1; m <= 33; m++)
+            {
+                for (int n = 1; n <= 33; n++)
+                {
+                    var (alpha, beta) = ab[(m + n + k) % ab.Length];
+                    var cs = new Case(transA, transB, m, n, k, padA: 1, padB: 2, padC: 1, seed: m * 131 + n * 7 + k);
+                    Compare(cs, alpha, beta, threads: 1);
+                }
+            }
+        }
+
+        // Engine-sized products: batch-1 steps, swapped small batches, packed A and B, split between threads.
+        var shapes = new (int M, int N, int K)[]
+        {
+            (1, 1024, 256), (1024, 1, 256), (3, 700, 300), (8, 512, 128), (64, 1024, 256), (200, 301, 77),
+            (512, 128, 600), (131, 45, 600),
+        };
+        int seed = 1000;
+        foreach (var (m, n, k) in shapes)
+        {
+            var cs = new Case(transA, transB, m, n, k, padA: 2, padB: 1, padC: 3, seed: ++seed);
+            Compare(cs, 1.5f, 0.5f, threads: 2);
+        }
     }
 
     [Fact]
@@ -431,7 +502,7 @@ public class GemmTests
         // [1 2 3; 4 5 6] · [1 0; 0 1; 1 1] = [4 5; 10 11]; transposed operands give the same product.
         float[] a = [1, 2, 3, 4, 5, 6], aT = [1, 4, 2, 5, 3, 6];
         float[] b = [1, 0, 0, 1, 1, 1], bT = [1, 0, 1, 0, 1, 1];
-        foreach (var isa in new[] { GemmIsa.Scalar, GemmIsa.Vector256, GemmIsa.Vector512 })
+        foreach (var isa in new[] { GemmIsa.Scalar, GemmIsa.Vector128, GemmIsa.Vector256, GemmIsa.Vector512 })
         {
             WithIsa(isa, () =>
             {

@@ -14,14 +14,15 @@ namespace Microsoft.ML.Recurrent.Engine.Kernels;
 /// <item>m = 1 or n = 1, and (Vector512) m or n ≤ 4: matrix–vector kernels serving up to four vectors per pass
 /// over the matrix (row-streaming for a row-contiguous operand, dot products for a column-contiguous one).</item>
 /// <item>Otherwise a cache-blocked product (k blocks of <see cref="GemmCore.KC"/>) with a register tile:
-/// 8 × 32 (Vector512 + FMA), 6 × 16 (Vector256 + FMA) or 4 × 4 (scalar). A is read in place (broadcasts);
-/// B is read in place when its rows are contiguous and the product is small, else packed into panels
-/// (packing handles the transpose). When op(B) is a transposed weight and m is a small batch, the product
+/// 8 × 32 (Vector512 + FMA), 6 × 16 (Vector256 + FMA), 8 × 8 (Vector128 + FMA, the ARM64 path) or 4 × 4
+/// (scalar). A is read in place (broadcasts); B is read in place when its rows are contiguous and the product
+/// is small, else packed into panels (packing handles the transpose). When op(B) is a transposed weight and m is a small batch, the product
 /// is computed as Cᵀ = op(B)ᵀ·op(A)ᵀ so that the weight is read in place and only the batch is packed.</item>
 /// </list>
 /// <para>Each C element is one sequential chain over each k block (fused multiply–add on the vector paths,
 /// also in their scalar tails), the blocks added in order; the tiling is anchored at 0, so neither the
-/// split between threads nor the position of an element changes its bits.</para>
+/// split between threads nor the position of an element changes its bits. The Vector128 kernels do the same
+/// operations per element as the Vector256 ones (matrix–vector dot form included), so they give the same bits.</para>
 /// </remarks>
 internal static unsafe class Gemm
 {
@@ -54,7 +55,10 @@ internal static unsafe class Gemm
 
     /// <summary>Best instruction set this machine runs the kernels with.</summary>
     internal static GemmIsa HardwareIsa { get; } =
-        GemmAvx512.IsSupported ? GemmIsa.Vector512 : GemmAvx2.IsSupported ? GemmIsa.Vector256 : GemmIsa.Scalar;
+        GemmAvx512.IsSupported ? GemmIsa.Vector512
+        : GemmAvx2.IsSupported ? GemmIsa.Vector256
+        : GemmVector128.IsSupported ? GemmIsa.Vector128
+        : GemmIsa.Scalar;
 
     /// <summary>
     /// Caps the instruction set used by products started on the calling thread (tests and benchmarks
@@ -154,12 +158,13 @@ internal static unsafe class Gemm
 
     /// <summary>
     /// The register tile for the (possibly swapped) product with N columns. Swapped products store C through
-    /// 8 × 8 transposes, which need 8-row tiles (the AVX2 wide tile has 6 rows).
+    /// 8 × 8 transposes, which need 8-row tiles (the AVX2 wide tile has 6 rows; both Vector128 tiles have 8).
     /// </summary>
     private static GemmTile ChooseTile(GemmIsa isa, int n, bool swapped) => isa switch
     {
         GemmIsa.Vector512 => n <= 8 ? GemmAvx2.Narrow : n <= 16 ? GemmAvx512.Narrow : GemmAvx512.Wide,
         GemmIsa.Vector256 => n <= 8 || swapped ? GemmAvx2.Narrow : GemmAvx2.Wide,
+        GemmIsa.Vector128 => n <= 4 ? GemmVector128.Narrow : GemmVector128.Wide,
         _ => GemmScalar.Tile,
     };
 
@@ -341,6 +346,14 @@ internal unsafe struct GemvProblem
         else if (Isa == GemmIsa.Vector256)
         {
             GemmAvx2.GemvDot(j0, j1, K, Alpha, X, B, Bcs, Beta, Y, Ys);
+        }
+        else if (Isa == GemmIsa.Vector128 && Bcs == 1)
+        {
+            GemmVector128.GemvRows(j0, j1, K, Alpha, X, Xs, B, Brs, Beta, Y, Ys);
+        }
+        else if (Isa == GemmIsa.Vector128)
+        {
+            GemmVector128.GemvDot(j0, j1, K, Alpha, X, B, Bcs, Beta, Y, Ys);
         }
         else
         {

@@ -4,12 +4,23 @@ using System.Runtime.Intrinsics;
 
 namespace Microsoft.ML.Recurrent.Engine.Kernels;
 
-/// <summary>Instruction sets the GEMM kernels are written for, in increasing order.</summary>
+/// <summary>
+/// Instruction sets the GEMM kernels are written for, in increasing order of capability (a cap of
+/// <see cref="Gemm.MaxIsa"/> compares them by value).
+/// </summary>
 internal enum GemmIsa
 {
+    /// <summary>Plain scalar arithmetic (<see cref="GemmScalar"/>).</summary>
     Scalar = 0,
-    Vector256 = 1,
-    Vector512 = 2,
+
+    /// <summary>Portable Vector128 + FMA (<see cref="GemmVector128"/>: ARM64 AdvSimd, or x86 for testing).</summary>
+    Vector128 = 1,
+
+    /// <summary>Vector256 + FMA on AVX2 (<see cref="GemmAvx2"/>).</summary>
+    Vector256 = 2,
+
+    /// <summary>Vector512 + FMA on AVX-512 (<see cref="GemmAvx512"/>, <see cref="GemmGemvAvx512"/>).</summary>
+    Vector512 = 3,
 }
 
 /// <summary>
