@@ -1,4 +1,5 @@
 using System.Runtime.Intrinsics;
+using Microsoft.ML.Recurrent.Engine;
 using Microsoft.ML.Recurrent.Engine.Optimizers;
 
 namespace Microsoft.ML.Recurrent.Tests.Engine;
@@ -6,6 +7,9 @@ namespace Microsoft.ML.Recurrent.Tests.Engine;
 public class ClippingTests
 {
     private static readonly int MaxLength = 2 * Vector512<float>.Count + 1;
+
+    /// <summary>Every path of the element-wise loops (<see cref="ElementwiseLoops.MaxVectorWidth"/>), forced on this thread.</summary>
+    public static TheoryData<int> Widths => new() { 0, 128, 256, 512 };
 
     [Fact]
     public void GlobalNorm_KnownVector_ReturnsEuclideanNorm()
@@ -25,6 +29,83 @@ public class ClippingTests
             foreach (float x in g) expected += (double)x * x;
             expected = Math.Sqrt(expected);
             GradientClipping.GlobalNorm(g).Should().BeApproximately((float)expected, (float)(1e-7 * expected + 1e-30), $"length {n}");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Widths))]
+    public void GlobalNorm_EveryWidthAndLength_MatchesDoubleReference(int width)
+    {
+        for (int n = 0; n <= MaxLength; n++)
+        {
+            float[] g = RandomVector(new Random(n), n, 3f);
+            double expected = 0;
+            foreach (float x in g) expected += (double)x * x;
+            expected = Math.Sqrt(expected);
+            float norm = WithWidth(width, () => GradientClipping.GlobalNorm(g));
+            norm.Should().BeApproximately((float)expected, (float)(1e-7 * expected + 1e-30), $"width {width}, length {n}");
+            WithWidth(width, () => GradientClipping.GlobalNorm(g)).Should().Be(norm, "the same length and width give the same bits");
+        }
+    }
+
+    [Fact]
+    public void SumOfSquares_ScalarAnd128BitPaths_SumInTheDocumentedOrder()
+    {
+        // The order is part of the contract (deterministic for a length and a width): width 0 adds the squares one
+        // at a time; the 128-bit path (ARM64's) keeps partial sums of the elements 0, 1, 2, 3 modulo 4 over the whole
+        // blocks of 4, adds them as (s0 + s2) + (s1 + s3), then the tail one at a time. The double sums must match
+        // those orders bit for bit. (Widths 256 and 512 group by 8 and 16 and reduce with VectorNNN.Sum, whose order
+        // is the runtime's; they are checked against the reference above.) Magnitudes spread over six decades make
+        // the two orders round differently, so the check tells them apart.
+        int differing = 0;
+        for (int n = 0; n <= MaxLength; n++)
+        {
+            float[] g = RandomVector(new Random(50 + n), n, 1f);
+            for (int i = 0; i < n; i += 3) g[i] *= 1e3f;
+
+            double sequential = 0;
+            foreach (float x in g) sequential += (double)x * x;
+            double[] lanes = new double[4];
+            int blocks = n / 4 * 4, j = 0;
+            for (; j < blocks; j++) lanes[j % 4] += (double)g[j] * g[j];
+            double grouped = (lanes[0] + lanes[2]) + (lanes[1] + lanes[3]);
+            for (; j < n; j++) grouped += (double)g[j] * g[j];
+            if (grouped != sequential) differing++;
+
+            BitConverter.DoubleToInt64Bits(WithWidth(0, () => GradientClipping.SumOfSquares(g)))
+                .Should().Be(BitConverter.DoubleToInt64Bits(sequential), $"scalar, length {n}");
+            BitConverter.DoubleToInt64Bits(WithWidth(128, () => GradientClipping.SumOfSquares(g)))
+                .Should().Be(BitConverter.DoubleToInt64Bits(grouped), $"width 128, length {n}");
+        }
+
+        differing.Should().BeGreaterThan(MaxLength / 4, "the inputs must make the two orders differ");
+    }
+
+    [Theory]
+    [MemberData(nameof(Widths))]
+    public void ClipByGlobalNorm_EveryWidth_NonFiniteAnywhereGivesNonFiniteNormAndLeavesGradient(int width)
+    {
+        for (int n = 1; n <= MaxLength; n++)
+        {
+            float[] clean = RandomVector(new Random(n), n, 100f);
+            for (int i = 0; i < n; i++)
+            {
+                foreach (float special in new[] { float.NaN, float.PositiveInfinity, float.NegativeInfinity })
+                {
+                    float[] g = (float[])clean.Clone();
+                    g[i] = special;
+                    float[] before = (float[])g.Clone();
+                    float norm = WithWidth(width, () => GradientClipping.ClipByGlobalNorm(g, 1f));
+                    if (float.IsNaN(special)) float.IsNaN(norm).Should().BeTrue($"width {width}, length {n}, NaN at {i}");
+                    else norm.Should().Be(float.PositiveInfinity, $"width {width}, length {n}, {special} at {i}");
+                    g.Should().Equal(before);
+                }
+            }
+
+            // Finite values whose squares overflow float: the double sum does not.
+            float[] huge = (float[])clean.Clone();
+            huge[n - 1] = 3e38f;
+            WithWidth(width, () => GradientClipping.GlobalNorm(huge)).Should().BeApproximately(3e38f, 3e38f * 1e-6f, $"width {width}, length {n}");
         }
     }
 
@@ -97,8 +178,17 @@ public class ClippingTests
         g[2].Should().Be(2f);
     }
 
-    [Fact]
-    public void AllFinite_EveryLengthAndPosition_FindsNaNAndInfinities()
+    [Theory]
+    [MemberData(nameof(Widths))]
+    public void AllFinite_EveryWidthLengthAndPosition_FindsNaNAndInfinities(int width)
+    {
+        int saved = ElementwiseLoops.MaxVectorWidth;
+        ElementwiseLoops.MaxVectorWidth = width;
+        try { AllFiniteEveryLengthAndPosition(width); }
+        finally { ElementwiseLoops.MaxVectorWidth = saved; }
+    }
+
+    private static void AllFiniteEveryLengthAndPosition(int width)
     {
         float[] specials = [float.NaN, float.PositiveInfinity, float.NegativeInfinity, BitConverter.Int32BitsToSingle(unchecked((int)0xFFC00001))];
         for (int n = 0; n <= MaxLength; n++)
@@ -109,7 +199,7 @@ public class ClippingTests
             if (n > 1) x[1] = -float.MaxValue;
             if (n > 2) x[2] = float.Epsilon;
             if (n > 3) x[3] = -0f;
-            NumericChecks.AllFinite(x).Should().BeTrue($"length {n} is all finite");
+            NumericChecks.AllFinite(x).Should().BeTrue($"width {width}: length {n} is all finite");
 
             for (int i = 0; i < n; i++)
             {
@@ -117,11 +207,19 @@ public class ClippingTests
                 {
                     float saved = x[i];
                     x[i] = special;
-                    NumericChecks.AllFinite(x).Should().BeFalse($"length {n}, {special} at {i}");
+                    NumericChecks.AllFinite(x).Should().BeFalse($"width {width}: length {n}, {special} at {i}");
                     x[i] = saved;
                 }
             }
         }
+    }
+
+    private static T WithWidth<T>(int width, Func<T> action)
+    {
+        int saved = ElementwiseLoops.MaxVectorWidth;
+        ElementwiseLoops.MaxVectorWidth = width;
+        try { return action(); }
+        finally { ElementwiseLoops.MaxVectorWidth = saved; }
     }
 
     private static float[] RandomVector(Random random, int n, float scale)

@@ -1,4 +1,5 @@
 using System.Runtime.Intrinsics;
+using Microsoft.ML.Recurrent.Engine;
 using Microsoft.ML.Recurrent.Engine.Optimizers;
 
 namespace Microsoft.ML.Recurrent.Tests.Engine;
@@ -191,6 +192,46 @@ public class OptimizerTests
         }
     }
 
+    [Theory]
+    [MemberData(nameof(Configurations))]
+    public void Step_EveryVectorWidth_BitIdenticalToScalarPath(string configuration)
+    {
+        // Each width forced on this thread (ElementwiseLoops.MaxVectorWidth), so the Vector128 path (ARM64's) and the
+        // Vector256 one run here too; every element and every state value must come out with the scalar path's bits,
+        // with finite inputs and with NaN/±∞ mixed in.
+        var (kind, settings) = Configuration(configuration);
+        float lr = LearningRateFor(kind);
+        int[] widths = [0, 128, 256, 512];
+        foreach (bool specials in new[] { false, true })
+        {
+            for (int n = 0; n <= MaxLength; n++)
+            {
+                var results = widths.Select(width => RunAtWidth(width, kind, settings, lr, n, specials)).ToArray();
+                if (specials && n >= 16) results[0].Parameters.Should().Contain(float.NaN, "the special values must reach the parameters");
+                for (int w = 1; w < widths.Length; w++)
+                {
+                    for (int other = 0; other < w; other++)
+                    {
+                        string against = widths[other] == 0 ? "scalar" : $"width {widths[other]}";
+                        string because = $"length {n}{(specials ? " with NaN/±∞" : "")}: width {widths[w]} against {against}";
+                        Bits(results[w].Parameters).Should().Equal(Bits(results[other].Parameters), because + " (parameters)");
+                        Bits(results[w].State).Should().Equal(Bits(results[other].State), because + " (state)");
+                    }
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void MaxVectorWidth_DefaultAndUnsupportedValue()
+    {
+        int widest = Vector512.IsHardwareAccelerated ? 512 : Vector256.IsHardwareAccelerated ? 256 : Vector128.IsHardwareAccelerated ? 128 : 0;
+        ElementwiseLoops.MaxVectorWidth.Should().Be(widest);
+        var act = () => ElementwiseLoops.MaxVectorWidth = 64;
+        act.Should().Throw<ArgumentOutOfRangeException>().WithMessage("*0, 128, 256 or 512*");
+        ElementwiseLoops.MaxVectorWidth.Should().Be(widest);
+    }
+
     // ---------------------------------------------------------------- minimising a quadratic
 
     [Theory]
@@ -365,6 +406,41 @@ public class OptimizerTests
     }
 
     // ---------------------------------------------------------------- helpers
+
+    /// <summary>Three steps of an optimizer of length n with <see cref="ElementwiseLoops.MaxVectorWidth"/> forced on this thread.</summary>
+    private static (float[] Parameters, float[] State) RunAtWidth(int width, OptimizerKind kind, OptimizerSettings settings, float lr, int n, bool specials)
+    {
+        var random = new Random(200 + n);
+        float[] p = RandomVector(random, n, 2f);
+        float[][] g = [RandomVector(random, n, 1f), RandomVector(random, n, 1f), RandomVector(random, n, 1f)];
+        if (specials)
+        {
+            // Sparse, at positions that land in vector blocks and in the tail, each step its own.
+            for (int i = 0; i < n; i++)
+            {
+                if (i % 11 == 3) g[0][i] = float.NaN;
+                if (i % 13 == 7) g[1][i] = float.PositiveInfinity;
+                if (i % 17 == 9) g[2][i] = float.NegativeInfinity;
+                if (i % 19 == 14) p[i] = float.MaxValue;
+                if (i % 23 == 5) g[1][i] = 3e38f; // g² overflows to +∞
+            }
+        }
+
+        int saved = ElementwiseLoops.MaxVectorWidth;
+        try
+        {
+            ElementwiseLoops.MaxVectorWidth = width;
+            var optimizer = Optimizer.Create(kind, n, settings);
+            foreach (var gradient in g) optimizer.Step(p, gradient, lr);
+            return (p, optimizer.GetState());
+        }
+        finally
+        {
+            ElementwiseLoops.MaxVectorWidth = saved;
+        }
+    }
+
+    private static int[] Bits(float[] x) => Array.ConvertAll(x, BitConverter.SingleToInt32Bits);
 
     private static float[] RandomVector(Random random, int n, float scale)
     {

@@ -118,21 +118,41 @@ public class ParallelLoopTests
         dst[Ldd - 1].Should().Be(0f, "the padding past G·n columns is untouched");
     }
 
-    [Fact]
-    public unsafe void BiasGradients_AddColumns_RowsAddedInOrderOntoTheGradient()
+    [Theory]
+    [InlineData(0)]
+    [InlineData(128)]
+    [InlineData(256)]
+    [InlineData(512)]
+    public unsafe void BiasGradients_AddColumns_RowsAddedInOrderOntoTheGradient(int width)
     {
-        const int Rows = 37, Cols = 403, Lda = 410; // 403 = 6·64 + 2·8 + 3: every column path
-        var random = new Random(5);
-        var a = Randoms(random, Rows * Lda);
-        var start = Randoms(random, Cols);
-        var expected = (float[])start.Clone();
-        for (int r = 0; r < Rows; r++)
-            for (int j = 0; j < Cols; j++)
-                expected[j] += a[r * Lda + j];
+        // Every column count up to 2·64 + 16 + 8 + 4 + 3 and 403 = 6·64 + 2·8 + 3, with the vector width forced on this
+        // thread: every column path of every width (blocks of 4×16, 8, 4×4, 4 and the scalar tail) must give each column
+        // the same chain acc + row 0 + row 1 + …, so the bits do not depend on the width.
+        const int Rows = 37;
+        int saved = ElementwiseLoops.MaxVectorWidth;
+        try
+        {
+            ElementwiseLoops.MaxVectorWidth = width;
+            foreach (int cols in Enumerable.Range(0, 2 * 64 + 16 + 8 + 4 + 3 + 1).Append(403))
+            {
+                int lda = cols + 7;
+                var random = new Random(5 + cols);
+                var a = Randoms(random, Rows * lda);
+                var start = Randoms(random, cols);
+                var expected = (float[])start.Clone();
+                for (int r = 0; r < Rows; r++)
+                    for (int j = 0; j < cols; j++)
+                        expected[j] += a[r * lda + j];
 
-        var acc = (float[])start.Clone();
-        fixed (float* pa = a, pacc = acc) BiasGradients.AddColumns(pa, Rows, Lda, Cols, pacc);
-        BitsOf(acc).Should().Equal(BitsOf(expected));
+                var acc = (float[])start.Clone();
+                fixed (float* pa = a, pacc = acc) BiasGradients.AddColumns(pa, Rows, lda, cols, pacc);
+                BitsOf(acc).Should().Equal(BitsOf(expected), $"width {width}, {cols} columns");
+            }
+        }
+        finally
+        {
+            ElementwiseLoops.MaxVectorWidth = saved;
+        }
     }
 
     // ---- Row partition ----

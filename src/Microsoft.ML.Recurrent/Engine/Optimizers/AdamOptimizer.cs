@@ -41,6 +41,7 @@ internal sealed class AdamOptimizer : Optimizer
         float decay, float beta1, float oneMinusBeta1, float beta2, float oneMinusBeta2,
         float sqrtBiasCorrection2, float epsilon, float stepSize) : IUpdateWithTwoStates
     {
+        /// <inheritdoc />
         public float Invoke(float p, float g, ref float m, ref float v)
         {
             m = beta1 * m + oneMinusBeta1 * g;
@@ -49,6 +50,16 @@ internal sealed class AdamOptimizer : Optimizer
             return p * decay - stepSize * (m / denominator);
         }
 
+        /// <inheritdoc />
+        public Vector128<float> Invoke(Vector128<float> p, Vector128<float> g, ref Vector128<float> m, ref Vector128<float> v)
+        {
+            m = beta1 * m + oneMinusBeta1 * g;
+            v = beta2 * v + oneMinusBeta2 * (g * g);
+            var denominator = Vector128.Sqrt(v) / sqrtBiasCorrection2 + Vector128.Create(epsilon);
+            return p * decay - stepSize * (m / denominator);
+        }
+
+        /// <inheritdoc />
         public Vector256<float> Invoke(Vector256<float> p, Vector256<float> g, ref Vector256<float> m, ref Vector256<float> v)
         {
             m = beta1 * m + oneMinusBeta1 * g;
@@ -57,6 +68,7 @@ internal sealed class AdamOptimizer : Optimizer
             return p * decay - stepSize * (m / denominator);
         }
 
+        /// <inheritdoc />
         public Vector512<float> Invoke(Vector512<float> p, Vector512<float> g, ref Vector512<float> m, ref Vector512<float> v)
         {
             m = beta1 * m + oneMinusBeta1 * g;

@@ -10,7 +10,10 @@ internal static class GradientClipping
 {
     /// <summary>
     /// √(Σ g²), accumulated in double: no overflow for any finite float input and no float round-off
-    /// growing with the length. The summation order depends only on the length and the machine's vector width.
+    /// growing with the length. The summation order depends only on the length and the vector width
+    /// (<see cref="ElementwiseLoops.MaxVectorWidth"/>, the machine's widest accelerated one by default), see
+    /// <see cref="SumOfSquares"/>: the same inputs give the same bits on machines of the same width, while
+    /// machines of different widths may differ in the last bits of the double sum.
     /// </summary>
     public static float GlobalNorm(ReadOnlySpan<float> g) => (float)Math.Sqrt(SumOfSquares(g));
 
@@ -27,13 +30,25 @@ internal static class GradientClipping
         return (float)norm;
     }
 
+    /// <summary>
+    /// Σ g² in double. The widest path whose vector fits (512, 256 or 128 bits, at most
+    /// <see cref="ElementwiseLoops.MaxVectorWidth"/>) keeps two double vectors of partial sums over the whole
+    /// vector blocks — with c floats per vector, lane k of the first sums the squares of the elements whose index is
+    /// k modulo c, lane k of the second those whose index is k + c/2 modulo c — adds the two, reduces the lanes with
+    /// <c>VectorNNN.Sum</c>, then the remaining elements are added one at a time in order (all of them when no vector
+    /// fits). The grouping of the partial sums differs between widths (c = 16, 8 or 4), so the result is
+    /// deterministic for a length and a width but not bit-identical across widths. Every term is non-negative, so
+    /// on every path the double sum is far more accurate than the float norm made from it. Internal so that tests
+    /// can check the order bit for bit.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static double SumOfSquares(ReadOnlySpan<float> g)
+    internal static double SumOfSquares(ReadOnlySpan<float> g)
     {
         int n = g.Length, i = 0;
         ref float gr = ref MemoryMarshal.GetReference(g);
         double sum = 0;
-        if (Vector512.IsHardwareAccelerated && n >= Vector512<float>.Count)
+        int width = ElementwiseLoops.MaxVectorWidth;
+        if (width >= 512 && n >= Vector512<float>.Count)
         {
             Vector512<double> a0 = default, a1 = default;
             for (; i <= n - Vector512<float>.Count; i += Vector512<float>.Count)
@@ -45,7 +60,7 @@ internal static class GradientClipping
 
             sum = Vector512.Sum(a0 + a1);
         }
-        else if (Vector256.IsHardwareAccelerated && n >= Vector256<float>.Count)
+        else if (width >= 256 && n >= Vector256<float>.Count)
         {
             Vector256<double> a0 = default, a1 = default;
             for (; i <= n - Vector256<float>.Count; i += Vector256<float>.Count)
@@ -56,6 +71,18 @@ internal static class GradientClipping
             }
 
             sum = Vector256.Sum(a0 + a1);
+        }
+        else if (width >= 128 && n >= Vector128<float>.Count)
+        {
+            Vector128<double> a0 = default, a1 = default;
+            for (; i <= n - Vector128<float>.Count; i += Vector128<float>.Count)
+            {
+                var (lo, hi) = Vector128.Widen(Vector128.LoadUnsafe(ref gr, (nuint)i));
+                a0 += lo * lo;
+                a1 += hi * hi;
+            }
+
+            sum = Vector128.Sum(a0 + a1);
         }
 
         for (; i < n; i++)

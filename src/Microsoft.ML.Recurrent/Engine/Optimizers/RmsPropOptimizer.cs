@@ -32,6 +32,7 @@ internal sealed class RmsPropOptimizer : Optimizer
 
     private readonly struct Plain(float lr, float wd, float rho, float oneMinusRho, float eps) : IUpdateWithState
     {
+        /// <inheritdoc />
         public float Invoke(float p, float g, ref float s)
         {
             g += wd * p;
@@ -39,6 +40,15 @@ internal sealed class RmsPropOptimizer : Optimizer
             return p - lr * (g / (MathF.Sqrt(s) + eps));
         }
 
+        /// <inheritdoc />
+        public Vector128<float> Invoke(Vector128<float> p, Vector128<float> g, ref Vector128<float> s)
+        {
+            g += wd * p;
+            s = rho * s + oneMinusRho * (g * g);
+            return p - lr * (g / (Vector128.Sqrt(s) + Vector128.Create(eps)));
+        }
+
+        /// <inheritdoc />
         public Vector256<float> Invoke(Vector256<float> p, Vector256<float> g, ref Vector256<float> s)
         {
             g += wd * p;
@@ -46,6 +56,7 @@ internal sealed class RmsPropOptimizer : Optimizer
             return p - lr * (g / (Vector256.Sqrt(s) + Vector256.Create(eps)));
         }
 
+        /// <inheritdoc />
         public Vector512<float> Invoke(Vector512<float> p, Vector512<float> g, ref Vector512<float> s)
         {
             g += wd * p;
@@ -56,6 +67,7 @@ internal sealed class RmsPropOptimizer : Optimizer
 
     private readonly struct WithMomentum(float lr, float wd, float rho, float oneMinusRho, float eps, float mu) : IUpdateWithTwoStates
     {
+        /// <inheritdoc />
         public float Invoke(float p, float g, ref float s, ref float b)
         {
             g += wd * p;
@@ -64,6 +76,16 @@ internal sealed class RmsPropOptimizer : Optimizer
             return p - lr * b;
         }
 
+        /// <inheritdoc />
+        public Vector128<float> Invoke(Vector128<float> p, Vector128<float> g, ref Vector128<float> s, ref Vector128<float> b)
+        {
+            g += wd * p;
+            s = rho * s + oneMinusRho * (g * g);
+            b = mu * b + g / (Vector128.Sqrt(s) + Vector128.Create(eps));
+            return p - lr * b;
+        }
+
+        /// <inheritdoc />
         public Vector256<float> Invoke(Vector256<float> p, Vector256<float> g, ref Vector256<float> s, ref Vector256<float> b)
         {
             g += wd * p;
@@ -72,6 +94,7 @@ internal sealed class RmsPropOptimizer : Optimizer
             return p - lr * b;
         }
 
+        /// <inheritdoc />
         public Vector512<float> Invoke(Vector512<float> p, Vector512<float> g, ref Vector512<float> s, ref Vector512<float> b)
         {
             g += wd * p;

@@ -30,15 +30,22 @@ internal sealed class SgdOptimizer : Optimizer
 
     private readonly struct Plain(float lr, float wd) : IStatelessUpdate
     {
+        /// <inheritdoc />
         public float Invoke(float p, float g) => p - lr * (g + wd * p);
 
+        /// <inheritdoc />
+        public Vector128<float> Invoke(Vector128<float> p, Vector128<float> g) => p - lr * (g + wd * p);
+
+        /// <inheritdoc />
         public Vector256<float> Invoke(Vector256<float> p, Vector256<float> g) => p - lr * (g + wd * p);
 
+        /// <inheritdoc />
         public Vector512<float> Invoke(Vector512<float> p, Vector512<float> g) => p - lr * (g + wd * p);
     }
 
     private readonly struct WithMomentum(float lr, float wd, float mu, bool nesterov) : IUpdateWithState
     {
+        /// <inheritdoc />
         public float Invoke(float p, float g, ref float b)
         {
             g += wd * p;
@@ -46,6 +53,15 @@ internal sealed class SgdOptimizer : Optimizer
             return p - lr * (nesterov ? g + mu * b : b);
         }
 
+        /// <inheritdoc />
+        public Vector128<float> Invoke(Vector128<float> p, Vector128<float> g, ref Vector128<float> b)
+        {
+            g += wd * p;
+            b = mu * b + g;
+            return p - lr * (nesterov ? g + mu * b : b);
+        }
+
+        /// <inheritdoc />
         public Vector256<float> Invoke(Vector256<float> p, Vector256<float> g, ref Vector256<float> b)
         {
             g += wd * p;
@@ -53,6 +69,7 @@ internal sealed class SgdOptimizer : Optimizer
             return p - lr * (nesterov ? g + mu * b : b);
         }
 
+        /// <inheritdoc />
         public Vector512<float> Invoke(Vector512<float> p, Vector512<float> g, ref Vector512<float> b)
         {
             g += wd * p;

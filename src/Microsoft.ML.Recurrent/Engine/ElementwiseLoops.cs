@@ -1,0 +1,37 @@
+using System.Runtime.Intrinsics;
+
+namespace Microsoft.ML.Recurrent.Engine;
+
+/// <summary>
+/// The vector width of the engine's element-wise loops outside <c>Kernels/</c>: the optimizers' update driver
+/// (<see cref="Optimizers.UpdateDriver"/>), the sum of squares of gradient clipping
+/// (<see cref="Optimizers.GradientClipping"/>), the finiteness check (<see cref="Optimizers.NumericChecks"/>) and
+/// the bias-gradient column sums (<see cref="Layers.BiasGradients"/>). Same pattern as the kernels' own
+/// <c>MaxVectorWidth</c>: the widest accelerated width by default (512, 256, or 128 on ARM64, where .NET accelerates
+/// Vector128 through AdvSimd but not the wider types), and a per-thread override so that tests reach every path on one
+/// machine.
+/// </summary>
+internal static class ElementwiseLoops
+{
+    private static readonly int DefaultWidth =
+        Vector512.IsHardwareAccelerated ? 512 : Vector256.IsHardwareAccelerated ? 256 : Vector128.IsHardwareAccelerated ? 128 : 0;
+
+    [ThreadStatic]
+    private static int t_forcedWidth; // 0: not forced; otherwise width + 1
+
+    /// <summary>
+    /// Widest vector path the loops use on the calling thread: 512, 256, 128 or 0 (scalar only). Defaults to the
+    /// widest accelerated width. Setting it (tests) affects only the calling thread; any path runs on any machine
+    /// (a non-accelerated vector width is emulated), it is only slower.
+    /// </summary>
+    public static int MaxVectorWidth
+    {
+        get => t_forcedWidth == 0 ? DefaultWidth : t_forcedWidth - 1;
+        set
+        {
+            if (value is not (0 or 128 or 256 or 512))
+                throw new ArgumentOutOfRangeException(nameof(value), value, "MaxVectorWidth must be 0, 128, 256 or 512.");
+            t_forcedWidth = value + 1;
+        }
+    }
+}
