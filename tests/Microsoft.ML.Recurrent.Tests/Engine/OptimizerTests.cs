@@ -222,6 +222,44 @@ public class OptimizerTests
         }
     }
 
+    [Theory]
+    [MemberData(nameof(Configurations))]
+    public void Step_VanishingGradients_StateNeverSubnormal(string configuration)
+    {
+        // After convergence the gradients vanish and every state value decays geometrically; unflushed, Adam's m
+        // (×0.9 a step) and v turn subnormal within a few hundred steps. Tiny gradients (g² underflows) first, then zeros.
+        var (kind, settings) = Configuration(configuration);
+        float lr = LearningRateFor(kind);
+        const int n = 37; // vector blocks and a scalar tail at every width
+        foreach (int width in new[] { 0, 128, 256, 512 })
+        {
+            int saved = ElementwiseLoops.MaxVectorWidth;
+            try
+            {
+                ElementwiseLoops.MaxVectorWidth = width;
+                var random = new Random(77);
+                float[] p = RandomVector(random, n, 1f);
+                var optimizer = Optimizer.Create(kind, n, settings);
+                float[] g = RandomVector(random, n, 1e-3f);
+                int subnormal = 0;
+                for (int step = 0; step < 3000; step++)
+                {
+                    if (step == 1) for (int i = 0; i < n; i++) g[i] = (i % 2 == 0 ? 1e-20f : -3e-25f);
+                    if (step == 5) Array.Clear(g);
+                    optimizer.Step(p, g, lr);
+                    foreach (float v in optimizer.GetState()) if (float.IsSubnormal(v)) subnormal++;
+                    p.Should().OnlyContain(v => float.IsFinite(v) && !float.IsSubnormal(v));
+                }
+
+                subnormal.Should().Be(0, $"width {width}: no state value may be stored subnormal");
+            }
+            finally
+            {
+                ElementwiseLoops.MaxVectorWidth = saved;
+            }
+        }
+    }
+
     [Fact]
     public void MaxVectorWidth_DefaultAndUnsupportedValue()
     {

@@ -44,8 +44,8 @@ internal sealed class AdamOptimizer : Optimizer
         /// <inheritdoc />
         public float Invoke(float p, float g, ref float m, ref float v)
         {
-            m = beta1 * m + oneMinusBeta1 * g;
-            v = beta2 * v + oneMinusBeta2 * (g * g);
+            m = StateFlush.Apply(beta1 * m + oneMinusBeta1 * g);
+            v = StateFlush.Apply(beta2 * v + oneMinusBeta2 * (g * g));
             float denominator = MathF.Sqrt(v) / sqrtBiasCorrection2 + epsilon;
             return p * decay - stepSize * (m / denominator);
         }
@@ -53,8 +53,8 @@ internal sealed class AdamOptimizer : Optimizer
         /// <inheritdoc />
         public Vector128<float> Invoke(Vector128<float> p, Vector128<float> g, ref Vector128<float> m, ref Vector128<float> v)
         {
-            m = beta1 * m + oneMinusBeta1 * g;
-            v = beta2 * v + oneMinusBeta2 * (g * g);
+            m = StateFlush.Apply(beta1 * m + oneMinusBeta1 * g);
+            v = StateFlush.Apply(beta2 * v + oneMinusBeta2 * (g * g));
             var denominator = Vector128.Sqrt(v) / sqrtBiasCorrection2 + Vector128.Create(epsilon);
             return p * decay - stepSize * (m / denominator);
         }
@@ -62,8 +62,8 @@ internal sealed class AdamOptimizer : Optimizer
         /// <inheritdoc />
         public Vector256<float> Invoke(Vector256<float> p, Vector256<float> g, ref Vector256<float> m, ref Vector256<float> v)
         {
-            m = beta1 * m + oneMinusBeta1 * g;
-            v = beta2 * v + oneMinusBeta2 * (g * g);
+            m = StateFlush.Apply(beta1 * m + oneMinusBeta1 * g);
+            v = StateFlush.Apply(beta2 * v + oneMinusBeta2 * (g * g));
             var denominator = Vector256.Sqrt(v) / sqrtBiasCorrection2 + Vector256.Create(epsilon);
             return p * decay - stepSize * (m / denominator);
         }
@@ -71,8 +71,8 @@ internal sealed class AdamOptimizer : Optimizer
         /// <inheritdoc />
         public Vector512<float> Invoke(Vector512<float> p, Vector512<float> g, ref Vector512<float> m, ref Vector512<float> v)
         {
-            m = beta1 * m + oneMinusBeta1 * g;
-            v = beta2 * v + oneMinusBeta2 * (g * g);
+            m = StateFlush.Apply(beta1 * m + oneMinusBeta1 * g);
+            v = StateFlush.Apply(beta2 * v + oneMinusBeta2 * (g * g));
             var denominator = Vector512.Sqrt(v) / sqrtBiasCorrection2 + Vector512.Create(epsilon);
             return p * decay - stepSize * (m / denominator);
         }

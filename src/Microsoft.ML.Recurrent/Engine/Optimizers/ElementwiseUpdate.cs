@@ -200,3 +200,35 @@ internal static class UpdateDriver
         for (; i < n; i++) p[i] = op.Invoke(p[i], g[i], ref s1[i], ref s2[i]);
     }
 }
+
+/// <summary>
+/// Optimizer state (moments, square averages, momentum) below <see cref="Threshold"/> in magnitude is stored as
+/// exactly 0. Once training converges the gradients vanish and every state value decays geometrically (Adam's m by
+/// β1 = 0.9 a step) until it turns subnormal, and arithmetic on subnormal floats can be many times slower; .NET cannot
+/// set the CPU's flush-to-zero flag. The threshold is the gate kernels' (1e-30): a state value that small changes an
+/// update by less than 1e-22 (Adam divides m by at least ε = 1e-8), far below one ulp of any parameter. NaN and ±∞ pass.
+/// </summary>
+internal static class StateFlush
+{
+    /// <summary>Values with a smaller magnitude are stored as 0.</summary>
+    public const float Threshold = Kernels.GateKernels.FlushThreshold;
+
+    /// <summary>x, or 0 where |x| &lt; <see cref="Threshold"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Apply(float x) => MathF.Abs(x) < Threshold ? 0f : x;
+
+    /// <summary>x, or 0 where |x| &lt; <see cref="Threshold"/>, lane by lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Apply(Vector128<float> x) =>
+        Vector128.ConditionalSelect(Vector128.LessThan(Vector128.Abs(x), Vector128.Create(Threshold)), Vector128<float>.Zero, x);
+
+    /// <summary>x, or 0 where |x| &lt; <see cref="Threshold"/>, lane by lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Apply(Vector256<float> x) =>
+        Vector256.ConditionalSelect(Vector256.LessThan(Vector256.Abs(x), Vector256.Create(Threshold)), Vector256<float>.Zero, x);
+
+    /// <summary>x, or 0 where |x| &lt; <see cref="Threshold"/>, lane by lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Apply(Vector512<float> x) =>
+        Vector512.ConditionalSelect(Vector512.LessThan(Vector512.Abs(x), Vector512.Create(Threshold)), Vector512<float>.Zero, x);
+}

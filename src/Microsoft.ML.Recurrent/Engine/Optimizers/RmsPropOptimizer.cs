@@ -36,7 +36,7 @@ internal sealed class RmsPropOptimizer : Optimizer
         public float Invoke(float p, float g, ref float s)
         {
             g += wd * p;
-            s = rho * s + oneMinusRho * (g * g);
+            s = StateFlush.Apply(rho * s + oneMinusRho * (g * g));
             return p - lr * (g / (MathF.Sqrt(s) + eps));
         }
 
@@ -44,7 +44,7 @@ internal sealed class RmsPropOptimizer : Optimizer
         public Vector128<float> Invoke(Vector128<float> p, Vector128<float> g, ref Vector128<float> s)
         {
             g += wd * p;
-            s = rho * s + oneMinusRho * (g * g);
+            s = StateFlush.Apply(rho * s + oneMinusRho * (g * g));
             return p - lr * (g / (Vector128.Sqrt(s) + Vector128.Create(eps)));
         }
 
@@ -52,7 +52,7 @@ internal sealed class RmsPropOptimizer : Optimizer
         public Vector256<float> Invoke(Vector256<float> p, Vector256<float> g, ref Vector256<float> s)
         {
             g += wd * p;
-            s = rho * s + oneMinusRho * (g * g);
+            s = StateFlush.Apply(rho * s + oneMinusRho * (g * g));
             return p - lr * (g / (Vector256.Sqrt(s) + Vector256.Create(eps)));
         }
 
@@ -60,7 +60,7 @@ internal sealed class RmsPropOptimizer : Optimizer
         public Vector512<float> Invoke(Vector512<float> p, Vector512<float> g, ref Vector512<float> s)
         {
             g += wd * p;
-            s = rho * s + oneMinusRho * (g * g);
+            s = StateFlush.Apply(rho * s + oneMinusRho * (g * g));
             return p - lr * (g / (Vector512.Sqrt(s) + Vector512.Create(eps)));
         }
     }
@@ -71,8 +71,8 @@ internal sealed class RmsPropOptimizer : Optimizer
         public float Invoke(float p, float g, ref float s, ref float b)
         {
             g += wd * p;
-            s = rho * s + oneMinusRho * (g * g);
-            b = mu * b + g / (MathF.Sqrt(s) + eps);
+            s = StateFlush.Apply(rho * s + oneMinusRho * (g * g));
+            b = StateFlush.Apply(mu * b + g / (MathF.Sqrt(s) + eps));
             return p - lr * b;
         }
 
@@ -80,8 +80,8 @@ internal sealed class RmsPropOptimizer : Optimizer
         public Vector128<float> Invoke(Vector128<float> p, Vector128<float> g, ref Vector128<float> s, ref Vector128<float> b)
         {
             g += wd * p;
-            s = rho * s + oneMinusRho * (g * g);
-            b = mu * b + g / (Vector128.Sqrt(s) + Vector128.Create(eps));
+            s = StateFlush.Apply(rho * s + oneMinusRho * (g * g));
+            b = StateFlush.Apply(mu * b + g / (Vector128.Sqrt(s) + Vector128.Create(eps)));
             return p - lr * b;
         }
 
@@ -89,8 +89,8 @@ internal sealed class RmsPropOptimizer : Optimizer
         public Vector256<float> Invoke(Vector256<float> p, Vector256<float> g, ref Vector256<float> s, ref Vector256<float> b)
         {
             g += wd * p;
-            s = rho * s + oneMinusRho * (g * g);
-            b = mu * b + g / (Vector256.Sqrt(s) + Vector256.Create(eps));
+            s = StateFlush.Apply(rho * s + oneMinusRho * (g * g));
+            b = StateFlush.Apply(mu * b + g / (Vector256.Sqrt(s) + Vector256.Create(eps)));
             return p - lr * b;
         }
 
@@ -98,8 +98,8 @@ internal sealed class RmsPropOptimizer : Optimizer
         public Vector512<float> Invoke(Vector512<float> p, Vector512<float> g, ref Vector512<float> s, ref Vector512<float> b)
         {
             g += wd * p;
-            s = rho * s + oneMinusRho * (g * g);
-            b = mu * b + g / (Vector512.Sqrt(s) + Vector512.Create(eps));
+            s = StateFlush.Apply(rho * s + oneMinusRho * (g * g));
+            b = StateFlush.Apply(mu * b + g / (Vector512.Sqrt(s) + Vector512.Create(eps)));
             return p - lr * b;
         }
     }

@@ -49,7 +49,7 @@ internal sealed class SgdOptimizer : Optimizer
         public float Invoke(float p, float g, ref float b)
         {
             g += wd * p;
-            b = mu * b + g;
+            b = StateFlush.Apply(mu * b + g);
             return p - lr * (nesterov ? g + mu * b : b);
         }
 
@@ -57,7 +57,7 @@ internal sealed class SgdOptimizer : Optimizer
         public Vector128<float> Invoke(Vector128<float> p, Vector128<float> g, ref Vector128<float> b)
         {
             g += wd * p;
-            b = mu * b + g;
+            b = StateFlush.Apply(mu * b + g);
             return p - lr * (nesterov ? g + mu * b : b);
         }
 
@@ -65,7 +65,7 @@ internal sealed class SgdOptimizer : Optimizer
         public Vector256<float> Invoke(Vector256<float> p, Vector256<float> g, ref Vector256<float> b)
         {
             g += wd * p;
-            b = mu * b + g;
+            b = StateFlush.Apply(mu * b + g);
             return p - lr * (nesterov ? g + mu * b : b);
         }
 
@@ -73,7 +73,7 @@ internal sealed class SgdOptimizer : Optimizer
         public Vector512<float> Invoke(Vector512<float> p, Vector512<float> g, ref Vector512<float> b)
         {
             g += wd * p;
-            b = mu * b + g;
+            b = StateFlush.Apply(mu * b + g);
             return p - lr * (nesterov ? g + mu * b : b);
         }
     }
