@@ -12,8 +12,9 @@ using Microsoft.ML.Recurrent.Engine.Optimizers;
 namespace Microsoft.ML.Recurrent.Benchmarks;
 
 /// <summary>
-/// Training and inference throughput of the engine on five fixed configurations, beside libtorch's figures
-/// measured on the same kind of machine (2 threads).
+/// Training and inference throughput of the engine on five fixed configurations, beside libtorch's figures: by
+/// default those the issue quotes (another machine, 2 threads); with --libtorch-json those measured on this machine by
+/// benchmarks/LibTorchBaseline (benchmarks/compare-libtorch.sh alternates the two and takes medians).
 /// <para>
 /// A training step is what a training loop does per mini-batch, with nothing else: zero the gradients,
 /// forward (training = true), MSE loss on a one-output linear head over the last hidden state, backward,
@@ -26,7 +27,7 @@ namespace Microsoft.ML.Recurrent.Benchmarks;
 /// FLOPs count only the cell matrix products: a forward pass is 2·G·H·(I_l + H)·T per sequence per layer and
 /// direction (G = 4 LSTM, 3 GRU, 1 RNN; I_l = H·dirs after the first layer); a training step counts 3× that.
 /// </para>
-/// Usage: throughput [--json FILE] [--repeats N] [--configs 1,3] [--threads N] [--peak GFLOPS] [--min-time S] [--seed N]
+/// Usage: throughput [--json FILE] [--repeats N] [--configs 1,3] [--threads N] [--peak GFLOPS] [--min-time S] [--seed N] [--libtorch-json FILE]
 /// </summary>
 internal static class ThroughputRunner
 {
