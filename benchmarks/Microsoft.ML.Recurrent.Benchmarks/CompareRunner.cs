@@ -105,10 +105,8 @@ internal static class CompareRunner
     private static double? Median(List<JsonElement> runs, string name)
     {
         var values = runs.Where(e => e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number)
-            .Select(e => e.GetProperty(name).GetDouble()).Order().ToArray();
-        if (values.Length == 0) return null;
-        int n = values.Length;
-        return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+            .Select(e => e.GetProperty(name).GetDouble()).ToArray();
+        return values.Length == 0 ? null : BenchStats.Median(values);
     }
 
     private static int Int(JsonElement e, string name) => e.TryGetProperty(name, out var v) && v.TryGetInt32(out int n) ? n : 0;

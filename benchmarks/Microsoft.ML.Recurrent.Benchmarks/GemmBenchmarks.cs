@@ -90,9 +90,8 @@ public static class GemmGflops
     {
         if (isa is not null) Gemm.MaxIsa = Enum.Parse<GemmIsa>(isa, ignoreCase: true);
         Console.WriteLine($"ISA: {Gemm.EffectiveIsa} (hardware {Gemm.HardwareIsa}); {Environment.ProcessorCount} cores");
-        double peak = MeasureFmaPeak();
-        string peakLoop = Vector256.IsHardwareAccelerated ? "Vector256" : "Vector128";
-        Console.WriteLine($"FMA peak (one thread, {peakLoop} tight loop): {peak:F1} GFLOP/s");
+        double peak = PeakProbe.MeasureGflops(threads: 1);
+        Console.WriteLine($"FMA peak (one thread, measured): {peak:F1} GFLOP/s");
         Console.WriteLine("GFLOP/s: wall-clock median of 21 samples (best in brackets); %: of one-core / two-core peak;");
         Console.WriteLine("cpu: one thread, flops per second of process CPU time (insensitive to other processes' load)");
         Console.WriteLine($"{"shape",-30} {"1 thread",16} {"%peak",6} {"cpu",6} {"2 threads",16} {"%2peak",6}");
@@ -129,66 +128,5 @@ public static class GemmGflops
 
         Array.Sort(samples);
         return (shape.Flops / samples[samples.Length / 2] / 1e9, shape.Flops / samples[0] / 1e9, runs);
-    }
-
-    private static double MeasureFmaPeak()
-    {
-        double best = 0;
-        for (int rep = 0; rep < 5; rep++)
-        {
-            const long iters = 20_000_000;
-            var sw = Stopwatch.StartNew();
-            // Without Vector256 in hardware (ARM64), Vector256 FMA would be emulated: measure 128-bit FMA there.
-            bool wide = Vector256.IsHardwareAccelerated;
-            float sink = wide ? FmaLoop(iters) : FmaLoop128(iters);
-            int lanes = wide ? Vector256<float>.Count : Vector128<float>.Count;
-            double g = iters * 12 * 2 * lanes / sw.Elapsed.TotalSeconds / 1e9;
-            if (sink == 42f) Console.Write(""); // keep the loop alive
-            best = Math.Max(best, g);
-        }
-
-        return best;
-    }
-
-    /// <summary>12 independent Vector256 FMA chains (Zen 4 runs Vector512 FMA at the same flop rate).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    private static float FmaLoop(long iters)
-    {
-        var x = Vector256.Create(1.0000001f);
-        var y = Vector256.Create(0.9999999f);
-        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default,
-            a6 = default, a7 = default, a8 = default, a9 = default, a10 = default, a11 = default;
-        for (long i = 0; i < iters; i++)
-        {
-            a0 = Vector256.FusedMultiplyAdd(x, y, a0); a1 = Vector256.FusedMultiplyAdd(x, y, a1);
-            a2 = Vector256.FusedMultiplyAdd(x, y, a2); a3 = Vector256.FusedMultiplyAdd(x, y, a3);
-            a4 = Vector256.FusedMultiplyAdd(x, y, a4); a5 = Vector256.FusedMultiplyAdd(x, y, a5);
-            a6 = Vector256.FusedMultiplyAdd(x, y, a6); a7 = Vector256.FusedMultiplyAdd(x, y, a7);
-            a8 = Vector256.FusedMultiplyAdd(x, y, a8); a9 = Vector256.FusedMultiplyAdd(x, y, a9);
-            a10 = Vector256.FusedMultiplyAdd(x, y, a10); a11 = Vector256.FusedMultiplyAdd(x, y, a11);
-        }
-
-        return (a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11)[0];
-    }
-
-    /// <summary>12 independent Vector128 FMA chains (the peak of machines whose widest FMA is 128-bit, e.g. ARM64).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    private static float FmaLoop128(long iters)
-    {
-        var x = Vector128.Create(1.0000001f);
-        var y = Vector128.Create(0.9999999f);
-        Vector128<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default,
-            a6 = default, a7 = default, a8 = default, a9 = default, a10 = default, a11 = default;
-        for (long i = 0; i < iters; i++)
-        {
-            a0 = Vector128.FusedMultiplyAdd(x, y, a0); a1 = Vector128.FusedMultiplyAdd(x, y, a1);
-            a2 = Vector128.FusedMultiplyAdd(x, y, a2); a3 = Vector128.FusedMultiplyAdd(x, y, a3);
-            a4 = Vector128.FusedMultiplyAdd(x, y, a4); a5 = Vector128.FusedMultiplyAdd(x, y, a5);
-            a6 = Vector128.FusedMultiplyAdd(x, y, a6); a7 = Vector128.FusedMultiplyAdd(x, y, a7);
-            a8 = Vector128.FusedMultiplyAdd(x, y, a8); a9 = Vector128.FusedMultiplyAdd(x, y, a9);
-            a10 = Vector128.FusedMultiplyAdd(x, y, a10); a11 = Vector128.FusedMultiplyAdd(x, y, a11);
-        }
-
-        return (a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11)[0];
     }
 }

@@ -169,13 +169,13 @@ internal static class MlNetThroughput
         for (int r = 0; r < o.Repeats; r++)
         {
             // Interleaved, so that noise from other processes hits every path alike.
-            FullCollect();
+            BenchStats.FullCollect();
             long t0 = Stopwatch.GetTimestamp();
             var model = QuickStartTrainer(ml, QuickStartEpochs, o.Threads).Fit(data);
             fitMs[r] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
             fitted = model.Model;
 
-            FullCollect();
+            BenchStats.FullCollect();
             var p = new Phases();
             var (settings, set) = Reproduce(data, QuickStartEpochs, o.Threads, p, out var finish);
             t0 = Stopwatch.GetTimestamp();
@@ -187,7 +187,7 @@ internal static class MlNetThroughput
             phases[r] = p;
 
             // The engine alone: the same settings and the same (already standardised) sequences, nothing else timed.
-            FullCollect();
+            BenchStats.FullCollect();
             var (engineSettings, engineSet) = Reproduce(data, QuickStartEpochs, o.Threads, null, out _);
             t0 = Stopwatch.GetTimestamp();
             SequenceTrainer.Train(engineSettings, engineSet, null, null, default);
@@ -195,10 +195,10 @@ internal static class MlNetThroughput
         }
 
         bool identical = fitted!.Parameters.AsSpan().SequenceEqual(reproduced!.Parameters);
-        double fit = Median(fitMs), engine = Median(engineMs);
-        double read = Median(phases.Select(p => p.Read)), standardise = Median(phases.Select(p => p.Standardise));
-        double dataset = Median(phases.Select(p => p.Dataset)), train = Median(phases.Select(p => p.Train));
-        double serve = Median(phases.Select(p => p.Serve)), sum = Median(phases.Select(p => p.Total));
+        double fit = BenchStats.Median(fitMs), engine = BenchStats.Median(engineMs);
+        double read = BenchStats.Median(phases.Select(p => p.Read)), standardise = BenchStats.Median(phases.Select(p => p.Standardise));
+        double dataset = BenchStats.Median(phases.Select(p => p.Dataset)), train = BenchStats.Median(phases.Select(p => p.Train));
+        double serve = BenchStats.Median(phases.Select(p => p.Serve)), sum = BenchStats.Median(phases.Select(p => p.Total));
         Console.WriteLine($"  reproduction of Fit gives the same weights as Fit: {(identical ? "yes (bit-identical)" : "NO — the mapping below is not what Fit does")}");
         Console.WriteLine();
         Console.WriteLine("| path | median ms | share of Fit |");
@@ -421,7 +421,7 @@ internal static class MlNetThroughput
         var transformBytes = new double[o.Repeats];
         for (int r = 0; r < o.Repeats; r++)
         {
-            FullCollect();
+            BenchStats.FullCollect();
             long b0 = GC.GetTotalAllocatedBytes(precise: true);
             long t0 = Stopwatch.GetTimestamp();
             double n = TransformPass();
@@ -456,7 +456,7 @@ internal static class MlNetThroughput
         var engineBytes = new double[blocks];
         var scoreDenseUs = new double[blocks];
         var bareUs = new double[blocks];
-        FullCollect();
+        BenchStats.FullCollect();
         for (int r = 0; r < blocks; r++)
         {
             int first = r * perBlock;
@@ -475,11 +475,11 @@ internal static class MlNetThroughput
             bareUs[r] = Stopwatch.GetElapsedTime(t0).TotalMicroseconds / perBlock;
         }
 
-        double scoreDense = Median(scoreDenseUs), bare = Median(bareUs);
+        double scoreDense = BenchStats.Median(scoreDenseUs), bare = BenchStats.Median(bareUs);
         if (loaded is IDisposable d) d.Dispose();
         Console.WriteLine($"{clock.Elapsed.TotalSeconds:F1} s (checksum {checksum:G4}; parameters at address % 64 = {AddressMod64(loadedModel.Model.Parameters)})");
         Console.WriteLine($"    blocks of {perBlock} rows, µs/row: PredictionEngine {Join(engineUs)}; bare {Join(bareUs)}");
-        return new PredictRow(name, zipBytes, coldMs, Median(transformRate), Median(transformBytes), Median(engineUs), Median(engineBytes), scoreDense, bare);
+        return new PredictRow(name, zipBytes, coldMs, BenchStats.Median(transformRate), BenchStats.Median(transformBytes), BenchStats.Median(engineUs), BenchStats.Median(engineBytes), scoreDense, bare);
     }
 
     /// <summary>
@@ -569,18 +569,5 @@ internal static class MlNetThroughput
 
     // ------------------------------------------------------------ Helpers ----------------------------------------------
 
-    private static double Median(IEnumerable<double> values)
-    {
-        var v = values.Order().ToArray();
-        return v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
-    }
-
     private static string Join(IEnumerable<double> values) => string.Join(", ", values.Select(v => v.ToString("F1", CultureInfo.InvariantCulture)));
-
-    private static void FullCollect()
-    {
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        GC.Collect();
-    }
 }

@@ -9,7 +9,8 @@ namespace Microsoft.ML.Recurrent.Benchmarks;
 /// fused multiply–add chains on registers (enough chains to cover the FMA latency on every pipe) for a
 /// fixed time, all threads at once; the figure is the best of a few tries of total FLOPs over wall time.
 /// The widest accelerated vector is used (on AVX-512 machines both 512 and 256 bits are tried and the
-/// higher kept: Zen 4 splits 512-bit FMAs in two, Intel server cores may have a second 512-bit port).
+/// higher kept: Zen 4 splits 512-bit FMAs in two, Intel server cores may have a second 512-bit port; 128 bits where
+/// nothing wider is accelerated, as on ARM64).
 /// </summary>
 internal static class PeakProbe
 {
@@ -23,6 +24,7 @@ internal static class PeakProbe
         {
             if (Vector512.IsHardwareAccelerated) best = Math.Max(best, Run(threads, seconds, Fma512, 16));
             if (Vector256.IsHardwareAccelerated) best = Math.Max(best, Run(threads, seconds, Fma256, 8));
+            else if (Vector128.IsHardwareAccelerated) best = Math.Max(best, Run(threads, seconds, Fma128, 4)); // ARM64
         }
 
         return best;
@@ -104,5 +106,25 @@ internal static class PeakProbe
         }
 
         return Vector256.Sum(c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static float Fma128(long iterations, float seed)
+    {
+        var m = Vector128.Create(0.999999f);
+        var a = Vector128.Create(1e-7f);
+        Vector128<float> c0 = Vector128.Create(seed), c1 = c0 + a, c2 = c1 + a, c3 = c2 + a, c4 = c3 + a, c5 = c4 + a;
+        Vector128<float> c6 = c5 + a, c7 = c6 + a, c8 = c7 + a, c9 = c8 + a, c10 = c9 + a, c11 = c10 + a;
+        for (long i = 0; i < iterations; i++)
+        {
+            c0 = Vector128.FusedMultiplyAdd(c0, m, a); c1 = Vector128.FusedMultiplyAdd(c1, m, a);
+            c2 = Vector128.FusedMultiplyAdd(c2, m, a); c3 = Vector128.FusedMultiplyAdd(c3, m, a);
+            c4 = Vector128.FusedMultiplyAdd(c4, m, a); c5 = Vector128.FusedMultiplyAdd(c5, m, a);
+            c6 = Vector128.FusedMultiplyAdd(c6, m, a); c7 = Vector128.FusedMultiplyAdd(c7, m, a);
+            c8 = Vector128.FusedMultiplyAdd(c8, m, a); c9 = Vector128.FusedMultiplyAdd(c9, m, a);
+            c10 = Vector128.FusedMultiplyAdd(c10, m, a); c11 = Vector128.FusedMultiplyAdd(c11, m, a);
+        }
+
+        return Vector128.Sum(c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11);
     }
 }

@@ -152,7 +152,7 @@ internal static class ThroughputRunner
         foreach (int id in o.Configs)
         {
             var c = configs[id - 1];
-            FullCollect(); // the previous configuration's buffers
+            BenchStats.FullCollect(); // the previous configuration's buffers
             var clock = Stopwatch.StartNew();
             Console.Write($"config {c.Id}: {c.Cell} B={c.Batch} T={c.Length} I={c.Input} H={c.Hidden} L={c.Layers} ... ");
             var r = Measure(c, o);
@@ -331,7 +331,7 @@ internal static class ThroughputRunner
         // start-up behaviour (e.g. subnormal slow-down) rather than compilation. The instance is collected
         // before the measured one is built, so the peak working set counts one network at a time.
         WarmUp(c, o);
-        FullCollect();
+        BenchStats.FullCollect();
 
         var work = new Workload(c, o.Seed);
 
@@ -372,8 +372,8 @@ internal static class ThroughputRunner
         r.LossSteady = lastLoss;
         r.SubnormalGradientsSteady = CountSubnormal(work.Network.Gradients);
         r.SubnormalAdamStateSteady = CountSubnormal(work.AdamState());
-        r.TrainingStepMs = Median(perStep) * 1e3;
-        r.TrainingSeqPerSec = c.Batch / Median(perStep);
+        r.TrainingStepMs = BenchStats.Median(perStep) * 1e3;
+        r.TrainingSeqPerSec = c.Batch / BenchStats.Median(perStep);
 
         // Inference on the same batch, with the parameters frozen as the product's predictors freeze them (no check
         // for changed weights before each pass); one pass first repacks the weights the last Adam step changed.
@@ -393,8 +393,8 @@ internal static class ThroughputRunner
 
         r.AllocBytesPerForwardThread = (GC.GetAllocatedBytesForCurrentThread() - inferBytes0) / ((double)o.Repeats * r.InferenceIterations);
         GC.KeepAlive(sink);
-        r.InferenceMs = Median(perForward) * 1e3;
-        r.InferenceSeqPerSec = c.Batch / Median(perForward);
+        r.InferenceMs = BenchStats.Median(perForward) * 1e3;
+        r.InferenceSeqPerSec = c.Batch / BenchStats.Median(perForward);
         r.PeakWorkingSet = Process.GetCurrentProcess().PeakWorkingSet64;
         return r;
     }
@@ -405,13 +405,6 @@ internal static class ThroughputRunner
         var w = new Workload(c, o.Seed);
         RunFor(() => w.TrainStep(), minIterations: 3, o.MinSeconds);
         RunFor(() => w.Infer(), minIterations: 3, o.MinSeconds / 2);
-    }
-
-    private static void FullCollect()
-    {
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        GC.Collect();
     }
 
     /// <summary>
@@ -441,14 +434,6 @@ internal static class ThroughputRunner
     /// <summary>Iterations per repeat so that a repeat lasts ≥ <paramref name="seconds"/>, given one call's duration.</summary>
     private static int IterationsFor(double oneCallSeconds, double seconds) =>
         (int)Math.Clamp(Math.Ceiling(seconds / Math.Max(oneCallSeconds, 1e-7)), 1, 10_000_000);
-
-    private static double Median(double[] values)
-    {
-        var sorted = (double[])values.Clone();
-        Array.Sort(sorted);
-        int n = sorted.Length;
-        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
-    }
 
     private static int CountSubnormal(ReadOnlySpan<float> values)
     {
