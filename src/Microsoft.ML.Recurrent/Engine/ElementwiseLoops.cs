@@ -1,5 +1,3 @@
-using System.Runtime.Intrinsics;
-
 namespace Microsoft.ML.Recurrent.Engine;
 
 /// <summary>
@@ -13,9 +11,6 @@ namespace Microsoft.ML.Recurrent.Engine;
 /// </summary>
 internal static class ElementwiseLoops
 {
-    private static readonly int DefaultWidth =
-        Vector512.IsHardwareAccelerated ? 512 : Vector256.IsHardwareAccelerated ? 256 : Vector128.IsHardwareAccelerated ? 128 : 0;
-
     [ThreadStatic]
     private static int t_forcedWidth; // 0: not forced; otherwise width + 1
 
@@ -26,12 +21,7 @@ internal static class ElementwiseLoops
     /// </summary>
     public static int MaxVectorWidth
     {
-        get => t_forcedWidth == 0 ? DefaultWidth : t_forcedWidth - 1;
-        set
-        {
-            if (value is not (0 or 128 or 256 or 512))
-                throw new ArgumentOutOfRangeException(nameof(value), value, "MaxVectorWidth must be 0, 128, 256 or 512.");
-            t_forcedWidth = value + 1;
-        }
+        get => VectorWidths.Resolve(t_forcedWidth);
+        set => t_forcedWidth = VectorWidths.Force(value);
     }
 }

@@ -45,9 +45,6 @@ internal static class GateKernels
     /// <summary>Values with a smaller magnitude are written as exactly 0 (see the class remarks).</summary>
     public const float FlushThreshold = 1e-30f;
 
-    private static readonly int DefaultWidth =
-        Vector512.IsHardwareAccelerated ? 512 : Vector256.IsHardwareAccelerated ? 256 : Vector128.IsHardwareAccelerated ? 128 : 0;
-
     [ThreadStatic]
     private static int t_forcedWidth; // 0: not forced; otherwise width + 1
 
@@ -58,13 +55,8 @@ internal static class GateKernels
     /// </summary>
     public static int MaxVectorWidth
     {
-        get => t_forcedWidth == 0 ? DefaultWidth : t_forcedWidth - 1;
-        set
-        {
-            if (value is not (0 or 128 or 256 or 512))
-                throw new ArgumentOutOfRangeException(nameof(value), value, "MaxVectorWidth must be 0, 128, 256 or 512.");
-            t_forcedWidth = value + 1;
-        }
+        get => VectorWidths.Resolve(t_forcedWidth);
+        set => t_forcedWidth = VectorWidths.Force(value);
     }
 
     /// <summary>

@@ -21,22 +21,14 @@ namespace Microsoft.ML.Recurrent.Engine.Kernels;
 /// </remarks>
 internal static unsafe class RowProduct
 {
-    private static readonly int DefaultWidth =
-        Vector512.IsHardwareAccelerated ? 512 : Vector256.IsHardwareAccelerated ? 256 : Vector128.IsHardwareAccelerated ? 128 : 0;
-
     [ThreadStatic]
     private static int t_forcedWidth; // 0: not forced; otherwise width + 1
 
     /// <summary>Widest vector path used on the calling thread: 512, 256, 128 or 0 (scalar). Setting it affects only this thread.</summary>
     public static int MaxVectorWidth
     {
-        get => t_forcedWidth == 0 ? DefaultWidth : t_forcedWidth - 1;
-        set
-        {
-            if (value is not (0 or 128 or 256 or 512))
-                throw new ArgumentOutOfRangeException(nameof(value), value, "MaxVectorWidth must be 0, 128, 256 or 512.");
-            t_forcedWidth = value + 1;
-        }
+        get => VectorWidths.Resolve(t_forcedWidth);
+        set => t_forcedWidth = VectorWidths.Force(value);
     }
 
     /// <summary>
