@@ -360,6 +360,19 @@ public static class RecurrentCatalog
     }
 
     /// <summary>
+    /// This package's own catalog for <paramref name="mlContext"/>: recurrent trainers beyond regression, binary and multiclass,
+    /// evaluators and experiments. Components created from it follow the context's seed when their own seed is left null
+    /// and can log to <see cref="MLContext.Log"/>.
+    /// </summary>
+    /// <param name="mlContext">The context whose seed and log the catalog follows.</param>
+    /// <returns>A new catalog object bound to <paramref name="mlContext"/>.</returns>
+    public static RecurrentMLCatalog Recurrent(this MLContext mlContext)
+    {
+        ArgumentNullException.ThrowIfNull(mlContext);
+        return new RecurrentMLCatalog(mlContext);
+    }
+
+    /// <summary>
     /// A progress sink that writes every <see cref="RecurrentEpochReport"/> to <see cref="MLContext.Log"/> (kind Info), for
     /// <see cref="RecurrentTrainerOptions.Progress"/>. A catalog does not expose its <see cref="MLContext"/>, so a trainer
     /// created from one cannot reach the log by itself; this bridges it through ML.NET's public host interface.
