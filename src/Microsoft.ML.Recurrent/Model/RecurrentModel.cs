@@ -21,14 +21,28 @@ internal enum PredictionKind : byte
 /// </summary>
 internal sealed class RecurrentModel
 {
-    public RecurrentModel(NetworkSpec spec, PredictionKind kind, string featureColumnName, IReadOnlyList<string> classNames, float[] parameters)
+    public RecurrentModel(NetworkSpec spec, PredictionKind kind, string featureColumnName, IReadOnlyList<string> classNames, float[] parameters,
+        LabelValueKind labelValueKind = LabelValueKind.Text, IReadOnlyList<RecurrentEpochReport>? history = null, int bestEpoch = 0)
     {
         Spec = spec;
         Kind = kind;
         FeatureColumnName = featureColumnName;
         ClassNames = classNames;
         Parameters = parameters;
+        LabelValueKind = labelValueKind;
+        History = history ?? [];
+        BestEpoch = bestEpoch;
     }
+
+    /// <summary>Multiclass only: the type of the label's key values, so that <c>MapKeyToValue</c> on the predicted label
+    /// gives back that type (the <see cref="ClassNames"/> are those values as invariant text). Text otherwise.</summary>
+    public LabelValueKind LabelValueKind { get; }
+
+    /// <summary>One report per epoch that ran (format version 2; empty for a version-1 model).</summary>
+    public IReadOnlyList<RecurrentEpochReport> History { get; }
+
+    /// <summary>The epoch whose weights the model keeps (0 when unknown: a version-1 model).</summary>
+    public int BestEpoch { get; }
 
     public NetworkSpec Spec { get; }
 
@@ -48,4 +62,25 @@ internal sealed class RecurrentModel
 
     /// <summary>Whether the input is a key-typed token vector feeding an embedding.</summary>
     public bool UsesTokens => Spec.VocabularySize > 0;
+}
+
+/// <summary>The type of a multiclass label's key values (what <c>MapKeyToValue</c> returns). Stored in the model format.</summary>
+internal enum LabelValueKind : byte
+{
+    /// <summary>ReadOnlyMemory&lt;char&gt; (text), also the fallback for any other type.</summary>
+    Text = 0,
+    /// <summary>Single.</summary>
+    Single = 1,
+    /// <summary>Double.</summary>
+    Double = 2,
+    /// <summary>Int32.</summary>
+    Int32 = 3,
+    /// <summary>UInt32.</summary>
+    UInt32 = 4,
+    /// <summary>Int64.</summary>
+    Int64 = 5,
+    /// <summary>UInt64.</summary>
+    UInt64 = 6,
+    /// <summary>Boolean.</summary>
+    Boolean = 7,
 }

@@ -9,11 +9,12 @@ namespace Microsoft.ML.Recurrent.Model;
 /// ML.NET model zips (as base64 text, see <c>Serving/ModelPayload</c>) and can be stored on their own.
 /// </summary>
 /// <remarks>
-/// *** Binary format *** (version 1; every number little-endian; "str" = int32 byte count n, then n bytes of UTF-8)
+/// *** Binary format *** (version 2, written since issue 13; version 1 is still read. Every number little-endian;
+/// "str" = int32 byte count n, then n bytes of UTF-8)
 /// <code>
 ///   offset  size   field
 ///   0       8      magic: ASCII "MLRNNMDL"
-///   8       4      int32   format version (1)
+///   8       4      int32   format version (2; 1 = the same layout without the version-2 block)
 ///   12      1      byte    prediction kind: 0 regression, 1 binary classification, 2 multiclass classification
 ///   13      1      byte    cell kind: 0 simple RNN, 1 LSTM, 2 GRU
 ///   14      1      byte    output mode: 0 last hidden state (the only mode these tasks use)
@@ -27,7 +28,20 @@ namespace Microsoft.ML.Recurrent.Model;
 ///   40      4      int32   output size O (1 for regression and binary, K for multiclass)
 ///   44      str    feature column name the model was trained on
 ///   ...     4      int32   class count C (K for multiclass, 0 otherwise)
-///   ...     C×str  class names: the label's key values as text, class k ↔ key k + 1
+///   ...     C×str  class names: the label's key values as invariant text, class k ↔ key k + 1
+///   --- version 2 block (absent in version 1) ---
+///   ...     1      byte    label value kind (LabelValueKind: 0 text, 1 Single, 2 Double, 3 Int32, 4 UInt32, 5 Int64,
+///                          6 UInt64, 7 Boolean); 0 unless multiclass; for 1..7 the class names must parse as
+///                          distinct values of that type (invariant culture; floats not NaN)
+///   ...     4      int32   best epoch (0..N; 0 = unknown)
+///   ...     4      int32   history length N (0..Limits.HistoryLength; N·45 must fit in the bytes that remain)
+///   ...     str    loss name of the history ("" when N = 0)
+///   ...     N×45   one record per epoch:
+///                    int32 epoch (1..), int32 maximum number of epochs (≥ epoch), float64 training loss,
+///                    byte flags (bit 0: validation loss present, bit 1: validation accuracy present, others 0),
+///                    float64 validation loss (0 when absent), float64 validation accuracy (0 when absent),
+///                    float64 sequences per second, float32 learning rate
+///   --- end of the version 2 block ---
 ///   ...     4      int32   parameter count P (must equal the count the spec's ParameterLayout gives)
 ///   ...     4·P    float32 parameters in ParameterLayout order (all finite)
 ///   ...     4      uint32  CRC-32 (IEEE) of every byte before it
@@ -38,7 +52,10 @@ namespace Microsoft.ML.Recurrent.Model;
 /// </remarks>
 internal static class RecurrentModelFormat
 {
-    public const int Version = 1;
+    public const int Version = 2;
+
+    /// <summary>Bytes of one history record in the version-2 block.</summary>
+    internal const int HistoryRecordBytes = 4 + 4 + 8 + 1 + 8 + 8 + 8 + 4;
 
     private static ReadOnlySpan<byte> Magic => "MLRNNMDL"u8;
 
@@ -53,12 +70,20 @@ internal static class RecurrentModelFormat
         public const int EmbeddingSize = 1 << 16;
         public const int OutputSize = 1 << 20;
         public const int NameBytes = 1 << 16;
+        /// <summary>Epochs kept in the training history.</summary>
+        public const int HistoryLength = 1 << 20;
     }
 
     /// <summary>Serialises <paramref name="model"/>.</summary>
-    public static byte[] Write(RecurrentModel model)
+    public static byte[] Write(RecurrentModel model) => Write(model, Version);
+
+    /// <summary>Serialises <paramref name="model"/> in format <paramref name="version"/> (1 or 2; 1 drops the label value
+    /// kind and the history, and exists so that the reader's version-1 path stays tested).</summary>
+    internal static byte[] Write(RecurrentModel model, int version)
     {
         ArgumentNullException.ThrowIfNull(model);
+        if (version is not (1 or 2))
+            throw new ArgumentOutOfRangeException(nameof(version), version, "The model format has versions 1 and 2.");
         var spec = model.Spec;
         spec.Validate();
         int expected = new ParameterLayout(spec).Count;
@@ -69,7 +94,7 @@ internal static class RecurrentModelFormat
         using (var w = new BinaryWriter(ms, Encoding.UTF8, leaveOpen: true))
         {
             w.Write(Magic);
-            w.Write(Version);
+            w.Write(version);
             w.Write((byte)model.Kind);
             w.Write((byte)spec.Cell);
             w.Write((byte)spec.Output);
@@ -85,6 +110,8 @@ internal static class RecurrentModelFormat
             w.Write(model.ClassNames.Count);
             foreach (string name in model.ClassNames)
                 WriteString(w, name);
+            if (version >= 2)
+                WriteVersion2Block(w, model);
             w.Write(model.Parameters.Length);
             Span<byte> four = stackalloc byte[4];
             foreach (float p in model.Parameters)
@@ -99,6 +126,28 @@ internal static class RecurrentModelFormat
         BinaryPrimitives.WriteUInt32LittleEndian(tail, crc);
         ms.Write(tail);
         return ms.ToArray();
+    }
+
+    private static void WriteVersion2Block(BinaryWriter w, RecurrentModel model)
+    {
+        var history = model.History;
+        if (history.Count > Limits.HistoryLength)
+            throw new ArgumentException($"A history of {history.Count} epochs is longer than the format's limit of {Limits.HistoryLength}.", nameof(model));
+        w.Write((byte)(model.Kind == PredictionKind.MulticlassClassification ? model.LabelValueKind : LabelValueKind.Text));
+        w.Write(Math.Clamp(model.BestEpoch, 0, history.Count));
+        w.Write(history.Count);
+        WriteString(w, history.Count > 0 ? history[0].LossName : "");
+        foreach (var r in history)
+        {
+            w.Write(r.Epoch);
+            w.Write(r.MaximumNumberOfEpochs);
+            w.Write(r.TrainingLoss);
+            w.Write((byte)((r.ValidationLoss is null ? 0 : 1) | (r.ValidationAccuracy is null ? 0 : 2)));
+            w.Write(r.ValidationLoss ?? 0.0);
+            w.Write(r.ValidationAccuracy ?? 0.0);
+            w.Write(r.SequencesPerSecond);
+            w.Write(r.LearningRate);
+        }
     }
 
     private static void WriteString(BinaryWriter w, string s)
@@ -119,8 +168,8 @@ internal static class RecurrentModelFormat
         if (!data[..8].SequenceEqual(Magic))
             throw Invalid("it does not start with the magic bytes \"MLRNNMDL\"");
         int version = BinaryPrimitives.ReadInt32LittleEndian(data[8..]);
-        if (version != Version)
-            throw Invalid($"its format version is {version}; this library reads version {Version}");
+        if (version is not (1 or Version))
+            throw Invalid($"its format version is {version}; this library reads versions 1 and {Version}");
         uint stored = BinaryPrimitives.ReadUInt32LittleEndian(data[^4..]);
         uint actual = Crc32.Compute(data[..^4]);
         if (stored != actual)
@@ -166,6 +215,41 @@ internal static class RecurrentModelFormat
         for (int i = 0; i < classCount; i++)
             classNames[i] = r.String($"class name {i}");
 
+        var labelValueKind = LabelValueKind.Text;
+        int bestEpoch = 0;
+        RecurrentEpochReport[] history = [];
+        if (version >= 2)
+        {
+            byte valueKind = r.Byte("label value kind");
+            if (valueKind > (byte)LabelValueKind.Boolean) throw Invalid($"label value kind {valueKind} is unknown");
+            labelValueKind = (LabelValueKind)valueKind;
+            if (labelValueKind != LabelValueKind.Text && predictionKind != PredictionKind.MulticlassClassification)
+                throw Invalid($"a {predictionKind} model has label value kind {labelValueKind}; only multiclass models carry one");
+            if (labelValueKind != LabelValueKind.Text && !LabelValues.TryParseAll(classNames, labelValueKind, out _))
+                throw Invalid($"the class names are not distinct values of the label value kind {labelValueKind}");
+            bestEpoch = r.Int32("best epoch", 0, Limits.HistoryLength);
+            int length = r.Int32("history length", 0, Limits.HistoryLength);
+            if ((long)length * HistoryRecordBytes > r.Remaining)
+                throw Invalid($"a history of {length} epochs needs {(long)length * HistoryRecordBytes} bytes but only {r.Remaining} remain");
+            if (bestEpoch > length) throw Invalid($"the best epoch {bestEpoch} is past the {length} epochs of the history");
+            string lossName = r.String("loss name");
+            history = new RecurrentEpochReport[length];
+            for (int i = 0; i < length; i++)
+            {
+                int epoch = r.Int32($"epoch of history record {i}", 1, int.MaxValue);
+                int maximum = r.Int32($"maximum number of epochs of history record {i}", epoch, int.MaxValue);
+                double trainingLoss = r.Double($"training loss of history record {i}");
+                byte flags = r.Byte($"flags of history record {i}");
+                if (flags > 3) throw Invalid($"the flags of history record {i} are {flags}; only bits 0 and 1 are defined");
+                double validationLoss = r.Double($"validation loss of history record {i}");
+                double validationAccuracy = r.Double($"validation accuracy of history record {i}");
+                double sequencesPerSecond = r.Double($"sequences per second of history record {i}");
+                float learningRate = r.Single($"learning rate of history record {i}");
+                history[i] = new RecurrentEpochReport(epoch, maximum, lossName, trainingLoss,
+                    (flags & 1) != 0 ? validationLoss : null, (flags & 2) != 0 ? validationAccuracy : null, sequencesPerSecond, learningRate);
+            }
+        }
+
         var spec = new NetworkSpec((CellKind)cell, inputSize, hidden, layers, bidirectional == 1, dropout,
             vocabulary, embedding, outputSize, OutputMode.LastHidden);
         long expectedCount = CountParameters(spec);
@@ -184,7 +268,7 @@ internal static class RecurrentModelFormat
             parameters[i] = p;
         }
 
-        return new RecurrentModel(spec, predictionKind, featureColumn, classNames, parameters);
+        return new RecurrentModel(spec, predictionKind, featureColumn, classNames, parameters, labelValueKind, history, bestEpoch);
     }
 
     /// <summary>The parameter count of <paramref name="spec"/>, computed in 64 bits (no allocation, no overflow).</summary>
@@ -225,6 +309,8 @@ internal static class RecurrentModelFormat
         public byte Byte(string field) => Take(1, field)[0];
 
         public float Single(string field) => BinaryPrimitives.ReadSingleLittleEndian(Take(4, field));
+
+        public double Double(string field) => BinaryPrimitives.ReadDoubleLittleEndian(Take(8, field));
 
         public int Int32(string field, int min, int max)
         {

@@ -14,6 +14,8 @@ internal static class ServingColumns
     public const string Features = "__RecurrentFeatures_v1__";
     public const string Scores = "__RecurrentScores_v1__";
     public const string PredictedValue = "__RecurrentPredictedValue_v1__";
+    /// <summary>The predicted class as a value of the label's own type (numeric multiclass labels; since issue 13).</summary>
+    public const string PredictedTypedValue = "__RecurrentPredictedTypedValue_v1__";
 
     /// <summary>The one key of the MapValue step that carries the model text.</summary>
     public const string ModelKeyValue = "model";
@@ -34,6 +36,12 @@ internal static class Contracts
     public const string TokenRegression = "Microsoft.ML.Recurrent.Forward.Tokens.Regression.v1";
     public const string TokenBinary = "Microsoft.ML.Recurrent.Forward.Tokens.Binary.v1";
     public const string TokenMulticlass = "Microsoft.ML.Recurrent.Forward.Tokens.Multiclass.v1";
+    /// <summary>Binary without Probability (ML.NET's calibrator adds it, annotated); since issue 13.</summary>
+    public const string DenseBinaryLogit = "Microsoft.ML.Recurrent.Forward.Dense.BinaryLogit.v1";
+    /// <summary>Binary without Probability over token input; since issue 13.</summary>
+    public const string TokenBinaryLogit = "Microsoft.ML.Recurrent.Forward.Tokens.BinaryLogit.v1";
+    /// <summary>Binary PredictedLabel from the Score column; since issue 13.</summary>
+    public const string BinaryPredictedLabel = "Microsoft.ML.Recurrent.Binary.PredictedLabel.v1";
 }
 
 // ---- Row classes: column names and types come from these attributes, also after a load. ----
@@ -92,6 +100,25 @@ internal sealed class BinaryOutput
     public bool PredictedLabel;
 }
 
+/// <summary>Binary output before the calibrator: the logit (Probability comes from ML.NET's calibrator, then PredictedLabel).</summary>
+internal sealed class BinaryLogitOutput
+{
+    /// <summary>The logit.</summary>
+    public float Score;
+}
+
+/// <summary>Reads the binary Score (the logit) after the calibrator.</summary>
+internal sealed class BinaryScoreInput
+{
+    public float Score;
+}
+
+/// <summary>PredictedLabel = Score &gt; 0, added after Probability so the columns come in the stock order.</summary>
+internal sealed class BinaryPredictedLabelOutput
+{
+    public bool PredictedLabel;
+}
+
 internal sealed class MulticlassOutput
 {
     /// <summary>K class probabilities (variable-length here; the shape adapter fixes the size).</summary>
@@ -123,6 +150,22 @@ internal static class Mappings
         ModelCache.Get(input.Model).ScoreTokens(input.Features, y);
         output.Score = y[0];
     }
+
+    public static void DenseBinaryLogit(DenseInput input, BinaryLogitOutput output)
+    {
+        Span<float> y = stackalloc float[1];
+        ModelCache.Get(input.Model).ScoreDense(input.Features, y);
+        output.Score = y[0];
+    }
+
+    public static void TokenBinaryLogit(TokenInput input, BinaryLogitOutput output)
+    {
+        Span<float> y = stackalloc float[1];
+        ModelCache.Get(input.Model).ScoreTokens(input.Features, y);
+        output.Score = y[0];
+    }
+
+    public static void BinaryPredictedLabel(BinaryScoreInput input, BinaryPredictedLabelOutput output) => output.PredictedLabel = input.Score > 0;
 
     public static void DenseBinary(DenseInput input, BinaryOutput output)
     {
@@ -211,6 +254,24 @@ internal sealed class DenseBinaryFactory : CustomMappingFactory<DenseInput, Bina
 internal sealed class DenseMulticlassFactory : CustomMappingFactory<DenseInput, MulticlassOutput>
 {
     public override Action<DenseInput, MulticlassOutput> GetMapping() => Mappings.DenseMulticlass;
+}
+
+[CustomMappingFactoryAttribute(Contracts.DenseBinaryLogit)]
+internal sealed class DenseBinaryLogitFactory : CustomMappingFactory<DenseInput, BinaryLogitOutput>
+{
+    public override Action<DenseInput, BinaryLogitOutput> GetMapping() => Mappings.DenseBinaryLogit;
+}
+
+[CustomMappingFactoryAttribute(Contracts.TokenBinaryLogit)]
+internal sealed class TokenBinaryLogitFactory : CustomMappingFactory<TokenInput, BinaryLogitOutput>
+{
+    public override Action<TokenInput, BinaryLogitOutput> GetMapping() => Mappings.TokenBinaryLogit;
+}
+
+[CustomMappingFactoryAttribute(Contracts.BinaryPredictedLabel)]
+internal sealed class BinaryPredictedLabelFactory : CustomMappingFactory<BinaryScoreInput, BinaryPredictedLabelOutput>
+{
+    public override Action<BinaryScoreInput, BinaryPredictedLabelOutput> GetMapping() => Mappings.BinaryPredictedLabel;
 }
 
 [CustomMappingFactoryAttribute(Contracts.TokenRegression)]

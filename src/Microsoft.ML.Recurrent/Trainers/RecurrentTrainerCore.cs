@@ -15,6 +15,14 @@ namespace Microsoft.ML.Recurrent.Trainers;
 /// </summary>
 internal sealed class RecurrentTrainerCore
 {
+    /// <summary>
+    /// The trainers' <see cref="Microsoft.ML.TrainerInfo"/>: NeedNormalization false (inputs are standardised inside), WantCaching
+    /// false (the data is read into the trainer's own buffers). <see cref="Microsoft.ML.TrainerInfo"/>'s constructor is internal to
+    /// ML.NET, so the instance is borrowed from a stock trainer with exactly these flags (the prior trainer:
+    /// normalization false, caching false, no calibration).
+    /// </summary>
+    internal static TrainerInfo TrainerInfo { get; } = new MLContext(seed: 0).BinaryClassification.Trainers.Prior().Info;
+
     private readonly RecurrentTrainerOptions _options;
     private readonly PredictionKind _kind;
 
@@ -136,9 +144,11 @@ internal sealed class RecurrentTrainerCore
                 throw new InvalidOperationException("Training produced non-finite weights; lower the LearningRate or set a GradientClipNorm.");
         }
 
-        var model = new RecurrentModel(spec, _kind, o.FeatureColumnName, label.ClassNames, parameters);
+        var labelValueKind = _kind == PredictionKind.MulticlassClassification
+            ? LabelValues.KindOf(input.Schema[o.LabelColumnName], label.ClassNames) : LabelValueKind.Text;
+        var model = new RecurrentModel(spec, _kind, o.FeatureColumnName, label.ClassNames, parameters, labelValueKind, history, result.BestEpoch);
         var chain = ServingChain.Build(model, input.Schema);
-        return new RecurrentPredictionTransformer(chain, model, new RecurrentModelInfo(model, history, result.BestEpoch));
+        return new RecurrentPredictionTransformer(chain, model, input.Schema[o.FeatureColumnName].Type);
     }
 
     private static string Describe(FeatureInfo f) =>

@@ -1,3 +1,4 @@
+using Microsoft.ML.Trainers;
 using Microsoft.ML.Recurrent.Model;
 using Microsoft.ML.Recurrent.Trainers;
 
@@ -8,9 +9,13 @@ namespace Microsoft.ML.Recurrent;
 /// Output column: Score (Single). Create it with <c>mlContext.Regression.Trainers.Lstm(...)</c>, <c>.Gru</c>,
 /// <c>.SimpleRnn</c> or <c>.Recurrent(options)</c>.
 /// </summary>
-public sealed class RecurrentRegressionTrainer : IEstimator<RecurrentPredictionTransformer>
+public sealed class RecurrentRegressionTrainer : ITrainerEstimator<RecurrentPredictionTransformer, RecurrentModelParameters>
 {
     private readonly RecurrentTrainerCore _core;
+
+    /// <summary>What ML.NET needs to know about this trainer: it standardises its inputs itself (no normalization needed),
+    /// reads the data into its own buffers (no caching wanted) and needs no calibration.</summary>
+    public TrainerInfo Info => RecurrentTrainerCore.TrainerInfo;
 
     internal RecurrentRegressionTrainer(Options options) => _core = new RecurrentTrainerCore(options, PredictionKind.Regression);
 
@@ -32,9 +37,13 @@ public sealed class RecurrentRegressionTrainer : IEstimator<RecurrentPredictionT
 /// logit), Probability (its sigmoid) and PredictedLabel (Boolean). Create it with
 /// <c>mlContext.BinaryClassification.Trainers.Lstm(...)</c>, <c>.Gru</c>, <c>.SimpleRnn</c> or <c>.Recurrent(options)</c>.
 /// </summary>
-public sealed class RecurrentBinaryTrainer : IEstimator<RecurrentPredictionTransformer>
+public sealed class RecurrentBinaryTrainer : ITrainerEstimator<RecurrentPredictionTransformer, RecurrentModelParameters>
 {
     private readonly RecurrentTrainerCore _core;
+
+    /// <summary>What ML.NET needs to know about this trainer: it standardises its inputs itself (no normalization needed),
+    /// reads the data into its own buffers (no caching wanted) and needs no calibration.</summary>
+    public TrainerInfo Info => RecurrentTrainerCore.TrainerInfo;
 
     internal RecurrentBinaryTrainer(Options options) => _core = new RecurrentTrainerCore(options, PredictionKind.BinaryClassification);
 
@@ -58,9 +67,13 @@ public sealed class RecurrentBinaryTrainer : IEstimator<RecurrentPredictionTrans
 /// <c>MapKeyToValue</c> recovers the class). Create it with <c>mlContext.MulticlassClassification.Trainers.Lstm(...)</c>,
 /// <c>.Gru</c>, <c>.SimpleRnn</c> or <c>.Recurrent(options)</c>.
 /// </summary>
-public sealed class RecurrentMulticlassTrainer : IEstimator<RecurrentPredictionTransformer>
+public sealed class RecurrentMulticlassTrainer : ITrainerEstimator<RecurrentPredictionTransformer, RecurrentModelParameters>
 {
     private readonly RecurrentTrainerCore _core;
+
+    /// <summary>What ML.NET needs to know about this trainer: it standardises its inputs itself (no normalization needed),
+    /// reads the data into its own buffers (no caching wanted) and needs no calibration.</summary>
+    public TrainerInfo Info => RecurrentTrainerCore.TrainerInfo;
 
     internal RecurrentMulticlassTrainer(Options options) => _core = new RecurrentTrainerCore(options, PredictionKind.MulticlassClassification);
 

@@ -1,6 +1,8 @@
 using Microsoft.ML.Data;
 using Microsoft.ML.Recurrent.Model;
 using Microsoft.ML.Recurrent.Onnx;
+using Microsoft.ML.Recurrent.Serving;
+using Microsoft.ML.Transforms;
 
 namespace Microsoft.ML.Recurrent;
 
@@ -21,22 +23,106 @@ namespace Microsoft.ML.Recurrent;
 /// model that contains <c>ApplyOnnxModel</c>): create short-lived engines over a loaded multiclass model with
 /// <c>new PredictionEngineOptions { OwnsTransformer = false }</c> to keep using the model afterwards.</para>
 /// </remarks>
-public sealed class RecurrentPredictionTransformer : ITransformer
+public sealed class RecurrentPredictionTransformer : ISingleFeaturePredictionTransformer<RecurrentModelParameters>
 {
     private readonly ITransformer _chain;
     private readonly RecurrentModel _model;
 
-    internal RecurrentPredictionTransformer(ITransformer chain, RecurrentModel model, RecurrentModelInfo info)
+    internal RecurrentPredictionTransformer(ITransformer chain, RecurrentModel model, DataViewType featureColumnType)
     {
         _chain = chain;
         _model = model;
-        ModelInfo = info;
+        Model = new RecurrentModelParameters(model);
+        FeatureColumnType = featureColumnType;
     }
 
-    /// <summary>The network's shape, its classes and the training history.</summary>
-    public RecurrentModelInfo ModelInfo { get; }
+    /// <summary>The network's shape, its classes and the training history (also after <see cref="FromLoadedModel"/>).</summary>
+    public RecurrentModelInfo ModelInfo => Model.Info;
 
-    internal RecurrentModel Model => _model;
+    /// <summary>The trained network, read-only: shapes, classes, weights as spans, training history.</summary>
+    public RecurrentModelParameters Model { get; }
+
+    /// <summary>The feature column the model reads (the trainer's <c>FeatureColumnName</c>).</summary>
+    public string FeatureColumnName => _model.FeatureColumnName;
+
+    /// <summary>The type of the feature column: as seen at <c>Fit</c>; after <see cref="FromLoadedModel"/> a vector of Single of
+    /// unknown size (or a vector of keys for token models), since a loaded chain does not carry its input schema.</summary>
+    public DataViewType FeatureColumnType { get; }
+
+    /// <summary>The stored model (format, serving chain, export).</summary>
+    internal RecurrentModel StoredModel => _model;
+
+    /// <summary>
+    /// The recurrent model inside a model loaded with <c>mlContext.Model.Load</c> (a chain of stock transformers, possibly
+    /// after featurization steps), with <see cref="ModelInfo"/>, the training history saved in the model,
+    /// <see cref="Model"/> and <see cref="SaveAsOnnx"/>. Also accepts a fitted chain or this type itself. When the chain holds
+    /// several recurrent models, the last one is returned.
+    /// </summary>
+    /// <remarks>The result transforms data that already has the model's feature column (as a chain's
+    /// <c>LastTransformer</c> does), so it is what ML.NET's typed <c>PermutationFeatureImportance</c> overloads take:
+    /// <c>mlContext.Regression.PermutationFeatureImportance(RecurrentPredictionTransformer.FromLoadedModel(loaded),
+    /// featurizedData)</c>. Its outputs are identical to the loaded chain's.</remarks>
+    /// <param name="loaded">What <c>mlContext.Model.Load</c> returned, or any transformer or chain that contains a recurrent model.</param>
+    /// <exception cref="ArgumentException">No recurrent model was found in <paramref name="loaded"/>.</exception>
+    /// <exception cref="InvalidDataException">The model text inside the chain is damaged.</exception>
+    public static RecurrentPredictionTransformer FromLoadedModel(ITransformer loaded)
+    {
+        ArgumentNullException.ThrowIfNull(loaded);
+        var steps = new List<ITransformer>();
+        Flatten(loaded, steps);
+        for (int i = steps.Count - 1; i >= 0; i--)
+        {
+            if (steps[i] is RecurrentPredictionTransformer fitted) return fitted;
+            if (steps[i] is CustomMappingTransformer<NoInput, ModelKeyRow> && i + 1 < steps.Count)
+            {
+                var model = ReadPayload(steps[i], steps[i + 1]);
+                var featureType = LoadedFeatureType(model);
+                return new RecurrentPredictionTransformer(ServingChain.Build(model, featureType), model, featureType);
+            }
+        }
+
+        throw new ArgumentException(
+            "No recurrent model was found in this transformer: pass what mlContext.Model.Load returned for a model that contains a recurrent trainer's output.",
+            nameof(loaded));
+    }
+
+    private static void Flatten(ITransformer t, List<ITransformer> into)
+    {
+        if (t is IEnumerable<ITransformer> chain)
+        {
+            foreach (var inner in chain) Flatten(inner, into);
+        }
+        else
+        {
+            into.Add(t);
+        }
+    }
+
+    /// <summary>Runs the chain's model-key step and the MapValue step after it on one empty row and decodes the model text.</summary>
+    private static RecurrentModel ReadPayload(ITransformer keyStep, ITransformer valueStep)
+    {
+        var ml = new MLContext(seed: 0);
+        var one = ml.Data.LoadFromEnumerable(new[] { new NoColumns() });
+        var view = valueStep.Transform(keyStep.Transform(one));
+        var column = view.Schema.GetColumnOrNull(ServingColumns.Model);
+        if (column?.Type is not TextDataViewType)
+            throw new ArgumentException("The step after the recurrent model key is not the MapValue that carries the model text: the chain was altered.");
+        using var cursor = view.GetRowCursor(new[] { column.Value });
+        ReadOnlyMemory<char> text = default;
+        if (!cursor.MoveNext())
+            throw new InvalidDataException("The recurrent model payload could not be read from the chain.");
+        cursor.GetGetter<ReadOnlyMemory<char>>(column.Value)(ref text);
+        return ModelCache.Get(text).Model;
+    }
+
+    private static DataViewType LoadedFeatureType(RecurrentModel model) => model.UsesTokens
+        ? new VectorDataViewType(new KeyDataViewType(typeof(uint), model.Spec.VocabularySize - 1))
+        : new VectorDataViewType(NumberDataViewType.Single);
+
+    /// <summary>A row class with no columns, for the one-row view that reads the model text.</summary>
+    private sealed class NoColumns
+    {
+    }
 
     /// <inheritdoc/>
     public bool IsRowToRowMapper => _chain.IsRowToRowMapper;

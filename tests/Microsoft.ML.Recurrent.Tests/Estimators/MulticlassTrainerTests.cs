@@ -167,7 +167,7 @@ public class MulticlassTrainerTests : IClassFixture<MulticlassModelFixture>
         var result = FreshProcess.Transform(_f.Ml, dir.File("model.zip"), _f.Test, dir.Path);
 
         result.ExitCode.Should().Be(0, result.StandardError);
-        result.StandardOutput.Should().Contain("Score: Vector<Single, 1, 3>").And.Contain("PredictedLabel: Key<UInt32, 0-2>");
+        result.StandardOutput.Should().Contain("Score: Vector<Single, 3>").And.Contain("PredictedLabel: Key<UInt32, 0-2>");
         var child = _f.Ml.Data.LoadFromBinary(result.OutputPath);
         var parent = _f.Model.Transform(_f.Test);
         child.ShouldHaveSameColumnsAndData(parent, "Score", "PredictedLabel");

@@ -52,7 +52,7 @@ public class ModelFormatTests
     {
         var bytes = RecurrentModelFormat.Write(ModelSamples.Multiclass());
         Encoding.ASCII.GetString(bytes, 0, 8).Should().Be("MLRNNMDL");
-        BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(8)).Should().Be(1);
+        BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(8)).Should().Be(RecurrentModelFormat.Version).And.Be(2);
         bytes[12].Should().Be((byte)PredictionKind.MulticlassClassification);
         bytes[13].Should().Be((byte)CellKind.Gru);
         BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(bytes.Length - 4)).Should().Be(Crc32.Compute(bytes.AsSpan(0, bytes.Length - 4)));
