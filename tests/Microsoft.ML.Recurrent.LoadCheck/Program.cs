@@ -1,11 +1,13 @@
 using Microsoft.ML;
 
-// Usage: Microsoft.ML.Recurrent.LoadCheck <model.zip> <input.idv> <output.idv>
+// Usage: Microsoft.ML.Recurrent.LoadCheck <model.zip> <input.idv> <output.idv> [--recurrent-model]
 // Loads the model and the input (ML.NET binary data format), transforms, saves every output column, and prints the
 // output schema. Exit code 0 on success; on failure the exception type and message go to stderr and the code is 1.
-if (args.Length != 3)
+// With --recurrent-model it also takes the recurrent model out of the loaded chain (RecurrentPredictionTransformer
+// .FromLoadedModel), prints its ModelInfo and training history, and writes its SaveAsOnnx bytes to <output.idv>.onnx.
+if (args.Length is not (3 or 4) || (args.Length == 4 && args[3] != "--recurrent-model"))
 {
-    Console.Error.WriteLine("usage: Microsoft.ML.Recurrent.LoadCheck <model.zip> <input.idv> <output.idv>");
+    Console.Error.WriteLine("usage: Microsoft.ML.Recurrent.LoadCheck <model.zip> <input.idv> <output.idv> [--recurrent-model]");
     return 2;
 }
 
@@ -19,6 +21,17 @@ try
         ml.Data.SaveAsBinary(output, stream, keepHidden: false);
     foreach (var column in output.Schema)
         Console.WriteLine($"{column.Name}: {column.Type}");
+    if (args.Length == 4)
+    {
+        var recurrent = Microsoft.ML.Recurrent.RecurrentPredictionTransformer.FromLoadedModel(model);
+        var info = recurrent.ModelInfo;
+        Console.WriteLine($"ModelInfo: {info.CellType} H={info.HiddenSize} parameters={info.ParameterCount} classes=[{string.Join(",", info.ClassNames)}] best={info.BestEpoch}");
+        foreach (var epoch in info.TrainingHistory)
+            Console.WriteLine($"History: {epoch}");
+        using var onnx = File.Create(args[2] + ".onnx");
+        recurrent.SaveAsOnnx(onnx);
+    }
+
     return 0;
 }
 catch (Exception e)

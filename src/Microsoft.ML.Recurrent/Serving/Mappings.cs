@@ -40,8 +40,6 @@ internal static class Contracts
     public const string DenseBinaryLogit = "Microsoft.ML.Recurrent.Forward.Dense.BinaryLogit.v1";
     /// <summary>Binary without Probability over token input; since issue 13.</summary>
     public const string TokenBinaryLogit = "Microsoft.ML.Recurrent.Forward.Tokens.BinaryLogit.v1";
-    /// <summary>Binary PredictedLabel from the Score column; since issue 13.</summary>
-    public const string BinaryPredictedLabel = "Microsoft.ML.Recurrent.Binary.PredictedLabel.v1";
 }
 
 // ---- Row classes: column names and types come from these attributes, also after a load. ----
@@ -100,23 +98,15 @@ internal sealed class BinaryOutput
     public bool PredictedLabel;
 }
 
-/// <summary>Binary output before the calibrator: the logit (Probability comes from ML.NET's calibrator, then PredictedLabel).</summary>
+/// <summary>Binary output before ML.NET's calibrator adds Probability: the columns come in the stock trainers' order
+/// (PredictedLabel, Score, Probability).</summary>
 internal sealed class BinaryLogitOutput
 {
+    /// <summary>Logit &gt; 0.</summary>
+    public bool PredictedLabel;
+
     /// <summary>The logit.</summary>
     public float Score;
-}
-
-/// <summary>Reads the binary Score (the logit) after the calibrator.</summary>
-internal sealed class BinaryScoreInput
-{
-    public float Score;
-}
-
-/// <summary>PredictedLabel = Score &gt; 0, added after Probability so the columns come in the stock order.</summary>
-internal sealed class BinaryPredictedLabelOutput
-{
-    public bool PredictedLabel;
 }
 
 internal sealed class MulticlassOutput
@@ -156,6 +146,7 @@ internal static class Mappings
         Span<float> y = stackalloc float[1];
         ModelCache.Get(input.Model).ScoreDense(input.Features, y);
         output.Score = y[0];
+        output.PredictedLabel = y[0] > 0;
     }
 
     public static void TokenBinaryLogit(TokenInput input, BinaryLogitOutput output)
@@ -163,9 +154,8 @@ internal static class Mappings
         Span<float> y = stackalloc float[1];
         ModelCache.Get(input.Model).ScoreTokens(input.Features, y);
         output.Score = y[0];
+        output.PredictedLabel = y[0] > 0;
     }
-
-    public static void BinaryPredictedLabel(BinaryScoreInput input, BinaryPredictedLabelOutput output) => output.PredictedLabel = input.Score > 0;
 
     public static void DenseBinary(DenseInput input, BinaryOutput output)
     {
@@ -266,12 +256,6 @@ internal sealed class DenseBinaryLogitFactory : CustomMappingFactory<DenseInput,
 internal sealed class TokenBinaryLogitFactory : CustomMappingFactory<TokenInput, BinaryLogitOutput>
 {
     public override Action<TokenInput, BinaryLogitOutput> GetMapping() => Mappings.TokenBinaryLogit;
-}
-
-[CustomMappingFactoryAttribute(Contracts.BinaryPredictedLabel)]
-internal sealed class BinaryPredictedLabelFactory : CustomMappingFactory<BinaryScoreInput, BinaryPredictedLabelOutput>
-{
-    public override Action<BinaryScoreInput, BinaryPredictedLabelOutput> GetMapping() => Mappings.BinaryPredictedLabel;
 }
 
 [CustomMappingFactoryAttribute(Contracts.TokenRegression)]

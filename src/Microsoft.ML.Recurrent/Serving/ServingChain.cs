@@ -8,9 +8,9 @@ namespace Microsoft.ML.Recurrent.Serving;
 /// <code>
 ///   CustomMapping(constant key) → MapValue(key → model as base64 text) → CopyColumns(user features → internal)
 ///   → CustomMapping(engine forward pass)
-///   → [binary: FixedPlatt calibrator (slope −1, offset 0: Probability = σ(Score), annotated IsNormalized)
-///      → CustomMapping(PredictedLabel = Score &gt; 0)]
-///   → [multiclass: KnownSizeVector(scores → Score: Vector&lt;Single, K&gt;, slot names = class names)
+///   → [binary: FixedPlatt calibrator (slope −1, offset 0: Probability = σ(Score), annotated IsNormalized)]
+///   → [multiclass: KnownSizeVector(scores → Score: Vector&lt;Single, K&gt;; slot names = class names for text labels,
+///      as ML.NET's scorer names them only then)
 ///      → (numeric labels: MapValue(class name → label value)) → MapValueToKey(class values)]
 ///   → DropColumns(internal columns)
 /// </code>
@@ -43,13 +43,14 @@ internal static class ServingChain
         if (model.Kind == PredictionKind.BinaryClassification)
         {
             // ML.NET's own calibrator adds Probability = 1 / (1 + exp(-Score)) with the IsNormalized annotation.
-            chain = chain.Append(ml.BinaryClassification.Calibrators.Platt(slope: -1, offset: 0, DefaultColumnNames.Score))
-                .Append(ml.Transforms.CustomMapping<BinaryScoreInput, BinaryPredictedLabelOutput>(Mappings.BinaryPredictedLabel, Contracts.BinaryPredictedLabel));
+            chain = chain.Append(ml.BinaryClassification.Calibrators.Platt(slope: -1, offset: 0, DefaultColumnNames.Score));
         }
         else if (model.Kind == PredictionKind.MulticlassClassification)
         {
             int k = model.Spec.OutputSize;
-            chain = KnownSizeVector.Append(ml, chain, ServingColumns.Scores, DefaultColumnNames.Score, k, model.ClassNames, inputSchema, internalColumns);
+            // ML.NET's multiclass scorer names the Score slots only when the label's key values are text: do the same.
+            var slotNames = model.LabelValueKind == LabelValueKind.Text ? model.ClassNames : null;
+            chain = KnownSizeVector.Append(ml, chain, ServingColumns.Scores, DefaultColumnNames.Score, k, slotNames, inputSchema, internalColumns);
             chain = AppendPredictedLabel(ml, chain, model, internalColumns);
             internalColumns.Add(ServingColumns.Scores);
             internalColumns.Add(ServingColumns.PredictedValue);

@@ -198,7 +198,8 @@ internal sealed class RecurrentTrainerCore
     private static class OutputTemplates
     {
         private static readonly Lazy<SchemaShape.Column[]> s_regression = new(() => Columns<RegressionOutput>(null));
-        private static readonly Lazy<SchemaShape.Column[]> s_binary = new(() => Columns<BinaryOutput>(null));
+        private static readonly Lazy<SchemaShape.Column[]> s_binary = new(() => Columns<BinaryLogitOutput>(
+            ml => ml.BinaryClassification.Calibrators.Platt(slope: -1, offset: 0, ServingChain.DefaultColumnNames.Score)));
         private static readonly Lazy<SchemaShape.Column[]> s_multiclass = new(() => Columns<MulticlassTemplate>(
             ml => ml.Transforms.Conversion.MapValueToKey(ServingChain.DefaultColumnNames.PredictedLabel, ServingColumns.PredictedValue)));
 

@@ -119,9 +119,10 @@ public sealed class RecurrentPredictionTransformer : ISingleFeaturePredictionTra
         ? new VectorDataViewType(new KeyDataViewType(typeof(uint), model.Spec.VocabularySize - 1))
         : new VectorDataViewType(NumberDataViewType.Single);
 
-    /// <summary>A row class with no columns, for the one-row view that reads the model text.</summary>
+    /// <summary>A row class for the one-row view that reads the model text (ML.NET's cursors need at least one column).</summary>
     private sealed class NoColumns
     {
+        public float Unused { get; set; }
     }
 
     /// <inheritdoc/>

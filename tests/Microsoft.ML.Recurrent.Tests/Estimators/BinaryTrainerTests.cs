@@ -90,7 +90,7 @@ public class BinaryTrainerTests : IClassFixture<BinaryModelFixture>
     public void Workout_FitSaveReload_SameSchemaAndData()
     {
         var scored = _f.Model.Transform(_f.Test);
-        TestHelpers.VisibleColumns(scored.Schema).Should().Equal("Features", "Value", "Flag", "Category", "Score", "Probability", "PredictedLabel");
+        TestHelpers.VisibleColumns(scored.Schema).Should().Equal("Features", "Value", "Flag", "Category", "PredictedLabel", "Score", "Probability");
         scored.Schema["PredictedLabel"].Type.Should().Be(BooleanDataViewType.Instance);
 
         using var dir = new TempDirectory();

@@ -27,7 +27,7 @@ internal static class FreshProcess
     public sealed record Result(int ExitCode, string StandardOutput, string StandardError, string OutputPath);
 
     /// <summary>Saves <paramref name="input"/>, runs the child on <paramref name="modelPath"/> and returns what it did.</summary>
-    public static Result Transform(MLContext ml, string modelPath, IDataView input, string workDirectory)
+    public static Result Transform(MLContext ml, string modelPath, IDataView input, string workDirectory, bool recurrentModel = false)
     {
         File.Exists(LoadCheckPath).Should().BeTrue($"the load-check program is built next to the tests ({LoadCheckPath})");
         string inputPath = Path.Combine(workDirectory, "input.idv");
@@ -45,6 +45,7 @@ internal static class FreshProcess
         start.ArgumentList.Add(modelPath);
         start.ArgumentList.Add(inputPath);
         start.ArgumentList.Add(outputPath);
+        if (recurrentModel) start.ArgumentList.Add("--recurrent-model");
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
