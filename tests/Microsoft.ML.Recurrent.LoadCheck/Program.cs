@@ -30,6 +30,10 @@ try
             Console.WriteLine($"History: {epoch}");
         using var onnx = File.Create(args[2] + ".onnx");
         recurrent.SaveAsOnnx(onnx);
+        // Serving must not need ONNX Runtime's native library (multiclass models loaded it until issue 13).
+        bool native = System.Diagnostics.Process.GetCurrentProcess().Modules.Cast<System.Diagnostics.ProcessModule>()
+            .Any(m => m.ModuleName.Contains("onnxruntime", StringComparison.OrdinalIgnoreCase));
+        Console.WriteLine($"Native onnxruntime loaded: {native}");
     }
 
     return 0;

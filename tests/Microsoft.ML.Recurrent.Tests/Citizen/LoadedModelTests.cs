@@ -81,6 +81,7 @@ public class LoadedModelTests : IClassFixture<CitizenFixture>
 
         result.ExitCode.Should().Be(0, result.StandardError);
         result.StandardOutput.Should().Contain("Score: Vector<Single, 3>");
+        result.StandardOutput.Should().Contain("Native onnxruntime loaded: False", "serving a multiclass model needs no native runtime");
         var info = _f.Multiclass.LastTransformer.ModelInfo;
         result.StandardOutput.Should().Contain(
             $"ModelInfo: Gru H=12 parameters={info.ParameterCount} classes=[{string.Join(",", info.ClassNames)}] best={info.BestEpoch}");

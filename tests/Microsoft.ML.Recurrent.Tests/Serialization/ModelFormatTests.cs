@@ -25,12 +25,13 @@ public class ModelFormatTests
         RecurrentModelFormat.CountParameters(spec).Should().Be(new ParameterLayout(spec).Count);
     }
 
-    public static TheoryData<string> Samples => new() { "multiclass", "regression", "tokens" };
+    public static TheoryData<string> Samples => new() { "multiclass", "regression", "tokens", "history" };
 
     private static RecurrentModel Sample(string name) => name switch
     {
         "multiclass" => ModelSamples.Multiclass(),
         "regression" => ModelSamples.Regression(),
+        "history" => ModelSamples.WithHistory(),
         _ => ModelSamples.Tokens(),
     };
 
@@ -45,7 +46,114 @@ public class ModelFormatTests
         back.FeatureColumnName.Should().Be(model.FeatureColumnName);
         back.ClassNames.Should().Equal(model.ClassNames);
         back.Parameters.Should().Equal(model.Parameters);
+        back.LabelValueKind.Should().Be(model.LabelValueKind);
+        back.BestEpoch.Should().Be(model.BestEpoch);
+        back.History.Should().BeEquivalentTo(model.History, o => o.WithStrictOrdering());
     }
+
+    [Fact]
+    public void WriteRead_History_KeepsEveryFieldIncludingAbsentValidation()
+    {
+        var back = RecurrentModelFormat.Read(RecurrentModelFormat.Write(ModelSamples.WithHistory()));
+        back.LabelValueKind.Should().Be(LabelValueKind.Single);
+        back.BestEpoch.Should().Be(2);
+        back.History.Should().HaveCount(3);
+        back.History[1].ValidationLoss.Should().BeNull();
+        back.History[1].ValidationAccuracy.Should().BeNull();
+        back.History[2].ValidationLoss.Should().Be(0.61);
+        back.History[2].ValidationAccuracy.Should().BeNull();
+        back.History[0].ToString().Should().Be(ModelSamples.WithHistory().History[0].ToString());
+        back.History[1].LearningRate.Should().Be(0.005f);
+        back.History[2].SequencesPerSecond.Should().Be(3456.0);
+    }
+
+    [Theory]
+    [MemberData(nameof(Samples))]
+    public void ReadVersion1_AnySample_ReadsWithoutTheVersion2Block(string name)
+    {
+        var model = Sample(name);
+        var v1 = RecurrentModelFormat.Write(model, version: 1);
+        BinaryPrimitives.ReadInt32LittleEndian(v1.AsSpan(8)).Should().Be(1);
+        var back = RecurrentModelFormat.Read(v1);
+        back.Spec.Should().Be(model.Spec);
+        back.ClassNames.Should().Equal(model.ClassNames);
+        back.Parameters.Should().Equal(model.Parameters);
+        back.History.Should().BeEmpty();
+        back.BestEpoch.Should().Be(0);
+        back.LabelValueKind.Should().Be(LabelValueKind.Text);
+        v1.Length.Should().BeLessThan(RecurrentModelFormat.Write(model).Length);
+    }
+
+    /// <summary>Where the version-2 block starts: the version-1 bytes up to the class names are the same.</summary>
+    private static int Version2BlockOffset(RecurrentModel model) =>
+        RecurrentModelFormat.Write(model, version: 1).Length - 4 - 4 * model.Parameters.Length - 4;
+
+    [Theory]
+    [InlineData("history", 3, "*class names are not distinct values of the label value kind Int32*")] // "-0.5" is no Int32
+    [InlineData("history", 8, "*label value kind 8 is unknown*")]
+    [InlineData("multiclass", 1, "*class names are not distinct values of the label value kind Single*")] // "cat" is no Single
+    public void Read_BadLabelValueKind_ThrowsNamingIt(string sample, byte kind, string message)
+    {
+        var model = Sample(sample);
+        var bytes = RecurrentModelFormat.Write(model);
+        bytes[Version2BlockOffset(model)] = kind;
+        Reseal(bytes);
+        var act = () => RecurrentModelFormat.Read(bytes);
+        act.Should().Throw<InvalidDataException>().WithMessage(message);
+    }
+
+    [Fact]
+    public void Read_LabelValueKindOnARegressionModel_Throws()
+    {
+        var model = ModelSamples.Regression();
+        var bytes = RecurrentModelFormat.Write(model);
+        bytes[Version2BlockOffset(model)] = 1;
+        Reseal(bytes);
+        var act = () => RecurrentModelFormat.Read(bytes);
+        act.Should().Throw<InvalidDataException>().WithMessage("*only multiclass models carry one*");
+    }
+
+    [Fact]
+    public void Read_HistoryFlagsOutsideTheDefinedBits_Throws()
+    {
+        var model = ModelSamples.WithHistory();
+        var bytes = RecurrentModelFormat.Write(model);
+        int flags = Version2BlockOffset(model) + 1 + 4 + 4 + 4 + "cross-entropy".Length + 4 + 4 + 8;
+        bytes[flags].Should().Be(3, "record 0 has both validation values");
+        bytes[flags] = 4;
+        Reseal(bytes);
+        var act = () => RecurrentModelFormat.Read(bytes);
+        act.Should().Throw<InvalidDataException>().WithMessage("*flags of history record 0*");
+    }
+
+    public static TheoryData<string, int, int> HostileHistoryFields()
+    {
+        var data = new TheoryData<string, int, int>();
+        foreach (int v in new[] { int.MaxValue, int.MinValue, -1, 1 << 30, RecurrentModelFormat.Limits.HistoryLength })
+        {
+            data.Add("best epoch", 1, v);
+            data.Add("history length", 5, v);
+            data.Add("loss name length", 9, v);
+            data.Add("epoch of history record 0", 9 + 4 + "cross-entropy".Length, v);
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(HostileHistoryFields))]
+    public void Read_HostileHistorySizeWithValidChecksum_ThrowsWithoutLargeAllocation(string field, int offsetInBlock, int value)
+    {
+        var model = ModelSamples.WithHistory();
+        var bytes = Patch(RecurrentModelFormat.Write(model), Version2BlockOffset(model) + offsetInBlock, value);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var act = () => RecurrentModelFormat.Read(bytes);
+        act.Should().Throw<InvalidDataException>($"{field} = {value}");
+        (GC.GetAllocatedBytesForCurrentThread() - before).Should().BeLessThan(1 << 20, $"{field} = {value} must be rejected before allocating");
+    }
+
+    private static void Reseal(byte[] bytes) =>
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(bytes.Length - 4), Crc32.Compute(bytes.AsSpan(0, bytes.Length - 4)));
 
     [Fact]
     public void Write_Layout_StartsWithMagicVersionAndEndsWithCrcOfTheRest()
