@@ -173,7 +173,7 @@ internal static class MlNetThroughput
             long t0 = Stopwatch.GetTimestamp();
             var model = QuickStartTrainer(ml, QuickStartEpochs, o.Threads).Fit(data);
             fitMs[r] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-            fitted = model.Model;
+            fitted = model.StoredModel;
 
             BenchStats.FullCollect();
             var p = new Phases();

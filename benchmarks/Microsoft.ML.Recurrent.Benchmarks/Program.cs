@@ -6,6 +6,7 @@ namespace Microsoft.ML.Recurrent.Benchmarks;
 /// Entry point. <c>throughput [options]</c> runs the throughput runner (training/inference sequences per second);
 /// <c>compare</c> puts interleaved runs of the throughput runner and of benchmarks/LibTorchBaseline side by side;
 /// <c>mlnet [options]</c> measures Fit and prediction through ML.NET beside the engine alone;
+/// <c>serving-route [repeats]</c> compares the multiclass serving chain with the ONNX-adapter route it replaced;
 /// <c>bdn [BenchmarkDotNet arguments]</c> runs the BenchmarkDotNet suite;
 /// <c>gemm-gflops [filter]</c> prints a quick GFLOP/s table for the GEMM shapes.
 /// </summary>
@@ -15,6 +16,7 @@ public static class Program
         "usage: Microsoft.ML.Recurrent.Benchmarks throughput [--json FILE] [--repeats N] [--configs 1,3] [--threads N] [--peak GFLOPS] [--min-time S] [--libtorch-json FILE]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks compare --ours FILE... --libtorch FILE... [--markdown]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks mlnet [--repeats N] [--rows N] [--pe-rows N] [--only fit|predict] [--threads N]\n" +
+        "       Microsoft.ML.Recurrent.Benchmarks serving-route [repeats]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks bdn [BenchmarkDotNet args, e.g. --filter *Gemm*]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks gemm-gflops [shape filter] [--isa Vector512|Vector256|Vector128|Scalar]";
 
@@ -33,6 +35,11 @@ public static class Program
         if (args.Length > 0 && args[0] == "mlnet")
         {
             return MlNetThroughput.Run(args[1..]);
+        }
+
+        if (args.Length > 0 && args[0] == "serving-route")
+        {
+            return ServingRouteBenchmark.Run(args[1..]);
         }
 
         if (args.Length > 0 && args[0] == "bdn")

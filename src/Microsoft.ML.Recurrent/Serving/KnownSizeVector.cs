@@ -17,8 +17,9 @@ namespace Microsoft.ML.Recurrent.Serving;
 /// <item><b>Blocks</b> (any N up to 2^20): N is written in binary; for each set bit 2^j a <c>CustomMapping</c> with a fixed
 /// row class <c>[VectorType(2^j)]</c> copies its block (blocks in descending size, so block 2^j starts at
 /// N with bits ≤ j cleared), and <c>Concatenate</c> joins the blocks into a vector of known size N. At most 21 steps.</item>
-/// <item><b>Named scalars</b> (N ≤ <see cref="MaxNamedSlots"/>, with slot names): a <c>CustomMapping</c> pops the first value
-/// of the vector N times, each value is copied into a column named after its slot, and <c>Concatenate</c> of those scalar
+/// <item><b>Named scalars</b> (N ≤ <see cref="MaxNamedSlots"/>, with slot names): a <c>CustomMapping</c> pops the first 16
+/// values of the vector into 16 scalar columns (⌈N / 16⌉ times), each value is copied into a column named after its slot
+/// (<c>CopyColumns</c>), and <c>Concatenate</c> of those scalar
 /// columns gives a known-size vector whose SlotNames are the column names (the way ML.NET's <c>Concatenate</c> names
 /// scalar inputs). The temporary columns are dropped at the end of the chain.</item>
 /// </list>
@@ -28,6 +29,9 @@ internal static class KnownSizeVector
 {
     /// <summary>Largest size served by the named-scalar route (2 steps per slot).</summary>
     public const int MaxNamedSlots = 64;
+
+    /// <summary>Values one pop step takes off the front of the vector (one <c>CustomMapping</c> per 16 slots).</summary>
+    public const int PopWidth = 16;
 
     /// <summary>Largest size the block route serves (2^20, the model format's output limit).</summary>
     public const int MaxSize = 1 << 20;
@@ -74,16 +78,19 @@ internal static class KnownSizeVector
         IReadOnlyList<string> names, ICollection<string> temporaries)
     {
         chain = chain.Append(ml.Transforms.CopyColumns(KnownSizeColumns.Rest, source));
-        foreach (string name in names)
+        temporaries.Add(KnownSizeColumns.Rest);
+        for (int first = 0; first < names.Count; first += PopWidth)
         {
-            chain = chain
-                .Append(ml.Transforms.CustomMapping<PopInput, PopOutput>(KnownSizeMappings.Pop, KnownSizeContracts.Pop))
-                .Append(ml.Transforms.CopyColumns(name, KnownSizeColumns.Head));
-            temporaries.Add(name);
+            int count = Math.Min(PopWidth, names.Count - first);
+            chain = chain.Append(ml.Transforms.CustomMapping<PopInput, PopOutput>(KnownSizeMappings.Pop, KnownSizeContracts.Pop));
+            for (int i = 0; i < count; i++)
+            {
+                chain = chain.Append(ml.Transforms.CopyColumns(names[first + i], KnownSizeColumns.Head(i)));
+                temporaries.Add(names[first + i]);
+            }
         }
 
-        temporaries.Add(KnownSizeColumns.Rest);
-        temporaries.Add(KnownSizeColumns.Head);
+        for (int i = 0; i < PopWidth; i++) temporaries.Add(KnownSizeColumns.Head(i));
         return chain.Append(ml.Transforms.Concatenate(output, names.ToArray()));
     }
 
@@ -168,7 +175,7 @@ internal static class KnownSizeVector
 internal static class KnownSizeColumns
 {
     public const string Rest = "__RecurrentKnownSizeRest_v1__";
-    public const string Head = "__RecurrentKnownSizeHead_v1__";
+    public static string Head(int i) => $"__RecurrentKnownSizeHead{i}_v1__";
     public const string BlockSource = "__RecurrentKnownSizeSource_v1__";
 
     public static string Block(int n) => $"__RecurrentKnownSizeBlock{n}_v1__";
@@ -177,7 +184,7 @@ internal static class KnownSizeColumns
 /// <summary>Contract names of the known-size route's <c>CustomMapping</c> factories: stored in saved models, never change them.</summary>
 internal static class KnownSizeContracts
 {
-    public const string Pop = "Microsoft.ML.Recurrent.KnownSize.Pop.v1";
+    public const string Pop = "Microsoft.ML.Recurrent.KnownSize.Pop16.v1";
     public const string Block1 = "Microsoft.ML.Recurrent.KnownSize.Block1.v1";
     public const string Block2 = "Microsoft.ML.Recurrent.KnownSize.Block2.v1";
     public const string Block4 = "Microsoft.ML.Recurrent.KnownSize.Block4.v1";
@@ -208,14 +215,83 @@ internal sealed class PopInput
     public VBuffer<float> Rest;
 }
 
+/// <summary>The first 16 values (0 past the end) and the rest of the vector.</summary>
 internal sealed class PopOutput
 {
-    [ColumnName(KnownSizeColumns.Head)]
-    public float Head;
+    [ColumnName("__RecurrentKnownSizeHead0_v1__")]
+    public float Head0;
+
+    [ColumnName("__RecurrentKnownSizeHead1_v1__")]
+    public float Head1;
+
+    [ColumnName("__RecurrentKnownSizeHead2_v1__")]
+    public float Head2;
+
+    [ColumnName("__RecurrentKnownSizeHead3_v1__")]
+    public float Head3;
+
+    [ColumnName("__RecurrentKnownSizeHead4_v1__")]
+    public float Head4;
+
+    [ColumnName("__RecurrentKnownSizeHead5_v1__")]
+    public float Head5;
+
+    [ColumnName("__RecurrentKnownSizeHead6_v1__")]
+    public float Head6;
+
+    [ColumnName("__RecurrentKnownSizeHead7_v1__")]
+    public float Head7;
+
+    [ColumnName("__RecurrentKnownSizeHead8_v1__")]
+    public float Head8;
+
+    [ColumnName("__RecurrentKnownSizeHead9_v1__")]
+    public float Head9;
+
+    [ColumnName("__RecurrentKnownSizeHead10_v1__")]
+    public float Head10;
+
+    [ColumnName("__RecurrentKnownSizeHead11_v1__")]
+    public float Head11;
+
+    [ColumnName("__RecurrentKnownSizeHead12_v1__")]
+    public float Head12;
+
+    [ColumnName("__RecurrentKnownSizeHead13_v1__")]
+    public float Head13;
+
+    [ColumnName("__RecurrentKnownSizeHead14_v1__")]
+    public float Head14;
+
+    [ColumnName("__RecurrentKnownSizeHead15_v1__")]
+    public float Head15;
 
     [ColumnName(KnownSizeColumns.Rest)]
     [VectorType]
     public VBuffer<float> Rest;
+
+    public void SetHeads(ReadOnlySpan<float> values)
+    {
+        Span<float> dense = stackalloc float[16];
+        values.CopyTo(dense);
+        dense[values.Length..].Clear();
+        Head0 = dense[0];
+        Head1 = dense[1];
+        Head2 = dense[2];
+        Head3 = dense[3];
+        Head4 = dense[4];
+        Head5 = dense[5];
+        Head6 = dense[6];
+        Head7 = dense[7];
+        Head8 = dense[8];
+        Head9 = dense[9];
+        Head10 = dense[10];
+        Head11 = dense[11];
+        Head12 = dense[12];
+        Head13 = dense[13];
+        Head14 = dense[14];
+        Head15 = dense[15];
+    }
 }
 
 internal sealed class BlockInput
@@ -374,31 +450,29 @@ internal sealed class Block1048576
 
 internal static class KnownSizeMappings
 {
-    /// <summary>Head = the first value, Rest = the others (an empty vector has no first value: that is an error).</summary>
+    [ThreadStatic] private static float[]? t_dense;
+
+    /// <summary>Head0..Head15 = the first 16 values (0 past the end), Rest = the values after them.</summary>
     public static void Pop(PopInput input, PopOutput output)
     {
         var rest = input.Rest;
-        if (rest.Length == 0)
-            throw new InvalidOperationException("A recurrent output vector is shorter than the model's known output size.");
-        var editor = VBufferEditor.Create(ref output.Rest, rest.Length - 1);
+        int n = rest.Length, taken = Math.Min(KnownSizeVector.PopWidth, n);
+        ReadOnlySpan<float> values;
         if (rest.IsDense)
         {
-            var values = rest.GetValues();
-            output.Head = values[0];
-            values[1..].CopyTo(editor.Values);
+            values = rest.GetValues();
         }
         else
         {
-            output.Head = rest.GetItemOrDefault(0);
-            editor.Values.Clear();
-            var indices = rest.GetIndices();
-            var values = rest.GetValues();
-            for (int i = 0; i < indices.Length; i++)
-            {
-                if (indices[i] > 0) editor.Values[indices[i] - 1] = values[i];
-            }
+            var buffer = t_dense;
+            if (buffer is null || buffer.Length < n) t_dense = buffer = new float[Math.Max(n, 64)];
+            rest.CopyTo(buffer);
+            values = buffer.AsSpan(0, n);
         }
 
+        output.SetHeads(values[..taken]);
+        var editor = VBufferEditor.Create(ref output.Rest, n - taken);
+        values[taken..].CopyTo(editor.Values);
         output.Rest = editor.Commit();
     }
 
