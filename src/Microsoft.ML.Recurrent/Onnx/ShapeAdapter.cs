@@ -5,6 +5,11 @@ namespace Microsoft.ML.Recurrent.Onnx;
 /// variable-length vectors; passing such a column through <c>ApplyOnnxModel</c> with one of these graphs turns
 /// it into a known-size vector column (for example a multiclass <c>Score</c> of K classes).
 /// </summary>
+/// <remarks>
+/// Serving no longer uses it (issue 13): <see cref="Serving.KnownSizeVector.Append"/> gives known-size vectors through
+/// stock transformers with no native runtime, and the package no longer references ONNX Runtime. It stays for the tests,
+/// the <c>serving-route</c> benchmark and to document how multiclass models saved before issue 13 were built.
+/// </remarks>
 internal static class ShapeAdapter
 {
     /// <summary>

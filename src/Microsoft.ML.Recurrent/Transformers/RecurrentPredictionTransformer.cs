@@ -16,12 +16,16 @@ namespace Microsoft.ML.Recurrent;
 /// chain of stock ML.NET transformers that carries the model as text; saving writes that chain, so
 /// <c>mlContext.Model.Load</c> returns the chain (a <see cref="TransformerChain{TLastTransformer}"/>, not this type)
 /// with identical outputs, in any process that references this assembly, without a registration call.
-/// <para>A multiclass model reshapes its K scores into a known-size vector with a tiny ONNX graph run by
-/// <c>ApplyOnnxModel</c>. This transformer is deliberately not <see cref="IDisposable"/>, so disposing a
-/// <c>PredictionEngine</c> created from it never tears the model down. A chain returned by <c>mlContext.Model.Load</c>
-/// is disposable, and ML.NET's <c>PredictionEngine</c> disposes the model it was created from by default (for every
-/// model that contains <c>ApplyOnnxModel</c>): create short-lived engines over a loaded multiclass model with
-/// <c>new PredictionEngineOptions { OwnsTransformer = false }</c> to keep using the model afterwards.</para>
+/// <para>Every step of the chain is a stock ML.NET transformer and none needs a native runtime: a multiclass Score of K
+/// classes becomes a known-size <c>Vector&lt;Single, K&gt;</c> through <c>CustomMapping</c> steps and <c>Concatenate</c>
+/// (slot names = the class names when the class values are text, as ML.NET's own scorer does), and the binary Probability
+/// comes from ML.NET's fixed Platt calibrator (annotated IsNormalized). Multiclass models saved before this change
+/// reshape their scores with <c>ApplyOnnxModel</c>: loading them needs a reference to Microsoft.ML.OnnxTransformer, and
+/// ML.NET's <c>PredictionEngine</c> then disposes such a loaded model with the engine unless created with
+/// <c>new PredictionEngineOptions { OwnsTransformer = false }</c>.</para>
+/// <para>The typed model is <see cref="Model"/> (<see cref="RecurrentModelParameters"/>), so ML.NET's typed
+/// <c>PermutationFeatureImportance(ISingleFeaturePredictionTransformer&lt;TModel&gt;, …)</c> overloads accept this
+/// transformer, a chain's <c>LastTransformer</c>, or <see cref="FromLoadedModel"/> of a loaded model.</para>
 /// </remarks>
 public sealed class RecurrentPredictionTransformer : ISingleFeaturePredictionTransformer<RecurrentModelParameters>
 {
