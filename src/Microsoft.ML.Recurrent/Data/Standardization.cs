@@ -28,41 +28,88 @@ internal sealed class Standardization
     /// <summary>Statistics over every step of <paramref name="sequences"/> (each T_i·F, time-major).</summary>
     public static Standardization Fit(IReadOnlyList<float[]> sequences, int featuresPerStep)
     {
-        int f = featuresPerStep;
-        var sum = new double[f];
-        var sumSq = new double[f];
-        long steps = 0;
-        foreach (var x in sequences)
+        var statistics = new Accumulator(featuresPerStep);
+        foreach (var x in sequences) statistics.AddToMean(x);
+        statistics.FinishMean();
+        foreach (var x in sequences) statistics.AddToVariance(x);
+        return statistics.Result();
+    }
+
+    /// <summary>
+    /// The statistics of <see cref="Fit"/> gathered one sequence at a time in two passes (sums, then squared deviations
+    /// from the mean), so that data streamed twice gives the same bits as data held in memory.
+    /// </summary>
+    internal sealed class Accumulator(int featuresPerStep)
+    {
+        private readonly int _f = featuresPerStep;
+        private readonly double[] _sum = new double[featuresPerStep];
+        private readonly double[] _sumSq = new double[featuresPerStep];
+        private readonly double[] _mean = new double[featuresPerStep];
+        private long _steps;
+
+        public void AddToMean(ReadOnlySpan<float> x)
         {
-            for (int i = 0; i < x.Length; i++) sum[i % f] += x[i];
-            steps += x.Length / f;
+            for (int i = 0; i < x.Length; i++) _sum[i % _f] += x[i];
+            _steps += x.Length / _f;
         }
 
-        var mean = new double[f];
-        for (int j = 0; j < f; j++) mean[j] = sum[j] / Math.Max(steps, 1);
-        foreach (var x in sequences)
+        public void FinishMean()
+        {
+            for (int j = 0; j < _f; j++) _mean[j] = _sum[j] / Math.Max(_steps, 1);
+        }
+
+        public void AddToVariance(ReadOnlySpan<float> x)
         {
             for (int i = 0; i < x.Length; i++)
             {
-                double d = x[i] - mean[i % f];
-                sumSq[i % f] += d * d;
+                double d = x[i] - _mean[i % _f];
+                _sumSq[i % _f] += d * d;
             }
         }
 
-        var m = new float[f];
-        var s = new float[f];
-        for (int j = 0; j < f; j++)
+        public Standardization Result()
         {
-            double std = Math.Sqrt(sumSq[j] / Math.Max(steps, 1));
-            m[j] = (float)mean[j];
-            s[j] = std < MinStd ? 1f : (float)std;
+            var m = new float[_f];
+            var s = new float[_f];
+            for (int j = 0; j < _f; j++)
+            {
+                double std = Math.Sqrt(_sumSq[j] / Math.Max(_steps, 1));
+                m[j] = (float)_mean[j];
+                s[j] = std < MinStd ? 1f : (float)std;
+            }
+
+            return new Standardization(m, s);
+        }
+    }
+
+    /// <summary>The two-pass label statistics of <see cref="LabelStatistics"/>, one label at a time.</summary>
+    internal sealed class LabelAccumulator
+    {
+        private double _sum, _sq, _mean;
+        private long _count;
+
+        public void AddToMean(float y)
+        {
+            _sum += y;
+            _count++;
         }
 
-        return new Standardization(m, s);
+        public void FinishMean() => _mean = _sum / Math.Max(_count, 1);
+
+        public void AddToVariance(float y) => _sq += (y - _mean) * (y - _mean);
+
+        public (float Mean, float Std) Result()
+        {
+            double std = Math.Sqrt(_sq / Math.Max(_count, 1));
+            return ((float)_mean, std < MinStd ? 1f : (float)std);
+        }
     }
 
     /// <summary>Standardises <paramref name="x"/> (T·F) in place.</summary>
-    public void Apply(float[] x)
+    public void Apply(float[] x) => Apply(x.AsSpan());
+
+    /// <summary>Standardises <paramref name="x"/> (T·F) in place.</summary>
+    public void Apply(Span<float> x)
     {
         int f = Mean.Length;
         for (int i = 0; i < x.Length; i++) x[i] = (x[i] - Mean[i % f]) / Std[i % f];
