@@ -53,14 +53,14 @@ internal static class TrainingData
                 (rows, valid) = SplitRows(rows, validationFraction, seed, split);
             }
 
-            var scaling = scale ? Standardization.Fit(rows.Features, columns.FeaturesPerStep) : null;
+            var scaling = scale ? Standardization.Fit(rows.Features, columns.FeaturesPerStep, rows.Weights) : null;
             if (scaling is not null)
             {
                 foreach (var x in rows.Features) scaling.Apply(x);
                 if (valid is not null) foreach (var x in valid.Features) scaling.Apply(x);
             }
 
-            var (labelMean, labelStd) = kind == PredictionKind.Regression ? Standardization.LabelStatistics(rows.Targets) : (0f, 1f);
+            var (labelMean, labelStd) = kind == PredictionKind.Regression ? Standardization.LabelStatistics(rows.Targets, rows.Weights) : (0f, 1f);
             ITrainingSource? validation = valid is null ? null : ToDataset(valid, columns, labelMean, labelStd);
             if (streamValidation) validation = StreamAll(validationSet!, columns, "validation", scaling, labelMean, labelStd, cancel);
             return new PreparedData(ToDataset(rows, columns, labelMean, labelStd), validation, scaling, labelMean, labelStd);
@@ -149,22 +149,22 @@ internal static class TrainingData
                 int len = reader.ReadFeatures(ref x, exact: false);
                 var sequence = x.AsSpan(0, len);
                 float y = reader.ReadLabel();
+                float weight = reader.ReadWeight();
                 if (pass == 1)
                 {
-                    statistics?.AddToVariance(sequence);
-                    labelStatistics?.AddToVariance(y);
+                    statistics?.AddToVariance(sequence, weight);
+                    labelStatistics?.AddToVariance(y, weight);
                     continue;
                 }
 
-                reader.ReadWeight();
                 int steps = len / f;
                 if (train)
                 {
                     trainCount++;
                     trainMax = Math.Max(trainMax, steps);
                     values += len;
-                    statistics?.AddToMean(sequence);
-                    labelStatistics?.AddToMean(y);
+                    statistics?.AddToMean(sequence, weight);
+                    labelStatistics?.AddToMean(y, weight);
                 }
                 else
                 {

@@ -75,7 +75,6 @@ internal sealed class RecurrentTrainerCore
         var columns = new SequenceColumns(o.FeatureColumnName, features, f, o.LabelColumnName, label, o.ExampleWeightColumnName);
         var data = TrainingData.Prepare(input, o.ValidationSet, columns, o.NormalizeFeatures, o.ValidationFraction, o.ValidationSplit, seed,
             o.InMemoryBudgetBytesOverride ?? InMemoryBudgetBytes, cancel);
-        LastPrepared = data;
         var scaling = data.Scaling;
         float labelMean = data.LabelMean, labelStd = data.LabelStd;
         var trainSet = data.Train;
@@ -151,7 +150,6 @@ internal sealed class RecurrentTrainerCore
         }
 
         (spec, var parameters) = EnsembleFolding.Fold(spec, members);
-        LastMembers = members;
         foreach (float p in parameters)
         {
             if (!float.IsFinite(p))
@@ -171,12 +169,6 @@ internal sealed class RecurrentTrainerCore
     /// larger data is streamed from the view every epoch.
     /// </summary>
     internal const long InMemoryBudgetBytes = TrainingData.InMemoryBudgetBytes;
-
-    /// <summary>Test hook: the data sources of the last <c>Fit</c> (in memory or streamed).</summary>
-    internal PreparedData? LastPrepared { get; private set; }
-
-    /// <summary>Test hook: the last <c>Fit</c>'s members (raw-feature weights, before they were folded into one network).</summary>
-    internal IReadOnlyList<float[]>? LastMembers { get; private set; }
 
     private static TrainerSettings CopyWithSeed(TrainerSettings s, int seed) => new()
     {
