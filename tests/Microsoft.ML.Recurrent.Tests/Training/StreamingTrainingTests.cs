@@ -48,6 +48,34 @@ public class StreamingTrainingTests
             .Should().Equal(inMemory.ModelInfo.TrainingHistory.Select(r => r.ValidationLoss));
     }
 
+    /// <summary>The same for a multiclass model on key-typed tokens (embedding, class keys) and a binary one.</summary>
+    [Fact]
+    public void StreamingFit_TokensAndClasses_ShuffleOff_BitIdentical()
+    {
+        var ml = new MLContext(seed: 0);
+        var text = ml.Data.LoadFromEnumerable(SequenceData.FirstColour(120, seed: 3));
+        var featurize = ml.Transforms.Text.TokenizeIntoWords("Tokens", "Text")
+            .Append(ml.Transforms.Conversion.MapValueToKey("Tokens"))
+            .Append(ml.Transforms.Conversion.MapValueToKey("Label", "Category"));
+        var tokens = featurize.Fit(text).Transform(text);
+        RecurrentMulticlassTrainer.Options Multiclass(long? budget) => new()
+        {
+            FeatureColumnName = "Tokens", HiddenSize = 4, EmbeddingSize = 3, MaximumNumberOfEpochs = 2, BatchSize = 8, Seed = 1,
+            ValidationFraction = 0.2f, ValidationSplit = RecurrentValidationSplit.Last, InMemoryBudgetBytesOverride = budget, ShuffleData = false,
+        };
+        ml.MulticlassClassification.Trainers.Recurrent(Multiclass(0)).Fit(tokens).Model.Parameters
+            .Should().Equal(ml.MulticlassClassification.Trainers.Recurrent(Multiclass(null)).Fit(tokens).Model.Parameters);
+
+        var binary = ml.Data.LoadFromEnumerable(SequenceData.OneBeforeTwo(90, seed: 4));
+        RecurrentBinaryTrainer.Options Binary(long? budget) => new()
+        {
+            LabelColumnName = "Flag", FeaturesPerStep = 5, HiddenSize = 4, MaximumNumberOfEpochs = 2, BatchSize = 8, Seed = 1,
+            InMemoryBudgetBytesOverride = budget, ShuffleData = false,
+        };
+        ml.BinaryClassification.Trainers.Recurrent(Binary(0)).Fit(binary).Model.Parameters
+            .Should().Equal(ml.BinaryClassification.Trainers.Recurrent(Binary(null)).Fit(binary).Model.Parameters);
+    }
+
     [Fact]
     public void Prepare_OverBudget_Streams_UnderBudget_HoldsInMemory()
     {
