@@ -118,7 +118,7 @@ public abstract class RecurrentTrainerOptions
 
     /// <summary>
     /// Receives a <see cref="RecurrentEpochReport"/> after every epoch (training loss, validation loss and accuracy,
-    /// sequences per second), on the training thread. A catalog does not expose its <see cref="MLContext"/>, so the trainer
+    /// sequences per second, estimated time remaining), on the training thread; its <c>ToString()</c> is one log line. A catalog does not expose its <see cref="MLContext"/>, so the trainer
     /// cannot write to <c>MLContext.Log</c> by itself: set this to <c>mlContext.RecurrentTrainingLog()</c>
     /// (<see cref="RecurrentCatalog.RecurrentTrainingLog"/>) to send the reports there, or to any other sink.
     /// </summary>
