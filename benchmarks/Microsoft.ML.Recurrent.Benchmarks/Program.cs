@@ -8,7 +8,8 @@ namespace Microsoft.ML.Recurrent.Benchmarks;
 /// <c>mlnet [options]</c> measures Fit and prediction through ML.NET beside the engine alone;
 /// <c>serving-route [repeats]</c> compares the multiclass serving chain with the ONNX-adapter route it replaced;
 /// <c>bdn [BenchmarkDotNet arguments]</c> runs the BenchmarkDotNet suite;
-/// <c>gemm-gflops [filter]</c> prints a quick GFLOP/s table for the GEMM shapes.
+/// <c>gemm-gflops [filter]</c> prints a quick GFLOP/s table for the GEMM shapes;
+/// <c>streaming [options]</c> measures streaming training's memory and throughput (issue 13).
 /// </summary>
 public static class Program
 {
@@ -18,7 +19,8 @@ public static class Program
         "       Microsoft.ML.Recurrent.Benchmarks mlnet [--repeats N] [--rows N] [--pe-rows N] [--only fit|predict] [--threads N]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks serving-route [repeats]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks bdn [BenchmarkDotNet args, e.g. --filter *Gemm*]\n" +
-        "       Microsoft.ML.Recurrent.Benchmarks gemm-gflops [shape filter] [--isa Vector512|Vector256|Vector128|Scalar]";
+        "       Microsoft.ML.Recurrent.Benchmarks gemm-gflops [shape filter] [--isa Vector512|Vector256|Vector128|Scalar]\n" +
+        "       Microsoft.ML.Recurrent.Benchmarks streaming run --file PATH --rows N [--epochs E] [--hidden H] [--modes memory,stream,auto,cache,cache-memory]";
 
     public static int Main(string[] args)
     {
@@ -40,6 +42,11 @@ public static class Program
         if (args.Length > 0 && args[0] == "serving-route")
         {
             return ServingRouteBenchmark.Run(args[1..]);
+        }
+
+        if (args.Length > 0 && args[0] == "streaming")
+        {
+            return StreamingBenchmark.Run(args[1..]);
         }
 
         if (args.Length > 0 && args[0] == "bdn")

@@ -374,7 +374,9 @@ public static class RecurrentCatalog
 
     /// <summary>
     /// A progress sink that writes every <see cref="RecurrentEpochReport"/> to <see cref="MLContext.Log"/> (kind Info), for
-    /// <see cref="RecurrentTrainerOptions.Progress"/>. A catalog does not expose its <see cref="MLContext"/>, so a trainer
+    /// <see cref="RecurrentTrainerOptions.Progress"/>: one line per epoch (epoch, training loss, validation loss and metric,
+    /// sequences per second, estimated time remaining) and nothing else while training runs; ML.NET's one "Channel started"
+    /// trace line is written when the sink is created. A catalog does not expose its <see cref="MLContext"/>, so a trainer
     /// created from one cannot reach the log by itself; this bridges it through ML.NET's public host interface.
     /// </summary>
     /// <param name="mlContext">The context whose <c>Log</c> event receives the messages.</param>
@@ -396,14 +398,23 @@ public static class RecurrentCatalog
         return new LogProgress(mlContext, source);
     }
 
-    private sealed class LogProgress(IHostEnvironment environment, string source) : IProgress<RecurrentEpochReport>
+    /// <summary>
+    /// Writes each report as one Info line. ML.NET's channels announce their start and end with Trace lines of their own,
+    /// so the sink opens its one channel when it is created (before training) and keeps it for its lifetime, as ML.NET's
+    /// own AutoML logger does: during training the log receives exactly one line per epoch.
+    /// </summary>
+    private sealed class LogProgress : IProgress<RecurrentEpochReport>
     {
+        private readonly IChannel _channel;
+        private readonly object _gate = new();
+
+        public LogProgress(IHostEnvironment environment, string source) => _channel = environment.Start(source);
+
         public void Report(RecurrentEpochReport value)
         {
             ArgumentNullException.ThrowIfNull(value);
-            using var channel = environment.Start(source);
             // MessageSensitivity.None is filtered out by ML.NET's environment: Unknown is what its own components use.
-            channel.Info(MessageSensitivity.Unknown, value.ToString());
+            lock (_gate) _channel.Info(MessageSensitivity.Unknown, value.ToString());
         }
     }
 

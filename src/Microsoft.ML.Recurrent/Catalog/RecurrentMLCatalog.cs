@@ -43,8 +43,14 @@ public sealed partial class RecurrentMLCatalog
         return host.Rand.Next();
     }
 
-    /// <summary>A progress sink writing one line per report to <see cref="MLContext.Log"/> under <paramref name="source"/>.</summary>
+    /// <summary>A progress sink writing one line per report to <see cref="MLContext.Log"/> under <paramref name="source"/>
+    /// (one clean Info line per epoch: no channel start/stop lines while training runs).</summary>
     internal IProgress<RecurrentEpochReport> CreateLog(string source) => Context.RecurrentTrainingLog(source);
+
+    /// <summary>The progress sink of a component created from this catalog: the user's own when set, otherwise
+    /// <see cref="CreateLog"/>, so training reports to <see cref="MLContext.Log"/> by default.</summary>
+    internal IProgress<RecurrentEpochReport> ProgressOrLog(IProgress<RecurrentEpochReport>? progress, string source) =>
+        progress ?? CreateLog(source);
 
     /// <summary>The trainers of <see cref="RecurrentMLCatalog"/> (<c>mlContext.Recurrent().Trainers</c>).</summary>
     public sealed partial class RecurrentTrainers

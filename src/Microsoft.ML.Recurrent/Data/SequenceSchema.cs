@@ -56,7 +56,7 @@ internal static class SequenceSchema
             return new FeatureInfo(true, (int)key.Count + 1);
         }
 
-        throw WrongType(paramName, "Feature", column, FeatureExpectation, $"{vector}");
+        throw WrongType(paramName, "Feature", column, FeatureExpectation, $"{vector}", ConvertHint(column, vector.ItemType));
     }
 
     public static void CheckFeatures(SchemaShape shape, string column, int featuresPerStep, string paramName)
@@ -75,7 +75,7 @@ internal static class SequenceSchema
         }
 
         if (col.ItemType != NumberDataViewType.Single)
-            throw WrongType(paramName, "Feature", column, FeatureExpectation, found);
+            throw WrongType(paramName, "Feature", column, FeatureExpectation, found, ConvertHint(column, col.ItemType));
     }
 
     private static void CheckTokenStep(int featuresPerStep)
@@ -93,7 +93,7 @@ internal static class SequenceSchema
         switch (kind)
         {
             case PredictionKind.Regression:
-                if (type != NumberDataViewType.Single) throw WrongType(paramName, "Label", column, LabelExpectation(kind), $"{type}");
+                if (type != NumberDataViewType.Single) throw WrongType(paramName, "Label", column, LabelExpectation(kind), $"{type}", ConvertHint(column, type));
                 return new LabelInfo(kind, 0, []);
             case PredictionKind.BinaryClassification:
                 if (type != BooleanDataViewType.Instance) throw WrongType(paramName, "Label", column, LabelExpectation(kind), $"{type}");
@@ -116,7 +116,11 @@ internal static class SequenceSchema
             PredictionKind.BinaryClassification => !col.IsKey && col.ItemType == BooleanDataViewType.Instance,
             _ => col.IsKey,
         };
-        if (!ok) throw WrongType(paramName, "Label", column, LabelExpectation(kind), Describe(col));
+        if (!ok)
+        {
+            string hint = kind == PredictionKind.Regression && !col.IsKey && col.Kind == SchemaShape.Column.VectorKind.Scalar ? ConvertHint(column, col.ItemType) : "";
+            throw WrongType(paramName, "Label", column, LabelExpectation(kind), Describe(col), hint);
+        }
     }
 
     /// <summary>The label's key values as text (class k ↔ key k + 1), made distinct and non-empty so that
@@ -209,6 +213,35 @@ internal static class SequenceSchema
     private static ArgumentOutOfRangeException Missing(string paramName, string role, string column, string expected, IEnumerable<string> available) =>
         new(paramName, $"{role} column '{column}' was not found in the input; expected {expected}. Columns found: {string.Join(", ", available.Distinct().Select(n => $"'{n}'"))}.");
 
-    private static ArgumentOutOfRangeException WrongType(string paramName, string role, string column, string expected, string found) =>
-        new(paramName, $"{role} column '{column}' has the wrong type: expected {expected}, found {found}.");
+    private static ArgumentOutOfRangeException WrongType(string paramName, string role, string column, string expected, string found, string hint = "") =>
+        new(paramName, $"{role} column '{column}' has the wrong type: expected {expected}, found {found}.{hint}");
+
+    /// <summary>For a numeric type other than Single, how to convert it with a stock transform; empty otherwise.</summary>
+    private static string ConvertHint(string column, DataViewType itemType) =>
+        itemType is NumberDataViewType && itemType != NumberDataViewType.Single
+            ? $" Convert it first with mlContext.Transforms.Conversion.ConvertType(\"{column}\", outputKind: DataKind.Single)."
+            : "";
+
+    private const string WeightExpectation = "Single (finite, ≥ 0)";
+
+    /// <summary>Checks the example weight column: present and Single.</summary>
+    public static void CheckWeight(DataViewSchema schema, string column, string paramName)
+    {
+        var col = schema.GetColumnOrNull(column)
+            ?? throw Missing(paramName, "Example weight", column, WeightExpectation, schema.Where(c => !c.IsHidden).Select(c => c.Name));
+        if (col.Type != NumberDataViewType.Single)
+            throw WrongType(paramName, "Example weight", column, WeightExpectation, $"{col.Type}", ConvertHint(column, col.Type));
+    }
+
+    /// <summary>Checks the example weight column of a schema shape: present and a Single scalar.</summary>
+    public static void CheckWeight(SchemaShape shape, string column, string paramName)
+    {
+        if (!TryFind(shape, column, out var col))
+            throw Missing(paramName, "Example weight", column, WeightExpectation, shape.Select(c => c.Name));
+        if (col.Kind != SchemaShape.Column.VectorKind.Scalar || col.IsKey || col.ItemType != NumberDataViewType.Single)
+        {
+            string hint = col.Kind == SchemaShape.Column.VectorKind.Scalar && !col.IsKey ? ConvertHint(column, col.ItemType) : "";
+            throw WrongType(paramName, "Example weight", column, WeightExpectation, Describe(col), hint);
+        }
+    }
 }

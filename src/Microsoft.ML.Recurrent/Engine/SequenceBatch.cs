@@ -20,6 +20,7 @@ internal sealed class SequenceBatch
         Lengths = new int[capacityBatch];
         Order = new int[capacityBatch];
         Targets = new float[(long)capacityBatch * capacityLength * Math.Max(targetWidth, 1)];
+        Weights = new float[capacityBatch];
         _active = new int[capacityLength];
     }
 
@@ -52,6 +53,12 @@ internal sealed class SequenceBatch
     /// <summary>Many-to-one: (B, TargetWidth). Every-step: (T, B, TargetWidth), time-major like the inputs.</summary>
     public float[] Targets { get; }
 
+    /// <summary>(B): each row's example weight, in row (sorted) order; meaningful only when <see cref="HasWeights"/>.</summary>
+    public float[] Weights { get; }
+
+    /// <summary>Whether the last fill carried example weights (otherwise every row weighs 1).</summary>
+    public bool HasWeights { get; private set; }
+
     /// <summary>Optional initial hidden state (L · directions, B, H), PyTorch's h_0; null = zeros.</summary>
     public float[]? InitialHidden { get; set; }
 
@@ -70,6 +77,7 @@ internal sealed class SequenceBatch
         int steps = len / InputSize;
         if (steps > CapacityLength) throw new ArgumentException($"The sequence has {steps} steps, more than the batch capacity {CapacityLength}.");
         Count = 1;
+        HasWeights = false;
         Order[0] = 0;
         Lengths[0] = steps;
         MaxLength = steps;
@@ -89,11 +97,18 @@ internal sealed class SequenceBatch
     public void Fill(Training.SequenceDataset data, ReadOnlySpan<int> indices) =>
         FillCore(indices.Length, new DatasetSource(data, indices), data.PerStepTargets);
 
-    private interface ISource
+    /// <summary>Fills the batch from any source of sequences, targets and (optionally) example weights.</summary>
+    public void Fill<TSource>(int count, TSource source, bool perStepTargets) where TSource : ISource, allows ref struct =>
+        FillCore(count, source, perStepTargets);
+
+    /// <summary>Where a fill reads sequence i (T_i · F values), its targets and its example weight.</summary>
+    internal interface ISource
     {
         ReadOnlySpan<float> Sequence(int i);
         bool HasTargets { get; }
         ReadOnlySpan<float> Target(int i);
+        bool HasWeights { get; }
+        float Weight(int i);
     }
 
     private readonly struct DelegateSource(Func<int, ReadOnlyMemory<float>> sequence, Func<int, ReadOnlyMemory<float>>? target) : ISource
@@ -101,6 +116,8 @@ internal sealed class SequenceBatch
         public ReadOnlySpan<float> Sequence(int i) => sequence(i).Span;
         public bool HasTargets => target is not null;
         public ReadOnlySpan<float> Target(int i) => target!(i).Span;
+        public bool HasWeights => false;
+        public float Weight(int i) => 1f;
     }
 
     private readonly ref struct DatasetSource(Training.SequenceDataset data, ReadOnlySpan<int> indices) : ISource
@@ -109,6 +126,8 @@ internal sealed class SequenceBatch
         public ReadOnlySpan<float> Sequence(int i) => data.Features(_indices[i]);
         public bool HasTargets => true;
         public ReadOnlySpan<float> Target(int i) => data.Target(_indices[i]);
+        public bool HasWeights => data.HasWeights;
+        public float Weight(int i) => data.Weight(_indices[i]);
     }
 
     private void FillCore<TSource>(int count, TSource source, bool perStepTargets) where TSource : ISource, allows ref struct
@@ -134,6 +153,12 @@ internal sealed class SequenceBatch
         }
 
         MaxLength = Lengths[0];
+        HasWeights = source.HasWeights;
+        if (HasWeights)
+        {
+            for (int row = 0; row < count; row++) Weights[row] = source.Weight(Order[row]);
+        }
+
         int b = count, f = InputSize, w = TargetWidth;
         Inputs.AsSpan(0, MaxLength * b * f).Clear();
         if (w > 0) Targets.AsSpan(0, (perStepTargets ? MaxLength : 1) * b * w).Clear();

@@ -44,11 +44,25 @@ public sealed class RecurrentEpochReport
     /// <summary>The learning rate used in the epoch.</summary>
     public float LearningRate { get; }
 
-    /// <summary>One line: epoch, losses, validation metric and throughput.</summary>
+    /// <summary>With <see cref="RecurrentTrainerOptions.NumberOfModels"/> &gt; 1: which member of the ensemble this epoch
+    /// trained, from 1; 1 otherwise.</summary>
+    public int Model { get; internal init; } = 1;
+
+    /// <summary>The number of ensemble members being trained (<see cref="RecurrentTrainerOptions.NumberOfModels"/>).</summary>
+    public int NumberOfModels { get; internal init; } = 1;
+
+    /// <summary>
+    /// Time left if every remaining epoch (of every remaining member) takes as long as the epochs so far did; an upper
+    /// estimate when early stopping ends training sooner.
+    /// </summary>
+    public TimeSpan EstimatedTimeRemaining { get; internal init; }
+
+    /// <summary>One line: epoch, losses, validation metric, throughput and the estimated time remaining.</summary>
     public override string ToString()
     {
         var c = CultureInfo.InvariantCulture;
-        string line = string.Format(c, "Epoch {0}/{1}: training {2} {3:G5}", Epoch, MaximumNumberOfEpochs, LossName, TrainingLoss);
+        string line = NumberOfModels > 1 ? string.Format(c, "Model {0}/{1}, ", Model, NumberOfModels) : "";
+        line += string.Format(c, "Epoch {0}/{1}: training {2} {3:G5}", Epoch, MaximumNumberOfEpochs, LossName, TrainingLoss);
         if (ValidationLoss is double v)
         {
             line += string.Format(c, ", validation {0} {1:G5}", LossName, v);
@@ -56,7 +70,9 @@ public sealed class RecurrentEpochReport
             else if (LossName == LossNames.MeanSquaredError) line += string.Format(c, ", validation RMSE {0:G5}", Math.Sqrt(v));
         }
 
-        return line + string.Format(c, ", {0:F0} sequences/s", SequencesPerSecond);
+        var eta = EstimatedTimeRemaining;
+        string left = eta.TotalHours >= 1 ? string.Format(c, "{0}:{1:mm\\:ss}", (int)eta.TotalHours, eta) : eta.ToString("mm\\:ss", c);
+        return line + string.Format(c, ", {0:F0} sequences/s, ETA {1}", SequencesPerSecond, left);
     }
 
     internal static class LossNames

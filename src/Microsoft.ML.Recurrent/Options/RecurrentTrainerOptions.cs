@@ -81,6 +81,27 @@ public abstract class RecurrentTrainerOptions
     /// in [0, 1); 0 (the default) holds out nothing.</summary>
     public float ValidationFraction { get; set; }
 
+    /// <summary>Which rows <see cref="ValidationFraction"/> holds out: <see cref="RecurrentValidationSplit.Random"/> (seeded, the
+    /// default) or <see cref="RecurrentValidationSplit.Last"/> (the last rows in data order, for windows of one series).</summary>
+    public RecurrentValidationSplit ValidationSplit { get; set; } = Defaults.ValidationSplit;
+
+    /// <summary>
+    /// Optional example weight column (<see cref="float"/>, finite, ≥ 0), as ML.NET's SDCA, LightGbm and FastTree take it:
+    /// each row's loss counts that many times (weight 2 trains exactly as if the row appeared twice in its batch; 0
+    /// ignores the row). Evaluation metrics are unaffected. Null (the default) weighs every row 1.
+    /// </summary>
+    public string? ExampleWeightColumnName { get; set; }
+
+    /// <summary>
+    /// Trains this many networks that differ only in their seed (Seed, Seed + 1, …) on the same data and averages their
+    /// outputs: the regression value, or the logits of a classifier (the averaged probabilities are then the normalised
+    /// geometric mean of the members'). The members are folded exactly into one wider network (hidden units side by side,
+    /// no connections between members), so the ensemble saves, loads, serves and exports as one ordinary model; it costs
+    /// NumberOfModels times the training time, and about NumberOfModels² times one member's recurrent work at prediction.
+    /// NumberOfModels × HiddenSize (and × EmbeddingSize for tokens) must stay within the model's limits. Default 1.
+    /// </summary>
+    public int NumberOfModels { get; set; } = Defaults.NumberOfModels;
+
     /// <summary>With validation data: epochs without improvement of the validation loss before training stops; the
     /// weights of the best epoch are kept. 0 disables early stopping. Default 5.</summary>
     public int EarlyStoppingPatience { get; set; } = Defaults.EarlyStoppingPatience;
@@ -97,7 +118,7 @@ public abstract class RecurrentTrainerOptions
 
     /// <summary>
     /// Receives a <see cref="RecurrentEpochReport"/> after every epoch (training loss, validation loss and accuracy,
-    /// sequences per second), on the training thread. A catalog does not expose its <see cref="MLContext"/>, so the trainer
+    /// sequences per second, estimated time remaining), on the training thread; its <c>ToString()</c> is one log line. A catalog does not expose its <see cref="MLContext"/>, so the trainer
     /// cannot write to <c>MLContext.Log</c> by itself: set this to <c>mlContext.RecurrentTrainingLog()</c>
     /// (<see cref="RecurrentCatalog.RecurrentTrainingLog"/>) to send the reports there, or to any other sink.
     /// </summary>
@@ -145,6 +166,19 @@ public abstract class RecurrentTrainerOptions
             throw Range(nameof(EarlyStoppingPatience), EarlyStoppingPatience, "must be ≥ 0 (0 disables early stopping)");
         if (NumberOfThreads is int threads && threads < 1)
             throw Range(nameof(NumberOfThreads), threads, "must be > 0, or null for every core");
+        if (!Enum.IsDefined(ValidationSplit))
+            throw Range(nameof(ValidationSplit), ValidationSplit, "must be Random or Last");
+        if (ExampleWeightColumnName is not null && string.IsNullOrWhiteSpace(ExampleWeightColumnName))
+            throw new ArgumentOutOfRangeException(nameof(ExampleWeightColumnName), ExampleWeightColumnName,
+                "ExampleWeightColumnName must name a column, or be null for no weights.");
+        if (NumberOfModels < 1 || NumberOfModels > Limits.NumberOfModels)
+            throw Range(nameof(NumberOfModels), NumberOfModels, $"must be > 0 and ≤ {Limits.NumberOfModels}");
+        if ((long)NumberOfModels * HiddenSize > Limits.HiddenSize)
+            throw Range(nameof(NumberOfModels), NumberOfModels,
+                $"times HiddenSize ({HiddenSize}) must be ≤ {Limits.HiddenSize} (the members sit side by side in one network)");
+        if ((long)NumberOfModels * EmbeddingSize > Limits.EmbeddingSize)
+            throw Range(nameof(NumberOfModels), NumberOfModels,
+                $"times EmbeddingSize ({EmbeddingSize}) must be ≤ {Limits.EmbeddingSize} (the members sit side by side in one network)");
     }
 
     private static ArgumentOutOfRangeException Range(string name, object value, string rule) =>
@@ -167,7 +201,18 @@ public abstract class RecurrentTrainerOptions
         public const RecurrentLearningRateSchedule LearningRateSchedule = RecurrentLearningRateSchedule.Constant;
         public const float GradientClipNorm = 1f;
         public const int EarlyStoppingPatience = 5;
+        public const RecurrentValidationSplit ValidationSplit = RecurrentValidationSplit.Random;
+        public const int NumberOfModels = 1;
     }
+
+    /// <summary>
+    /// Test hook: the most bytes of sequences <c>Fit</c> copies into memory before it streams instead; null means
+    /// <see cref="Trainers.RecurrentTrainerCore.InMemoryBudgetBytes"/>.
+    /// </summary>
+    internal long? InMemoryBudgetBytesOverride { get; set; }
+
+    /// <summary>Test hook: false turns off every shuffle of the training rows and batches (to compare data paths).</summary>
+    internal bool ShuffleData { get; set; } = true;
 
     /// <summary>Upper bounds that keep a model inside the stored format's limits.</summary>
     internal static class Limits
@@ -175,5 +220,6 @@ public abstract class RecurrentTrainerOptions
         public const int HiddenSize = Model.RecurrentModelFormat.Limits.HiddenSize;
         public const int NumberOfLayers = Model.RecurrentModelFormat.Limits.NumberOfLayers;
         public const int EmbeddingSize = Model.RecurrentModelFormat.Limits.EmbeddingSize;
+        public const int NumberOfModels = 64;
     }
 }

@@ -40,6 +40,7 @@ internal sealed class RecurrentTrainerCore
         _options.Validate();
         SequenceSchema.CheckFeatures(inputSchema, _options.FeatureColumnName, _options.FeaturesPerStep, nameof(inputSchema));
         SequenceSchema.CheckLabel(inputSchema, _options.LabelColumnName, _kind, nameof(inputSchema));
+        if (_options.ExampleWeightColumnName is string weights) SequenceSchema.CheckWeight(inputSchema, weights, nameof(inputSchema));
         var result = new Dictionary<string, SchemaShape.Column>();
         foreach (var c in inputSchema) result[c.Name] = c;
         foreach (var c in OutputTemplates.For(_kind)) result[c.Name] = c;
@@ -56,6 +57,12 @@ internal sealed class RecurrentTrainerCore
         // 1. Schema checks, before any data is read.
         var features = SequenceSchema.CheckFeatures(input.Schema, o.FeatureColumnName, o.FeaturesPerStep, nameof(input));
         var label = SequenceSchema.CheckLabel(input.Schema, o.LabelColumnName, _kind, nameof(input));
+        if (o.ExampleWeightColumnName is string weightColumn)
+        {
+            SequenceSchema.CheckWeight(input.Schema, weightColumn, nameof(input));
+            if (o.ValidationSet is IDataView v) SequenceSchema.CheckWeight(v.Schema, weightColumn, nameof(o.ValidationSet));
+        }
+
         if (o.ValidationSet is IDataView validationView)
         {
             var vf = SequenceSchema.CheckFeatures(validationView.Schema, o.FeatureColumnName, o.FeaturesPerStep, nameof(o.ValidationSet));
@@ -68,26 +75,18 @@ internal sealed class RecurrentTrainerCore
                     $"The validation set's label column '{o.LabelColumnName}' has {vl.ClassCount} classes, but the training data's has {label.ClassCount}.");
         }
 
-        // 2. Read the data once (validating every row), then split off validation rows if asked to.
+        // 2. Read the data (validating every row): into memory when it fits the budget, otherwise streamed from the view
+        //    every epoch; split off validation rows if asked to. 3. Standardise features (dense input) and regression
+        //    labels; both are folded back into the weights below.
         int seed = o.Seed ?? 0;
         int f = features.Tokens ? 1 : o.FeaturesPerStep;
-        var train = SequenceReader.Read(input, o.FeatureColumnName, features, f, o.LabelColumnName, label, "training", cancel);
-        SequenceRows? valid = o.ValidationSet is null ? null
-            : SequenceReader.Read(o.ValidationSet, o.FeatureColumnName, features, f, o.LabelColumnName, label, "validation", cancel);
-        if (valid is null && o.ValidationFraction > 0)
-            (train, valid) = Split(train, o.ValidationFraction, seed);
-
-        // 3. Standardise features (dense input) and regression labels; both are folded back into the weights below.
-        Standardization? scaling = !features.Tokens && o.NormalizeFeatures ? Standardization.Fit(train.Features, f) : null;
-        if (scaling is not null)
-        {
-            foreach (var x in train.Features) scaling.Apply(x);
-            if (valid is not null) foreach (var x in valid.Features) scaling.Apply(x);
-        }
-
-        var (labelMean, labelStd) = _kind == PredictionKind.Regression ? Standardization.LabelStatistics(train.Targets) : (0f, 1f);
-        var trainSet = ToDataset(train, f, labelMean, labelStd);
-        var validSet = valid is null ? null : ToDataset(valid, f, labelMean, labelStd);
+        var columns = new SequenceColumns(o.FeatureColumnName, features, f, o.LabelColumnName, label, o.ExampleWeightColumnName);
+        var data = TrainingData.Prepare(input, o.ValidationSet, columns, o.NormalizeFeatures, o.ValidationFraction, o.ValidationSplit, seed,
+            o.InMemoryBudgetBytesOverride ?? InMemoryBudgetBytes, cancel);
+        var scaling = data.Scaling;
+        float labelMean = data.LabelMean, labelStd = data.LabelStd;
+        var trainSet = data.Train;
+        var validSet = data.Validation;
 
         // 4. Train on the engine.
         var spec = new NetworkSpec(
@@ -113,6 +112,7 @@ internal sealed class RecurrentTrainerCore
             EarlyStoppingPatience = validSet is null ? 0 : o.EarlyStoppingPatience,
             Seed = seed,
             Threads = o.NumberOfThreads ?? 0,
+            Shuffle = o.ShuffleData,
         };
 
         string lossName = _kind switch
@@ -123,21 +123,41 @@ internal sealed class RecurrentTrainerCore
         };
         double lossScale = (double)labelStd * labelStd; // regression losses back in label units
         var history = new List<RecurrentEpochReport>();
+        int models = o.NumberOfModels;
+        int member = 0;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         void OnEpoch(EpochReport r)
         {
             var report = new RecurrentEpochReport(r.Epoch, o.MaximumNumberOfEpochs, lossName, r.TrainLoss * lossScale,
-                r.ValidationLoss * lossScale, r.ValidationAccuracy, r.SequencesPerSecond, r.LearningRate);
+                r.ValidationLoss * lossScale, r.ValidationAccuracy, r.SequencesPerSecond, r.LearningRate)
+            {
+                Model = member + 1,
+                NumberOfModels = models,
+                // Epochs still to run at the pace so far (early stopping can end sooner).
+                EstimatedTimeRemaining = TimeSpan.FromSeconds(clock.Elapsed.TotalSeconds / (member * o.MaximumNumberOfEpochs + r.Epoch)
+                    * ((models - member) * o.MaximumNumberOfEpochs - r.Epoch)),
+            };
             history.Add(report);
             o.Progress?.Report(report);
         }
 
-        var result = SequenceTrainer.Train(settings, trainSet, validSet, OnEpoch, cancel);
+        // 5. Train each member (seeds seed, seed + 1, …), fold the standardisation into its weights (the stored network reads
+        //    raw features and predicts raw labels), then fold the members side by side into one network.
+        var members = new List<float[]>(models);
+        TrainingResult result = null!;
+        for (member = 0; member < models; member++)
+        {
+            var memberSettings = models == 1 ? settings : CopyWithSeed(settings, unchecked(seed + member));
+            var trained = SequenceTrainer.Train(memberSettings, trainSet, validSet, OnEpoch, cancel);
+            result ??= trained;
+            var memberParameters = (float[])trained.Parameters.Clone();
+            var memberLayout = new ParameterLayout(spec);
+            scaling?.FoldIntoInput(memberLayout, memberParameters);
+            if (_kind == PredictionKind.Regression) Standardization.FoldIntoHead(memberLayout, memberParameters, labelMean, labelStd);
+            members.Add(memberParameters);
+        }
 
-        // 5. Fold the standardisation into the weights: the stored network reads raw features and predicts raw labels.
-        var parameters = (float[])result.Parameters.Clone();
-        var layout = new ParameterLayout(spec);
-        scaling?.FoldIntoInput(layout, parameters);
-        if (_kind == PredictionKind.Regression) Standardization.FoldIntoHead(layout, parameters, labelMean, labelStd);
+        (spec, var parameters) = EnsembleFolding.Fold(spec, members);
         foreach (float p in parameters)
         {
             if (!float.IsFinite(p))
@@ -154,42 +174,32 @@ internal sealed class RecurrentTrainerCore
     private static string Describe(FeatureInfo f) =>
         f.Tokens ? $"a vector of keys with {f.VocabularySize - 1} values" : "a vector of Single";
 
-    private SequenceDataset ToDataset(SequenceRows rows, int f, float labelMean, float labelStd)
-    {
-        var set = new SequenceDataset(f, 1);
-        for (int i = 0; i < rows.Count; i++)
-        {
-            float y = rows.Targets[i];
-            if (_kind == PredictionKind.Regression) y = (y - labelMean) / labelStd;
-            set.Add(rows.Features[i], [y]);
-        }
+    /// <summary>
+    /// The most bytes of sequences <c>Fit</c> copies into memory (<see cref="TrainingData.InMemoryBudgetBytes"/>, 256 MB);
+    /// larger data is streamed from the view every epoch.
+    /// </summary>
+    internal const long InMemoryBudgetBytes = TrainingData.InMemoryBudgetBytes;
 
-        return set;
-    }
+    private static TrainerSettings CopyWithSeed(TrainerSettings s, int seed) => new()
+    {
+        Spec = s.Spec,
+        Loss = s.Loss,
+        Epochs = s.Epochs,
+        BatchSize = s.BatchSize,
+        LearningRate = s.LearningRate,
+        Optimizer = s.Optimizer,
+        OptimizerSettings = s.OptimizerSettings,
+        GradientClipNorm = s.GradientClipNorm,
+        Schedule = s.Schedule,
+        EarlyStoppingPatience = s.EarlyStoppingPatience,
+        Seed = seed,
+        Threads = s.Threads,
+        Shuffle = s.Shuffle,
+    };
 
     /// <summary>Holds out round(fraction·n) rows (at least one), chosen by a seeded shuffle.</summary>
-    internal static (SequenceRows Train, SequenceRows Validation) Split(SequenceRows rows, float fraction, int seed)
-    {
-        int n = rows.Count;
-        int held = Math.Max(1, (int)Math.Round(fraction * n));
-        if (held >= n)
-            throw new InvalidOperationException(
-                $"ValidationFraction = {fraction} holds out {held} of the {n} training rows and leaves none to train on; lower it or provide more rows.");
-        var order = Enumerable.Range(0, n).ToArray();
-        new Random(unchecked(seed * 7919 + 1)).Shuffle(order);
-        var isValidation = new bool[n];
-        for (int i = 0; i < held; i++) isValidation[order[i]] = true;
-        var train = new SequenceRows();
-        var valid = new SequenceRows();
-        for (int i = 0; i < n; i++)
-        {
-            var target = isValidation[i] ? valid : train;
-            target.Features.Add(rows.Features[i]);
-            target.Targets.Add(rows.Targets[i]);
-        }
-
-        return (train, valid);
-    }
+    internal static (SequenceRows Train, SequenceRows Validation) Split(SequenceRows rows, float fraction, int seed) =>
+        TrainingData.SplitRows(rows, fraction, seed, RecurrentValidationSplit.Random);
 
     /// <summary>
     /// The output columns of each task, as ML.NET's own estimators describe them (a <see cref="SchemaShape.Column"/> has no

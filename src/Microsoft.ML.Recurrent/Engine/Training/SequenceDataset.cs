@@ -4,10 +4,11 @@ namespace Microsoft.ML.Recurrent.Engine.Training;
 /// Sequences and their targets held in memory for training: each sequence is a flat time-major (T_i · F) array;
 /// each target holds <see cref="TargetWidth"/> values, or T_i · TargetWidth values with <see cref="PerStepTargets"/>.
 /// </summary>
-internal sealed class SequenceDataset
+internal sealed class SequenceDataset : ITrainingSource
 {
     private readonly List<float[]> _features = [];
     private readonly List<float[]> _targets = [];
+    private List<float>? _weights;
 
     public SequenceDataset(int inputSize, int targetWidth, bool perStepTargets = false)
     {
@@ -29,6 +30,45 @@ internal sealed class SequenceDataset
     public float[] Features(int i) => _features[i];
     public float[] Target(int i) => _targets[i];
     public int Length(int i) => _features[i].Length / InputSize;
+
+    /// <summary>Whether any sequence was added with an example weight.</summary>
+    public bool HasWeights => _weights is not null;
+
+    /// <summary>The example weight of sequence <paramref name="i"/> (1 when none was given).</summary>
+    public float Weight(int i) => _weights is null ? 1f : _weights[i];
+
+    /// <summary>Adds a sequence with an example weight (finite, ≥ 0): its loss terms count <paramref name="weight"/> times.</summary>
+    public void Add(float[] features, float[] target, float weight)
+    {
+        if (!float.IsFinite(weight) || weight < 0)
+            throw new ArgumentException($"Sequence {_features.Count} has example weight {weight}; weights must be finite and ≥ 0.", nameof(weight));
+        Add(features, target);
+        if (_weights is null)
+        {
+            _weights = new List<float>(_features.Capacity);
+            for (int i = 0; i < _features.Count; i++) _weights.Add(1f);
+        }
+
+        _weights[^1] = weight;
+    }
+
+    /// <summary>The in-memory epoch plan lives in <see cref="SequenceTrainer"/> (it keeps the shuffled order across epochs).</summary>
+    IEnumerable<int> ITrainingSource.Epoch(SequenceBatch batch, int batchSize, int bucketWindow, Random random, bool shuffle, CancellationToken cancellation) =>
+        throw new NotSupportedException("SequenceTrainer plans in-memory epochs itself.");
+
+    /// <inheritdoc/>
+    public IEnumerable<int> InOrder(SequenceBatch batch, CancellationToken cancellation)
+    {
+        var indices = new int[batch.CapacityBatch];
+        for (int start = 0; start < Count; start += batch.CapacityBatch)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            int count = Math.Min(batch.CapacityBatch, Count - start);
+            for (int i = 0; i < count; i++) indices[i] = start + i;
+            batch.Fill(this, indices.AsSpan(0, count));
+            yield return count;
+        }
+    }
 
     /// <summary>Adds a sequence after checking its shape and values (finite, length a positive multiple of F).</summary>
     public void Add(float[] features, float[] target)
@@ -57,6 +97,7 @@ internal sealed class SequenceDataset
 
         _features.Add(features);
         _targets.Add(target);
+        _weights?.Add(1f);
         MaxLength = Math.Max(MaxLength, steps);
     }
 }

@@ -13,9 +13,9 @@ namespace Microsoft.ML.Recurrent.Engine.Training;
 internal static class SequenceTrainer
 {
     /// <summary>Batches are formed from windows of this many batches sorted by length, to limit padding.</summary>
-    private const int BucketWindow = 50;
+    internal const int BucketWindow = 50;
 
-    public static TrainingResult Train(TrainerSettings s, SequenceDataset train, SequenceDataset? validation,
+    public static TrainingResult Train(TrainerSettings s, ITrainingSource train, ITrainingSource? validation,
         Action<EpochReport>? progress, CancellationToken cancellation)
     {
         s.Validate();
@@ -37,7 +37,7 @@ internal static class SequenceTrainer
         var optimizer = Optimizer.Create(s.Optimizer, layout.Count, s.OptimizerSettings);
         var schedule = new LearningRateSchedule(new ScheduleSettings { Kind = s.Schedule, BaseRate = s.LearningRate, TotalEpochs = s.Epochs });
         var random = new Random(unchecked(s.Seed * 31 + 17));
-        var order = Enumerable.Range(0, train.Count).ToArray();
+        var order = train is SequenceDataset ? Enumerable.Range(0, train.Count).ToArray() : [];
         var batchStarts = new List<int>();
 
         var history = new List<EpochReport>();
@@ -49,16 +49,14 @@ internal static class SequenceTrainer
             cancellation.ThrowIfCancellationRequested();
             float lr = schedule.RateForEpoch(epoch);
             var clock = Stopwatch.StartNew();
-            PlanEpoch(train, order, s.BatchSize, random, batchStarts);
-            double lossSum = 0;
+            double lossSum = 0, weightSum = 0;
             float lastNorm = 0;
             int seen = 0;
-            for (int k = 0; k < batchStarts.Count; k++)
+            int k = -1;
+            foreach (int count in EpochBatches(s, train, order, batchStarts, batch, random, cancellation))
             {
+                k++;
                 cancellation.ThrowIfCancellationRequested();
-                int start = batchStarts[k];
-                int count = Math.Min(s.BatchSize, train.Count - start);
-                batch.Fill(train, order.AsSpan(start, count));
                 Array.Clear(network.Gradients);
                 var y = network.Forward(batch, training: true, dropoutRandom: random);
                 float loss = Loss.Compute(s.Loss, y, batch, spec.Output, spec.OutputSize, dOut);
@@ -69,11 +67,13 @@ internal static class SequenceTrainer
                 if (!float.IsFinite(lastNorm))
                     throw new InvalidOperationException($"Training diverged: the gradient norm became {lastNorm} in epoch {epoch + 1}, batch {k + 1}. Lower the learning rate (now {lr}) or set a gradient clipping norm.");
                 optimizer.Step(parameters, network.Gradients, lr);
-                lossSum += (double)loss * count;
+                double batchWeight = BatchWeight(batch, spec.Output == OutputMode.EveryStep, count);
+                lossSum += (double)loss * batchWeight;
+                weightSum += batchWeight;
                 seen += count;
             }
 
-            double trainLoss = lossSum / seen;
+            double trainLoss = weightSum > 0 ? lossSum / weightSum : 0;
             double seconds = clock.Elapsed.TotalSeconds;
             double? validLoss = null, validAccuracy = null;
             if (validation is not null)
@@ -110,25 +110,58 @@ internal static class SequenceTrainer
         return new TrainingResult(best ?? parameters, history, bestEpoch);
     }
 
+    /// <summary>
+    /// The batches of one in-memory epoch (<see cref="PlanEpoch"/>, the shuffled order kept across epochs), or those of
+    /// a streaming source; each yield has filled <paramref name="batch"/>.
+    /// </summary>
+    private static IEnumerable<int> EpochBatches(TrainerSettings s, ITrainingSource train, int[] order, List<int> batchStarts,
+        SequenceBatch batch, Random random, CancellationToken cancellation)
+    {
+        if (train is not SequenceDataset data)
+        {
+            foreach (int count in train.Epoch(batch, s.BatchSize, BucketWindow, random, s.Shuffle, cancellation)) yield return count;
+            yield break;
+        }
+
+        PlanEpoch(data, order, s.BatchSize, random, batchStarts, s.Shuffle);
+        for (int k = 0; k < batchStarts.Count; k++)
+        {
+            int start = batchStarts[k];
+            int count = Math.Min(s.BatchSize, data.Count - start);
+            batch.Fill(data, order.AsSpan(start, count));
+            yield return count;
+        }
+    }
+
+    /// <summary>What a batch's mean loss stands for: its rows (or valid steps), each counted with its example weight.</summary>
+    private static double BatchWeight(SequenceBatch batch, bool perStep, int count)
+    {
+        int T = perStep ? batch.MaxLength : 1;
+        double w = 0;
+        for (int t = 0; t < T; t++)
+        {
+            int active = perStep ? batch.ActiveAt(t) : count;
+            if (!batch.HasWeights) w += active;
+            else for (int r = 0; r < active; r++) w += batch.Weights[r];
+        }
+
+        return w;
+    }
+
     /// <summary>Mean loss (and accuracy for classification) of a dataset, without training.</summary>
-    internal static (double Loss, double? Accuracy) Evaluate(TrainerSettings s, RecurrentNetwork network, SequenceBatch batch, float[] dOut, SequenceDataset data)
+    internal static (double Loss, double? Accuracy) Evaluate(TrainerSettings s, RecurrentNetwork network, SequenceBatch batch, float[] dOut, ITrainingSource data)
     {
         var spec = s.Spec;
         bool perStep = spec.Output == OutputMode.EveryStep;
         double sum = 0, weight = 0;
         long correct = 0, total = 0;
         int O = spec.OutputSize;
-        var indices = new int[batch.CapacityBatch];
-        for (int start = 0; start < data.Count; start += batch.CapacityBatch)
+        foreach (int count in data.InOrder(batch, CancellationToken.None))
         {
-            int count = Math.Min(batch.CapacityBatch, data.Count - start);
-            for (int i = 0; i < count; i++) indices[i] = start + i;
-            batch.Fill(data, indices.AsSpan(0, count));
             var y = network.Forward(batch);
             float loss = Loss.Compute(s.Loss, y, batch, spec.Output, O, dOut);
-            double w = 0;
+            double w = BatchWeight(batch, perStep, count);
             int T = perStep ? batch.MaxLength : 1;
-            for (int t = 0; t < T; t++) w += perStep ? batch.ActiveAt(t) : count;
             sum += loss * w;
             weight += w;
             if (s.Loss == LossKind.MeanSquaredError) continue;
@@ -155,17 +188,19 @@ internal static class SequenceTrainer
             }
         }
 
-        return (sum / weight, total > 0 ? (double)correct / total : null);
+        return (weight > 0 ? sum / weight : 0, total > 0 ? (double)correct / total : null);
     }
 
-    private static void CheckDataset(TrainerSettings s, SequenceDataset data, string name)
+    private static void CheckDataset(TrainerSettings s, ITrainingSource source, string name)
     {
-        if (data.InputSize != s.Spec.InputSize)
-            throw new ArgumentException($"The {name} set has {data.InputSize} features per step; the network expects {s.Spec.InputSize}.", name);
-        if (data.TargetWidth != s.TargetWidth)
-            throw new ArgumentException($"The {name} set has {data.TargetWidth} target values per row; the loss {s.Loss} needs {s.TargetWidth}.", name);
-        if (data.PerStepTargets != (s.Spec.Output == OutputMode.EveryStep))
-            throw new ArgumentException($"The {name} set's targets are {(data.PerStepTargets ? "per step" : "per sequence")}, but the network's output mode is {s.Spec.Output}.", name);
+        var data0 = source;
+        if (data0.InputSize != s.Spec.InputSize)
+            throw new ArgumentException($"The {name} set has {data0.InputSize} features per step; the network expects {s.Spec.InputSize}.", name);
+        if (data0.TargetWidth != s.TargetWidth)
+            throw new ArgumentException($"The {name} set has {data0.TargetWidth} target values per row; the loss {s.Loss} needs {s.TargetWidth}.", name);
+        if (data0.PerStepTargets != (s.Spec.Output == OutputMode.EveryStep))
+            throw new ArgumentException($"The {name} set's targets are {(data0.PerStepTargets ? "per step" : "per sequence")}, but the network's output mode is {s.Spec.Output}.", name);
+        if (source is not SequenceDataset data) return; // a streaming source checks every row as it reads it
         int V = s.Spec.VocabularySize;
         for (int i = 0; i < data.Count; i++)
         {
@@ -200,9 +235,9 @@ internal static class SequenceTrainer
     /// Shuffles the sequence order, sorts windows of <see cref="BucketWindow"/> batches by length (so each
     /// batch holds similar lengths and little padding), then shuffles the order of the batches.
     /// </summary>
-    private static void PlanEpoch(SequenceDataset data, int[] order, int batchSize, Random random, List<int> batchStarts)
+    private static void PlanEpoch(SequenceDataset data, int[] order, int batchSize, Random random, List<int> batchStarts, bool shuffle)
     {
-        random.Shuffle(order);
+        if (shuffle) random.Shuffle(order);
         int window = batchSize * BucketWindow;
         for (int start = 0; start < order.Length; start += window)
         {
@@ -213,6 +248,6 @@ internal static class SequenceTrainer
         batchStarts.Clear();
         for (int start = 0; start < order.Length; start += batchSize) batchStarts.Add(start);
         var starts = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(batchStarts);
-        random.Shuffle(starts);
+        if (shuffle) random.Shuffle(starts);
     }
 }

@@ -21,6 +21,9 @@ internal sealed class TrainerSettings
     /// <summary>Worker threads for the kernels; 0 = all cores.</summary>
     public int Threads { get; init; }
 
+    /// <summary>Whether each epoch shuffles the sequences and the batch order (off only in tests comparing data paths).</summary>
+    public bool Shuffle { get; init; } = true;
+
     public void Validate()
     {
         Spec.Validate();
