@@ -106,6 +106,25 @@ public abstract class RecurrentTrainerOptions
     /// <summary>Cancels training: <see cref="OperationCanceledException"/> is thrown within one mini-batch.</summary>
     public CancellationToken CancellationToken { get; set; }
 
+    // ---- Budget hooks for sweepers (issue 12) ----
+
+    /// <summary>
+    /// Wall-clock limit of the training loop (reading the data and building the model are not counted); null (the
+    /// default) means no limit. It is checked after every epoch, so training ends after the first epoch that finishes past
+    /// the limit (an overrun of at most one epoch) and the model trained so far is returned as usual.
+    /// </summary>
+    public TimeSpan? MaximumTrainingTime { get; set; }
+
+    /// <summary>
+    /// Called on the training thread after every epoch (after <see cref="Progress"/>) with that epoch's report; return
+    /// false to end training there, keeping the model trained so far (with validation data, the best epoch's weights).
+    /// Lets a sweeper stop unpromising trials early (median stopping, successive halving). Null (the default): never stops.
+    /// </summary>
+    public Func<RecurrentEpochReport, bool>? EpochCallback { get; set; }
+
+    /// <summary>Experiments only: the in-memory state to resume training from and to write back to (not public API).</summary>
+    internal Engine.Training.TrainingCheckpoint? Checkpoint { get; set; }
+
     /// <summary>Checks every option; throws <see cref="ArgumentOutOfRangeException"/> or <see cref="ArgumentNullException"/> naming it.</summary>
     internal void Validate()
     {
@@ -145,6 +164,8 @@ public abstract class RecurrentTrainerOptions
             throw Range(nameof(EarlyStoppingPatience), EarlyStoppingPatience, "must be ≥ 0 (0 disables early stopping)");
         if (NumberOfThreads is int threads && threads < 1)
             throw Range(nameof(NumberOfThreads), threads, "must be > 0, or null for every core");
+        if (MaximumTrainingTime is TimeSpan limit && limit <= TimeSpan.Zero)
+            throw Range(nameof(MaximumTrainingTime), limit, "must be > 0, or null for no limit");
     }
 
     private static ArgumentOutOfRangeException Range(string name, object value, string rule) =>

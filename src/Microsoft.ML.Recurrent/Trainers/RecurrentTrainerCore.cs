@@ -86,6 +86,7 @@ internal sealed class RecurrentTrainerCore
             (CellKind)(int)o.CellType, f, o.HiddenSize, o.NumberOfLayers, o.Bidirectional, o.Dropout,
             features.Tokens ? features.VocabularySize : 0, features.Tokens ? o.EmbeddingSize : 0,
             _kind == PredictionKind.MulticlassClassification ? label.ClassCount : 1, OutputMode.LastHidden);
+        RecurrentEpochReport? lastReport = null; // issue 12: the epoch callback sees the report OnEpoch built
         var settings = new TrainerSettings
         {
             Spec = spec,
@@ -105,6 +106,10 @@ internal sealed class RecurrentTrainerCore
             EarlyStoppingPatience = validSet is null ? 0 : o.EarlyStoppingPatience,
             Seed = seed,
             Threads = o.NumberOfThreads ?? 0,
+            // Budget hooks and resuming (issue 12).
+            MaximumTrainingTime = o.MaximumTrainingTime,
+            ContinueAfterEpoch = o.EpochCallback is { } epochCallback ? _ => epochCallback(lastReport!) : null,
+            Checkpoint = o.Checkpoint,
         };
 
         string lossName = _kind switch
@@ -120,6 +125,7 @@ internal sealed class RecurrentTrainerCore
             var report = new RecurrentEpochReport(r.Epoch, o.MaximumNumberOfEpochs, lossName, r.TrainLoss * lossScale,
                 r.ValidationLoss * lossScale, r.ValidationAccuracy, r.SequencesPerSecond, r.LearningRate);
             history.Add(report);
+            lastReport = report;
             o.Progress?.Report(report);
         }
 
