@@ -1,0 +1,7 @@
+// Microsoft.ML.Recurrent AutoSweep: a budgeted sweep of recurrent regressors on the adding problem, printing the trial
+// table and the winner, then saving and reloading it. `dotnet run -c Release --project samples/AutoSweep -- speed` measures
+// trials per minute with 1 and 2 parallel trials and successive halving against a full grid of the same space.
+if (args.Length > 0 && args[0] == "speed")
+    Samples.AutoSweepSpeed.Measure();
+else
+    Samples.AutoSweep.Example();
