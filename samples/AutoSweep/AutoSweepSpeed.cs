@@ -13,13 +13,13 @@ namespace Samples;
 /// </summary>
 public static class AutoSweepSpeed
 {
-    public static void Measure()
+    public static void Measure(int trainingRows)
     {
         var ml = new MLContext(seed: 0);
-        var train = ml.Data.LoadFromEnumerable(AddingProblem.Generate(1000, length: 30, seed: 1));
+        var train = ml.Data.LoadFromEnumerable(AddingProblem.Generate(trainingRows, length: 30, seed: 1));
         var validation = ml.Data.LoadFromEnumerable(AddingProblem.Generate(300, length: 30, seed: 2));
         var c = CultureInfo.InvariantCulture;
-        Console.WriteLine($"{Environment.ProcessorCount} cores");
+        Console.WriteLine($"{Environment.ProcessorCount} cores, {trainingRows} training sequences of 30 steps, 300 validation sequences");
 
         // Warm-up (JIT) outside the measurements.
         Run(ml, train, validation, new SmallRegressionSpace { MaximumNumberOfEpochs = 1 }, trials: 2, parallel: 1);
@@ -43,6 +43,14 @@ public static class AutoSweepSpeed
             grid.Trials.Count, gridSeconds, grid.BestTrial.Metric, Describe(grid.BestTrial)));
         Console.WriteLine(string.Format(c, "successive halving: {0} points, {1} epochs in all, in {2:F1} s, best RMSE {3:F4} ({4})",
             halving.Trials.Count, halving.Trials.Sum(t => t.Epochs), halvingSeconds, halving.BestTrial.Metric, Describe(halving.BestTrial)));
+        if (Environment.GetEnvironmentVariable("AUTOSWEEP_TABLES") == "1")
+        {
+            foreach (var t in grid.Trials) Console.WriteLine("  grid " + t);
+            foreach (var t in halving.Trials) Console.WriteLine("  halving " + t);
+        }
+
+        Console.WriteLine(string.Format(c, "trial time (training + evaluation, summed): grid {0:F1} s, halving {1:F1} s",
+            grid.Trials.Sum(t => t.DurationInMilliseconds) / 1000, halving.Trials.Sum(t => t.DurationInMilliseconds) / 1000));
         Console.WriteLine(string.Format(c, "time ratio halving / grid: {0:F2}; same best configuration: {1}",
             halvingSeconds / gridSeconds, Describe(grid.BestTrial) == Describe(halving.BestTrial)));
     }
