@@ -26,7 +26,8 @@ namespace Microsoft.ML.Recurrent;
 /// number of parallel trials (the engine gives the same bits for any thread count). A time budget or a cancellation
 /// that cuts the run short naturally depends on timing.</para>
 /// <para><b>Budget.</b> Running trials stop after the epoch during which the training time runs out (the overrun is at
-/// most one epoch of the slowest running trial, plus its evaluation); the best model so far is returned. If no trial
+/// most one epoch of the slowest running trial, plus its evaluation; with cross-validation, one epoch for each fold the
+/// trial has not trained yet); the best model so far is returned. If no trial
 /// has finished its first rung by then, the budget was too small for one trial and <see cref="RunAsync"/> throws
 /// <see cref="TimeoutException"/>. A trial that throws (for example a diverging loss) is recorded as failed and the
 /// experiment goes on; cancellation stops the running trials within one mini-batch and returns the best trial so far.</para>
