@@ -127,6 +127,26 @@ public abstract class RecurrentTrainerOptions
     /// <summary>Cancels training: <see cref="OperationCanceledException"/> is thrown within one mini-batch.</summary>
     public CancellationToken CancellationToken { get; set; }
 
+    // ---- Budget hooks for sweepers (issue 12) ----
+
+    /// <summary>
+    /// Wall-clock limit of the training loop (reading the data and building the model are not counted); null (the
+    /// default) means no limit. It is checked after every epoch, so training ends after the first epoch that finishes past
+    /// the limit (an overrun of at most one epoch) and the model trained so far is returned as usual. With
+    /// NumberOfModels     /// the limit (an overrun of at most one epoch) and the model trained so far is returned as usual.gt; 1 the limit covers the whole fit: each later member gets what is left (at least one epoch).
+    /// </summary>
+    public TimeSpan? MaximumTrainingTime { get; set; }
+
+    /// <summary>
+    /// Called on the training thread after every epoch (after <see cref="Progress"/>) with that epoch's report; return
+    /// false to end training there, keeping the model trained so far (with validation data, the best epoch's weights).
+    /// Lets a sweeper stop unpromising trials early (median stopping, successive halving). Null (the default): never stops.
+    /// </summary>
+    public Func<RecurrentEpochReport, bool>? EpochCallback { get; set; }
+
+    /// <summary>Experiments only: the in-memory state to resume training from and to write back to (not public API).</summary>
+    internal Engine.Training.TrainingCheckpoint? Checkpoint { get; set; }
+
     /// <summary>Checks every option; throws <see cref="ArgumentOutOfRangeException"/> or <see cref="ArgumentNullException"/> naming it.</summary>
     internal void Validate()
     {
@@ -179,6 +199,11 @@ public abstract class RecurrentTrainerOptions
         if ((long)NumberOfModels * EmbeddingSize > Limits.EmbeddingSize)
             throw Range(nameof(NumberOfModels), NumberOfModels,
                 $"times EmbeddingSize ({EmbeddingSize}) must be ≤ {Limits.EmbeddingSize} (the members sit side by side in one network)");
+
+        if (Checkpoint is not null && NumberOfModels > 1)
+            throw Range(nameof(NumberOfModels), NumberOfModels, "must be 1 when training resumes from a checkpoint");
+        if (MaximumTrainingTime is TimeSpan limit && limit <= TimeSpan.Zero)
+            throw Range(nameof(MaximumTrainingTime), limit, "must be > 0, or null for no limit");
     }
 
     private static ArgumentOutOfRangeException Range(string name, object value, string rule) =>

@@ -93,6 +93,7 @@ internal sealed class RecurrentTrainerCore
             (CellKind)(int)o.CellType, f, o.HiddenSize, o.NumberOfLayers, o.Bidirectional, o.Dropout,
             features.Tokens ? features.VocabularySize : 0, features.Tokens ? o.EmbeddingSize : 0,
             _kind == PredictionKind.MulticlassClassification ? label.ClassCount : 1, OutputMode.LastHidden);
+        RecurrentEpochReport? lastReport = null; // issue 12: the epoch callback sees the report OnEpoch built
         var settings = new TrainerSettings
         {
             Spec = spec,
@@ -113,6 +114,11 @@ internal sealed class RecurrentTrainerCore
             Seed = seed,
             Threads = o.NumberOfThreads ?? 0,
             Shuffle = o.ShuffleData,
+
+            // Budget hooks and resuming (issue 12).
+            MaximumTrainingTime = o.MaximumTrainingTime,
+            ContinueAfterEpoch = o.EpochCallback is { } epochCallback ? _ => epochCallback(lastReport!) : null,
+            Checkpoint = o.Checkpoint,
         };
 
         string lossName = _kind switch
@@ -138,6 +144,7 @@ internal sealed class RecurrentTrainerCore
                     * ((models - member) * o.MaximumNumberOfEpochs - r.Epoch)),
             };
             history.Add(report);
+            lastReport = report;
             o.Progress?.Report(report);
         }
 
@@ -147,7 +154,10 @@ internal sealed class RecurrentTrainerCore
         TrainingResult result = null!;
         for (member = 0; member < models; member++)
         {
-            var memberSettings = models == 1 ? settings : CopyWithSeed(settings, unchecked(seed + member));
+            // Ensemble members share the fit's time budget (each trains at least one epoch) and its epoch callback; a
+            // training checkpoint (experiments) belongs to a single-model fit only.
+            var memberSettings = models == 1 ? settings : CopyWithSeed(settings, unchecked(seed + member),
+                settings.MaximumTrainingTime is TimeSpan budget ? budget - clock.Elapsed : null);
             var trained = SequenceTrainer.Train(memberSettings, trainSet, validSet, OnEpoch, cancel);
             result ??= trained;
             var memberParameters = (float[])trained.Parameters.Clone();
@@ -180,7 +190,7 @@ internal sealed class RecurrentTrainerCore
     /// </summary>
     internal const long InMemoryBudgetBytes = TrainingData.InMemoryBudgetBytes;
 
-    private static TrainerSettings CopyWithSeed(TrainerSettings s, int seed) => new()
+    private static TrainerSettings CopyWithSeed(TrainerSettings s, int seed, TimeSpan? timeLeft) => new()
     {
         Spec = s.Spec,
         Loss = s.Loss,
@@ -195,6 +205,8 @@ internal sealed class RecurrentTrainerCore
         Seed = seed,
         Threads = s.Threads,
         Shuffle = s.Shuffle,
+        MaximumTrainingTime = timeLeft is TimeSpan left ? (left > TimeSpan.Zero ? left : TimeSpan.FromTicks(1)) : null,
+        ContinueAfterEpoch = s.ContinueAfterEpoch,
     };
 
     /// <summary>Holds out round(fraction·n) rows (at least one), chosen by a seeded shuffle.</summary>

@@ -44,7 +44,38 @@ internal static class SequenceTrainer
         float[]? best = null;
         double bestLoss = double.PositiveInfinity;
         int bestEpoch = 0, sinceBest = 0;
-        for (int epoch = 0; epoch < s.Epochs; epoch++)
+
+        // Budget hooks and resuming (issue 12): continue a run from its checkpoint instead of the fresh state above.
+        int firstEpoch = 0;
+        bool earlyStopped = false;
+        var checkpoint = s.Checkpoint;
+        if (checkpoint is not null)
+        {
+            if (checkpoint.Broken)
+                throw new InvalidOperationException("The training checkpoint is unusable: the run that last used it ended with an exception.");
+            if (!checkpoint.IsEmpty)
+            {
+                CheckCheckpoint(checkpoint, s, layout, order.Length);
+                checkpoint.Parameters.AsSpan().CopyTo(parameters);
+                optimizer = checkpoint.Optimizer!;
+                schedule = checkpoint.Schedule!;
+                random = checkpoint.Random!;
+                order = checkpoint.Order!;
+                history.AddRange(checkpoint.History);
+                best = checkpoint.Best;
+                bestLoss = checkpoint.BestLoss;
+                bestEpoch = checkpoint.BestEpoch;
+                sinceBest = checkpoint.SinceBest;
+                firstEpoch = checkpoint.EarlyStopped ? s.Epochs : checkpoint.EpochsDone;
+                earlyStopped = checkpoint.EarlyStopped;
+            }
+
+            checkpoint.Broken = true; // until this call writes its state back
+        }
+
+        var budgetClock = Stopwatch.StartNew();
+        int epochsDone = firstEpoch;
+        for (int epoch = firstEpoch; epoch < s.Epochs; epoch++)
         {
             cancellation.ThrowIfCancellationRequested();
             float lr = schedule.RateForEpoch(epoch);
@@ -83,6 +114,7 @@ internal static class SequenceTrainer
 
             var report = new EpochReport(epoch + 1, trainLoss, validLoss, validAccuracy, seen / Math.Max(seconds, 1e-9), lr, lastNorm);
             history.Add(report);
+            epochsDone = epoch + 1;
             progress?.Invoke(report);
             double monitored = validLoss ?? trainLoss;
             schedule.ReportEpoch(epoch, monitored);
@@ -98,6 +130,7 @@ internal static class SequenceTrainer
                 }
                 else if (s.EarlyStoppingPatience > 0 && ++sinceBest >= s.EarlyStoppingPatience)
                 {
+                    earlyStopped = true;
                     break;
                 }
             }
@@ -105,6 +138,27 @@ internal static class SequenceTrainer
             {
                 bestEpoch = epoch + 1;
             }
+
+            if (s.ContinueAfterEpoch is { } keepGoing && !keepGoing(report)) break;
+            if (s.MaximumTrainingTime is TimeSpan limit && budgetClock.Elapsed >= limit) break;
+        }
+
+        if (checkpoint is not null)
+        {
+            checkpoint.Parameters = (float[])parameters.Clone();
+            checkpoint.Optimizer = optimizer;
+            checkpoint.Schedule = schedule;
+            checkpoint.Random = random;
+            checkpoint.Order = order;
+            checkpoint.History.Clear();
+            checkpoint.History.AddRange(history);
+            checkpoint.Best = best is null ? null : (float[])best.Clone();
+            checkpoint.BestLoss = bestLoss;
+            checkpoint.BestEpoch = bestEpoch;
+            checkpoint.SinceBest = sinceBest;
+            checkpoint.EpochsDone = epochsDone;
+            checkpoint.EarlyStopped = earlyStopped;
+            checkpoint.Broken = false;
         }
 
         return new TrainingResult(best ?? parameters, history, bestEpoch);
@@ -146,6 +200,16 @@ internal static class SequenceTrainer
         }
 
         return w;
+
+    /// <summary>Issue 12: a checkpoint must come from a run of the same network, optimizer and training set.</summary>
+    private static void CheckCheckpoint(TrainingCheckpoint c, TrainerSettings s, ParameterLayout layout, int trainCount)
+    {
+        if (c.Parameters!.Length != layout.Count)
+            throw new ArgumentException($"The checkpoint holds {c.Parameters.Length} parameters; this network has {layout.Count}.", nameof(s));
+        if (c.Optimizer!.Kind != s.Optimizer || c.Optimizer.ParameterCount != layout.Count)
+            throw new ArgumentException($"The checkpoint's optimizer is {c.Optimizer.Kind} for {c.Optimizer.ParameterCount} parameters; the settings ask for {s.Optimizer} for {layout.Count}.", nameof(s));
+        if (c.Order!.Length != trainCount)
+            throw new ArgumentException($"The checkpoint was trained on {c.Order.Length} sequences; this training set has {trainCount}.", nameof(s));
     }
 
     /// <summary>Mean loss (and accuracy for classification) of a dataset, without training.</summary>

@@ -24,6 +24,14 @@ internal sealed class TrainerSettings
     /// <summary>Whether each epoch shuffles the sequences and the batch order (off only in tests comparing data paths).</summary>
     public bool Shuffle { get; init; } = true;
 
+    // ---- Budget hooks and resuming (issue 12: experiments) ----
+    /// <summary>Wall-clock limit of this call's training; checked after every epoch (the epoch that passes it is the last). Null: no limit.</summary>
+    public TimeSpan? MaximumTrainingTime { get; init; }
+    /// <summary>Called after every epoch (after the progress callback); returning false ends training after that epoch.</summary>
+    public Func<EpochReport, bool>? ContinueAfterEpoch { get; init; }
+    /// <summary>Resume from (when not empty) and write the loop's state back to this checkpoint; null: train from scratch.</summary>
+    public TrainingCheckpoint? Checkpoint { get; init; }
+
     public void Validate()
     {
         Spec.Validate();
@@ -33,6 +41,7 @@ internal sealed class TrainerSettings
         if (float.IsNaN(GradientClipNorm)) throw new ArgumentOutOfRangeException(nameof(GradientClipNorm), GradientClipNorm, "GradientClipNorm must be a number (≤ 0 disables clipping).");
         if (EarlyStoppingPatience < 0) throw new ArgumentOutOfRangeException(nameof(EarlyStoppingPatience), EarlyStoppingPatience, "EarlyStoppingPatience must be ≥ 0.");
         if (Threads < 0) throw new ArgumentOutOfRangeException(nameof(Threads), Threads, "Threads must be ≥ 0.");
+        if (MaximumTrainingTime is TimeSpan limit && limit <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(MaximumTrainingTime), limit, "MaximumTrainingTime must be > 0 (null for no limit).");
         OptimizerSettings.Validate(Optimizer);
         int targetWidth = Loss == LossKind.SoftmaxCrossEntropy ? 1 : Spec.OutputSize;
         if (Spec.OutputSize < 1) throw new ArgumentException("Training needs a head (OutputSize ≥ 1).");
