@@ -200,6 +200,7 @@ internal static class SequenceTrainer
         }
 
         return w;
+    }
 
     /// <summary>Issue 12: a checkpoint must come from a run of the same network, optimizer and training set.</summary>
     private static void CheckCheckpoint(TrainingCheckpoint c, TrainerSettings s, ParameterLayout layout, int trainCount)
