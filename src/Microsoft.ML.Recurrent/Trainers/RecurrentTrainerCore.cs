@@ -129,6 +129,10 @@ internal sealed class RecurrentTrainerCore
             o.Progress?.Report(report);
         }
 
+        // Issue 12: a run resumed from a checkpoint keeps the earlier epochs in its history (they are not reported again).
+        if (o.Checkpoint is { IsEmpty: false } resumed)
+            history.AddRange(resumed.History.Select(r => new RecurrentEpochReport(r.Epoch, o.MaximumNumberOfEpochs, lossName,
+                r.TrainLoss * lossScale, r.ValidationLoss * lossScale, r.ValidationAccuracy, r.SequencesPerSecond, r.LearningRate)));
         var result = SequenceTrainer.Train(settings, trainSet, validSet, OnEpoch, cancel);
 
         // 5. Fold the standardisation into the weights: the stored network reads raw features and predicts raw labels.
