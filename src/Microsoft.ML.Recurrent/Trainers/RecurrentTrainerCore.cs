@@ -148,6 +148,11 @@ internal sealed class RecurrentTrainerCore
             o.Progress?.Report(report);
         }
 
+        // Issue 12: a run resumed from a checkpoint keeps the earlier epochs in its history (they are not reported again).
+        if (o.Checkpoint is { IsEmpty: false } resumed)
+            history.AddRange(resumed.History.Select(r => new RecurrentEpochReport(r.Epoch, o.MaximumNumberOfEpochs, lossName,
+                r.TrainLoss * lossScale, r.ValidationLoss * lossScale, r.ValidationAccuracy, r.SequencesPerSecond, r.LearningRate)));
+
         // 5. Train each member (seeds seed, seed + 1, …), fold the standardisation into its weights (the stored network reads
         //    raw features and predicts raw labels), then fold the members side by side into one network.
         var members = new List<float[]>(models);

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Microsoft.ML.Data;
+using Microsoft.ML.Recurrent.Tests.Serialization;
 using Microsoft.ML.SearchSpace;
 
 namespace Microsoft.ML.Recurrent.Tests.Experiments;
@@ -48,6 +49,8 @@ public class RecurrentExperimentTests
         best.Options.HiddenSize.Should().Be(24);
         best.Epochs.Should().Be(9, "successive halving trains the best trial up to the maximum of the epochs range");
         best.Options.MaximumNumberOfEpochs.Should().Be(9);
+        best.Model.Should().BeOfType<RecurrentPredictionTransformer>().Which.ModelInfo.TrainingHistory.Select(h => h.Epoch)
+            .Should().Equal([1, 2, 3, 4, 5, 6, 7, 8, 9], "the history of a resumed trial covers every rung");
         result.Trials.Where(t => t.Id != best.Id).Should().OnlyContain(t => t.Metric > 0.03, "no other configuration solves the task");
         result.Trials.Where(t => t.Id != best.Id).Should().OnlyContain(t => t.Epochs < 9, "the losers are not trained to the end");
         reported.Select(t => t.Id).Distinct().Should().HaveCount(4);
@@ -60,6 +63,14 @@ public class RecurrentExperimentTests
         stream.Position = 0;
         var loaded = new MLContext(seed: 5).Model.Load(stream, out _);
         Scores(ml, loaded, valid).Should().Equal(expected);
+
+        // … and in a fresh process with a fresh MLContext (the package's load check).
+        using var dir = new TempDirectory();
+        string path = dir.File("winner.zip");
+        ml.Model.Save(best.Model, train.Schema, path);
+        var child = FreshProcess.Transform(ml, path, valid, dir.Path);
+        child.ExitCode.Should().Be(0, child.StandardError);
+        ml.Data.LoadFromBinary(child.OutputPath).GetColumn<float>("Score").Should().Equal(expected);
 
         // Same options and seed give the same model: the rungs (1, then 2 more, then 6 more epochs, each resumed from the
         // previous checkpoint) equal one straight 9-epoch fit, bit for bit.
