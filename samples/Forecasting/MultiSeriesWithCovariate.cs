@@ -1,0 +1,8 @@
+namespace Samples.Forecasting;
+
+public static class MultiSeriesWithCovariate
+{
+    public static void Example()
+    {
+    }
+}
