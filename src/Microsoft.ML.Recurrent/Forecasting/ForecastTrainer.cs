@@ -57,6 +57,8 @@ internal static class ForecastTrainer
                     nameof(input));
         }
 
+        // Auto: the stationarization whose reference forecast has the lowest scaled validation error; then, among the
+        // candidates of that stationarization, the log transform when it stabilises the variance of the differences better.
         var errors = new Dictionary<string, double>();
         (StationarizationKind Mode, bool Log) best = (modes[0], logs[0]);
         double bestError = double.PositiveInfinity;
@@ -68,6 +70,14 @@ internal static class ForecastTrainer
                 errors[$"{mode}{(log ? "+Log" : "")}"] = e;
                 if (e < bestError) { bestError = e; best = (mode, log); }
             }
+        }
+
+        if (logs.Length > 1)
+        {
+            double raw = VarianceDrift(series, o, best.Mode, false, m), logged = VarianceDrift(series, o, best.Mode, true, m);
+            errors["VarianceDrift"] = raw;
+            errors["VarianceDrift+Log"] = logged;
+            best = (best.Mode, logged < raw);
         }
 
         var draft = NewModel(o, best.Mode, best.Log, m, [], [], new List<SeriesState>());
@@ -264,6 +274,38 @@ internal static class ForecastTrainer
             }
 
             total += sum / Math.Max(1, count) / scale;
+        }
+
+        return total / series.Count;
+    }
+
+    /// <summary>
+    /// How much the spread of the differences changes along each series' training part: |ln(sd of the second half /
+    /// sd of the first half)|, averaged over the series. A transform that stabilises the variance scores near 0.
+    /// </summary>
+    private static double VarianceDrift(List<SeriesRows> series, RecurrentForecastingEstimator.Options o, StationarizationKind mode, bool log, int m)
+    {
+        var model = NewModel(o, mode, log, m, [], [], []);
+        int w = model.RowWidth, lag = model.Lag;
+        double total = 0;
+        foreach (var s in series)
+        {
+            int n = s.Count(w), cut = n - HeldOut(n, o), half = lag + (cut - lag) / 2;
+            double Sd(int from, int to)
+            {
+                double a = 0, b = 0;
+                for (int t = from; t < to; t++)
+                {
+                    double d = model.Level(s.Values[t * w]) - model.Level(s.Values[(t - lag) * w]);
+                    a += d;
+                    b += d * d;
+                }
+
+                int k = Math.Max(1, to - from);
+                return Math.Sqrt(Math.Max(0, b / k - a / k * (a / k))) + 1e-12;
+            }
+
+            total += Math.Abs(Math.Log(Sd(half, cut) / Sd(lag, half)));
         }
 
         return total / series.Count;

@@ -3,10 +3,12 @@ namespace Microsoft.ML.Recurrent;
 /// <summary>How <see cref="RecurrentForecastingEstimator"/> makes a series stationary before the network sees it.</summary>
 public enum RecurrentForecastingStationarization
 {
-    /// <summary>Chosen by measurement at <c>Fit</c>: each candidate's reference forecast (the drift method, and seasonal naive
-    /// with growth when a <see cref="RecurrentForecastingEstimator.Options.SeasonalPeriod"/> is given; each on the values and,
-    /// when every value is &gt; 0, on their logarithms) is scored on the validation part of every series, and the one with
-    /// the lowest scaled error is kept.</summary>
+    /// <summary>Chosen by measurement at <c>Fit</c>, on the training part of every series: the stationarization whose reference
+    /// forecast (the drift method, and seasonal naive with growth when a
+    /// <see cref="RecurrentForecastingEstimator.Options.SeasonalPeriod"/> is given) has the lowest scaled error on the held-out
+    /// windows; then, when every value is &gt; 0 and <see cref="RecurrentForecastingEstimator.Options.LogTransform"/> is null,
+    /// the logarithm when it stabilises the spread of the differences better than the raw values (|ln(sd late / sd early)|
+    /// closer to 0). The figures are in <see cref="RecurrentForecastingTransformer.StationarizationErrors"/>.</summary>
     Auto = 0,
 
     /// <summary>The network reads one-step differences and learns the residual over the drift forecast z_t + j·μ.</summary>
@@ -61,7 +63,7 @@ public sealed partial class RecurrentForecastingEstimator
         public RecurrentForecastingStationarization Stationarization { get; set; } = Defaults.Stationarization;
 
         /// <summary>Whether to model the logarithm of the series (its forecasts and bands are exponentiated back): null (the
-        /// default) decides with <see cref="Stationarization"/>'s measurement, considered only when every value is &gt; 0.</summary>
+        /// default) decides by measurement (see <see cref="RecurrentForecastingStationarization.Auto"/>), considered only when every value is &gt; 0.</summary>
         public bool? LogTransform { get; set; }
 
         /// <summary>The cell of every layer. Default <see cref="RecurrentCellType.Lstm"/>.</summary>

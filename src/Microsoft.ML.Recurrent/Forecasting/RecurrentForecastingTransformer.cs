@@ -37,8 +37,9 @@ public sealed class RecurrentForecastingTransformer : ITransformer
     /// <summary>Whether the model works on the logarithm of the series.</summary>
     public bool UsesLogTransform => Model.UseLog;
 
-    /// <summary>The scaled validation error of each candidate's reference forecast that <c>Fit</c> measured (lower is better;
-    /// keys such as "SeasonalDifferencing+Log").</summary>
+    /// <summary>What <c>Fit</c> measured to choose the stationarization: the scaled validation error of each candidate's reference
+    /// forecast (keys such as "SeasonalDifferencing+Log"), and, when the log transform was a candidate, the variance drift of the
+    /// differences without and with it ("VarianceDrift", "VarianceDrift+Log"). Lower is better for both.</summary>
     public IReadOnlyDictionary<string, double> StationarizationErrors => Info.CandidateErrors;
 
     /// <summary>Every epoch of every training run (the ensemble's first runs, then the refits).</summary>
