@@ -13,8 +13,8 @@ namespace Microsoft.ML.Recurrent;
 /// <typeparam name="TSrc">An observation: a class with a <see cref="float"/> field or property named after the series column
 /// (or carrying <see cref="ColumnNameAttribute"/>), one per covariate, and a <see cref="string"/> one for the series id when
 /// the model has one.</typeparam>
-/// <typeparam name="TDst">The forecast: a class with <see cref="float"/>[] members named after the forecast column and, when
-/// present, the bound columns.</typeparam>
+/// <typeparam name="TDst">The forecast: a class with a <see cref="float"/>[] member named after the forecast column and,
+/// optionally, members for the bound columns.</typeparam>
 /// <remarks>
 /// A new engine continues from the state its model holds: the end of the fitted data for a fitted model (so <c>Predict()</c>
 /// right away forecasts what follows the training series), or the saved state for a checkpoint. After <see cref="Reset"/>,
@@ -41,11 +41,11 @@ public sealed class RecurrentForecastingEngine<TSrc, TDst>
         var names = new[] { model.InputColumnName }.Concat(model.CovariateColumnNames).ToArray();
         _values = names.Select(n => Accessors.Getter<TSrc, float>(n, "the series or a covariate")).ToArray();
         if (model.SeriesIdColumnName.Length > 0) _seriesId = Accessors.Getter<TSrc, string>(model.SeriesIdColumnName, "the series id");
-        _setForecast = Accessors.Setter<TDst>(model.OutputColumnName);
+        _setForecast = Accessors.Setter<TDst>(model.OutputColumnName)!;
         if (model.HasBounds)
         {
-            _setLower = Accessors.Setter<TDst>(model.LowerBoundColumnName);
-            _setUpper = Accessors.Setter<TDst>(model.UpperBoundColumnName);
+            _setLower = Accessors.Setter<TDst>(model.LowerBoundColumnName, optional: true);
+            _setUpper = Accessors.Setter<TDst>(model.UpperBoundColumnName, optional: true);
         }
 
         _row = new float[model.RowWidth];
@@ -190,7 +190,7 @@ public sealed class RecurrentForecastingEngine<TSrc, TDst>
     /// <summary>Reads and writes members of the user's row classes by column name.</summary>
     private static class Accessors
     {
-        private static MemberInfo Find(Type type, string column, string role)
+        private static MemberInfo? Find(Type type, string column, string role, bool optional = false)
         {
             const BindingFlags flags = BindingFlags.Public | BindingFlags.Instance;
             foreach (var m in type.GetFields(flags).Cast<MemberInfo>().Concat(type.GetProperties(flags)))
@@ -200,12 +200,12 @@ public sealed class RecurrentForecastingEngine<TSrc, TDst>
                 if (name == column) return m;
             }
 
-            throw new InvalidOperationException($"Type {type.Name} has no public field or property for column '{column}' ({role}).");
+            return optional ? null : throw new InvalidOperationException($"Type {type.Name} has no public field or property for column '{column}' ({role}).");
         }
 
         public static Func<TObj, TValue> Getter<TObj, TValue>(string column, string role)
         {
-            var m = Find(typeof(TObj), column, role);
+            var m = Find(typeof(TObj), column, role)!;
             Type t = m is FieldInfo f ? f.FieldType : ((PropertyInfo)m).PropertyType;
             if (typeof(TValue) == typeof(string) && t == typeof(ReadOnlyMemory<char>))
             {
@@ -221,9 +221,10 @@ public sealed class RecurrentForecastingEngine<TSrc, TDst>
             return getter;
         }
 
-        public static Action<TObj, float[]> Setter<TObj>(string column)
+        public static Action<TObj, float[]>? Setter<TObj>(string column, bool optional = false)
         {
-            var m = Find(typeof(TObj), column, "a forecast output");
+            var m = Find(typeof(TObj), column, "a forecast output", optional);
+            if (m is null) return null;
             Type t = m is FieldInfo f ? f.FieldType : ((PropertyInfo)m).PropertyType;
             if (t != typeof(float[]))
                 throw new InvalidOperationException($"Member {typeof(TObj).Name}.{m.Name} for column '{column}' is {t.Name}; it must be Single[].");

@@ -1,0 +1,187 @@
+using Microsoft.ML.Data;
+using Microsoft.ML.Recurrent.Forecasting;
+using Microsoft.ML.Recurrent.Tests.Estimators;
+
+namespace Microsoft.ML.Recurrent.Tests.Forecasting;
+
+public sealed class ForecastingBehaviourTests
+{
+    private static RecurrentForecastingEstimator.Options Small(int window = 12, int horizon = 3, int? period = 12) => new()
+    {
+        InputColumnName = nameof(Step.Value),
+        OutputColumnName = nameof(Prediction.Forecast),
+        ConfidenceLowerBoundColumn = nameof(Prediction.Lower),
+        ConfidenceUpperBoundColumn = nameof(Prediction.Upper),
+        ConfidenceLevel = 0.9f,
+        WindowSize = window,
+        Horizon = horizon,
+        SeasonalPeriod = period,
+        HiddenSize = 8,
+        MaximumNumberOfEpochs = 15,
+        NumberOfModels = 1,
+        NumberOfThreads = 1,
+        Seed = 2,
+    };
+
+    [Fact]
+    public void Band_Calibrated90_CoversBetween85And95PercentOfUnseenPoints()
+    {
+        var ml = new MLContext(seed: 0);
+        var y = ForecastData.NoisySeason(900, 12, seed: 11);
+        var model = ml.Forecasting.ForecastByRecurrent(Small()).Fit(ForecastData.View(ml, y.Take(600)));
+        var scored = ml.Data.SkipRows(model.Transform(ForecastData.View(ml, y)), 599);
+        var metrics = ml.Forecasting.Evaluate(scored, "Value", "Forecast", "Lower", "Upper");
+        metrics.Count.Should().Be(3 * 300 - 3);
+        metrics.Coverage!.Value.Should().BeInRange(0.85, 0.95);
+        foreach (double c in metrics.CoveragePerStep!) c.Should().BeInRange(0.82, 0.98);
+    }
+
+    [Fact]
+    public void Covariate_ThatDecidesTheNextValue_ModelWithItClearlyBeatsModelWithout()
+    {
+        var ml = new MLContext(seed: 0);
+        var rows = new List<SeriesStep>();
+        var r = new Random(5);
+        var x = new Dictionary<string, double> { ["a"] = 0, ["b"] = 0 };
+        var level = new Dictionary<string, double> { ["a"] = 10, ["b"] = 100 };
+        var scale = new Dictionary<string, double> { ["a"] = 4, ["b"] = 40 };
+        for (int t = 0; t < 400; t++)
+        {
+            foreach (var s in new[] { "a", "b" })
+            {
+                // The value follows last step's driver; the driver is seen with the series (only its past is used).
+                float value = (float)(level[s] + scale[s] * x[s] + 0.05 * scale[s] * ForecastData.Gaussian(r));
+                x[s] = ForecastData.Gaussian(r);
+                rows.Add(new SeriesStep { Store = s, Value = value, Driver = (float)x[s] });
+            }
+        }
+
+        var all = ml.Data.LoadFromEnumerable(rows);
+        var train = ml.Data.TakeRows(all, 600);
+        RecurrentForecastingEstimator.Options Options(bool withDriver)
+        {
+            var o = Small(window: 4, horizon: 1, period: null);
+            o.SeriesIdColumnName = nameof(SeriesStep.Store);
+            o.CovariateColumnNames = withDriver ? [nameof(SeriesStep.Driver)] : [];
+            o.MaximumNumberOfEpochs = 30;
+            return o;
+        }
+
+        var with = ml.Forecasting.ForecastByRecurrent(Options(true)).Fit(train);
+        var without = ml.Forecasting.ForecastByRecurrent(Options(false)).Fit(train);
+        with.SeriesIds.Should().Equal("a", "b");
+        var test = ml.Data.SkipRows(all, 500);
+        var mWith = ml.Forecasting.Evaluate(ml.Data.SkipRows(with.Transform(all), 500), "Value", "Forecast", seriesIdColumnName: "Store");
+        var mWithout = ml.Forecasting.Evaluate(ml.Data.SkipRows(without.Transform(all), 500), "Value", "Forecast", seriesIdColumnName: "Store");
+        mWith.MeanAbsoluteError.Should().BeLessThan(0.3 * mWithout.MeanAbsoluteError);
+
+        // Many series: the engine continues each series from its own end and takes the series id.
+        var engine = with.CreateForecastingEngine<SeriesStep, PointPrediction>(ml);
+        var transformed = ForecastData.Column(with.Transform(train), "Forecast");
+        engine.Predict("b").Forecast.Should().Equal(transformed[^1]);
+        engine.Predict("a").Forecast.Should().Equal(transformed[^2]);
+        engine.Invoking(e => e.Predict("c")).Should().Throw<ArgumentException>().WithMessage("*'c'*Store*");
+        FluentActions.Invoking(() => ForecastData.Column(with.Transform(ml.Data.LoadFromEnumerable(new[] { new SeriesStep { Store = "c" } })), "Forecast"))
+            .Should().Throw<Exception>();
+    }
+
+    [Fact]
+    public void Options_Invalid_ThrowNamingTheOption()
+    {
+        var ml = new MLContext();
+        RecurrentForecastingEstimator Make(Action<RecurrentForecastingEstimator.Options> change)
+        {
+            var o = Small();
+            change(o);
+            return ml.Forecasting.ForecastByRecurrent(o);
+        }
+
+        FluentActions.Invoking(() => ml.Forecasting.ForecastByRecurrent("F", "Value", 12, 0)).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("Horizon");
+        FluentActions.Invoking(() => Make(o => o.WindowSize = 0)).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("WindowSize");
+        FluentActions.Invoking(() => Make(o => o.ConfidenceLevel = 1f)).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("ConfidenceLevel");
+        FluentActions.Invoking(() => Make(o => o.SeasonalPeriod = 1)).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("SeasonalPeriod");
+        FluentActions.Invoking(() => Make(o => o.ConfidenceUpperBoundColumn = null)).Should().Throw<ArgumentException>().WithMessage("*both*");
+        FluentActions.Invoking(() => Make(o => { o.SeasonalPeriod = null; o.Stationarization = RecurrentForecastingStationarization.SeasonalDifferencing; }))
+            .Should().Throw<ArgumentException>().WithParameterName("Stationarization");
+        FluentActions.Invoking(() => Make(o => o.NumberOfModels = 0)).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("NumberOfModels");
+    }
+
+    [Fact]
+    public void Fit_BadData_NamesColumnRowAndWhatIsNeeded()
+    {
+        var ml = new MLContext();
+        var y = ForecastData.NoisySeason(100, 12, seed: 1);
+
+        // Window longer than the series.
+        var tooLong = Small(window: 120);
+        FluentActions.Invoking(() => ml.Forecasting.ForecastByRecurrent(tooLong).Fit(ForecastData.View(ml, y)))
+            .Should().Throw<ArgumentException>().WithMessage("*100 rows*at least*WindowSize (120)*");
+        // Series shorter than lag + window + horizon + validation.
+        FluentActions.Invoking(() => ml.Forecasting.ForecastByRecurrent(Small()).Fit(ForecastData.View(ml, y.Take(30))))
+            .Should().Throw<ArgumentException>().WithMessage("*30 rows*at least 33*lag (12) + WindowSize (12) + Horizon (3)*6 held out*");
+        // NaN in the series, with its row.
+        var nan = y.ToArray();
+        nan[42] = float.NaN;
+        FluentActions.Invoking(() => ml.Forecasting.ForecastByRecurrent(Small()).Fit(ForecastData.View(ml, nan)))
+            .Should().Throw<ArgumentException>().WithMessage("*'Value'*NaN*row 42*");
+        // NaN in a covariate.
+        var rows = y.Select((v, t) => new SeriesStep { Store = "s", Value = v, Driver = t == 17 ? float.NaN : 1 }).ToList();
+        var o = Small();
+        o.CovariateColumnNames = [nameof(SeriesStep.Driver)];
+        FluentActions.Invoking(() => ml.Forecasting.ForecastByRecurrent(o).Fit(ml.Data.LoadFromEnumerable(rows)))
+            .Should().Throw<ArgumentException>().WithMessage("*'Driver'*NaN*row 17*");
+    }
+
+    [Fact]
+    public void Schema_NonSingleColumn_SuggestsConvertTypeAtShapeAndFit()
+    {
+        var ml = new MLContext();
+        var data = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 80).Select(i => new DoubleStep { Value = i }));
+        var est = ml.Forecasting.ForecastByRecurrent(Small());
+        est.Invoking(e => e.GetOutputSchema(TestHelpers.ShapeOf<DoubleStep>(ml))).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*'Value'*Single*Double*ConvertType*");
+        est.Invoking(e => e.Fit(data)).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*'Value'*Single*Double*ConvertType*");
+        var missing = Small();
+        missing.CovariateColumnNames = ["Nope"];
+        ml.Forecasting.ForecastByRecurrent(missing).Invoking(e => e.Fit(ForecastData.View(ml, new float[80]))).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*'Nope'*not found*");
+        var idNumber = Small();
+        idNumber.SeriesIdColumnName = "Value";
+        ml.Forecasting.ForecastByRecurrent(idNumber).Invoking(e => e.Fit(ForecastData.View(ml, new float[80]))).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*'Value'*text*");
+    }
+
+    [Fact]
+    public void Format_RoundTripsAndRejectsTruncatedOrCorruptedBytes()
+    {
+        var ml = new MLContext();
+        var model = ml.Forecasting.ForecastByRecurrent(Small()).Fit(ForecastData.View(ml, ForecastData.NoisySeason(120, 12, seed: 4)));
+        byte[] bytes = ForecastModelFormat.Write(model.Model);
+        var back = ForecastModelFormat.Read(bytes);
+        ForecastModelFormat.Write(back).Should().Equal(bytes);
+        back.Series.Single().Tail.Should().HaveCount(24, "window (12) + period (12) rows of the fitted data");
+
+        for (int cut = 0; cut < bytes.Length; cut += 97)
+            FluentActions.Invoking(() => ForecastModelFormat.Read(bytes.AsSpan(0, cut))).Should().Throw<InvalidDataException>();
+        var flipped = bytes.ToArray();
+        flipped[40] ^= 0x10;
+        FluentActions.Invoking(() => ForecastModelFormat.Read(flipped)).Should().Throw<InvalidDataException>().WithMessage("*checksum*");
+        FluentActions.Invoking(() => ForecastModelCache.Decode("")).Should().Throw<InvalidDataException>().WithMessage("*empty*");
+    }
+
+    [Fact]
+    public void Format_HostileSizesWithValidChecksum_RejectedBeforeAllocating()
+    {
+        var ml = new MLContext();
+        var model = ml.Forecasting.ForecastByRecurrent(Small()).Fit(ForecastData.View(ml, ForecastData.NoisySeason(120, 12, seed: 4)));
+        byte[] bytes = ForecastModelFormat.Write(model.Model);
+        // The ensemble size sits after the fixed header and the names; find it by re-writing with a known marker is fragile,
+        // so patch the hidden size (offset 20) to the limit and fix the checksum: the parameter count then mismatches.
+        var hostile = bytes.ToArray();
+        BitConverter.GetBytes(1 << 16).CopyTo(hostile, 20);
+        BitConverter.GetBytes(Model.Crc32.Compute(hostile.AsSpan(0, hostile.Length - 4))).CopyTo(hostile, hostile.Length - 4);
+        FluentActions.Invoking(() => ForecastModelFormat.Read(hostile)).Should().Throw<InvalidDataException>().WithMessage("*parameter count*");
+    }
+
+    private sealed class DoubleStep
+    {
+        public double Value { get; set; }
+    }
+}
