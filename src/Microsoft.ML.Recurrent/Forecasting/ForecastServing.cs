@@ -156,9 +156,10 @@ internal static class ForecastMapping
         var model = ForecastModelCache.Get(input.Model);
         long row = state.Row++;
         int h = model.Horizon, w = model.RowWidth;
-        var values = input.Inputs.DenseValues().ToArray();
-        if (values.Length != w)
-            throw new InvalidOperationException($"The forecasting model expects {w} input values per row (the series and {w - 1} covariates), found {values.Length}.");
+        if (input.Inputs.Length != w)
+            throw new InvalidOperationException($"The forecasting model expects {w} input values per row (the series and {w - 1} covariates), found {input.Inputs.Length}.");
+        Span<float> values = w <= 256 ? stackalloc float[w] : new float[w];
+        input.Inputs.CopyTo(values);
         string id = input.Series.ToString();
         var series = model.FindSeries(id) ?? (model.SeriesIdColumnName.Length == 0 && model.Series.Count == 1 ? model.Series[0] : null);
         if (series is null)
