@@ -20,10 +20,10 @@ internal sealed class SeriesState
     public float Mean { get; set; }
     /// <summary>Scale of the input differences (their standard deviation, floored).</summary>
     public float Scale { get; set; } = 1f;
-    /// <summary>(C) covariate means and standard deviations.</summary>
+    /// <summary>(C + K) means and standard deviations of the covariates, then of the known covariates.</summary>
     public float[] CovariateMean { get; set; } = [];
     public float[] CovariateScale { get; set; } = [];
-    /// <summary>The last rows seen, raw, row-major (rows · (1 + C)); at most <see cref="ForecastModel.HistoryLength"/> rows.</summary>
+    /// <summary>The last rows seen, raw, row-major (rows · (1 + C + K)); at most <see cref="ForecastModel.HistoryLength"/> rows.</summary>
     public float[] Tail { get; set; } = [];
 }
 
@@ -52,12 +52,23 @@ internal sealed class ForecastModel
     /// <summary>Empty when the view holds one series.</summary>
     public required string SeriesIdColumnName { get; init; }
     public required string[] CovariateColumnNames { get; init; }
+    /// <summary>Covariates known ahead: the network also reads their values over the horizon.</summary>
+    public required string[] KnownCovariateColumnNames { get; init; }
     /// <summary>(Horizon) sorted absolute calibration residuals per horizon step, in scaled units.</summary>
     public required float[][] Residuals { get; init; }
     public required List<SeriesState> Series { get; init; }
 
-    /// <summary>Values per row: the series value and the covariates.</summary>
-    public int RowWidth => 1 + CovariateColumnNames.Length;
+    /// <summary>Values per row: the series value, the covariates and the known covariates.</summary>
+    public int RowWidth => 1 + CovariateColumnNames.Length + KnownCovariateColumnNames.Length;
+
+    /// <summary>Known covariates K.</summary>
+    public int KnownCount => KnownCovariateColumnNames.Length;
+
+    /// <summary>Network steps per forecast: the window, then (with known covariates) one step per horizon step.</summary>
+    public int SequenceLength => WindowSize + (KnownCount > 0 ? Horizon : 0);
+
+    /// <summary>Features per network step: value, covariates, known covariates and (with known covariates) a future flag.</summary>
+    public static int FeatureWidthFor(int covariates, int known) => 1 + covariates + known + (known > 0 ? 1 : 0);
 
     /// <summary>Differencing lag: 1, or the seasonal period.</summary>
     public int Lag => Stationarization == StationarizationKind.SeasonalDifferencing ? SeasonalPeriod : 1;
@@ -86,20 +97,35 @@ internal sealed class ForecastModel
     /// <summary>Width of one step of the network input.</summary>
     public int FeatureWidth => Spec.InputSize;
 
-    /// <summary>Builds the network input for the window ending at the last row of <paramref name="history"/>.</summary>
-    public void BuildInput(SeriesState s, ReadOnlySpan<float> history, Span<float> x, Span<float> z)
+    /// <summary>
+    /// Builds the network input for the window ending at the last row of <paramref name="history"/>: per window step the
+    /// scaled difference, covariates and known covariates (flag 0); then, with known covariates, one step per horizon step
+    /// holding only the scaled known values of that future step (flag 1). <paramref name="future"/> holds Horizon · K raw values.
+    /// </summary>
+    public void BuildInput(SeriesState s, ReadOnlySpan<float> history, ReadOnlySpan<float> future, Span<float> x, Span<float> z)
     {
-        int w = RowWidth, n = history.Length / w, lag = Lag, f = FeatureWidth, c = CovariateColumnNames.Length;
+        int w = RowWidth, n = history.Length / w, lag = Lag, f = FeatureWidth, c = w - 1, k = KnownCount;
         int first = n - HistoryLength;
         for (int i = 0; i < HistoryLength; i++) z[i] = Level(history[(first + i) * w]);
         float inv = 1f / s.Scale;
+        x.Slice(0, SequenceLength * f).Clear();
         for (int t = 0; t < WindowSize; t++)
         {
             int i = lag + t;
             x[t * f] = (z[i] - z[i - lag] - s.Mean) * inv;
             int row = (first + i) * w;
-            for (int k = 0; k < c; k++)
-                x[t * f + 1 + k] = (history[row + 1 + k] - s.CovariateMean[k]) / s.CovariateScale[k];
+            for (int q = 0; q < c; q++)
+                x[t * f + 1 + q] = (history[row + 1 + q] - s.CovariateMean[q]) / s.CovariateScale[q];
+        }
+
+        if (k == 0) return;
+        int c0 = c - k;
+        for (int j = 0; j < Horizon; j++)
+        {
+            int at = (WindowSize + j) * f;
+            for (int q = 0; q < k; q++)
+                x[at + 1 + c0 + q] = (future[j * k + q] - s.CovariateMean[c0 + q]) / s.CovariateScale[c0 + q];
+            x[at + f - 1] = 1f;
         }
     }
 
@@ -147,16 +173,17 @@ internal sealed class ForecastModel
     /// Forecasts the next <paramref name="horizon"/> values after the last row of <paramref name="history"/> (raw rows,
     /// at least <see cref="HistoryLength"/>), with bands at <paramref name="level"/>.
     /// </summary>
-    public void Forecast(SeriesState s, ReadOnlySpan<float> history, int horizon, float level, Span<float> point, Span<float> lower, Span<float> upper)
+    public void Forecast(SeriesState s, ReadOnlySpan<float> history, ReadOnlySpan<float> future, int horizon, float level,
+        Span<float> point, Span<float> lower, Span<float> upper)
     {
         int n = HistoryLength;
         Span<float> z = n <= 512 ? stackalloc float[n] : new float[n];
-        int xl = WindowSize * FeatureWidth;
+        int xl = SequenceLength * FeatureWidth;
         Span<float> x = xl <= 2048 ? stackalloc float[xl] : new float[xl];
         Span<float> y = Horizon <= 256 ? stackalloc float[Horizon] : new float[Horizon];
         Span<float> scratch = Horizon <= 256 ? stackalloc float[Horizon] : new float[Horizon];
-        BuildInput(s, history, x, z);
-        RunNetworks(x, y, scratch);
+        BuildInput(s, history, future, x, z);
+        RunNetworks(x.Slice(0, xl), y, scratch);
         for (int j = 0; j < horizon; j++)
         {
             float zh = Reference(s, z, j + 1) + s.Scale * y[j];

@@ -19,7 +19,7 @@ namespace Microsoft.ML.Recurrent.Forecasting;
 ///   1      byte    stationarization: 0 differencing, 1 seasonal differencing
 ///   1      byte    log transform: 0 or 1
 ///   1      byte    reserved (0)
-///   4      int32   features per step F (= 1 + C)
+///   4      int32   features per step F (= 1 + C + K, plus 1 for the future flag when K &gt; 0)
 ///   4      int32   hidden size H
 ///   4      int32   number of layers L
 ///   4      float32 dropout (training only; kept so the spec round-trips)
@@ -33,13 +33,14 @@ namespace Microsoft.ML.Recurrent.Forecasting;
 ///   str    upper bound column name
 ///   str    series id column name ("" = one series)
 ///   4      int32   covariate count C, then C × str covariate column names
+///   4      int32   known covariate count K, then K × str known covariate column names
 ///   4      int32   ensemble size E (≥ 1)
 ///   4      int32   parameter count P per network (must equal the count the network shape gives)
 ///   4·E·P  float32 parameters of each network in ParameterLayout order (all finite)
 ///   per horizon step j (horizon times): int32 count n_j, then n_j float32 calibration residuals (sorted, finite, ≥ 0)
 ///   4      int32   series count S (≥ 1)
-///   per series: str id; float32 difference mean; float32 difference scale (&gt; 0); C float32 covariate means;
-///               C float32 covariate scales (&gt; 0); int32 tail rows r (0 … W + lag); r·(1 + C) float32 raw rows
+///   per series: str id; float32 difference mean; float32 difference scale (&gt; 0); C + K float32 covariate means;
+///               C + K float32 covariate scales (&gt; 0); int32 tail rows r (0 … W + lag); r·(1 + C + K) float32 raw rows
 ///   4      uint32  CRC-32 (IEEE) of every byte before it
 /// </code>
 /// The reader checks the checksum first, then every field against the bytes that remain and against
@@ -90,6 +91,8 @@ internal static class ForecastModelFormat
             WriteString(w, m.SeriesIdColumnName);
             w.Write(m.CovariateColumnNames.Length);
             foreach (var c in m.CovariateColumnNames) WriteString(w, c);
+            w.Write(m.KnownCovariateColumnNames.Length);
+            foreach (var c in m.KnownCovariateColumnNames) WriteString(w, c);
             w.Write(m.Networks.Length);
             w.Write(m.Networks[0].Length);
             foreach (var p in m.Networks) WriteFloats(w, p);
@@ -159,7 +162,7 @@ internal static class ForecastModelFormat
         if (mode > (byte)StationarizationKind.SeasonalDifferencing) throw Invalid($"stationarization {mode} is unknown");
         if (log > 1) throw Invalid($"log flag {log} is not 0 or 1");
         if (reserved != 0) throw Invalid($"reserved byte is {reserved}, not 0");
-        int f = r.Int32("features per step", 1, Limits.Covariates + 1);
+        int f = r.Int32("features per step", 1, 2 * Limits.Covariates + 2);
         int hidden = r.Int32("hidden size", 1, Limits.HiddenSize);
         int layers = r.Int32("number of layers", 1, Limits.NumberOfLayers);
         float dropout = r.Single("dropout");
@@ -177,11 +180,16 @@ internal static class ForecastModelFormat
         string upper = r.String("upper bound column name");
         string seriesId = r.String("series id column name");
         if ((lower.Length == 0) != (upper.Length == 0)) throw Invalid("only one of the two bound column names is set");
-        int c = r.Int32("covariate count", 0, Limits.Covariates);
-        if (f != 1 + c) throw Invalid($"features per step {f} does not match 1 + {c} covariates");
-        if ((long)c * 4 > r.Remaining) throw Invalid($"covariate count {c} needs more bytes than the {r.Remaining} that remain");
-        var covariates = new string[c];
-        for (int i = 0; i < c; i++) covariates[i] = r.String($"covariate name {i}");
+        int c0 = r.Int32("covariate count", 0, Limits.Covariates);
+        if ((long)c0 * 4 > r.Remaining) throw Invalid($"covariate count {c0} needs more bytes than the {r.Remaining} that remain");
+        var covariates = new string[c0];
+        for (int i = 0; i < c0; i++) covariates[i] = r.String($"covariate name {i}");
+        int k = r.Int32("known covariate count", 0, Limits.Covariates);
+        if ((long)k * 4 > r.Remaining) throw Invalid($"known covariate count {k} needs more bytes than the {r.Remaining} that remain");
+        var known = new string[k];
+        for (int i = 0; i < k; i++) known[i] = r.String($"known covariate name {i}");
+        if (f != ForecastModel.FeatureWidthFor(c0, k)) throw Invalid($"features per step {f} does not match {c0} covariates and {k} known covariates");
+        int c = c0 + k;
 
         var spec = new NetworkSpec((CellKind)cell, f, hidden, layers, false, dropout, 0, 0, horizon, OutputMode.LastHidden);
         long expected = RecurrentModelFormat.CountParameters(spec);
@@ -218,7 +226,7 @@ internal static class ForecastModelFormat
             var cs = r.Floats(c, $"covariate scales of series {i}");
             foreach (float v in cs) if (!(v > 0)) throw Invalid($"a covariate scale of series {i} is {v}, not > 0");
             int rows = r.Int32($"tail rows of series {i}", 0, maxTail);
-            var tail = r.Floats(rows * f, $"tail of series {i}");
+            var tail = r.Floats(rows * (1 + c), $"tail of series {i}");
             series.Add(new SeriesState { Id = id, Mean = mean, Scale = scale, CovariateMean = cm, CovariateScale = cs, Tail = tail });
         }
 
@@ -241,6 +249,7 @@ internal static class ForecastModelFormat
             UpperBoundColumnName = upper,
             SeriesIdColumnName = seriesId,
             CovariateColumnNames = covariates,
+            KnownCovariateColumnNames = known,
             Residuals = residuals,
             Series = series,
         };

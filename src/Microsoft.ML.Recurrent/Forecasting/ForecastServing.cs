@@ -172,7 +172,8 @@ internal static class ForecastMapping
         var f = VBufferEditor.Create(ref output.Forecast, h);
         var lo = VBufferEditor.Create(ref output.Lower, h);
         var hi = VBufferEditor.Create(ref output.Upper, h);
-        if (history.Rows < model.HistoryLength)
+        // With known covariates the forecast needs the rows after this one, which a forward cursor has not read: NaN.
+        if (history.Rows < model.HistoryLength || model.KnownCount > 0)
         {
             f.Values.Fill(float.NaN);
             lo.Values.Fill(float.NaN);
@@ -180,7 +181,7 @@ internal static class ForecastMapping
         }
         else
         {
-            model.Forecast(series, history.Span, h, model.ConfidenceLevel, f.Values, lo.Values, hi.Values);
+            model.Forecast(series, history.Span, default, h, model.ConfidenceLevel, f.Values, lo.Values, hi.Values);
         }
 
         output.Forecast = f.Commit();
@@ -195,7 +196,8 @@ internal static class ForecastMapping
         {
             if (!float.IsFinite(values[k]))
             {
-                string column = k == 0 ? model.InputColumnName : model.CovariateColumnNames[k - 1];
+                string column = k == 0 ? model.InputColumnName : k <= model.CovariateColumnNames.Length
+                    ? model.CovariateColumnNames[k - 1] : model.KnownCovariateColumnNames[k - 1 - model.CovariateColumnNames.Length];
                 throw new InvalidOperationException($"Column '{column}' holds {values[k]} at row {row}; the forecaster needs finite values.");
             }
         }
@@ -233,7 +235,7 @@ internal static class ForecastChain
     {
         var ml = new MLContext(seed: 0);
         string payload = ForecastModelCache.Encode(model);
-        var inputs = new[] { model.InputColumnName }.Concat(model.CovariateColumnNames).ToArray();
+        var inputs = new[] { model.InputColumnName }.Concat(model.CovariateColumnNames).Concat(model.KnownCovariateColumnNames).ToArray();
         IEstimator<ITransformer> chain = ml.Transforms.CustomMapping<NoInput, ModelKeyRow>(Mappings.ModelKey, Serving.Contracts.ModelKey)
             .Append(ml.Transforms.Conversion.MapValue(ForecastColumns.Model,
                 new[] { new KeyValuePair<string, string>(ServingColumns.ModelKeyValue, payload) }, ServingColumns.ModelKey))

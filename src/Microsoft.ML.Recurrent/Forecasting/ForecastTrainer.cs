@@ -29,7 +29,7 @@ internal static class ForecastTrainer
         var cancel = o.CancellationToken;
         ForecastSchema.Check(input.Schema, o, nameof(input));
         var series = Read(input, o, cancel);
-        int c = o.CovariateColumnNames.Length, w = 1 + c, h = o.Horizon, W = o.WindowSize;
+        int c = o.CovariateColumnNames.Length + o.KnownCovariateColumnNames.Length, w = 1 + c, h = o.Horizon, W = o.WindowSize;
 
         // Candidates: (stationarization, log). Seasonal needs a period; log needs every value > 0.
         bool positive = series.All(s => { for (int i = 0; i < s.Values.Count; i += w) if (s.Values[i] <= 0) return false; return true; });
@@ -177,7 +177,7 @@ internal static class ForecastTrainer
     internal static ForecastModel NewModel(RecurrentForecastingEstimator.Options o, StationarizationKind mode, bool log, int m,
         float[][] networks, float[][] residuals, List<SeriesState> series) => new()
     {
-        Spec = new NetworkSpec((CellKind)(int)o.CellType, 1 + o.CovariateColumnNames.Length, o.HiddenSize, o.NumberOfLayers, false,
+        Spec = new NetworkSpec((CellKind)(int)o.CellType, ForecastModel.FeatureWidthFor(o.CovariateColumnNames.Length, o.KnownCovariateColumnNames.Length), o.HiddenSize, o.NumberOfLayers, false,
             o.Dropout, 0, 0, o.Horizon, OutputMode.LastHidden),
         Networks = networks,
         WindowSize = o.WindowSize,
@@ -192,6 +192,7 @@ internal static class ForecastTrainer
         UpperBoundColumnName = o.ConfidenceUpperBoundColumn ?? "",
         SeriesIdColumnName = o.SeriesIdColumnName ?? "",
         CovariateColumnNames = o.CovariateColumnNames.ToArray(),
+        KnownCovariateColumnNames = o.KnownCovariateColumnNames.ToArray(),
         Residuals = residuals,
         Series = series,
     };
@@ -226,15 +227,25 @@ internal static class ForecastTrainer
         return new SeriesState { Id = s.Id, Mean = (float)mean, Scale = (float)Math.Max(std, floor), CovariateMean = cm, CovariateScale = cs };
     }
 
+    /// <summary>The known covariates of rows t + 1 … t + Horizon (Horizon · K values).</summary>
+    private static void Future(ForecastModel model, float[] raw, int t, float[] future)
+    {
+        int k = model.KnownCount, w = model.RowWidth, c0 = w - k;
+        for (int j = 0; j < model.Horizon; j++)
+            for (int q = 0; q < k; q++) future[j * k + q] = raw[(t + 1 + j) * w + c0 + q];
+    }
+
     /// <summary>Every window of a series: the origin row t, the network input and the scaled target residuals.</summary>
     private static IEnumerable<(int T, float[] X, float[] Y)> Windows(ForecastModel model, SeriesState st, float[] raw, int n)
     {
         int w = model.RowWidth, hl = model.HistoryLength, h = model.Horizon;
         var z = new float[hl];
+        var future = new float[h * model.KnownCount];
         for (int t = hl - 1; t + h <= n - 1; t++)
         {
-            var x = new float[model.WindowSize * model.FeatureWidth];
-            model.BuildInput(st, raw.AsSpan((t + 1 - hl) * w, hl * w), x, z);
+            var x = new float[model.SequenceLength * model.FeatureWidth];
+            Future(model, raw, t, future);
+            model.BuildInput(st, raw.AsSpan((t + 1 - hl) * w, hl * w), future, x, z);
             var y = new float[h];
             for (int j = 1; j <= h; j++)
                 y[j - 1] = (model.Level(raw[(t + j) * w]) - model.Reference(st, z, j)) / st.Scale;
@@ -260,12 +271,14 @@ internal static class ForecastTrainer
             for (int t = 1; t < cut; t++) scale += Math.Abs(raw[t * w] - raw[(t - 1) * w]);
             scale = Math.Max(scale / Math.Max(1, cut - 1), 1e-9);
             var z = new float[hl];
-            var x = new float[o.WindowSize * model.FeatureWidth];
+            var x = new float[model.SequenceLength * model.FeatureWidth];
+            var future = new float[h * model.KnownCount];
             double sum = 0;
             int count = 0;
             for (int t = Math.Max(cut - 1, hl - 1); t + h <= n - 1; t++)
             {
-                model.BuildInput(st, raw.AsSpan((t + 1 - hl) * w, hl * w), x, z);
+                Future(model, raw, t, future);
+                model.BuildInput(st, raw.AsSpan((t + 1 - hl) * w, hl * w), future, x, z);
                 for (int j = 1; j <= h; j++)
                 {
                     sum += Math.Abs(raw[(t + j) * w] - model.Unlevel(model.Reference(st, z, j)));
@@ -317,7 +330,7 @@ internal static class ForecastTrainer
     /// <summary>Reads every row in order, grouped by series (first-seen order), rejecting non-finite values by row.</summary>
     private static List<SeriesRows> Read(IDataView input, RecurrentForecastingEstimator.Options o, CancellationToken cancel)
     {
-        var names = new[] { o.InputColumnName }.Concat(o.CovariateColumnNames).ToArray();
+        var names = new[] { o.InputColumnName }.Concat(o.CovariateColumnNames).Concat(o.KnownCovariateColumnNames).ToArray();
         var columns = names.Select(n => input.Schema[n]).ToList();
         var idColumn = o.SeriesIdColumnName is null ? (DataViewSchema.Column?)null : input.Schema[o.SeriesIdColumnName];
         var needed = idColumn is { } ic ? columns.Append(ic) : columns;
@@ -366,7 +379,7 @@ internal static class ForecastSchema
 {
     public static void Check(DataViewSchema schema, RecurrentForecastingEstimator.Options o, string parameter)
     {
-        foreach (var name in new[] { o.InputColumnName }.Concat(o.CovariateColumnNames))
+        foreach (var name in new[] { o.InputColumnName }.Concat(o.CovariateColumnNames).Concat(o.KnownCovariateColumnNames))
         {
             var col = schema.GetColumnOrNull(name) ?? throw new ArgumentOutOfRangeException(parameter, $"Column '{name}' was not found in the input.");
             if (col.Type != NumberDataViewType.Single)
@@ -383,7 +396,7 @@ internal static class ForecastSchema
 
     public static void Check(SchemaShape schema, RecurrentForecastingEstimator.Options o, string parameter)
     {
-        foreach (var name in new[] { o.InputColumnName }.Concat(o.CovariateColumnNames))
+        foreach (var name in new[] { o.InputColumnName }.Concat(o.CovariateColumnNames).Concat(o.KnownCovariateColumnNames))
         {
             if (!Data.SequenceSchema.TryFind(schema, name, out var col)) throw new ArgumentOutOfRangeException(parameter, $"Column '{name}' was not found in the input.");
             if (col.Kind != SchemaShape.Column.VectorKind.Scalar || col.ItemType != NumberDataViewType.Single)

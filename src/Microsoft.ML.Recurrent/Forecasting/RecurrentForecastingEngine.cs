@@ -38,7 +38,7 @@ public sealed class RecurrentForecastingEngine<TSrc, TDst>
     internal RecurrentForecastingEngine(ForecastModel model)
     {
         _model = model;
-        var names = new[] { model.InputColumnName }.Concat(model.CovariateColumnNames).ToArray();
+        var names = new[] { model.InputColumnName }.Concat(model.CovariateColumnNames).Concat(model.KnownCovariateColumnNames).ToArray();
         _values = names.Select(n => Accessors.Getter<TSrc, float>(n, "the series or a covariate")).ToArray();
         if (model.SeriesIdColumnName.Length > 0) _seriesId = Accessors.Getter<TSrc, string>(model.SeriesIdColumnName, "the series id");
         _setForecast = Accessors.Setter<TDst>(model.OutputColumnName)!;
@@ -64,14 +64,23 @@ public sealed class RecurrentForecastingEngine<TSrc, TDst>
     public float ConfidenceLevel => _model.ConfidenceLevel;
 
     /// <summary>Consumes one observation (appending it to its series' history) and forecasts the values that follow it.</summary>
-    public TDst Predict(TSrc observation) => Predict(observation, _model.Horizon, _model.ConfidenceLevel);
+    public TDst Predict(TSrc observation) => Predict(observation, _model.Horizon, null);
 
     /// <summary>Consumes one observation and forecasts <paramref name="horizon"/> values (≤ <see cref="Horizon"/>) with bands
     /// at <paramref name="confidenceLevel"/> (null: the model's level).</summary>
-    public TDst Predict(TSrc observation, int horizon, float? confidenceLevel = null)
+    public TDst Predict(TSrc observation, int horizon, float? confidenceLevel = null) => Predict(observation, null, horizon, confidenceLevel);
+
+    /// <summary>
+    /// Consumes one observation and forecasts with the known covariates over the coming steps: <paramref name="knownAhead"/>
+    /// holds the next rows (only their known-covariate members are read), at least <paramref name="horizon"/> of them; when
+    /// fewer than the trained horizon are given, the last one is repeated for the steps after it.
+    /// </summary>
+    public TDst Predict(TSrc observation, IReadOnlyList<TSrc>? knownAhead, int? horizon = null, float? confidenceLevel = null)
     {
         ArgumentNullException.ThrowIfNull(observation);
-        CheckHorizon(horizon, confidenceLevel);
+        int hz = horizon ?? _model.Horizon;
+        CheckHorizon(hz, confidenceLevel);
+        var future = Future(knownAhead, hz);
         string id = SeriesOf(observation);
         for (int k = 0; k < _values.Length; k++) _row[k] = _values[k](observation);
         ForecastMapping.CheckRow(_model, _row, _observations);
@@ -80,29 +89,63 @@ public sealed class RecurrentForecastingEngine<TSrc, TDst>
         history.Append(_row);
         _observations++;
         _lastSeries = id;
-        return Forecast(id, horizon, confidenceLevel ?? _model.ConfidenceLevel);
+        return Forecast(id, hz, confidenceLevel ?? _model.ConfidenceLevel, future);
     }
 
     /// <summary>Forecasts from the current state without consuming an observation (the series last fed, or the only one).</summary>
     public TDst Predict() => Predict(_model.Horizon, null);
 
     /// <summary>Forecasts <paramref name="horizon"/> values from the current state with bands at <paramref name="confidenceLevel"/>.</summary>
-    public TDst Predict(int horizon, float? confidenceLevel = null)
+    public TDst Predict(int horizon, float? confidenceLevel = null) => Predict((IReadOnlyList<TSrc>?)null, horizon, confidenceLevel);
+
+    /// <summary>Forecasts from the current state with the known covariates of the coming rows (see
+    /// <see cref="Predict(TSrc, IReadOnlyList{TSrc}, int?, float?)"/>).</summary>
+    public TDst Predict(IReadOnlyList<TSrc>? knownAhead, int? horizon = null, float? confidenceLevel = null)
     {
-        CheckHorizon(horizon, confidenceLevel);
+        int hz = horizon ?? _model.Horizon;
+        CheckHorizon(hz, confidenceLevel);
         if (_lastSeries is null)
             throw new InvalidOperationException($"The model holds {_model.Series.Count} series and none was fed yet: name the series with Predict(seriesId).");
-        return Forecast(_lastSeries, horizon, confidenceLevel ?? _model.ConfidenceLevel);
+        return Forecast(_lastSeries, hz, confidenceLevel ?? _model.ConfidenceLevel, Future(knownAhead, hz));
     }
 
     /// <summary>Forecasts the series <paramref name="seriesId"/> from its current state (many-series models).</summary>
-    public TDst Predict(string seriesId, int? horizon = null, float? confidenceLevel = null)
+    public TDst Predict(string seriesId, int? horizon = null, float? confidenceLevel = null) => Predict(seriesId, null, horizon, confidenceLevel);
+
+    /// <summary>Forecasts the series <paramref name="seriesId"/> from its current state with the known covariates of its coming rows.</summary>
+    public TDst Predict(string seriesId, IReadOnlyList<TSrc>? knownAhead, int? horizon = null, float? confidenceLevel = null)
     {
         ArgumentNullException.ThrowIfNull(seriesId);
         int hz = horizon ?? _model.Horizon;
         CheckHorizon(hz, confidenceLevel);
         Known(seriesId);
-        return Forecast(seriesId, hz, confidenceLevel ?? _model.ConfidenceLevel);
+        return Forecast(seriesId, hz, confidenceLevel ?? _model.ConfidenceLevel, Future(knownAhead, hz));
+    }
+
+    /// <summary>The known covariates over the trained horizon (Horizon · K values), from the coming rows.</summary>
+    private float[] Future(IReadOnlyList<TSrc>? rows, int horizon)
+    {
+        int k = _model.KnownCount;
+        if (k == 0) return [];
+        string names = string.Join("', '", _model.KnownCovariateColumnNames);
+        if (rows is null || rows.Count < horizon)
+            throw new ArgumentException(
+                $"Known covariate(s) '{names}' missing: this model reads their values over the horizon, so Predict needs the coming {horizon} row(s) in knownAhead (got {rows?.Count ?? 0}).", "knownAhead");
+        var future = new float[_model.Horizon * k];
+        int c0 = 1 + _model.CovariateColumnNames.Length;
+        for (int j = 0; j < _model.Horizon; j++)
+        {
+            var row = rows[Math.Min(j, rows.Count - 1)] ?? throw new ArgumentException($"knownAhead[{j}] is null.", "knownAhead");
+            for (int q = 0; q < k; q++)
+            {
+                float v = _values[c0 + q](row);
+                if (!float.IsFinite(v))
+                    throw new ArgumentException($"Known covariate '{_model.KnownCovariateColumnNames[q]}' holds {v} in knownAhead[{j}]; the forecaster needs finite values.", "knownAhead");
+                future[j * k + q] = v;
+            }
+        }
+
+        return future;
     }
 
     /// <summary>Forgets all history: the engine then stands before the first row of every series.</summary>
@@ -163,7 +206,7 @@ public sealed class RecurrentForecastingEngine<TSrc, TDst>
             throw new ArgumentOutOfRangeException("confidenceLevel", l, $"confidenceLevel must be in (0, 1); it was {l}.");
     }
 
-    private TDst Forecast(string id, int horizon, float level)
+    private TDst Forecast(string id, int horizon, float level, float[] future)
     {
         var point = new float[horizon];
         var lower = new float[horizon];
@@ -177,7 +220,7 @@ public sealed class RecurrentForecastingEngine<TSrc, TDst>
         }
         else
         {
-            _model.Forecast(series, history.Span, horizon, level, point, lower, upper);
+            _model.Forecast(series, history.Span, future, horizon, level, point, lower, upper);
         }
 
         var result = new TDst();
@@ -304,6 +347,7 @@ internal static class ForecastEngineFactory
         UpperBoundColumnName = m.UpperBoundColumnName,
         SeriesIdColumnName = m.SeriesIdColumnName,
         CovariateColumnNames = m.CovariateColumnNames,
+        KnownCovariateColumnNames = m.KnownCovariateColumnNames,
         Residuals = m.Residuals,
         Series = series,
     };
@@ -313,7 +357,7 @@ internal static class ForecastEngineFactory
     {
         var b = new DataViewSchema.Builder();
         b.AddColumn(m.InputColumnName, NumberDataViewType.Single);
-        foreach (var c in m.CovariateColumnNames) b.AddColumn(c, NumberDataViewType.Single);
+        foreach (var c in m.CovariateColumnNames.Concat(m.KnownCovariateColumnNames)) b.AddColumn(c, NumberDataViewType.Single);
         if (m.SeriesIdColumnName.Length > 0) b.AddColumn(m.SeriesIdColumnName, TextDataViewType.Instance);
         return b.ToSchema();
     }

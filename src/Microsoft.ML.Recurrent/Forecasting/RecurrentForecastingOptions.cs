@@ -52,6 +52,11 @@ public sealed partial class RecurrentForecastingEstimator
         /// <summary>Extra <see cref="float"/> columns observed with the series (only their past and present are used). Default none.</summary>
         public string[] CovariateColumnNames { get; set; } = [];
 
+        /// <summary>Extra <see cref="float"/> columns known ahead (calendar, planned prices): the network also reads their values
+        /// over the horizon. The engine's <c>Predict</c> then takes the coming rows; <c>Transform</c> cannot see rows after the
+        /// current one, so with known covariates its forecast vectors are NaN (backtest with the engine). Default none.</summary>
+        public string[] KnownCovariateColumnNames { get; set; } = [];
+
         /// <summary>A text column naming the series of each row when the view holds many series (rows of each series in time
         /// order; series may interleave). One global model is trained, each series scaled on its own. Null: one series.</summary>
         public string? SeriesIdColumnName { get; set; }
@@ -139,6 +144,15 @@ public sealed partial class RecurrentForecastingEstimator
                 if (string.IsNullOrWhiteSpace(c)) throw new ArgumentException("CovariateColumnNames holds an empty name.", nameof(CovariateColumnNames));
             if (CovariateColumnNames.Distinct().Count() != CovariateColumnNames.Length || CovariateColumnNames.Contains(InputColumnName))
                 throw new ArgumentException("CovariateColumnNames must name distinct columns other than InputColumnName.", nameof(CovariateColumnNames));
+            if (KnownCovariateColumnNames is null) throw new ArgumentNullException(nameof(KnownCovariateColumnNames), "KnownCovariateColumnNames must not be null (use an empty array).");
+            foreach (var c in KnownCovariateColumnNames)
+            {
+                if (string.IsNullOrWhiteSpace(c) || c == InputColumnName || CovariateColumnNames.Contains(c))
+                    throw new ArgumentException($"KnownCovariateColumnNames holds '{c}': each must name a column other than InputColumnName and the CovariateColumnNames.", nameof(KnownCovariateColumnNames));
+            }
+
+            if (KnownCovariateColumnNames.Distinct().Count() != KnownCovariateColumnNames.Length)
+                throw new ArgumentException("KnownCovariateColumnNames must name distinct columns.", nameof(KnownCovariateColumnNames));
             if (SeasonalPeriod is int m && (m < 2 || m > 100_000)) throw Range(nameof(SeasonalPeriod), m, "must be ≥ 2 and ≤ 100000, or null for none");
             if (!Enum.IsDefined(Stationarization)) throw Range(nameof(Stationarization), Stationarization, "must be Auto, Differencing or SeasonalDifferencing");
             if (Stationarization == RecurrentForecastingStationarization.SeasonalDifferencing && SeasonalPeriod is null)

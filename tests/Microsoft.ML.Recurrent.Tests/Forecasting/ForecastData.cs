@@ -77,3 +77,10 @@ internal static class ForecastData
         return list;
     }
 }
+
+/// <summary>Sales driven by a price that is planned ahead.</summary>
+public sealed class SalesStep
+{
+    public float Sales { get; set; }
+    public float Price { get; set; }
+}

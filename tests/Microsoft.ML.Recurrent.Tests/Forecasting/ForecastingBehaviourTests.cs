@@ -86,6 +86,56 @@ public sealed class ForecastingBehaviourTests
     }
 
     [Fact]
+    public void KnownCovariate_PlannedPrice_EngineWithItsFutureValuesClearlyBeatsModelWithout()
+    {
+        var ml = new MLContext(seed: 0);
+        var r = new Random(8);
+        var rows = new List<SalesStep>();
+        for (int t = 0; t < 400; t++)
+        {
+            // Sales respond to the same step's price, which is planned (known) ahead; a weekly season on top.
+            float price = (float)(4 + 2 * r.NextDouble());
+            rows.Add(new SalesStep { Price = price, Sales = (float)(60 - 6 * price + 3 * Math.Sin(2 * Math.PI * t / 7) + 0.3 * ForecastData.Gaussian(r)) });
+        }
+
+        RecurrentForecastingEstimator.Options Options(bool known)
+        {
+            var o = Small(window: 7, horizon: 3, period: null);
+            o.InputColumnName = nameof(SalesStep.Sales);
+            o.KnownCovariateColumnNames = known ? [nameof(SalesStep.Price)] : [];
+            o.MaximumNumberOfEpochs = 100;
+            o.LearningRate = 0.01f;
+            o.HiddenSize = 16;
+            return o;
+        }
+
+        var train = ml.Data.LoadFromEnumerable(rows.Take(300));
+        var with = ml.Forecasting.ForecastByRecurrent(Options(true)).Fit(train);
+        var without = ml.Forecasting.ForecastByRecurrent(Options(false)).Fit(train);
+        var eWith = with.CreateForecastingEngine<SalesStep, PointPrediction>(ml);
+        var eWithout = without.CreateForecastingEngine<SalesStep, PointPrediction>(ml);
+        double errWith = 0, errWithout = 0;
+        int count = 0;
+        // Both engines continue from the end of the fitted rows; each consumes row t and forecasts t+1..t+3.
+        for (int t = 300; t + 3 < rows.Count; t++)
+        {
+            var pWith = eWith.Predict(rows[t], rows.GetRange(t + 1, 3));
+            var pWithout = eWithout.Predict(rows[t]);
+            for (int j = 0; j < 3; j++, count++)
+            {
+                errWith += Math.Abs(rows[t + 1 + j].Sales - pWith.Forecast[j]);
+                errWithout += Math.Abs(rows[t + 1 + j].Sales - pWithout.Forecast[j]);
+            }
+        }
+
+        (errWith / count).Should().BeLessThan(0.3 * errWithout / count, "the price decides most of the next values");
+        eWith.Invoking(e => e.Predict(rows[0])).Should().Throw<ArgumentException>().WithMessage("*Known covariate*'Price'*missing*");
+        eWith.Invoking(e => e.Predict(rows.GetRange(0, 2), horizon: 3)).Should().Throw<ArgumentException>().WithMessage("*'Price'*3 row(s)*got 2*");
+        // A forward Transform cannot see the coming rows: its forecasts are NaN (documented).
+        ForecastData.Column(with.Transform(train), "Forecast").Should().OnlyContain(f => f.All(float.IsNaN));
+    }
+
+    [Fact]
     public void Options_Invalid_ThrowNamingTheOption()
     {
         var ml = new MLContext();
