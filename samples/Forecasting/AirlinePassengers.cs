@@ -124,10 +124,13 @@ public static class AirlinePassengers
         double[] fx = Enumerable.Range(0, next.PassengersForecast.Length).Select(j => 1949 + (y.Length + j) / 12.0).ToArray();
         var band = plot.Add.FillY(fx, next.Lower.Select(v => (double)v).ToArray(), next.Upper.Select(v => (double)v).ToArray());
         band.LegendText = "90 % band";
+        band.FillStyle.Color = ScottPlot.Colors.SteelBlue.WithAlpha(0.3);
+        band.LineStyle.Width = 0;
         var history = plot.Add.Scatter(xs, y.Select(v => (double)v).ToArray());
         history.LegendText = "passengers (thousands)";
         var forecast = plot.Add.Scatter(fx, next.PassengersForecast.Select(v => (double)v).ToArray());
         forecast.LegendText = "recurrent forecast";
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { LabelFormatter = v => v.ToString("0") };
         plot.Title("Airline passengers: history and 1961 forecast");
         plot.ShowLegend();
         plot.SavePng(path, 900, 500);
