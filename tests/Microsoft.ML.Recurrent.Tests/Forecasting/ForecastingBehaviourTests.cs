@@ -136,6 +136,53 @@ public sealed class ForecastingBehaviourTests
     }
 
     [Fact]
+    public void Transform_LongSeriesAndParallelCursorSets_StayInRowOrderAndEqualTheEngine()
+    {
+        var ml = new MLContext(seed: 0);
+        var y = ForecastData.NoisySeason(6000, 12, seed: 21);
+        var o = Small(window: 6, horizon: 2, period: null);
+        o.HiddenSize = 4;
+        o.MaximumNumberOfEpochs = 2;
+        var model = ml.Forecasting.ForecastByRecurrent(o).Fit(ForecastData.View(ml, y.Take(200)));
+        var scored = model.Transform(ForecastData.View(ml, y));
+
+        // Asked for 4 parallel cursors, ML.NET computes the stateful mapping on one sequential cursor and splits its rows
+        // among the consumers: drained concurrently, every row (found by its row id) holds the forecast of its own history.
+        var col = scored.Schema["Forecast"];
+        var cursors = scored.GetRowCursorSet([col, scored.Schema["Value"]], 4);
+        var byRow = new System.Collections.Concurrent.ConcurrentDictionary<ulong, (float Value, float[] Forecast)>();
+        Parallel.ForEach(cursors, new ParallelOptions { MaxDegreeOfParallelism = cursors.Length }, cursor =>
+        {
+            using (cursor)
+            {
+                var getter = cursor.GetGetter<VBuffer<float>>(col);
+                var value = cursor.GetGetter<float>(scored.Schema["Value"]);
+                var id = cursor.GetIdGetter();
+                VBuffer<float> f = default;
+                float v = 0;
+                DataViewRowId rowId = default;
+                while (cursor.MoveNext())
+                {
+                    getter(ref f);
+                    value(ref v);
+                    id(ref rowId);
+                    byRow[rowId.Low] = (v, f.DenseValues().ToArray());
+                }
+            }
+        });
+
+        byRow.Should().HaveCount(6000);
+        var engine = model.CreateForecastingEngine<Step, Prediction>(ml);
+        engine.Reset();
+        for (int t = 0; t < y.Length; t++)
+        {
+            var expected = engine.Predict(new Step { Value = y[t] }).Forecast;
+            byRow[(ulong)t].Value.Should().Be(y[t]);
+            if (t >= 7) byRow[(ulong)t].Forecast.Should().Equal(expected, $"row {t}");
+        }
+    }
+
+    [Fact]
     public void Options_Invalid_ThrowNamingTheOption()
     {
         var ml = new MLContext();
