@@ -101,3 +101,9 @@ public static class MultiSeriesWithCovariate
 
     private static double Gaussian(Random r) => Math.Sqrt(-2 * Math.Log(1 - r.NextDouble())) * Math.Cos(2 * Math.PI * r.NextDouble());
 }
+
+// Expected output (timings vary):
+// Multi-series: fitted 20 stores × 240 days with planned price and weekend flag in 6.2 s (SeasonalDifferencing)
+//   1–7-day forecasts of the last 60 days, MAE in units: with the planned price and calendar 6.62, without 22.72, seasonal naive 27.13; 90 % band coverage 87 %
+//   store-03, the week after its last consumed day, planned prices 9.2 11.3 10.8 9.8 9.5 9.2 11.2:
+//   117 [109, 125]  70 [63, 77]  68 [62, 75]  86 [79, 93]  84 [78, 91]  86 [79, 92]  96 [90, 103]
