@@ -183,6 +183,38 @@ public sealed class ForecastingBehaviourTests
     }
 
     [Fact]
+    public void Fit_SameSeed_SameForecasts_ProgressReportsEveryEpoch_CancellationStops()
+    {
+        var ml = new MLContext(seed: 0);
+        var data = ForecastData.View(ml, ForecastData.NoisySeason(150, 12, seed: 6));
+        var reports = new List<RecurrentEpochReport>();
+        var o = Small();
+        o.MaximumNumberOfEpochs = 4;
+        o.EarlyStoppingPatience = 0;
+        o.Progress = new Progress(reports);
+        var a = ml.Forecasting.ForecastByRecurrent(o).Fit(data);
+        o.Progress = null;
+        var b = ml.Forecasting.ForecastByRecurrent(o).Fit(data);
+        ForecastData.Column(a.Transform(data), "Forecast").Should().BeEquivalentTo(ForecastData.Column(b.Transform(data), "Forecast"), x => x.WithStrictOrdering());
+        reports.Should().HaveCount(8, "4 epochs of the validated run, then 4 of the refit");
+        a.TrainingHistory.Should().HaveCount(8);
+        reports.Take(4).Should().OnlyContain(r => r.ValidationLoss.HasValue);
+        o.Seed = 3;
+        var c = ml.Forecasting.ForecastByRecurrent(o).Fit(data);
+        ForecastData.Column(c.Transform(data), "Forecast")[^1].Should().NotEqual(ForecastData.Column(a.Transform(data), "Forecast")[^1]);
+
+        using var cancel = new CancellationTokenSource();
+        cancel.Cancel();
+        o.CancellationToken = cancel.Token;
+        ml.Forecasting.ForecastByRecurrent(o).Invoking(e => e.Fit(data)).Should().Throw<OperationCanceledException>();
+    }
+
+    private sealed class Progress(List<RecurrentEpochReport> sink) : IProgress<RecurrentEpochReport>
+    {
+        public void Report(RecurrentEpochReport value) => sink.Add(value);
+    }
+
+    [Fact]
     public void Options_Invalid_ThrowNamingTheOption()
     {
         var ml = new MLContext();
