@@ -10,6 +10,7 @@ namespace Microsoft.ML.Recurrent.Benchmarks;
 /// <c>bdn [BenchmarkDotNet arguments]</c> runs the BenchmarkDotNet suite;
 /// <c>gemm-gflops [filter]</c> prints a quick GFLOP/s table for the GEMM shapes;
 /// <c>streaming [options]</c> measures streaming training's memory and throughput (issue 13).
+/// <c>forecasting [options]</c> measures the recurrent forecaster (Fit, backtest through Transform, engine Predict).
 /// </summary>
 public static class Program
 {
@@ -20,7 +21,8 @@ public static class Program
         "       Microsoft.ML.Recurrent.Benchmarks serving-route [repeats]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks bdn [BenchmarkDotNet args, e.g. --filter *Gemm*]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks gemm-gflops [shape filter] [--isa Vector512|Vector256|Vector128|Scalar]\n" +
-        "       Microsoft.ML.Recurrent.Benchmarks streaming run --file PATH --rows N [--epochs E] [--hidden H] [--modes memory,stream,auto,cache,cache-memory]";
+        "       Microsoft.ML.Recurrent.Benchmarks streaming run --file PATH --rows N [--epochs E] [--hidden H] [--modes memory,stream,auto,cache,cache-memory]\n" +
+        "       Microsoft.ML.Recurrent.Benchmarks forecasting [--repeats N] [--steps N] [--calls N] [--only fit|backtest|engine|stationarization] [--threads N]";
 
     public static int Main(string[] args)
     {
@@ -53,6 +55,11 @@ public static class Program
         {
             BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args[1..]);
             return 0;
+        }
+
+        if (args.Length > 0 && args[0] == "forecasting")
+        {
+            return ForecastingBenchmark.Run(args[1..]);
         }
 
         if (args.Length > 0 && args[0] == "gemm-gflops")
