@@ -54,7 +54,7 @@ internal sealed class LinearChainCrf
         double logZ = Forward(emissions, stride, offset, L, parameters);
         Backward(emissions, stride, offset, L, parameters);
 
-        double gold = start[tags[0]] + end[tags[L - 1]];
+        double gold = (double)start[tags[0]] + end[tags[L - 1]];
         for (int t = 0; t < L; t++)
         {
             gold += emissions[Row(t) + tags[t]];
@@ -187,7 +187,7 @@ internal sealed class LinearChainCrf
             for (int i = 0; i < K; i++)
             {
                 for (int j = 0; j < K; j++)
-                    tmp[j] = A[i * K + j] + emissions[((t + 1) * stride + offset) * K + j] + _beta[(t + 1) * K + j];
+                    tmp[j] = (double)A[i * K + j] + emissions[((t + 1) * stride + offset) * K + j] + _beta[(t + 1) * K + j];
                 _beta[t * K + i] = LogSumExp(tmp);
             }
         }
