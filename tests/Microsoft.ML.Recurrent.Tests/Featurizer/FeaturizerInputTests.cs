@@ -49,7 +49,7 @@ public class FeaturizerInputTests
         history.Last().TrainingLoss.Should().BeLessThan(0.3 * history.First().TrainingLoss, "next/previous-step prediction is learnable");
         featurizer.OutputSize.Should().Be(16);
 
-        var classifier = ml.BinaryClassification.Trainers.SdcaLogisticRegression(labelColumnName: "Fast", featureColumnName: "Encoded")
+        var classifier = ml.BinaryClassification.Trainers.LbfgsLogisticRegression(labelColumnName: "Fast", featureColumnName: "Encoded")
             .Fit(featurizer.Transform(train));
         var metrics = ml.BinaryClassification.Evaluate(classifier.Transform(featurizer.Transform(test)), labelColumnName: "Fast");
         metrics.Accuracy.Should().BeGreaterThan(0.95, "features learnt without labels still tell the frequencies apart");
