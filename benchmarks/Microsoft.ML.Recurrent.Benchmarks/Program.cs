@@ -7,7 +7,8 @@ namespace Microsoft.ML.Recurrent.Benchmarks;
 /// <c>compare</c> puts interleaved runs of the throughput runner and of benchmarks/LibTorchBaseline side by side;
 /// <c>mlnet [options]</c> measures Fit and prediction through ML.NET beside the engine alone;
 /// <c>bdn [BenchmarkDotNet arguments]</c> runs the BenchmarkDotNet suite;
-/// <c>gemm-gflops [filter]</c> prints a quick GFLOP/s table for the GEMM shapes.
+/// <c>gemm-gflops [filter]</c> prints a quick GFLOP/s table for the GEMM shapes;
+/// <c>tagging [options]</c> measures per-step outputs (tagging, CRF) against many-to-one on the same shape (tokens/s).
 /// </summary>
 public static class Program
 {
@@ -16,7 +17,8 @@ public static class Program
         "       Microsoft.ML.Recurrent.Benchmarks compare --ours FILE... --libtorch FILE... [--markdown]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks mlnet [--repeats N] [--rows N] [--pe-rows N] [--only fit|predict] [--threads N]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks bdn [BenchmarkDotNet args, e.g. --filter *Gemm*]\n" +
-        "       Microsoft.ML.Recurrent.Benchmarks gemm-gflops [shape filter] [--isa Vector512|Vector256|Vector128|Scalar]";
+        "       Microsoft.ML.Recurrent.Benchmarks gemm-gflops [shape filter] [--isa Vector512|Vector256|Vector128|Scalar]\n" +
+        "       Microsoft.ML.Recurrent.Benchmarks tagging [--hidden 128] [--batch 64] [--length 50] [--input 32] [--classes 9] [--repeats 5] [--min-time 1]";
 
     public static int Main(string[] args)
     {
@@ -33,6 +35,11 @@ public static class Program
         if (args.Length > 0 && args[0] == "mlnet")
         {
             return MlNetThroughput.Run(args[1..]);
+        }
+
+        if (args.Length > 0 && args[0] == "tagging")
+        {
+            return TaggingBenchmark.Run(args[1..]);
         }
 
         if (args.Length > 0 && args[0] == "bdn")
