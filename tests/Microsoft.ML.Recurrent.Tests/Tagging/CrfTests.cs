@@ -88,6 +88,24 @@ public class CrfTests
     }
 
     [Fact]
+    public void NegativeLogLikelihood_ExtremeScores_FallsBackToLogSpaceAndStaysExact()
+    {
+        // Transitions of −900 make every path but a few underflow in probability space (exp(−900) = 0 in double): the
+        // scaled pass detects it and the log-space pass gives the exact value and gradients.
+        const int k = 3, length = 4;
+        var (e, p, gold) = Random(k, length, 21);
+        for (int i = 0; i < k * k; i++) p[i] = i % 4 == 0 ? 0f : -900f;
+        for (int i = 0; i < e.Length; i++) e[i] *= 300f;
+        var dE = new float[e.Length];
+        var dP = new float[p.Length];
+        double nll = new LinearChainCrf(k).NegativeLogLikelihood(e, 1, 0, length, gold, p, dE, dP, 1.0);
+        double[] ed = e.Select(v => (double)v).ToArray(), pd = p.Select(v => (double)v).ToArray();
+        nll.Should().BeApproximately(BruteNll(ed, pd, k, gold), 1e-6 * Math.Max(1, Math.Abs(nll)));
+        dE.Should().OnlyContain(v => float.IsFinite(v));
+        dE.Sum().Should().BeApproximately(0f, 1e-4f, "each step's marginals sum to 1, as do the gold indicators");
+    }
+
+    [Fact]
     public void NegativeLogLikelihood_StridedBatchLayout_EqualsEachSequenceAlone()
     {
         // Emissions in the engine's (T, B, K) layout, B = 3 rows of lengths 4, 2, 1: each row alone gives the same loss and gradients.

@@ -12,6 +12,7 @@ internal sealed class LinearChainCrf
 {
     private readonly int _k;
     private double[] _alpha = [], _beta = [];
+    private double[] _psi = [], _scale = [], _m = [];   // scaled pass: exp(e − max_t) (L, K), normalisers c_t (L), exp(A − max A) (K, K)
 
     public LinearChainCrf(int classes)
     {
@@ -32,7 +33,11 @@ internal sealed class LinearChainCrf
         {
             _alpha = new double[length * _k];
             _beta = new double[length * _k];
+            _psi = new double[length * _k];
+            _scale = new double[length];
         }
+
+        if (_m.Length < _k * _k) _m = new double[_k * _k];
     }
 
     /// <summary>
@@ -51,8 +56,13 @@ internal sealed class LinearChainCrf
         var end = parameters.Slice(K * K + K, K);
         int Row(int t) => (t * stride + offset) * K;
 
-        double logZ = Forward(emissions, stride, offset, L, parameters);
-        Backward(emissions, stride, offset, L, parameters);
+        double logZ = ScaledForwardBackward(emissions, stride, offset, L, parameters);
+        bool scaled = !double.IsNaN(logZ);
+        if (!scaled)
+        {
+            logZ = Forward(emissions, stride, offset, L, parameters);
+            Backward(emissions, stride, offset, L, parameters);
+        }
 
         double gold = (double)start[tags[0]] + end[tags[L - 1]];
         for (int t = 0; t < L; t++)
@@ -67,9 +77,9 @@ internal sealed class LinearChainCrf
             {
                 for (int k = 0; k < K; k++)
                 {
-                    double p = Math.Exp(_alpha[t * K + k] + _beta[t * K + k] - logZ);
+                    double p = scaled ? _alpha[t * K + k] * _beta[t * K + k] : Math.Exp(_alpha[t * K + k] + _beta[t * K + k] - logZ);
                     double g = p - (tags[t] == k ? 1 : 0);
-                    if (!dEmissions.IsEmpty) dEmissions[(t * stride + offset) * K + k] += (float)(scale * g);
+                    if (!dEmissions.IsEmpty) dEmissions[Row(t) + k] += (float)(scale * g);
                     if (!dParameters.IsEmpty)
                     {
                         if (t == 0) dParameters[K * K + k] += (float)(scale * g);
@@ -84,11 +94,21 @@ internal sealed class LinearChainCrf
                 {
                     for (int i = 0; i < K; i++)
                     {
-                        double ai = _alpha[(t - 1) * K + i];
-                        for (int j = 0; j < K; j++)
+                        if (scaled)
                         {
-                            double p = Math.Exp(ai + A[i * K + j] + emissions[Row(t) + j] + _beta[t * K + j] - logZ);
-                            dParameters[i * K + j] += (float)(scale * p);
+                            // p_t(i, j) = α̂_{t−1}(i) M(i, j) ψ_t(j) β̂_t(j) / c_t
+                            double ai = _alpha[(t - 1) * K + i] / _scale[t] * scale;
+                            for (int j = 0; j < K; j++)
+                                dParameters[i * K + j] += (float)(ai * _m[i * K + j] * _psi[t * K + j] * _beta[t * K + j]);
+                        }
+                        else
+                        {
+                            double ai = _alpha[(t - 1) * K + i];
+                            for (int j = 0; j < K; j++)
+                            {
+                                double p = Math.Exp(ai + A[i * K + j] + emissions[Row(t) + j] + _beta[t * K + j] - logZ);
+                                dParameters[i * K + j] += (float)(scale * p);
+                            }
                         }
                     }
 
@@ -105,7 +125,14 @@ internal sealed class LinearChainCrf
     {
         int K = _k;
         Ensure(length);
-        double logZ = Forward(emissions, stride, offset, length, parameters);
+        double logZ = ScaledForwardBackward(emissions, stride, offset, length, parameters);
+        if (!double.IsNaN(logZ))
+        {
+            for (int i = 0; i < length * K; i++) marginals[i] = (float)(_alpha[i] * _beta[i]);
+            return;
+        }
+
+        logZ = Forward(emissions, stride, offset, length, parameters);
         Backward(emissions, stride, offset, length, parameters);
         for (int t = 0; t < length; t++)
             for (int k = 0; k < K; k++)
@@ -150,6 +177,81 @@ internal sealed class LinearChainCrf
 
         tags[L - 1] = last;
         for (int t = L - 1; t > 0; t--) tags[t - 1] = back[t * K + tags[t]];
+    }
+
+    /// <summary>
+    /// Forward–backward in probability space with per-step normalisation (Rabiner's scaling): ψ_t = exp(e_t − max e_t),
+    /// M = exp(A − max A); α̂_t = ψ_t ⊙ (α̂_{t−1} M) / c_t; β̂ with the same c_t, so that α̂_t ⊙ β̂_t are the marginals. It
+    /// needs T·K + K² + 2K exponentials instead of the log-space pass's ~2·T·K². Returns log Z, or NaN when a normaliser
+    /// under- or overflows (extreme scores): the caller then runs the log-space pass.
+    /// </summary>
+    private double ScaledForwardBackward(ReadOnlySpan<float> emissions, int stride, int offset, int L, ReadOnlySpan<float> parameters)
+    {
+        int K = _k;
+        var A = parameters.Slice(0, K * K);
+        var start = parameters.Slice(K * K, K);
+        var end = parameters.Slice(K * K + K, K);
+        double logZ = 0;
+        double mA = double.NegativeInfinity;
+        for (int i = 0; i < K * K; i++) mA = Math.Max(mA, A[i]);
+        for (int i = 0; i < K * K; i++) _m[i] = Math.Exp(A[i] - mA);
+        for (int t = 0; t < L; t++)
+        {
+            int row = (t * stride + offset) * K;
+            double me = double.NegativeInfinity;
+            for (int k = 0; k < K; k++) me = Math.Max(me, emissions[row + k]);
+            for (int k = 0; k < K; k++) _psi[t * K + k] = Math.Exp(emissions[row + k] - me);
+            logZ += me + (t > 0 ? mA : 0);
+        }
+
+        double ms = double.NegativeInfinity, mn = double.NegativeInfinity;
+        for (int k = 0; k < K; k++) { ms = Math.Max(ms, start[k]); mn = Math.Max(mn, end[k]); }
+        logZ += ms + mn;
+        for (int t = 0; t < L; t++)
+        {
+            double c = 0;
+            for (int j = 0; j < K; j++)
+            {
+                double a;
+                if (t == 0)
+                {
+                    a = Math.Exp(start[j] - ms);
+                }
+                else
+                {
+                    a = 0;
+                    for (int i = 0; i < K; i++) a += _alpha[(t - 1) * K + i] * _m[i * K + j];
+                }
+
+                a *= _psi[t * K + j];
+                _alpha[t * K + j] = a;
+                c += a;
+            }
+
+            if (!(c > 1e-280) || !double.IsFinite(c)) return double.NaN;
+            _scale[t] = c;
+            double inv = 1 / c;
+            for (int j = 0; j < K; j++) _alpha[t * K + j] *= inv;
+            logZ += Math.Log(c);
+        }
+
+        double zEnd = 0;
+        for (int k = 0; k < K; k++) zEnd += _alpha[(L - 1) * K + k] * Math.Exp(end[k] - mn);
+        if (!(zEnd > 1e-280) || !double.IsFinite(zEnd)) return double.NaN;
+        logZ += Math.Log(zEnd);
+        for (int k = 0; k < K; k++) _beta[(L - 1) * K + k] = Math.Exp(end[k] - mn) / zEnd;
+        for (int t = L - 2; t >= 0; t--)
+        {
+            double inv = 1 / _scale[t + 1];
+            for (int i = 0; i < K; i++)
+            {
+                double b = 0;
+                for (int j = 0; j < K; j++) b += _m[i * K + j] * _psi[(t + 1) * K + j] * _beta[(t + 1) * K + j];
+                _beta[t * K + i] = b * inv;
+            }
+        }
+
+        return logZ;
     }
 
     /// <summary>α_t[k] = log Σ over paths ending in k at t (without the end score); returns log Z.</summary>
