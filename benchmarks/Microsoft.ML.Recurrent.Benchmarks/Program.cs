@@ -11,6 +11,7 @@ namespace Microsoft.ML.Recurrent.Benchmarks;
 /// <c>gemm-gflops [filter]</c> prints a quick GFLOP/s table for the GEMM shapes;
 /// <c>streaming [options]</c> measures streaming training's memory and throughput (issue 13).
 /// <c>forecasting [options]</c> measures the recurrent forecaster (Fit, backtest through Transform, engine Predict).
+/// <c>tagging [options]</c> measures per-step outputs (tagging, CRF) against many-to-one on the same shape (tokens/s).
 /// </summary>
 public static class Program
 {
@@ -22,7 +23,8 @@ public static class Program
         "       Microsoft.ML.Recurrent.Benchmarks bdn [BenchmarkDotNet args, e.g. --filter *Gemm*]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks gemm-gflops [shape filter] [--isa Vector512|Vector256|Vector128|Scalar]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks streaming run --file PATH --rows N [--epochs E] [--hidden H] [--modes memory,stream,auto,cache,cache-memory]\n" +
-        "       Microsoft.ML.Recurrent.Benchmarks forecasting [--repeats N] [--steps N] [--calls N] [--only fit|backtest|engine|stationarization] [--threads N]";
+        "       Microsoft.ML.Recurrent.Benchmarks forecasting [--repeats N] [--steps N] [--calls N] [--only fit|backtest|engine|stationarization] [--threads N]\n" +
+        "       Microsoft.ML.Recurrent.Benchmarks tagging [--hidden 128] [--batch 64] [--length 50] [--input 32] [--classes 9] [--repeats 5] [--min-time 1]";
 
     public static int Main(string[] args)
     {
@@ -49,6 +51,11 @@ public static class Program
         if (args.Length > 0 && args[0] == "streaming")
         {
             return StreamingBenchmark.Run(args[1..]);
+        }
+
+        if (args.Length > 0 && args[0] == "tagging")
+        {
+            return TaggingBenchmark.Run(args[1..]);
         }
 
         if (args.Length > 0 && args[0] == "bdn")

@@ -125,7 +125,7 @@ internal static class SequenceSchema
 
     /// <summary>The label's key values as text (class k ↔ key k + 1), made distinct and non-empty so that
     /// <c>MapValueToKey</c> can rebuild the same keys; "0" … "K−1" when the key has no values.</summary>
-    private static string[] ClassNames(DataViewSchema.Column col, int k)
+    internal static string[] ClassNames(DataViewSchema.Column col, int k)
     {
         var names = new string[k];
         var annotation = col.Annotations.Schema.GetColumnOrNull("KeyValues");

@@ -7,7 +7,7 @@ namespace Microsoft.ML.Recurrent.Engine;
 /// <item>W_hh: a random orthogonal H × H matrix per gate block (Gram–Schmidt on a Gaussian matrix), which keeps
 /// the recurrent Jacobian well conditioned at the start.</item>
 /// <item>Biases: zero, except the LSTM forget gate's b_ih = 1 (remember by default; Jozefowicz et al. 2015).</item>
-/// <item>Embedding: U(±√(3 / E)) (unit-variance rows), row 0 (padding/unknown) zero.</item>
+/// <item>Embedding: U(±√(3 / E)) (unit-variance rows), row 0 (the unknown token) starts at zero.</item>
 /// <item>Head: Glorot uniform, bias zero.</item>
 /// </list>
 /// The same seed gives the same parameters on every machine (System.Random with a seed is deterministic).

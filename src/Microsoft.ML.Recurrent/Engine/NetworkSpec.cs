@@ -40,7 +40,7 @@ internal enum LossKind : byte
 /// <param name="NumberOfLayers">Stacked layers L (≥ 1).</param>
 /// <param name="Bidirectional">Whether each layer runs a reverse direction too (outputs concatenated, D = 2H).</param>
 /// <param name="Dropout">Dropout probability applied to the outputs of every layer but the last, in training only.</param>
-/// <param name="VocabularySize">Number of embedding rows V (token ids 0..V-1, id 0 = padding/unknown, its row stays zero); 0 = no embedding.</param>
+/// <param name="VocabularySize">Number of embedding rows V (token ids 0..V-1, id 0 = unknown: row 0 is the learned unknown-token vector; padding is handled by lengths); 0 = no embedding.</param>
 /// <param name="EmbeddingSize">Embedding width E (the first layer's input size when VocabularySize &gt; 0).</param>
 /// <param name="OutputSize">Head outputs O (0 = no head: the network ends at the recurrent outputs).</param>
 /// <param name="Output">What the head reads.</param>

@@ -5,7 +5,7 @@ using Microsoft.ML.Recurrent.Engine.Layers;
 namespace Microsoft.ML.Recurrent.Engine;
 
 /// <summary>
-/// Embedding (optional) → stacked, optionally bidirectional recurrent layers (dropout between layers in
+/// Embedding (optional; row 0 is the unknown-token vector, zero in models trained before it was learned) → stacked, optionally bidirectional recurrent layers (dropout between layers in
 /// training) → dense head. Holds the workspaces for one batch at a time: one instance per thread.
 /// Parameters and gradients live in flat buffers laid out by <see cref="ParameterLayout"/>.
 /// </summary>
@@ -436,7 +436,7 @@ internal sealed class RecurrentNetwork
                 for (int r = 0; r < b; r++)
                 {
                     int id = (int)batch.Inputs[t * B + r];
-                    if (id == 0) continue; // padding/unknown row stays zero
+                    // Id 0 (unknown) trains row 0 like any other row: the learned unknown-token vector (padding is never read).
                     TensorPrimitives.Add(gE.Slice(id * E, E), dInput0.Slice((t * B + r) * E, E), gE.Slice(id * E, E));
                 }
             }
@@ -478,7 +478,7 @@ internal sealed class RecurrentNetwork
                 int id = (int)v;
                 if (id != v || id < 0 || id >= V)
                     throw new ArgumentException($"Token id {v} at step {t} of sequence {batch.Order[r]} is outside [0, {V}).");
-                if (id == 0 || t >= batch.Lengths[r]) row.Clear();
+                if (t >= batch.Lengths[r]) row.Clear(); // padding; id 0 (unknown) reads row 0, the learned unknown-token vector
                 else table.Slice(id * E, E).CopyTo(row);
             }
         }

@@ -10,7 +10,7 @@ namespace Microsoft.ML.Recurrent.Onnx;
 /// <para><b>Input</b> (<see cref="OnnxExportOptions.InputName"/>, default "features"), batch-first:</para>
 /// <list type="bullet">
 /// <item>without an embedding: float <c>[batch, T, F]</c>, F = <see cref="NetworkSpec.InputSize"/> fixed;</item>
-/// <item>with an embedding: int64 token ids <c>[batch, T]</c> in 0 … V−1 (id 0 = padding/unknown, a zero row);
+/// <item>with an embedding: int64 token ids <c>[batch, T]</c> in 0 … V−1 (id 0 = unknown, row 0 of the table);
 /// an id outside that range is an ONNX Runtime error.</item>
 /// </list>
 /// <para>"batch" and "T" are symbolic. Every sequence of one call has the same length T: the graph has no
@@ -135,9 +135,8 @@ internal static class OnnxExporter
         }
 
         g.AddInput(inputName, OnnxDataType.Int64, Batch, Time);
-        // Id 0 (padding/unknown) always embeds to zeros in the engine, whatever row 0 holds.
+        // Id 0 (unknown) reads row 0 like the engine does: the learned unknown-token vector.
         float[] embedding = layout.Embedding.Of(parameters).ToArray();
-        Array.Clear(embedding, 0, spec.EmbeddingSize);
         string table = g.AddInitializer("embedding", new long[] { spec.VocabularySize, spec.EmbeddingSize }, embedding);
         return g.Node("Gather", new[] { table, inputName }, "embedded", OnnxAttribute.Int("axis", 0)); // (batch, T, E)
     }

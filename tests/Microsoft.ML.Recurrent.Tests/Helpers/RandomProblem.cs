@@ -17,7 +17,7 @@ internal sealed record RandomProblem(
     double[][]? C0)
 {
     /// <summary>
-    /// Parameters uniform in ±0.5 (embedding row 0 zero), inputs uniform in ±1 (or token ids 0..V−1 with at least one 0),
+    /// Parameters uniform in ±0.5 (embedding row 0, the unknown-token vector, too), inputs uniform in ±1 (or token ids 0..V−1 with at least one 0),
     /// targets uniform in ±1 (MSE), 0/1 (BCE) or class indices (softmax CE), initial states uniform in ±0.5 when asked for.
     /// </summary>
     public static RandomProblem Create(NetworkSpec spec, LossKind loss, int[] lengths, int seed, bool initialState)
@@ -27,7 +27,6 @@ internal sealed record RandomProblem(
         var layout = new ParameterLayout(spec);
         var pd = new double[layout.Count];
         for (int i = 0; i < pd.Length; i++) pd[i] = Uniform(0.5);
-        for (int e = 0; e < spec.EmbeddingSize && spec.VocabularySize > 0; e++) pd[layout.Embedding.Offset + e] = 0;
         var p = pd.Select(v => (float)v).ToArray();
 
         int f = spec.InputSize, o = spec.OutputSize;

@@ -55,7 +55,7 @@ public class OnnxExporterTests
         var spec = new NetworkSpec((CellKind)cellKind, 1, H, layers, bidi, VocabularySize: v, EmbeddingSize: e, OutputSize: O, Output: (OutputMode)outputMode);
         float[] p = RandomParameters(spec, seed: 3 + cellKind);
         var layout = new ParameterLayout(spec);
-        layout.Embedding.Of(p)[..e].Fill(0.75f); // the engine ignores row 0 (padding): the export must too
+        layout.Embedding.Of(p)[..e].Fill(0.75f); // row 0 is the unknown-token vector: the export must read it as the engine does
         var random = new Random(9);
         float[][] ids = Enumerable.Range(0, Batch).Select(_ => Enumerable.Range(0, T).Select(_ => (float)random.Next(v)).ToArray()).ToArray();
         ids[1][2] = 0f;
