@@ -7,7 +7,8 @@ namespace Microsoft.ML.Recurrent.Benchmarks;
 /// <c>compare</c> puts interleaved runs of the throughput runner and of benchmarks/LibTorchBaseline side by side;
 /// <c>mlnet [options]</c> measures Fit and prediction through ML.NET beside the engine alone;
 /// <c>bdn [BenchmarkDotNet arguments]</c> runs the BenchmarkDotNet suite;
-/// <c>gemm-gflops [filter]</c> prints a quick GFLOP/s table for the GEMM shapes.
+/// <c>gemm-gflops [filter]</c> prints a quick GFLOP/s table for the GEMM shapes;
+/// <c>seq2seq [options]</c> measures encoder–decoder training tokens/s and greedy / beam-4 decoding sequences/s.
 /// </summary>
 public static class Program
 {
@@ -16,7 +17,8 @@ public static class Program
         "       Microsoft.ML.Recurrent.Benchmarks compare --ours FILE... --libtorch FILE... [--markdown]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks mlnet [--repeats N] [--rows N] [--pe-rows N] [--only fit|predict] [--threads N]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks bdn [BenchmarkDotNet args, e.g. --filter *Gemm*]\n" +
-        "       Microsoft.ML.Recurrent.Benchmarks gemm-gflops [shape filter] [--isa Vector512|Vector256|Vector128|Scalar]";
+        "       Microsoft.ML.Recurrent.Benchmarks gemm-gflops [shape filter] [--isa Vector512|Vector256|Vector128|Scalar]\n" +
+        "       Microsoft.ML.Recurrent.Benchmarks seq2seq [--repeats N] [--threads N] [--hidden H] [--batch B] [--source T] [--target T] [--attention Additive|Dot|None]";
 
     public static int Main(string[] args)
     {
@@ -39,6 +41,11 @@ public static class Program
         {
             BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args[1..]);
             return 0;
+        }
+
+        if (args.Length > 0 && args[0] == "seq2seq")
+        {
+            return Seq2SeqThroughput.Run(args[1..]);
         }
 
         if (args.Length > 0 && args[0] == "gemm-gflops")
