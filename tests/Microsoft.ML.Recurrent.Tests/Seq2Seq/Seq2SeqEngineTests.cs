@@ -200,5 +200,33 @@ public class Seq2SeqEngineTests
         }
     }
 
+    [Fact]
+    public void Decode_MoreSteps_AllocatesOnlyTheLongerResults()
+    {
+        var spec = Spec("Additive", "Lstm", 1, true, true, hidden: 8, keys: 5);
+        var pairs = Pairs(spec, 47, count: 4);
+        var (enc, dec, head) = Seq2SeqHarness.RandomParameters(spec, 17);
+        head[new Seq2SeqHeadLayout(spec).OutBias.Offset] = -1e4f; // never ends: every decode runs all its steps
+        var net = new Seq2SeqNetwork(spec, enc, dec, head, training: false);
+        var (src, _) = Seq2SeqHarness.Batches(spec, pairs);
+        foreach (bool greedy in new[] { true, false })
+        {
+            int width = greedy ? 1 : 3;
+            net.Decode(src, width, 25, greedy); // sizes every workspace
+            long Allocated(int steps)
+            {
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                var r = net.Decode(src, width, steps, greedy);
+                long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
+                r.Should().OnlyContain(d => d.Tokens.Length == steps);
+                return bytes;
+            }
+
+            long shortRun = Allocated(5), longRun = Allocated(25);
+            long longerResults = pairs.Sum(p => 20L * 4 * (1 + p.Source.Length));
+            (longRun - shortRun).Should().BeLessThanOrEqualTo(longerResults + 256, $"the 20 extra decoder steps (greedy: {greedy}) allocate nothing but the longer results");
+        }
+    }
+
     private static double[] D(float[] x) => x.Select(v => (double)v).ToArray();
 }
