@@ -145,3 +145,68 @@ public class EncoderDecoderEstimatorTests : IClassFixture<ReversalModelFixture>
         public uint[] PredictedLabel { get; set; } = [];
     }
 }
+
+/// <summary>A Single-vector source (F = 2 values per step) decoded with a beam of 3, through ML.NET and a save/load.</summary>
+public class EncoderDecoderDenseSourceTests
+{
+    private sealed class Row
+    {
+        [VectorType]
+        public float[] Signal { get; set; } = [];
+
+        public string Signs { get; set; } = "";
+    }
+
+    private static List<Row> Rows(int count, int seed)
+    {
+        var random = new Random(seed);
+        return Enumerable.Range(0, count).Select(_ =>
+        {
+            int steps = random.Next(2, 6);
+            var signal = new float[steps * 2];
+            var signs = new string[steps];
+            for (int t = 0; t < steps; t++)
+            {
+                bool up = random.Next(2) == 0;
+                signal[2 * t] = up ? 1f : -1f;
+                signal[2 * t + 1] = (float)(random.NextDouble() - 0.5) * 0.2f; // noise
+                signs[t] = up ? "up" : "down";
+            }
+
+            return new Row { Signal = signal, Signs = string.Join(' ', signs) };
+        }).ToList();
+    }
+
+    [Fact]
+    public void Fit_SingleSourceBeamThree_LearnsAndSurvivesSaveLoad()
+    {
+        var ml = new MLContext(seed: 3);
+        var train = ml.Data.LoadFromEnumerable(Rows(400, 1));
+        var test = ml.Data.LoadFromEnumerable(Rows(60, 2));
+        var pipeline = ml.Transforms.Text.TokenizeIntoWords("Words", nameof(Row.Signs))
+            .Append(ml.Transforms.Conversion.MapValueToKey("Label", "Words"))
+            .Append(ml.Recurrent().Trainers.EncoderDecoder(new EncoderDecoderTrainer.Options
+            {
+                FeatureColumnName = nameof(Row.Signal),
+                FeaturesPerStep = 2,
+                HiddenSize = 16,
+                TargetEmbeddingSize = 4,
+                CellType = RecurrentCellType.Gru,
+                Attention = RecurrentAttention.Dot,
+                BeamWidth = 3,
+                MaximumNumberOfEpochs = 30,
+                Seed = 2,
+            }))
+            .Append(ml.Transforms.Conversion.MapKeyToValue("Predicted", "PredictedLabel"));
+        var model = pipeline.Fit(train);
+        var output = model.Transform(test);
+        var predicted = output.GetColumn<string[]>("Predicted").Select(p => string.Join(' ', p)).ToArray();
+        var expected = output.GetColumn<string>(nameof(Row.Signs)).ToArray();
+        (predicted.Zip(expected).Count(p => p.First == p.Second) / (double)expected.Length).Should().BeGreaterThanOrEqualTo(0.9);
+
+        using var dir = new Serialization.TempDirectory();
+        ml.Model.Save(model, train.Schema, dir.File("dense.zip"));
+        var loaded = new MLContext(seed: 4).Model.Load(dir.File("dense.zip"), out _);
+        loaded.Transform(test).GetColumn<string[]>("Predicted").Should().BeEquivalentTo(output.GetColumn<string[]>("Predicted"), o => o.WithStrictOrdering());
+    }
+}
