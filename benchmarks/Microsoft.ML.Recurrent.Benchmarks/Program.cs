@@ -12,6 +12,7 @@ namespace Microsoft.ML.Recurrent.Benchmarks;
 /// <c>streaming [options]</c> measures streaming training's memory and throughput (issue 13).
 /// <c>forecasting [options]</c> measures the recurrent forecaster (Fit, backtest through Transform, engine Predict).
 /// <c>tagging [options]</c> measures per-step outputs (tagging, CRF) against many-to-one on the same shape (tokens/s).
+/// <c>seq2seq [options]</c> measures encoder–decoder training tokens/s and greedy / beam-4 decoding sequences/s.
 /// </summary>
 public static class Program
 {
@@ -24,7 +25,8 @@ public static class Program
         "       Microsoft.ML.Recurrent.Benchmarks gemm-gflops [shape filter] [--isa Vector512|Vector256|Vector128|Scalar]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks streaming run --file PATH --rows N [--epochs E] [--hidden H] [--modes memory,stream,auto,cache,cache-memory]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks forecasting [--repeats N] [--steps N] [--calls N] [--only fit|backtest|engine|stationarization] [--threads N]\n" +
-        "       Microsoft.ML.Recurrent.Benchmarks tagging [--hidden 128] [--batch 64] [--length 50] [--input 32] [--classes 9] [--repeats 5] [--min-time 1]";
+        "       Microsoft.ML.Recurrent.Benchmarks tagging [--hidden 128] [--batch 64] [--length 50] [--input 32] [--classes 9] [--repeats 5] [--min-time 1]\n" +
+        "       Microsoft.ML.Recurrent.Benchmarks seq2seq [--repeats N] [--threads N] [--hidden H] [--batch B] [--source T] [--target T] [--attention Additive|Dot|None]";
 
     public static int Main(string[] args)
     {
@@ -67,6 +69,11 @@ public static class Program
         if (args.Length > 0 && args[0] == "forecasting")
         {
             return ForecastingBenchmark.Run(args[1..]);
+        }
+
+        if (args.Length > 0 && args[0] == "seq2seq")
+        {
+            return Seq2SeqThroughput.Run(args[1..]);
         }
 
         if (args.Length > 0 && args[0] == "gemm-gflops")

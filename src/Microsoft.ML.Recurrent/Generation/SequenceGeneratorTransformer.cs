@@ -1,0 +1,88 @@
+using Microsoft.ML.Data;
+using Microsoft.ML.Recurrent.Seq2Seq;
+
+namespace Microsoft.ML.Recurrent;
+
+/// <summary>
+/// A fitted sequence generator: continues the prefix column of each row into the output key vector column (the training
+/// column's key values, so <c>MapKeyToValue</c> gives tokens), and generates from code with <see cref="Generate"/>.
+/// Saves and loads as an ML.NET model (the loaded chain generates the same tokens for the same rows).
+/// </summary>
+public sealed class SequenceGeneratorTransformer : ITransformer
+{
+    private readonly ITransformer _chain;
+    private readonly LoadedGenerator _loaded;
+    private readonly string _prefixColumn;
+
+    internal SequenceGeneratorTransformer(ITransformer chain, GeneratorModel model, IReadOnlyList<RecurrentEpochReport> history, string prefixColumn)
+    {
+        _chain = chain;
+        _loaded = new LoadedGenerator(model);
+        TrainingHistory = history;
+        _prefixColumn = prefixColumn;
+    }
+
+    /// <summary>One report per training epoch (mean next-token cross-entropy, the end token included).</summary>
+    public IReadOnlyList<RecurrentEpochReport> TrainingHistory { get; }
+
+    /// <summary>The tokens the generator knows: the training column's key values, key k ↔ item k − 1.</summary>
+    public IReadOnlyList<string> Tokens => _loaded.Model.TokenValues;
+
+    /// <summary>
+    /// Samples a continuation of <paramref name="prefix"/> (tokens of the training column; may be empty): at most
+    /// <paramref name="maximumLength"/> generated tokens, fewer when the model emits its end token. Returns the continuation
+    /// only — no prefix, no end token. The options' TopK applies; the same arguments give the same tokens.
+    /// </summary>
+    /// <param name="prefix">Tokens to continue; each must be one of <see cref="Tokens"/>.</param>
+    /// <param name="maximumLength">Most tokens to generate (≥ 1).</param>
+    /// <param name="temperature">Softmax temperature (&gt; 0): below 1 sharper, above 1 more varied.</param>
+    /// <param name="seed">Seed of the draws.</param>
+    public IReadOnlyList<string> Generate(IReadOnlyList<string> prefix, int maximumLength, float temperature, int seed)
+    {
+        ArgumentNullException.ThrowIfNull(prefix);
+        if (maximumLength < 1) throw new ArgumentOutOfRangeException(nameof(maximumLength), maximumLength, $"{nameof(maximumLength)} must be ≥ 1; it was {maximumLength}.");
+        if (!(temperature > 0f) || !float.IsFinite(temperature))
+            throw new ArgumentOutOfRangeException(nameof(temperature), temperature, $"{nameof(temperature)} must be a finite number > 0; it was {temperature}.");
+        var ids = _loaded.Ids(prefix);
+        var generated = _loaded.Generate(ids, maximumLength, temperature, _loaded.Model.TopK, seed);
+        return generated.Select(k => _loaded.Model.TokenValues[k - 1]).ToArray();
+    }
+
+    /// <inheritdoc/>
+    public bool IsRowToRowMapper => _chain.IsRowToRowMapper;
+
+    /// <inheritdoc/>
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
+    {
+        CheckPrefixColumn(inputSchema);
+        return _chain.GetOutputSchema(inputSchema);
+    }
+
+    /// <inheritdoc/>
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
+    {
+        CheckPrefixColumn(inputSchema);
+        return _chain.GetRowToRowMapper(inputSchema);
+    }
+
+    /// <inheritdoc/>
+    public IDataView Transform(IDataView input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        CheckPrefixColumn(input.Schema);
+        return _chain.Transform(input);
+    }
+
+    private void CheckPrefixColumn(DataViewSchema schema)
+    {
+        ArgumentNullException.ThrowIfNull(schema);
+        TokenColumns.CheckTokens(schema, _prefixColumn, "Prefix", nameof(schema));
+        var key = (KeyDataViewType)((VectorDataViewType)schema[_prefixColumn].Type).ItemType;
+        if (key.Count > (ulong)_loaded.Model.Keys)
+            throw new ArgumentOutOfRangeException(nameof(schema),
+                $"Prefix column '{_prefixColumn}' has {key.Count} key values but the generator knows {_loaded.Model.Keys} (column '{_loaded.Model.FeatureColumnName}'); map the prefix with the training column's key values.");
+    }
+
+    /// <summary>Saves the inner chain of stock transformers (ML.NET calls this from <c>mlContext.Model.Save</c>).</summary>
+    void ICanSaveModel.Save(ModelSaveContext ctx) => _chain.Save(ctx);
+}
