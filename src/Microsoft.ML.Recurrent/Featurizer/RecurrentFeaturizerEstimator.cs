@@ -3,6 +3,7 @@ using Microsoft.ML.Recurrent.Data;
 using Microsoft.ML.Recurrent.Engine;
 using Microsoft.ML.Recurrent.Engine.Heads;
 using Microsoft.ML.Recurrent.Sequence;
+using SequenceColumns = Microsoft.ML.Recurrent.Sequence.SequenceColumns;
 
 namespace Microsoft.ML.Recurrent;
 

@@ -184,8 +184,8 @@ internal static class SequenceServing
                 chain = chain.Append(tokens
                     ? (IEstimator<ITransformer>)ml.Transforms.CustomMapping<TokenInput, FeaturizeOutput>(SequenceMappings.TokenFeaturize, SequenceContracts.TokenFeaturize)
                     : ml.Transforms.CustomMapping<DenseInput, FeaturizeOutput>(SequenceMappings.DenseFeaturize, SequenceContracts.DenseFeaturize));
-                var adapter = new MemoryStream(ShapeAdapter.CreateReshape(model.OutputWidth, SequenceColumns.Pooled, outputColumnName!));
-                chain = chain.Append(ml.Transforms.ApplyOnnxModel(outputColumnName!, SequenceColumns.Pooled, adapter));
+                // The package's one known-size route (stock transformers only, no native runtime): Vector<Single, D>.
+                chain = KnownSizeVector.Append(ml, chain, SequenceColumns.Pooled, outputColumnName!, model.OutputWidth, null, inputSchema, drop);
                 if (weightsColumnName is not null) chain = chain.Append(ml.Transforms.CopyColumns(weightsColumnName, SequenceColumns.Weights));
                 drop.Add(SequenceColumns.Pooled);
                 drop.Add(SequenceColumns.Weights);
