@@ -3,8 +3,8 @@ using Microsoft.ML.SearchSpace;
 
 namespace Microsoft.ML.Recurrent.Tests.Experiments;
 
-/// <summary>A row of the experiment tests: a float sequence (F = 1) with a Boolean and a Single label.</summary>
-public sealed class DelayRow
+/// <summary>A row of the experiment tests: a float sequence (T·F values) with a Single and a Boolean label.</summary>
+public sealed class SequenceRow
 {
     [VectorType]
     public float[] Features { get; set; } = [];
@@ -17,24 +17,13 @@ public sealed class DelayRow
 internal static class ExperimentData
 {
     /// <summary>
-    /// Delayed XOR, F = 1: steps 0 and 1 hold two bits (±1), then <paramref name="delay"/> steps of noise in [−1, 1]; the
-    /// label is a XOR b (Value: +1 or −1). The bits must be remembered across the noise and combined non-linearly: a gated
-    /// cell with enough units solves it, a simple RNN loses the bits in the noise and two units cannot hold both bits and
-    /// their combination reliably.
-    /// </summary>
-    public static DelayRow[] DelayedXor(int count, int delay, int seed) => Delayed(count, delay, seed, xor: true);
-
-    /// <summary>Delayed recall: as <see cref="DelayedXor"/>, but the label is the first bit alone.</summary>
-    public static DelayRow[] DelayedRecall(int count, int delay, int seed) => Delayed(count, delay, seed, xor: false);
-
-    /// <summary>
     /// The adding problem (Hochreiter &amp; Schmidhuber), F = 2: a value in [0, 1] and a marker per step, exactly two markers
     /// (one in each half); Value is the sum of the two marked values. Predicting the mean scores an MSE of about 0.167.
     /// </summary>
-    public static DelayRow[] Adding(int count, int length, int seed)
+    public static SequenceRow[] Adding(int count, int length, int seed)
     {
         var rng = new Random(seed);
-        var rows = new DelayRow[count];
+        var rows = new SequenceRow[count];
         for (int i = 0; i < count; i++)
         {
             var x = new float[length * 2];
@@ -46,25 +35,7 @@ internal static class ExperimentData
                 if (t == a || t == b) { x[2 * t + 1] = 1f; sum += x[2 * t]; }
             }
 
-            rows[i] = new DelayRow { Features = x, Value = sum, Label = sum > 1f };
-        }
-
-        return rows;
-    }
-
-    private static DelayRow[] Delayed(int count, int delay, int seed, bool xor)
-    {
-        var rng = new Random(seed);
-        var rows = new DelayRow[count];
-        for (int i = 0; i < count; i++)
-        {
-            bool a = rng.Next(2) == 1, b = rng.Next(2) == 1;
-            var x = new float[2 + delay];
-            x[0] = a ? 1f : -1f;
-            x[1] = b ? 1f : -1f;
-            for (int t = 2; t < x.Length; t++) x[t] = (float)(rng.NextDouble() * 2 - 1);
-            bool y = xor ? a ^ b : a;
-            rows[i] = new DelayRow { Features = x, Label = y, Value = y ? 1f : -1f };
+            rows[i] = new SequenceRow { Features = x, Value = sum, Label = sum > 1f };
         }
 
         return rows;
