@@ -32,6 +32,12 @@ public sealed class RecurrentModelParameters
 
     internal float[] Parameters => Stored.Parameters;
 
+    internal PredictionKind Kind => Stored.Kind;
+
+    internal string FeatureColumnName => Stored.FeatureColumnName;
+
+    internal bool UsesTokens => Stored.UsesTokens;
+
     /// <summary>Shapes, classes, input column and training history.</summary>
     public RecurrentModelInfo Info { get; }
 

@@ -1,3 +1,5 @@
+using Microsoft.ML.Data;
+using Microsoft.ML.Recurrent.Serving;
 using Microsoft.ML.Recurrent.Tests.Estimators;
 using Microsoft.ML.Recurrent.Tests.Serialization;
 
@@ -90,5 +92,32 @@ public class LoadedModelTests : IClassFixture<CitizenFixture>
         File.ReadAllBytes(result.OutputPath + ".onnx").Should().Equal(Onnx(_f.Multiclass.LastTransformer));
         var child = _f.Ml.Data.LoadFromBinary(result.OutputPath);
         child.ShouldHaveSameColumnsAndData(_f.Multiclass.Transform(_f.Test), "Score", "PredictedLabel");
+    }
+
+    private sealed class TokenRow
+    {
+        [KeyType(4)]
+        [VectorType]
+        public uint[] Tokens { get; set; } = [];
+    }
+
+    [Fact]
+    public void FromLoadedModel_TokenModel_ServesKeyInputWithTheLoadedOutputs()
+    {
+        var model = ModelSamples.Tokens(); // binary, vocabulary 5 (keys 1..4), column "Tokens"
+        var ml = new MLContext(seed: 0);
+        var data = ml.Data.LoadFromEnumerable(new[]
+        {
+            new TokenRow { Tokens = [1, 2, 3] }, new TokenRow { Tokens = [4, 0, 2, 2, 1] }, new TokenRow { Tokens = [3] },
+        });
+        using var stream = new MemoryStream();
+        ml.Model.Save(ServingChain.Build(model, data.Schema), data.Schema, stream);
+        stream.Position = 0;
+        var loaded = new MLContext(seed: 2).Model.Load(stream, out _);
+
+        var recurrent = RecurrentPredictionTransformer.FromLoadedModel(loaded);
+        recurrent.FeatureColumnType.Should().Be(new VectorDataViewType(new KeyDataViewType(typeof(uint), 4)));
+        recurrent.ModelInfo.VocabularySize.Should().Be(5);
+        recurrent.Transform(data).ShouldHaveSameColumnsAndData(loaded.Transform(data), "PredictedLabel", "Score", "Probability");
     }
 }
