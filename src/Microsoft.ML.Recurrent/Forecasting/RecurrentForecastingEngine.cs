@@ -353,7 +353,7 @@ internal static class ForecastEngineFactory
         Series = series,
     };
 
-    /// <summary>The input schema a forecaster reads: the series and covariates (Single) and the series id (text).</summary>
+    /// <summary>The input schema a forecaster reads: the series and covariates (Single) and the series id (text, or a key with text key values).</summary>
     public static DataViewSchema InputSchema(ForecastModel m)
     {
         var b = new DataViewSchema.Builder();

@@ -232,6 +232,11 @@ public sealed class ForecastingBehaviourTests
         var fromKey = ml.Forecasting.ForecastByRecurrent(o).Fit(keyed);
         ForecastData.Column(fromKey.Transform(keyed), "Forecast").Should().BeEquivalentTo(ForecastData.Column(fromText.Transform(text), "Forecast"), x => x.WithStrictOrdering());
 
+        var byKey = ml.Forecasting.Evaluate(fromKey.Transform(keyed), "Value", "Forecast", seriesIdColumnName: "Store");
+        var byText = ml.Forecasting.Evaluate(fromText.Transform(text), "Value", "Forecast", seriesIdColumnName: "Store");
+        byKey.MeanAbsoluteError.Should().Be(byText.MeanAbsoluteError);
+        byKey.Count.Should().Be(2 * (113 + 112), "rows 6..118 of each series have a next value, rows 6..117 two");
+
         var engine = fromKey.CreateForecastingEngine<SeriesStep, PointPrediction>(ml);
         engine.Predict(new SeriesStep { Store = "b", Value = 60 });
         var stream = new MemoryStream();
