@@ -50,6 +50,9 @@ public static class AirlinePassengers
             if (args[i] == "--stationarization") options.Stationarization = Enum.Parse<RecurrentForecastingStationarization>(args[i + 1]);
             if (args[i] == "--log") options.LogTransform = bool.Parse(args[i + 1]);
             if (args[i] == "--models") options.NumberOfModels = int.Parse(args[i + 1]);
+            if (args[i] == "--window") options.WindowSize = int.Parse(args[i + 1]);
+            if (args[i] == "--hidden") options.HiddenSize = int.Parse(args[i + 1]);
+            if (args[i] == "--cell") options.CellType = Enum.Parse<RecurrentCellType>(args[i + 1]);
         }
 
         var clock = System.Diagnostics.Stopwatch.StartNew();

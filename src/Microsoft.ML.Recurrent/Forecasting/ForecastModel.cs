@@ -51,6 +51,8 @@ internal sealed class ForecastModel
     public required string UpperBoundColumnName { get; init; }
     /// <summary>Empty when the view holds one series.</summary>
     public required string SeriesIdColumnName { get; init; }
+    /// <summary>Whether the series id column is a key with text key values (mapped to its text by the chain) rather than text.</summary>
+    public bool SeriesIdIsKey { get; init; }
     public required string[] CovariateColumnNames { get; init; }
     /// <summary>Covariates known ahead: the network also reads their values over the horizon.</summary>
     public required string[] KnownCovariateColumnNames { get; init; }

@@ -18,7 +18,7 @@ namespace Microsoft.ML.Recurrent.Forecasting;
 ///   1      byte    cell kind: 0 simple RNN, 1 LSTM, 2 GRU
 ///   1      byte    stationarization: 0 differencing, 1 seasonal differencing
 ///   1      byte    log transform: 0 or 1
-///   1      byte    reserved (0)
+///   1      byte    series id column kind: 0 text (or no id column), 1 key with text key values
 ///   4      int32   features per step F (= 1 + C + K, plus 1 for the future flag when K &gt; 0)
 ///   4      int32   hidden size H
 ///   4      int32   number of layers L
@@ -75,7 +75,7 @@ internal static class ForecastModelFormat
             w.Write((byte)spec.Cell);
             w.Write((byte)m.Stationarization);
             w.Write(m.UseLog ? (byte)1 : (byte)0);
-            w.Write((byte)0);
+            w.Write(m.SeriesIdIsKey ? (byte)1 : (byte)0);
             w.Write(spec.InputSize);
             w.Write(spec.HiddenSize);
             w.Write(spec.NumberOfLayers);
@@ -157,11 +157,11 @@ internal static class ForecastModelFormat
         byte cell = r.Byte("cell kind");
         byte mode = r.Byte("stationarization");
         byte log = r.Byte("log flag");
-        byte reserved = r.Byte("reserved byte");
+        byte idKind = r.Byte("series id kind");
         if (cell > (byte)CellKind.Gru) throw Invalid($"cell kind {cell} is unknown");
         if (mode > (byte)StationarizationKind.SeasonalDifferencing) throw Invalid($"stationarization {mode} is unknown");
         if (log > 1) throw Invalid($"log flag {log} is not 0 or 1");
-        if (reserved != 0) throw Invalid($"reserved byte is {reserved}, not 0");
+        if (idKind > 1) throw Invalid($"series id kind {idKind} is not 0 (text) or 1 (key)");
         int f = r.Int32("features per step", 1, 2 * Limits.Covariates + 2);
         int hidden = r.Int32("hidden size", 1, Limits.HiddenSize);
         int layers = r.Int32("number of layers", 1, Limits.NumberOfLayers);
@@ -180,6 +180,7 @@ internal static class ForecastModelFormat
         string upper = r.String("upper bound column name");
         string seriesId = r.String("series id column name");
         if ((lower.Length == 0) != (upper.Length == 0)) throw Invalid("only one of the two bound column names is set");
+        if (idKind == 1 && seriesId.Length == 0) throw Invalid("a key series id without a series id column");
         int c0 = r.Int32("covariate count", 0, Limits.Covariates);
         if ((long)c0 * 4 > r.Remaining) throw Invalid($"covariate count {c0} needs more bytes than the {r.Remaining} that remain");
         var covariates = new string[c0];
@@ -248,6 +249,7 @@ internal static class ForecastModelFormat
             LowerBoundColumnName = lower,
             UpperBoundColumnName = upper,
             SeriesIdColumnName = seriesId,
+            SeriesIdIsKey = idKind == 1,
             CovariateColumnNames = covariates,
             KnownCovariateColumnNames = known,
             Residuals = residuals,

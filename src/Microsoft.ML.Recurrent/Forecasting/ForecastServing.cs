@@ -225,7 +225,7 @@ internal sealed class ForecastMappingFactory : StatefulCustomMappingFactory<Fore
 /// Builds the chain of stock transformers that serves a forecaster:
 /// <code>
 ///   CustomMapping(constant key) → MapValue(key → model as base64 text) → Concatenate(value, covariates → inputs)
-///   → CopyColumns(series id or the constant key → series) → StatefulCustomMapping(rolling forecast)
+///   → CopyColumns(series id or the constant key → series) or MapKeyToValue(key series id → series) → StatefulCustomMapping(rolling forecast)
 ///   → CopyColumns(forecast and bounds → the user's names) → DropColumns(internal columns)
 /// </code>
 /// </summary>
@@ -240,8 +240,9 @@ internal static class ForecastChain
             .Append(ml.Transforms.Conversion.MapValue(ForecastColumns.Model,
                 new[] { new KeyValuePair<string, string>(ServingColumns.ModelKeyValue, payload) }, ServingColumns.ModelKey))
             .Append(ml.Transforms.Concatenate(ForecastColumns.Inputs, inputs))
-            .Append(ml.Transforms.CopyColumns(ForecastColumns.Series,
-                model.SeriesIdColumnName.Length > 0 ? model.SeriesIdColumnName : ServingColumns.ModelKey))
+            .Append(model.SeriesIdIsKey
+                ? (IEstimator<ITransformer>)ml.Transforms.Conversion.MapKeyToValue(ForecastColumns.Series, model.SeriesIdColumnName)
+                : ml.Transforms.CopyColumns(ForecastColumns.Series, model.SeriesIdColumnName.Length > 0 ? model.SeriesIdColumnName : ServingColumns.ModelKey))
             .Append(ml.Transforms.StatefulCustomMapping<ForecastInput, ForecastOutput, ForecastCursorState>(
                 ForecastMapping.Map, ForecastMapping.Init, ForecastColumns.Contract))
             .Append(ml.Transforms.CopyColumns(model.OutputColumnName, ForecastColumns.Forecast));

@@ -27,8 +27,8 @@ internal static class ForecastTrainer
     public static (ForecastModel Model, ForecastFitInfo Info) Fit(RecurrentForecastingEstimator.Options o, IDataView input)
     {
         var cancel = o.CancellationToken;
-        ForecastSchema.Check(input.Schema, o, nameof(input));
-        var series = Read(input, o, cancel);
+        bool idIsKey = ForecastSchema.Check(input.Schema, o, nameof(input));
+        var series = Read(input, o, idIsKey, cancel);
         int c = o.CovariateColumnNames.Length + o.KnownCovariateColumnNames.Length, w = 1 + c, h = o.Horizon, W = o.WindowSize;
 
         // Candidates: (stationarization, log). Seasonal needs a period; log needs every value > 0.
@@ -145,7 +145,7 @@ internal static class ForecastTrainer
             draft.Series[i].Tail = s.Values.GetRange((n - keep) * w, keep * w).ToArray();
         }
 
-        var model = NewModel(o, best.Mode, best.Log, m, final, sorted, draft.Series);
+        var model = NewModel(o, best.Mode, best.Log, m, final, sorted, draft.Series, idIsKey);
         return (model, new ForecastFitInfo(history, errors, epochs));
     }
 
@@ -175,8 +175,9 @@ internal static class ForecastTrainer
     internal static int HeldOut(int n, RecurrentForecastingEstimator.Options o) => Math.Max(o.Horizon, (int)Math.Round(n * (double)o.ValidationFraction));
 
     internal static ForecastModel NewModel(RecurrentForecastingEstimator.Options o, StationarizationKind mode, bool log, int m,
-        float[][] networks, float[][] residuals, List<SeriesState> series) => new()
+        float[][] networks, float[][] residuals, List<SeriesState> series, bool idIsKey = false) => new()
     {
+        SeriesIdIsKey = idIsKey,
         Spec = new NetworkSpec((CellKind)(int)o.CellType, ForecastModel.FeatureWidthFor(o.CovariateColumnNames.Length, o.KnownCovariateColumnNames.Length), o.HiddenSize, o.NumberOfLayers, false,
             o.Dropout, 0, 0, o.Horizon, OutputMode.LastHidden),
         Networks = networks,
@@ -328,11 +329,14 @@ internal static class ForecastTrainer
         o.SeriesIdColumnName is null ? $"in column '{o.InputColumnName}'" : $"'{s.Id}' (column '{o.SeriesIdColumnName}')";
 
     /// <summary>Reads every row in order, grouped by series (first-seen order), rejecting non-finite values by row.</summary>
-    private static List<SeriesRows> Read(IDataView input, RecurrentForecastingEstimator.Options o, CancellationToken cancel)
+    private static List<SeriesRows> Read(IDataView input, RecurrentForecastingEstimator.Options o, bool idIsKey, CancellationToken cancel)
     {
+        const string keyText = "__RecurrentForecastSeriesText__";
+        if (idIsKey)
+            input = new MLContext(seed: 0).Transforms.Conversion.MapKeyToValue(keyText, o.SeriesIdColumnName).Fit(input).Transform(input);
         var names = new[] { o.InputColumnName }.Concat(o.CovariateColumnNames).Concat(o.KnownCovariateColumnNames).ToArray();
         var columns = names.Select(n => input.Schema[n]).ToList();
-        var idColumn = o.SeriesIdColumnName is null ? (DataViewSchema.Column?)null : input.Schema[o.SeriesIdColumnName];
+        var idColumn = o.SeriesIdColumnName is null ? (DataViewSchema.Column?)null : input.Schema[idIsKey ? keyText : o.SeriesIdColumnName];
         var needed = idColumn is { } ic ? columns.Append(ic) : columns;
         var bySeries = new Dictionary<string, SeriesRows>(StringComparer.Ordinal);
         var order = new List<SeriesRows>();
@@ -377,7 +381,8 @@ internal static class ForecastTrainer
 /// <summary>Schema checks shared by GetOutputSchema and Fit.</summary>
 internal static class ForecastSchema
 {
-    public static void Check(DataViewSchema schema, RecurrentForecastingEstimator.Options o, string parameter)
+    /// <summary>Checks the columns; returns whether the series id is a key (with text key values).</summary>
+    public static bool Check(DataViewSchema schema, RecurrentForecastingEstimator.Options o, string parameter)
     {
         foreach (var name in new[] { o.InputColumnName }.Concat(o.CovariateColumnNames).Concat(o.KnownCovariateColumnNames))
         {
@@ -389,9 +394,13 @@ internal static class ForecastSchema
         if (o.SeriesIdColumnName is string idName)
         {
             var col = schema.GetColumnOrNull(idName) ?? throw new ArgumentOutOfRangeException(parameter, $"Series id column '{idName}' was not found in the input.");
-            if (col.Type is not TextDataViewType)
-                throw new ArgumentOutOfRangeException(parameter, NotText(idName, col.Type.ToString() ?? "?"));
+            if (col.Type is TextDataViewType) return false;
+            if (col.Type is KeyDataViewType && col.Annotations.Schema.GetColumnOrNull("KeyValues")?.Type is VectorDataViewType { ItemType: TextDataViewType })
+                return true;
+            throw new ArgumentOutOfRangeException(parameter, NotText(idName, col.Type.ToString() ?? "?"));
         }
+
+        return false;
     }
 
     public static void Check(SchemaShape schema, RecurrentForecastingEstimator.Options o, string parameter)
@@ -406,7 +415,8 @@ internal static class ForecastSchema
         if (o.SeriesIdColumnName is string idName)
         {
             if (!Data.SequenceSchema.TryFind(schema, idName, out var col)) throw new ArgumentOutOfRangeException(parameter, $"Series id column '{idName}' was not found in the input.");
-            if (col.Kind != SchemaShape.Column.VectorKind.Scalar || col.ItemType is not TextDataViewType)
+            bool keyOfText = col.IsKey && Data.SequenceSchema.TryFind(col.Annotations, "KeyValues", out var kv) && kv.ItemType is TextDataViewType;
+            if (col.Kind != SchemaShape.Column.VectorKind.Scalar || (col.ItemType is not TextDataViewType && !keyOfText))
                 throw new ArgumentOutOfRangeException(parameter, NotText(idName, Data.SequenceSchema.Describe(col)));
         }
     }
@@ -415,5 +425,5 @@ internal static class ForecastSchema
         $"Column '{name}' must be a scalar Single; found {found}. Convert it first, e.g. mlContext.Transforms.Conversion.ConvertType(\"{name}\", outputKind: DataKind.Single).";
 
     private static string NotText(string name, string found) =>
-        $"Series id column '{name}' must be scalar text; found {found}. Convert a key column with mlContext.Transforms.Conversion.MapKeyToValue, or a number with ConvertType to String.";
+        $"Series id column '{name}' must be scalar text or a key with text key values; found {found}. Convert a number with mlContext.Transforms.Conversion.ConvertType(\"{name}\", outputKind: DataKind.String) or MapValueToKey.";
 }

@@ -58,7 +58,7 @@ public static class RecurrentForecastingCatalog
     /// <param name="upperBoundColumnName">The upper band.</param>
     /// <param name="seasonalPeriod">The season length for MASE (its scale is each series' mean absolute seasonal difference
     /// over the scored rows; give 1 for the one-step naive scale); null: no MASE.</param>
-    /// <param name="seriesIdColumnName">The text series id column when the view holds many series.</param>
+    /// <param name="seriesIdColumnName">The series id column (text or a key) when the view holds many series.</param>
     public static RecurrentForecastingMetrics Evaluate(this ForecastingCatalog catalog, IDataView scored, string inputColumnName,
         string forecastColumnName, string? lowerBoundColumnName = null, string? upperBoundColumnName = null, int? seasonalPeriod = null,
         string? seriesIdColumnName = null)

@@ -346,20 +346,35 @@ internal static class ForecastEngineFactory
         LowerBoundColumnName = m.LowerBoundColumnName,
         UpperBoundColumnName = m.UpperBoundColumnName,
         SeriesIdColumnName = m.SeriesIdColumnName,
+        SeriesIdIsKey = m.SeriesIdIsKey,
         CovariateColumnNames = m.CovariateColumnNames,
         KnownCovariateColumnNames = m.KnownCovariateColumnNames,
         Residuals = m.Residuals,
         Series = series,
     };
 
-    /// <summary>The input schema a forecaster reads: the series and covariates (Single) and the series id (text).</summary>
+    /// <summary>The input schema a forecaster reads: the series and covariates (Single) and the series id (text, or a key with text key values).</summary>
     public static DataViewSchema InputSchema(ForecastModel m)
     {
         var b = new DataViewSchema.Builder();
         b.AddColumn(m.InputColumnName, NumberDataViewType.Single);
         foreach (var c in m.CovariateColumnNames.Concat(m.KnownCovariateColumnNames)) b.AddColumn(c, NumberDataViewType.Single);
         if (m.SeriesIdColumnName.Length > 0) b.AddColumn(m.SeriesIdColumnName, TextDataViewType.Instance);
-        return b.ToSchema();
+        var schema = b.ToSchema();
+        if (!m.SeriesIdIsKey) return schema;
+
+        // A key over the series ids, described by the stock MapValueToKey (the chain's MapKeyToValue reads the key values
+        // of the data it transforms, so any key column with text key values fits).
+        var ml = new MLContext(seed: 0);
+        var ids = ml.Data.LoadFromEnumerable(m.Series.Select(s => new IdRow { Id = s.Id }));
+        return ml.Transforms.Conversion.MapValueToKey(m.SeriesIdColumnName, m.SeriesIdColumnName, keyData: ids)
+            .Fit(new Serving.EmptyDataView(schema)).GetOutputSchema(schema);
+
+    }
+
+    private sealed class IdRow
+    {
+        public string Id { get; set; } = "";
     }
 
     private sealed class Probe

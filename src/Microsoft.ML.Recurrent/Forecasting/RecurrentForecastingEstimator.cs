@@ -9,7 +9,7 @@ namespace Microsoft.ML.Recurrent;
 /// </summary>
 /// <remarks>
 /// <para>Input: one row per time step, in time order (per series when <see cref="Options.SeriesIdColumnName"/> is set);
-/// <see cref="float"/> value and covariate columns; a text series id column.</para>
+/// <see cref="float"/> value and covariate columns; a series id column of text or of a key with text key values.</para>
 /// <para><c>Fit</c> learns from every window of every series. By default it does what an expert does by hand: each series is
 /// scaled on its own and made stationary (differences or seasonal differences, of the values or of their logarithms, chosen
 /// by measurement; see <see cref="RecurrentForecastingStationarization.Auto"/>); the network learns the residual over the

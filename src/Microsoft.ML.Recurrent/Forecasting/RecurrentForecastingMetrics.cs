@@ -79,7 +79,8 @@ public sealed class RecurrentForecastingMetrics
         if (seriesId is not null)
         {
             idCol = Column(schema, seriesId, "seriesIdColumnName");
-            if (idCol.Value.Type is not TextDataViewType) throw new ArgumentOutOfRangeException("seriesIdColumnName", $"Series id column '{seriesId}' must be text; found {idCol.Value.Type}.");
+            if (!(idCol.Value.Type is TextDataViewType || (idCol.Value.Type is KeyDataViewType k && k.RawType == typeof(uint))))
+                throw new ArgumentOutOfRangeException("seriesIdColumnName", $"Series id column '{seriesId}' must be text or a UInt32 key; found {idCol.Value.Type}.");
         }
 
         var series = new Dictionary<string, List<(float Y, float[] F, float[]? L, float[]? U)>>(StringComparer.Ordinal);
@@ -93,7 +94,10 @@ public sealed class RecurrentForecastingMetrics
             var gf = cursor.GetGetter<VBuffer<float>>(fcCol);
             var gl = loCol is { } l1 ? cursor.GetGetter<VBuffer<float>>(l1) : null;
             var gu = hiCol is { } u1 ? cursor.GetGetter<VBuffer<float>>(u1) : null;
-            var gi = idCol is { } i1 ? cursor.GetGetter<ReadOnlyMemory<char>>(i1) : null;
+            bool keyId = idCol is { Type: KeyDataViewType };
+            var gi = idCol is { } i1 && !keyId ? cursor.GetGetter<ReadOnlyMemory<char>>(i1) : null;
+            var gk = idCol is { } i2 && keyId ? cursor.GetGetter<uint>(i2) : null;
+            uint keyValue = 0;
             float y = 0;
             VBuffer<float> f = default, lo = default, hi = default;
             ReadOnlyMemory<char> id = default;
@@ -105,6 +109,7 @@ public sealed class RecurrentForecastingMetrics
                 gu?.Invoke(ref hi);
                 string key = "";
                 if (gi is not null) { gi(ref id); key = id.ToString(); }
+                if (gk is not null) { gk(ref keyValue); key = keyValue.ToString(System.Globalization.CultureInfo.InvariantCulture); }
                 if (!series.TryGetValue(key, out var list)) series[key] = list = [];
                 list.Add((y, f.DenseValues().ToArray(), gl is null ? null : lo.DenseValues().ToArray(), gu is null ? null : hi.DenseValues().ToArray()));
             }

@@ -57,7 +57,7 @@ public sealed partial class RecurrentForecastingEstimator
         /// current one, so with known covariates its forecast vectors are NaN (backtest with the engine). Default none.</summary>
         public string[] KnownCovariateColumnNames { get; set; } = [];
 
-        /// <summary>A text column naming the series of each row when the view holds many series (rows of each series in time
+        /// <summary>A text column (or a key column with text key values, e.g. from <c>MapValueToKey</c>) naming the series of each row when the view holds many series (rows of each series in time
         /// order; series may interleave). One global model is trained, each series scaled on its own. Null: one series.</summary>
         public string? SeriesIdColumnName { get; set; }
 

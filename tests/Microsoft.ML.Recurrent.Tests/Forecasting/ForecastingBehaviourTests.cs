@@ -215,6 +215,40 @@ public sealed class ForecastingBehaviourTests
     }
 
     [Fact]
+    public void SeriesId_KeyWithTextValues_SameForecastsAsText_AndCheckpointReadsKeys()
+    {
+        var ml = new MLContext(seed: 0);
+        var a = ForecastData.NoisySeason(120, 12, seed: 1);
+        var b = ForecastData.NoisySeason(120, 12, seed: 2);
+        var rows = Enumerable.Range(0, 120).SelectMany(t => new[] { new SeriesStep { Store = "a", Value = a[t] }, new SeriesStep { Store = "b", Value = 3 * b[t] } }).ToList();
+        var text = ml.Data.LoadFromEnumerable(rows);
+        var keyed = ml.Transforms.Conversion.MapValueToKey("Store").Fit(text).Transform(text);
+        keyed.Schema["Store"].Type.Should().BeOfType<KeyDataViewType>();
+        var o = Small(window: 6, horizon: 2, period: null);
+        o.InputColumnName = nameof(SeriesStep.Value);
+        o.SeriesIdColumnName = nameof(SeriesStep.Store);
+        o.MaximumNumberOfEpochs = 3;
+        var fromText = ml.Forecasting.ForecastByRecurrent(o).Fit(text);
+        var fromKey = ml.Forecasting.ForecastByRecurrent(o).Fit(keyed);
+        ForecastData.Column(fromKey.Transform(keyed), "Forecast").Should().BeEquivalentTo(ForecastData.Column(fromText.Transform(text), "Forecast"), x => x.WithStrictOrdering());
+
+        var byKey = ml.Forecasting.Evaluate(fromKey.Transform(keyed), "Value", "Forecast", seriesIdColumnName: "Store");
+        var byText = ml.Forecasting.Evaluate(fromText.Transform(text), "Value", "Forecast", seriesIdColumnName: "Store");
+        byKey.MeanAbsoluteError.Should().Be(byText.MeanAbsoluteError);
+        byKey.Count.Should().Be(2 * (113 + 112), "rows 6..118 of each series have a next value, rows 6..117 two");
+
+        var engine = fromKey.CreateForecastingEngine<SeriesStep, PointPrediction>(ml);
+        engine.Predict(new SeriesStep { Store = "b", Value = 60 });
+        var stream = new MemoryStream();
+        engine.CheckPoint(ml, stream);
+        stream.Position = 0;
+        var loaded = ml.Model.Load(stream, out var schema);
+        schema["Store"].Type.Should().BeOfType<KeyDataViewType>();
+        ForecastData.Column(loaded.Transform(keyed), "Forecast").Should().BeEquivalentTo(ForecastData.Column(fromKey.Transform(keyed), "Forecast"), x => x.WithStrictOrdering());
+        loaded.CreateForecastingEngine<SeriesStep, PointPrediction>(ml).Predict("b").Forecast.Should().Equal(engine.Predict("b").Forecast);
+    }
+
+    [Fact]
     public void Options_Invalid_ThrowNamingTheOption()
     {
         var ml = new MLContext();
