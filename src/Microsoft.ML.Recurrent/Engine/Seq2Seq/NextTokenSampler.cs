@@ -60,7 +60,7 @@ internal sealed class NextTokenSampler
         var result = new List<int>();
         while (true)
         {
-            int next = Sample(temperature, topK, random);
+            int next = Sample(_logits, _probabilities, temperature, topK, random);
             if (next == 0) break;
             result.Add(next);
             if (result.Count >= maximumLength) break;
@@ -81,9 +81,15 @@ internal sealed class NextTokenSampler
         if (_net.Spec.Cell == CellKind.Lstm) _net.FinalCell.CopyTo(_c);
     }
 
-    private int Sample(float temperature, int topK, Random random)
+    /// <summary>
+    /// Draws a class from softmax(<paramref name="logits"/> / temperature) restricted to the <paramref name="topK"/> largest
+    /// logits (0 = all; ties at the threshold kept by class index). <paramref name="scratch"/> has the logits' length.
+    /// </summary>
+    internal static int Sample(float[] logits, float[] scratch, float temperature, int topK, Random random)
     {
-        int C = _classes;
+        int C = logits.Length;
+        var _logits = logits;
+        var _probabilities = scratch;
         float threshold = float.NegativeInfinity;
         if (topK > 0 && topK < C)
         {
