@@ -28,6 +28,19 @@ public class ConditionedGeneratorTests
         }
     }
 
+    [Fact]
+    public void Sample_TopKOne_IsArgmaxWhateverTheSeed_TopKTwoDrawsOnlyTheTwoLargest()
+    {
+        var logits = new float[] { 0.1f, 2f, -1f, 2f, 1.5f };
+        var scratch = new float[logits.Length];
+        for (int seed = 0; seed < 50; seed++)
+            NextTokenSampler.Sample(logits, scratch, 5f, 1, new Random(seed)).Should().Be(1, "the first of the tied largest logits");
+        var drawn = Enumerable.Range(0, 400).Select(seed => NextTokenSampler.Sample(logits, scratch, 1f, 2, new Random(seed))).ToHashSet();
+        drawn.Should().BeEquivalentTo(new[] { 1, 3 });
+        var all = Enumerable.Range(0, 400).Select(seed => NextTokenSampler.Sample(logits, scratch, 1f, 0, new Random(seed))).ToHashSet();
+        all.Should().BeEquivalentTo(new[] { 0, 1, 2, 3, 4 });
+    }
+
     private sealed class Row
     {
         [VectorType(2)]
