@@ -15,7 +15,10 @@ namespace Microsoft.ML.Recurrent;
 /// <see cref="Options.Temperature"/>, <see cref="Options.TopK"/>, <see cref="Options.MaximumOutputLength"/> and seed: each
 /// row's draws are seeded from the seed and the row's prefix, so the same seed and prefix give the same output. Prefix key 0
 /// (missing) is the unknown token (a zero embedding); a key beyond the training key count is an error naming the column.
-/// Not built: generation from a conditioning vector column and next-value generation from a Single column.
+/// With <see cref="Options.ConditionColumnName"/> (a vector of Single, the same length in every row) the generator is
+/// conditioned on that vector: it is encoded as a one-step source whose final state starts the token decoder (an
+/// encoder–decoder without attention), and the fitted transformer reads the condition column next to the prefix column.
+/// Not built: next-value generation from a Single column.
 /// </remarks>
 public sealed class SequenceGeneratorTrainer : IEstimator<SequenceGeneratorTransformer>
 {
@@ -27,6 +30,12 @@ public sealed class SequenceGeneratorTrainer : IEstimator<SequenceGeneratorTrans
 
         /// <summary>Column the fitted transformer reads prefixes from (a key vector with the same key values; may be empty).</summary>
         public string PrefixColumnName { get; set; } = Defaults.PrefixColumnName;
+
+        /// <summary>
+        /// Optional conditioning column: a vector of Single of the same length in every row, read in training and by the
+        /// fitted transformer; null (the default) trains a plain next-token model.
+        /// </summary>
+        public string? ConditionColumnName { get; set; }
 
         /// <summary>Column the fitted transformer writes the continuation to (a key vector with the training column's key values).</summary>
         public string OutputColumnName { get; set; } = Defaults.OutputColumnName;
@@ -103,6 +112,7 @@ public sealed class SequenceGeneratorTrainer : IEstimator<SequenceGeneratorTrans
             Check(!string.IsNullOrWhiteSpace(FeatureColumnName), nameof(FeatureColumnName), "must name a column", FeatureColumnName);
             Check(!string.IsNullOrWhiteSpace(PrefixColumnName), nameof(PrefixColumnName), "must name a column", PrefixColumnName);
             Check(!string.IsNullOrWhiteSpace(OutputColumnName), nameof(OutputColumnName), "must name a column", OutputColumnName);
+            Check(ConditionColumnName is null || ConditionColumnName.Trim().Length > 0, nameof(ConditionColumnName), "must be null or name a column", ConditionColumnName);
             Check(Temperature > 0f && float.IsFinite(Temperature), nameof(Temperature), "must be a finite number > 0", Temperature);
             Check(TopK >= 0, nameof(TopK), "must be ≥ 0 (0 = all tokens)", TopK);
             Check(MaximumOutputLength >= 1 && MaximumOutputLength <= 1 << 20, nameof(MaximumOutputLength), "must be in [1, 2^20]", MaximumOutputLength);
@@ -163,6 +173,7 @@ public sealed class SequenceGeneratorTrainer : IEstimator<SequenceGeneratorTrans
         var sequences = TokenColumns.ReadTokens(input, o.FeatureColumnName, "Feature", missingIsError: true, emptyIsError: true);
         if (sequences.Count == 0) throw new ArgumentException($"The training data has no rows (column '{o.FeatureColumnName}').", nameof(input));
         int K = values.Length;
+        if (o.ConditionColumnName is string conditionColumn) return FitConditioned(input, sequences, values, conditionColumn);
         var spec = Seq2SeqModelFormat.NextTokenSpec((CellKind)o.CellType, o.HiddenSize, o.NumberOfLayers, o.Dropout, K, o.EmbeddingSize);
         var dataset = new SequenceDataset(1, 1, perStepTargets: true);
         foreach (var s in sequences)
@@ -194,7 +205,50 @@ public sealed class SequenceGeneratorTrainer : IEstimator<SequenceGeneratorTrans
             (o.Progress ?? _log)?.Report(report);
         }, o.CancellationToken);
         var model = new GeneratorModel(spec, o.FeatureColumnName, values, o.Temperature, Math.Min(o.TopK, K + 1), o.MaximumOutputLength, _seed, result.Parameters);
-        var chain = Seq2SeqChain.BuildGenerator(model, o.PrefixColumnName, o.OutputColumnName);
-        return new SequenceGeneratorTransformer(chain, model, history, o.PrefixColumnName);
+        var chain = Seq2SeqChain.BuildGenerator(model, null, o.PrefixColumnName, o.OutputColumnName);
+        return new SequenceGeneratorTransformer(chain, new LoadedGenerator(model), history, o.PrefixColumnName);
+    }
+
+    /// <summary>Trains an encoder–decoder whose source is the condition vector (one step) and whose target the sequence.</summary>
+    private SequenceGeneratorTransformer FitConditioned(IDataView input, List<int[]> sequences, string[] values, string conditionColumn)
+    {
+        var o = _options;
+        var col = input.Schema.GetColumnOrNull(conditionColumn)
+            ?? throw new ArgumentOutOfRangeException(nameof(input), $"Condition column '{conditionColumn}' was not found in the input; expected a vector of Single.");
+        if (col.Type is not Microsoft.ML.Data.VectorDataViewType { ItemType: var item } || item != Microsoft.ML.Data.NumberDataViewType.Single)
+            throw new ArgumentOutOfRangeException(nameof(input), $"Condition column '{conditionColumn}' has the wrong type: expected a vector of Single, found {col.Type}.");
+        var conditions = TokenColumns.ReadSource(input, conditionColumn, tokens: false, featuresPerStep: 1);
+        int M = conditions[0].Length;
+        for (int i = 0; i < conditions.Count; i++)
+        {
+            if (conditions[i].Length != M)
+                throw new InvalidOperationException($"Condition column '{conditionColumn}' has {conditions[i].Length} values in row {i} but {M} in row 0; every row needs the same length.");
+        }
+
+        var spec = new Engine.Seq2Seq.Seq2SeqSpec((CellKind)o.CellType, M, 0, 0, o.HiddenSize, o.NumberOfLayers, false, o.Dropout, values.Length, o.EmbeddingSize,
+            Engine.Seq2Seq.AttentionKind.None);
+        var data = new List<Engine.Seq2Seq.Seq2SeqExample>(sequences.Count);
+        for (int i = 0; i < sequences.Count; i++) data.Add(new Engine.Seq2Seq.Seq2SeqExample(conditions[i], sequences[i]));
+        var settings = new Engine.Seq2Seq.Seq2SeqTrainerSettings
+        {
+            Spec = spec,
+            Epochs = o.MaximumNumberOfEpochs,
+            BatchSize = o.BatchSize,
+            LearningRate = o.LearningRate,
+            GradientClipNorm = o.GradientClipNorm,
+            Seed = _seed,
+            Threads = o.NumberOfThreads ?? 0,
+        };
+        var history = new List<RecurrentEpochReport>();
+        var result = Engine.Seq2Seq.Seq2SeqTrainer.Train(settings, data, r =>
+        {
+            var report = new RecurrentEpochReport(r.Epoch, o.MaximumNumberOfEpochs, RecurrentEpochReport.LossNames.CrossEntropy, r.TrainLoss, null, null, r.SequencesPerSecond, r.LearningRate);
+            history.Add(report);
+            (o.Progress ?? _log)?.Report(report);
+        }, o.CancellationToken);
+        var network = new Seq2SeqModel(spec, o.FeatureColumnName, values, 1, o.MaximumOutputLength, result.Encoder, result.Decoder, result.Head);
+        var model = new ConditionedGeneratorModel(network, conditionColumn, o.Temperature, Math.Min(o.TopK, values.Length + 1), o.MaximumOutputLength, _seed);
+        var chain = Seq2SeqChain.BuildGenerator(null, model, o.PrefixColumnName, o.OutputColumnName);
+        return new SequenceGeneratorTransformer(chain, new LoadedGenerator(model), history, o.PrefixColumnName);
     }
 }

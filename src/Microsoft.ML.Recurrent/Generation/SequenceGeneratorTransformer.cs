@@ -5,7 +5,7 @@ namespace Microsoft.ML.Recurrent;
 
 /// <summary>
 /// A fitted sequence generator: continues the prefix column of each row into the output key vector column (the training
-/// column's key values, so <c>MapKeyToValue</c> gives tokens), and generates from code with <see cref="Generate"/>.
+/// column's key values, so <c>MapKeyToValue</c> gives tokens), and generates from code with <c>Generate</c>.
 /// Saves and loads as an ML.NET model (the loaded chain generates the same tokens for the same rows).
 /// </summary>
 public sealed class SequenceGeneratorTransformer : ITransformer
@@ -14,10 +14,10 @@ public sealed class SequenceGeneratorTransformer : ITransformer
     private readonly LoadedGenerator _loaded;
     private readonly string _prefixColumn;
 
-    internal SequenceGeneratorTransformer(ITransformer chain, GeneratorModel model, IReadOnlyList<RecurrentEpochReport> history, string prefixColumn)
+    internal SequenceGeneratorTransformer(ITransformer chain, LoadedGenerator loaded, IReadOnlyList<RecurrentEpochReport> history, string prefixColumn)
     {
         _chain = chain;
-        _loaded = new LoadedGenerator(model);
+        _loaded = loaded;
         TrainingHistory = history;
         _prefixColumn = prefixColumn;
     }
@@ -26,7 +26,10 @@ public sealed class SequenceGeneratorTransformer : ITransformer
     public IReadOnlyList<RecurrentEpochReport> TrainingHistory { get; }
 
     /// <summary>The tokens the generator knows: the training column's key values, key k ↔ item k − 1.</summary>
-    public IReadOnlyList<string> Tokens => _loaded.Model.TokenValues;
+    public IReadOnlyList<string> Tokens => _loaded.TokenValues;
+
+    /// <summary>Values of the conditioning vector the generator reads (0 when it was trained without a condition column).</summary>
+    public int ConditionSize => _loaded.ConditionSize;
 
     /// <summary>
     /// Samples a continuation of <paramref name="prefix"/> (tokens of the training column; may be empty): at most
@@ -39,13 +42,47 @@ public sealed class SequenceGeneratorTransformer : ITransformer
     /// <param name="seed">Seed of the draws.</param>
     public IReadOnlyList<string> Generate(IReadOnlyList<string> prefix, int maximumLength, float temperature, int seed)
     {
+        if (_loaded.ConditionSize > 0)
+            throw new InvalidOperationException($"This generator was trained on condition column '{_loaded.ConditionColumnName}': use the overload that takes the condition vector.");
+        return GenerateCore(prefix, default, maximumLength, temperature, seed);
+    }
+
+    /// <summary>
+    /// Samples a continuation of <paramref name="prefix"/> for a generator trained with a condition column, given the
+    /// condition vector (<see cref="ConditionSize"/> finite values). Otherwise as <see cref="Generate(IReadOnlyList{string}, int, float, int)"/>.
+    /// </summary>
+    /// <param name="prefix">Tokens to continue; each must be one of <see cref="Tokens"/>.</param>
+    /// <param name="condition">The conditioning vector.</param>
+    /// <param name="maximumLength">Most tokens to generate (≥ 1).</param>
+    /// <param name="temperature">Softmax temperature (&gt; 0).</param>
+    /// <param name="seed">Seed of the draws.</param>
+    public IReadOnlyList<string> Generate(IReadOnlyList<string> prefix, IReadOnlyList<float> condition, int maximumLength, float temperature, int seed)
+    {
+        ArgumentNullException.ThrowIfNull(condition);
+        if (_loaded.ConditionSize == 0)
+            throw new InvalidOperationException("This generator was trained without a condition column: use the overload without a condition.");
+        var values = condition.ToArray();
+        try
+        {
+            _loaded.CheckCondition(values);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new ArgumentException(e.Message, nameof(condition), e);
+        }
+
+        return GenerateCore(prefix, values, maximumLength, temperature, seed);
+    }
+
+    private IReadOnlyList<string> GenerateCore(IReadOnlyList<string> prefix, float[]? condition, int maximumLength, float temperature, int seed)
+    {
         ArgumentNullException.ThrowIfNull(prefix);
         if (maximumLength < 1) throw new ArgumentOutOfRangeException(nameof(maximumLength), maximumLength, $"{nameof(maximumLength)} must be ≥ 1; it was {maximumLength}.");
         if (!(temperature > 0f) || !float.IsFinite(temperature))
             throw new ArgumentOutOfRangeException(nameof(temperature), temperature, $"{nameof(temperature)} must be a finite number > 0; it was {temperature}.");
         var ids = _loaded.Ids(prefix);
-        var generated = _loaded.Generate(ids, maximumLength, temperature, _loaded.Model.TopK, seed);
-        return generated.Select(k => _loaded.Model.TokenValues[k - 1]).ToArray();
+        var generated = _loaded.Generate(ids, condition, maximumLength, temperature, _loaded.TopK, seed);
+        return generated.Select(k => _loaded.TokenValues[k - 1]).ToArray();
     }
 
     /// <inheritdoc/>
@@ -78,9 +115,16 @@ public sealed class SequenceGeneratorTransformer : ITransformer
         ArgumentNullException.ThrowIfNull(schema);
         TokenColumns.CheckTokens(schema, _prefixColumn, "Prefix", nameof(schema));
         var key = (KeyDataViewType)((VectorDataViewType)schema[_prefixColumn].Type).ItemType;
-        if (key.Count > (ulong)_loaded.Model.Keys)
+        if (key.Count > (ulong)_loaded.Keys)
             throw new ArgumentOutOfRangeException(nameof(schema),
-                $"Prefix column '{_prefixColumn}' has {key.Count} key values but the generator knows {_loaded.Model.Keys} (column '{_loaded.Model.FeatureColumnName}'); map the prefix with the training column's key values.");
+                $"Prefix column '{_prefixColumn}' has {key.Count} key values but the generator knows {_loaded.Keys} (column '{_loaded.FeatureColumnName}'); map the prefix with the training column's key values.");
+        if (_loaded.ConditionColumnName is string condition)
+        {
+            var col = schema.GetColumnOrNull(condition);
+            if (col is null || col.Value.Type is not VectorDataViewType { ItemType: var item } || item != NumberDataViewType.Single)
+                throw new ArgumentOutOfRangeException(nameof(schema),
+                    $"Condition column '{condition}' must be a vector of Single in the input; found {(col is null ? "no such column" : col.Value.Type.ToString())}.");
+        }
     }
 
     /// <summary>Saves the inner chain of stock transformers (ML.NET calls this from <c>mlContext.Model.Save</c>).</summary>

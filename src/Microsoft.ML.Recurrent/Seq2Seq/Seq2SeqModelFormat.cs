@@ -23,8 +23,15 @@ internal sealed record GeneratorModel(
     public int Keys => TokenValues.Length;
 }
 
+/// <summary>A generator conditioned on a vector: an encoder–decoder (the vector is a one-step source) and its sampling settings.</summary>
+internal sealed record ConditionedGeneratorModel(Seq2SeqModel Network, string ConditionColumnName, float Temperature, int TopK, int MaximumOutputLength, int Seed)
+{
+    public int Keys => Network.TargetValues.Length;
+    public int ConditionSize => Network.Spec.InputSize;
+}
+
 /// <summary>
-/// Writes and reads the two models of this folder. Both start with their own magic; the reader checks the checksum, then
+/// Writes and reads the models of this folder. Both start with their own magic; the reader checks the checksum, then
 /// every size against the bytes that remain and <see cref="RecurrentModelFormat.Limits"/> before allocating, so a truncated,
 /// corrupted or hostile payload raises <see cref="InvalidDataException"/>.
 /// </summary>
@@ -74,6 +81,19 @@ internal sealed record GeneratorModel(
 ///   K×str          token key values
 ///   floats         network parameters (ParameterLayout of the next-token spec)
 ///   4      uint32  CRC-32
+///
+/// Conditioned generator ("MLRSQGCN"):
+///   8      magic ASCII "MLRSQGCN"
+///   4      int32   format version (1)
+///   4      float32 temperature (&gt; 0)
+///   4      int32   top-k (0 = all)
+///   4      int32   maximum output length
+///   4      int32   seed
+///   str            condition column name
+///   4      int32   byte count n of the network
+///   n              the network: a complete encoder–decoder payload ("MLRS2SEQ", its own CRC; attention none, the
+///                  condition vector being a one-step Single source, the target keys the tokens)
+///   4      uint32  CRC-32
 /// </code>
 /// </remarks>
 internal static class Seq2SeqModelFormat
@@ -81,6 +101,7 @@ internal static class Seq2SeqModelFormat
     public const int Version = 1;
     private static ReadOnlySpan<byte> Seq2SeqMagic => "MLRS2SEQ"u8;
     private static ReadOnlySpan<byte> GeneratorMagic => "MLRSQGEN"u8;
+    private static ReadOnlySpan<byte> ConditionedMagic => "MLRSQGCN"u8;
     private const int MaximumOutputLengthLimit = 1 << 20;
     private const int BeamWidthLimit = 1 << 10;
 
@@ -197,6 +218,40 @@ internal static class Seq2SeqModelFormat
         return new GeneratorModel(spec, column, values, temperature, topK, maxLen, seed, parameters);
     }
 
+    public static byte[] Write(ConditionedGeneratorModel m)
+    {
+        var network = Write(m.Network);
+        return WithChecksum(w =>
+        {
+            w.Write(ConditionedMagic);
+            w.Write(Version);
+            w.Write(m.Temperature);
+            w.Write(m.TopK);
+            w.Write(m.MaximumOutputLength);
+            w.Write(m.Seed);
+            WriteString(w, m.ConditionColumnName);
+            w.Write(network.Length);
+            w.Write(network);
+        });
+    }
+
+    public static ConditionedGeneratorModel ReadConditioned(ReadOnlySpan<byte> data)
+    {
+        var r = Open(data, ConditionedMagic, "conditioned generator");
+        float temperature = r.Single("temperature");
+        if (!(temperature > 0f) || !float.IsFinite(temperature)) throw Invalid($"temperature {temperature} is not a finite number > 0");
+        int topK = r.Int32("top-k", 0, RecurrentModelFormat.Limits.OutputSize);
+        int maxLen = r.Int32("maximum output length", 1, MaximumOutputLengthLimit);
+        int seed = r.Int32("seed", int.MinValue, int.MaxValue);
+        string column = r.String("condition column name");
+        int n = r.Int32("network byte count", 0, r.Remaining - 4);
+        var network = ReadSeq2Seq(r.Take(n, "network"));
+        if (network.Spec.Attention != AttentionKind.None || network.Spec.SourceVocabulary != 0)
+            throw Invalid("the network of a conditioned generator must read a Single condition without attention");
+        if (r.Remaining != 0) throw Invalid($"{r.Remaining} bytes follow the last field");
+        return new ConditionedGeneratorModel(network, column, temperature, topK, maxLen, seed);
+    }
+
     /// <summary>The next-token network of a generator over K keys.</summary>
     public static NetworkSpec NextTokenSpec(CellKind cell, int hidden, int layers, float dropout, int keys, int embedding) =>
         new(cell, 1, hidden, layers, false, dropout, keys + 2, embedding, keys + 1, OutputMode.EveryStep);
@@ -243,7 +298,7 @@ internal static class Seq2SeqModelFormat
     {
         const int minimum = 8 + 4 + 4;
         if (data.Length < minimum) throw Invalid($"it is {data.Length} bytes long, shorter than the smallest possible {what} model");
-        if (!data[..8].SequenceEqual(magic)) throw Invalid($"it does not start with the magic bytes \"{Encoding.ASCII.GetString(magic)}\" of a{(what[0] == 'e' ? "n" : "")} {what} model");
+        if (!data[..8].SequenceEqual(magic)) throw Invalid($"it does not start with the magic bytes \"{Encoding.ASCII.GetString(magic)}\" of a {what} model");
         int version = BinaryPrimitives.ReadInt32LittleEndian(data[8..]);
         if (version != Version) throw Invalid($"its format version is {version}; this library reads version {Version}");
         uint stored = BinaryPrimitives.ReadUInt32LittleEndian(data[^4..]);

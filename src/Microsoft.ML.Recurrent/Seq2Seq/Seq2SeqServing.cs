@@ -21,10 +21,12 @@ internal static class Seq2SeqServingNames
     public const string GeneratorModel = "__RecurrentGeneratorModel_v1__";
     public const string GeneratorPrefix = "__RecurrentGeneratorPrefix_v1__";
     public const string GeneratorTokens = "__RecurrentGeneratorTokens_v1__";
+    public const string GeneratorCondition = "__RecurrentGeneratorCondition_v1__";
 
     public const string Seq2SeqDenseContract = "Microsoft.ML.Recurrent.EncoderDecoder.Dense.v1";
     public const string Seq2SeqTokenContract = "Microsoft.ML.Recurrent.EncoderDecoder.Tokens.v1";
     public const string GeneratorContract = "Microsoft.ML.Recurrent.SequenceGenerator.v1";
+    public const string ConditionedGeneratorContract = "Microsoft.ML.Recurrent.SequenceGenerator.Conditioned.v1";
 }
 
 internal sealed class Seq2SeqDenseInput
@@ -73,6 +75,21 @@ internal sealed class GeneratorInput
     public VBuffer<uint> Prefix;
 }
 
+internal sealed class ConditionedGeneratorInput
+{
+    [ColumnName(Seq2SeqServingNames.GeneratorModel)]
+    public ReadOnlyMemory<char> Model;
+
+    [ColumnName(Seq2SeqServingNames.GeneratorPrefix)]
+    [KeyType(1)]
+    [VectorType]
+    public VBuffer<uint> Prefix;
+
+    [ColumnName(Seq2SeqServingNames.GeneratorCondition)]
+    [VectorType]
+    public VBuffer<float> Condition;
+}
+
 internal sealed class GeneratorOutput
 {
     [ColumnName(Seq2SeqServingNames.GeneratorTokens)]
@@ -114,10 +131,32 @@ internal sealed class GeneratorFactory : CustomMappingFactory<GeneratorInput, Ge
         int i = 0;
         foreach (uint v in input.Prefix.DenseValues()) prefix[i++] = (int)v;
         model.CheckPrefix(prefix);
-        var generated = model.Generate(prefix, model.Model.MaximumOutputLength, model.Model.Temperature, model.Model.TopK, model.RowSeed(prefix));
+        var generated = model.Generate(prefix, default, model.MaximumOutputLength, model.Temperature, model.TopK, model.RowSeed(prefix));
+        Write(model, generated, output);
+    };
+
+    internal static void Write(LoadedGenerator model, List<int> generated, GeneratorOutput output)
+    {
         var editor = VBufferEditor.Create(ref output.Tokens, generated.Count);
-        for (int k = 0; k < generated.Count; k++) editor.Values[k] = model.Model.TokenValues[generated[k] - 1].AsMemory();
+        for (int k = 0; k < generated.Count; k++) editor.Values[k] = model.TokenValues[generated[k] - 1].AsMemory();
         output.Tokens = editor.Commit();
+    }
+}
+
+[CustomMappingFactoryAttribute(Seq2SeqServingNames.ConditionedGeneratorContract)]
+internal sealed class ConditionedGeneratorFactory : CustomMappingFactory<ConditionedGeneratorInput, GeneratorOutput>
+{
+    public override Action<ConditionedGeneratorInput, GeneratorOutput> GetMapping() => (input, output) =>
+    {
+        var model = PayloadCache<LoadedGenerator>.Get(input.Model, LoadedGenerator.DecodeConditioned);
+        var prefix = new int[input.Prefix.Length];
+        int i = 0;
+        foreach (uint v in input.Prefix.DenseValues()) prefix[i++] = (int)v;
+        model.CheckPrefix(prefix);
+        var condition = input.Condition.DenseValues().ToArray();
+        model.CheckCondition(condition);
+        var generated = model.Generate(prefix, condition, model.MaximumOutputLength, model.Temperature, model.TopK, model.RowSeed(prefix, condition));
+        GeneratorFactory.Write(model, generated, output);
     };
 }
 
@@ -252,24 +291,34 @@ internal static class Seq2SeqChain
     /// → MapValueToKey(output ← generated tokens, keys = the training column's key values) → DropColumns. Fitted on a
     /// schema holding only the prefix column, so any input with that key-vector column can be transformed.
     /// </summary>
-    public static ITransformer BuildGenerator(GeneratorModel model, string prefixColumn, string outputColumn)
+    public static ITransformer BuildGenerator(GeneratorModel? plain, ConditionedGeneratorModel? conditioned, string prefixColumn, string outputColumn)
     {
         var ml = new MLContext(seed: 0);
-        string payload = Convert.ToBase64String(Seq2SeqModelFormat.Write(model));
-        var keys = ml.Data.LoadFromEnumerable(model.TokenValues.Select(v => new ValueRow { Value = v }));
+        string payload = Convert.ToBase64String(plain is not null ? Seq2SeqModelFormat.Write(plain) : Seq2SeqModelFormat.Write(conditioned!));
+        var tokens = plain?.TokenValues ?? conditioned!.Network.TargetValues;
+        var keys = ml.Data.LoadFromEnumerable(tokens.Select(v => new ValueRow { Value = v }));
         IEstimator<ITransformer> chain = ml.Transforms.CustomMapping<NoInput, ModelKeyRow>(Mappings.ModelKey, Contracts.ModelKey)
             .Append(ml.Transforms.Conversion.MapValue(Seq2SeqServingNames.GeneratorModel,
                 new[] { new KeyValuePair<string, string>(ServingColumns.ModelKeyValue, payload) }, ServingColumns.ModelKey))
-            .Append(ml.Transforms.CopyColumns(Seq2SeqServingNames.GeneratorPrefix, prefixColumn))
-            .Append(ml.Transforms.CustomMapping(new GeneratorFactory().GetMapping(), Seq2SeqServingNames.GeneratorContract))
+            .Append(ml.Transforms.CopyColumns(Seq2SeqServingNames.GeneratorPrefix, prefixColumn));
+        chain = conditioned is null
+            ? chain.Append(ml.Transforms.CustomMapping(new GeneratorFactory().GetMapping(), Seq2SeqServingNames.GeneratorContract))
+            : chain.Append(ml.Transforms.CopyColumns(Seq2SeqServingNames.GeneratorCondition, conditioned.ConditionColumnName))
+                .Append(ml.Transforms.CustomMapping(new ConditionedGeneratorFactory().GetMapping(), Seq2SeqServingNames.ConditionedGeneratorContract));
+        chain = chain
             .Append(ml.Transforms.Conversion.MapValueToKey(outputColumn, Seq2SeqServingNames.GeneratorTokens, keyData: keys))
-            .Append(ml.Transforms.DropColumns(ServingColumns.ModelKey, Seq2SeqServingNames.GeneratorModel, Seq2SeqServingNames.GeneratorPrefix,
-                Seq2SeqServingNames.GeneratorTokens));
-        return chain.Fit(new EmptyDataView(PrefixSchema(prefixColumn, model.TokenValues)));
+            .Append(ml.Transforms.DropColumns(conditioned is null
+                ? [ServingColumns.ModelKey, Seq2SeqServingNames.GeneratorModel, Seq2SeqServingNames.GeneratorPrefix, Seq2SeqServingNames.GeneratorTokens]
+                : [ServingColumns.ModelKey, Seq2SeqServingNames.GeneratorModel, Seq2SeqServingNames.GeneratorPrefix, Seq2SeqServingNames.GeneratorTokens,
+                    Seq2SeqServingNames.GeneratorCondition]));
+        return chain.Fit(new EmptyDataView(PrefixSchema(prefixColumn, tokens, conditioned?.ConditionColumnName, conditioned?.ConditionSize ?? 0)));
     }
 
-    /// <summary>A schema with one key-vector column carrying <paramref name="values"/> as its key values.</summary>
-    internal static DataViewSchema PrefixSchema(string column, string[] values)
+    /// <summary>
+    /// A schema with one key-vector column carrying <paramref name="values"/> as its key values (and, when given, a Single
+    /// vector column of <paramref name="conditionSize"/> values).
+    /// </summary>
+    internal static DataViewSchema PrefixSchema(string column, string[] values, string? conditionColumn = null, int conditionSize = 0)
     {
         var annotations = new DataViewSchema.Annotations.Builder();
         var text = values.Select(v => v.AsMemory()).ToArray();
@@ -277,6 +326,8 @@ internal static class Seq2SeqChain
         annotations.Add("KeyValues", new VectorDataViewType(TextDataViewType.Instance, text.Length), getter);
         var builder = new DataViewSchema.Builder();
         builder.AddColumn(column, new VectorDataViewType(new KeyDataViewType(typeof(uint), values.Length)), annotations.ToAnnotations());
+        if (conditionColumn is not null && conditionColumn != column)
+            builder.AddColumn(conditionColumn, new VectorDataViewType(NumberDataViewType.Single, conditionSize));
         return builder.ToSchema();
     }
 }

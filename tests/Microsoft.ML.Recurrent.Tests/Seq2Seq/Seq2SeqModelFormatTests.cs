@@ -59,6 +59,38 @@ public class Seq2SeqModelFormatTests
         }
     }
 
+    private static ConditionedGeneratorModel Conditioned()
+    {
+        var spec = new Seq2SeqSpec(CellKind.Gru, 3, 0, 0, 4, 1, false, 0f, 2, 2, AttentionKind.None);
+        var (enc, dec, head) = Seq2SeqHarness.RandomParameters(spec, 2);
+        return new ConditionedGeneratorModel(new Seq2SeqModel(spec, "Tokens", ["x", "y"], 1, 9, enc, dec, head), "Condition", 1.5f, 0, 9, 11);
+    }
+
+    [Fact]
+    public void ConditionedGenerator_RoundTripsAndRejectsEveryTruncation()
+    {
+        var m = Conditioned();
+        var bytes = Seq2SeqModelFormat.Write(m);
+        var back = Seq2SeqModelFormat.ReadConditioned(bytes);
+        (back.ConditionColumnName, back.Temperature, back.TopK, back.MaximumOutputLength, back.Seed).Should().Be(("Condition", 1.5f, 0, 9, 11));
+        back.Network.Spec.Should().Be(m.Network.Spec);
+        back.Network.Encoder.Should().Equal(m.Network.Encoder);
+        back.Network.Head.Should().Equal(m.Network.Head);
+        for (int n = 0; n < bytes.Length; n++)
+        {
+            var cut = bytes.AsSpan(0, n).ToArray();
+            var act = () => Seq2SeqModelFormat.ReadConditioned(cut);
+            act.Should().Throw<InvalidDataException>($"{n} of {bytes.Length} bytes");
+        }
+
+        // A network byte count beyond the bytes left, with a valid outer checksum.
+        int at = 12 + 16 + 4 + "Condition".Length;
+        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(at), int.MaxValue);
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(bytes.Length - 4), Crc32.Compute(bytes.AsSpan(0, bytes.Length - 4)));
+        var hostile = () => Seq2SeqModelFormat.ReadConditioned(bytes);
+        hostile.Should().Throw<InvalidDataException>().WithMessage("*network byte count*outside*");
+    }
+
     [Fact]
     public void Read_AnyFlippedBit_Throws()
     {

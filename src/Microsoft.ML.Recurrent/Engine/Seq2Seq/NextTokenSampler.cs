@@ -60,7 +60,7 @@ internal sealed class NextTokenSampler
         var result = new List<int>();
         while (true)
         {
-            int next = Sample(temperature, topK, random);
+            int next = Sample(_logits, _probabilities, temperature, topK, random);
             if (next == 0) break;
             result.Add(next);
             if (result.Count >= maximumLength) break;
@@ -81,29 +81,35 @@ internal sealed class NextTokenSampler
         if (_net.Spec.Cell == CellKind.Lstm) _net.FinalCell.CopyTo(_c);
     }
 
-    private int Sample(float temperature, int topK, Random random)
+    /// <summary>
+    /// Draws a class from softmax(<paramref name="logits"/> / temperature) restricted to the <paramref name="topK"/> largest
+    /// logits (0 = all; ties at the threshold kept by class index). <paramref name="scratch"/> has the logits' length.
+    /// </summary>
+    internal static int Sample(float[] logits, float[] scratch, float temperature, int topK, Random random)
     {
-        int C = _classes;
+        int C = logits.Length;
         float threshold = float.NegativeInfinity;
+        int tiesAllowed = C;
         if (topK > 0 && topK < C)
         {
-            // The k-th largest logit (k small; a partial selection on a copy).
-            _logits.CopyTo(_probabilities, 0);
-            Array.Sort(_probabilities);
-            threshold = _probabilities[C - topK];
+            // The k-th largest logit (a sort of a copy: C is a vocabulary, and nothing is allocated).
+            logits.CopyTo(scratch, 0);
+            Array.Sort(scratch);
+            threshold = scratch[C - topK];
+            int above = 0;
+            for (int c = 0; c < C; c++) if (logits[c] > threshold) above++;
+            tiesAllowed = topK - above; // classes equal to the threshold that still fit in the k, first by class index
         }
 
         float max = float.NegativeInfinity;
-        for (int c = 0; c < C; c++) max = Math.Max(max, _logits[c]);
+        for (int c = 0; c < C; c++) max = Math.Max(max, logits[c]);
         double sum = 0;
-        int kept = 0;
+        int ties = 0;
         for (int c = 0; c < C; c++)
         {
-            // Ties at the threshold: keep the first ones up to k (by class index), so exactly k classes compete.
-            bool keep = _logits[c] > threshold || (_logits[c] == threshold && kept < topK);
-            if (topK > 0 && _logits[c] == threshold && keep) kept++;
-            double p = keep ? Math.Exp((_logits[c] - max) / temperature) : 0;
-            _probabilities[c] = (float)p;
+            bool keep = logits[c] > threshold || (logits[c] == threshold && ties++ < tiesAllowed);
+            double p = keep ? Math.Exp((logits[c] - max) / temperature) : 0;
+            scratch[c] = (float)p;
             sum += p;
         }
 
@@ -111,9 +117,9 @@ internal sealed class NextTokenSampler
         int last = 0;
         for (int c = 0; c < C; c++)
         {
-            if (_probabilities[c] <= 0) continue;
+            if (scratch[c] <= 0) continue;
             last = c;
-            acc += _probabilities[c];
+            acc += scratch[c];
             if (u < acc) return c;
         }
 
