@@ -20,6 +20,9 @@ internal sealed class TrainerSettings
     public int Seed { get; init; }
     /// <summary>Worker threads for the kernels; 0 = all cores.</summary>
     public int Threads { get; init; }
+    /// <summary>Token input: the fraction of valid training tokens replaced by id 0 (the learned unknown-token row) in each
+    /// batch, in [0, 0.5]; 0 (the default) replaces none, so existing training is unchanged.</summary>
+    public float UnknownTokenRate { get; init; }
 
     public void Validate()
     {
@@ -30,6 +33,7 @@ internal sealed class TrainerSettings
         if (float.IsNaN(GradientClipNorm)) throw new ArgumentOutOfRangeException(nameof(GradientClipNorm), GradientClipNorm, "GradientClipNorm must be a number (≤ 0 disables clipping).");
         if (EarlyStoppingPatience < 0) throw new ArgumentOutOfRangeException(nameof(EarlyStoppingPatience), EarlyStoppingPatience, "EarlyStoppingPatience must be ≥ 0.");
         if (Threads < 0) throw new ArgumentOutOfRangeException(nameof(Threads), Threads, "Threads must be ≥ 0.");
+        if (!(UnknownTokenRate >= 0f && UnknownTokenRate <= 0.5f)) throw new ArgumentOutOfRangeException(nameof(UnknownTokenRate), UnknownTokenRate, "UnknownTokenRate must be in [0, 0.5].");
         OptimizerSettings.Validate(Optimizer);
         int targetWidth = Loss == LossKind.SoftmaxCrossEntropy ? 1 : Spec.OutputSize;
         if (Spec.OutputSize < 1) throw new ArgumentException("Training needs a head (OutputSize ≥ 1).");
