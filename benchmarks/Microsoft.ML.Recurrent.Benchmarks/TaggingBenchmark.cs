@@ -31,13 +31,16 @@ internal static class TaggingBenchmark
         var work = variants.Select(v => new Work(v, hidden, batch, length, input, classes)).ToArray();
         foreach (var w in work) { w.Train(); w.Train(); w.Infer(); } // JIT and buffers
         var train = work.Select(_ => new List<double>()).ToArray();
+        var trainCpu = work.Select(_ => new List<double>()).ToArray();
         var infer = work.Select(_ => new List<double>()).ToArray();
         for (int r = 0; r < rounds; r++)
         {
             for (int i = 0; i < work.Length; i++)
             {
-                train[i].Add(TimePerCall(work[i].Train, minTime));
-                infer[i].Add(TimePerCall(work[i].Infer, minTime));
+                var (wall, cpu) = TimePerCall(work[i].Train, minTime);
+                train[i].Add(wall);
+                trainCpu[i].Add(cpu);
+                infer[i].Add(TimePerCall(work[i].Infer, minTime).Wall);
             }
         }
 
@@ -55,24 +58,32 @@ internal static class TaggingBenchmark
 
         Console.WriteLine(string.Format(c, "Tagging throughput: LSTM H={0}, B={1}, T={2}, F={3}, K={4}; {5} rounds × {6}s per variant, medians; threads {7}.",
             hidden, batch, length, input, classes, rounds, minTime, Engine.Kernels.Gemm.DefaultThreads));
-        Console.WriteLine("  variant              | train ms/step | train tokens/s | vs many-to-one | infer ms/batch | infer tokens/s");
+        Console.WriteLine("  (cpu = process CPU time per step, all threads: less sensitive than wall time to other processes on a shared machine)");
+        Console.WriteLine("  variant              | train ms/step | train tokens/s | vs many-to-one | cpu ms/step | cpu vs many-to-one | infer ms/batch | infer tokens/s");
         for (int i = 0; i < work.Length; i++)
         {
-            double t = BenchStats.Median(train[i]) * 1e3, f = BenchStats.Median(infer[i]) * 1e3;
-            double baseline = BenchStats.Median(train[variants[i].Bidirectional ? 3 : 0]) * 1e3;
-            Console.WriteLine(string.Format(c, "  {0,-20} | {1,13:F2} | {2,14:F0} | {3,13:F3}× | {4,14:F2} | {5,14:F0}",
-                variants[i].Name, t, tokens / (t / 1e3), t / baseline, f, tokens / (f / 1e3)));
+            double t = BenchStats.Median(train[i]) * 1e3, f = BenchStats.Median(infer[i]) * 1e3, cpu = BenchStats.Median(trainCpu[i]) * 1e3;
+            int b = variants[i].Bidirectional ? 3 : 0;
+            double baseline = BenchStats.Median(train[b]) * 1e3, baselineCpu = BenchStats.Median(trainCpu[b]) * 1e3;
+            Console.WriteLine(string.Format(c, "  {0,-20} | {1,13:F2} | {2,14:F0} | {3,13:F3}× | {4,11:F2} | {5,17:F3}× | {6,14:F2} | {7,14:F0}",
+                variants[i].Name, t, tokens / (t / 1e3), t / baseline, cpu, cpu / baselineCpu, f, tokens / (f / 1e3)));
         }
 
         return 0;
     }
 
-    private static double TimePerCall(Action action, double seconds)
+    /// <summary>Wall-clock and process CPU seconds per call.</summary>
+    private static (double Wall, double Cpu) TimePerCall(Action action, double seconds)
     {
+        var process = Process.GetCurrentProcess();
+        process.Refresh();
+        var cpu0 = process.TotalProcessorTime;
         var clock = Stopwatch.StartNew();
         int n = 0;
         do { action(); n++; } while (clock.Elapsed.TotalSeconds < seconds || n < 3);
-        return clock.Elapsed.TotalSeconds / n;
+        double wall = clock.Elapsed.TotalSeconds / n;
+        process.Refresh();
+        return (wall, (process.TotalProcessorTime - cpu0).TotalSeconds / n);
     }
 
     private sealed class Work

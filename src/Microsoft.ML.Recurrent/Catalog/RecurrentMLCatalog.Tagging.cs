@@ -10,7 +10,7 @@ public sealed partial class RecurrentMLCatalog
     /// detected), span precision, recall and F1 as conlleval scores chunks. Values (label = vector of Single): RMSE and MAE
     /// per step. Every row's label and prediction must have the same length.
     /// </summary>
-    /// <param name="data">The scored data (the output of a <see cref="SequenceTaggerTransformer"/>, or any view with the columns).</param>
+    /// <param name="scored">The scored data (the output of a <see cref="SequenceTaggerTransformer"/>, or any view with the columns).</param>
     /// <param name="labelColumnName">The per-step label column.</param>
     /// <param name="predictedLabelColumnName">Classes: the per-step predicted key column.</param>
     /// <param name="scoreColumnName">Values: the per-step score column.</param>
@@ -22,11 +22,11 @@ public sealed partial class RecurrentMLCatalog
     /// Console.WriteLine(metrics.SpanF1Score);
     /// </code>
     /// </example>
-    public TaggingMetrics EvaluateTagging(IDataView data, string labelColumnName = "Label", string predictedLabelColumnName = "PredictedLabel",
+    public TaggingMetrics EvaluateTagging(IDataView scored, string labelColumnName = "Label", string predictedLabelColumnName = "PredictedLabel",
         string scoreColumnName = "Score")
     {
-        ArgumentNullException.ThrowIfNull(data);
-        return TaggingEvaluator.Evaluate(data, labelColumnName, predictedLabelColumnName, scoreColumnName);
+        ArgumentNullException.ThrowIfNull(scored);
+        return TaggingEvaluator.Evaluate(scored, labelColumnName, predictedLabelColumnName, scoreColumnName);
     }
 
     public sealed partial class RecurrentTrainers

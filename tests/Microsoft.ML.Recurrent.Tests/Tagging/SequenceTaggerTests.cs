@@ -123,6 +123,27 @@ public class SequenceTaggerTests : IClassFixture<MemoryTaggerFixture>
         predicted.Kind.Should().Be(SchemaShape.Column.VectorKind.VariableVector);
     }
 
+    public sealed class TagPrediction
+    {
+        [VectorType]
+        public uint[] PredictedLabel { get; set; } = [];
+
+        [VectorType]
+        public float[] Score { get; set; } = [];
+    }
+
+    [Fact]
+    public void PredictionEngine_OneSequence_MatchesTransform()
+    {
+        var engine = _f.Ml.Model.CreatePredictionEngine<DenseTagRow, TagPrediction>(_f.Model);
+        var row = TaggingData.Memory(1, seed: 11).Single();
+        var prediction = engine.Predict(row);
+        var expected = _f.Model.Transform(_f.Ml.Data.LoadFromEnumerable(new[] { row }));
+        prediction.Score.Should().Equal(expected.GetColumn<float[]>("Score").Single());
+        prediction.PredictedLabel.Should().Equal(expected.GetColumn<VBuffer<uint>>("PredictedLabel").Single().DenseValues());
+        prediction.PredictedLabel.Length.Should().Be(row.Tags.Length);
+    }
+
     [Fact]
     public void Seed_Null_FollowsTheContextSeed()
     {

@@ -84,6 +84,25 @@ public class TaggerTaskTests
         scored.Schema.GetColumnOrNull("PredictedLabel").Should().BeNull();
     }
 
+    [Fact]
+    public void ValidationFraction_ReportsValidationLoss_AndKeepsTheBestEpoch()
+    {
+        var ml = new MLContext(seed: 0);
+        var train = ml.Data.LoadFromEnumerable(TaggingData.RunningMean(200, seed: 1));
+        var model = ml.Recurrent().Trainers.SequenceTagger(new SequenceTaggerTrainer.Options
+        {
+            HiddenSize = 8,
+            MaximumNumberOfEpochs = 6,
+            LearningRate = 0.01f,
+            ValidationFraction = 0.25f,
+            Seed = 1,
+        }).Fit(train);
+        model.TrainingHistory.Should().HaveCount(6);
+        model.TrainingHistory.Should().OnlyContain(r => r.ValidationLoss.HasValue && r.ValidationLoss > 0);
+        var best = model.TrainingHistory.MinBy(r => r.ValidationLoss!.Value)!;
+        model.BestEpoch.Should().Be(best.Epoch);
+    }
+
     private sealed class BadRow
     {
         [VectorType]

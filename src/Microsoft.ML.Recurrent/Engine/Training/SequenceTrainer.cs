@@ -37,6 +37,8 @@ internal static class SequenceTrainer
         var optimizer = Optimizer.Create(s.Optimizer, layout.Count, s.OptimizerSettings);
         var schedule = new LearningRateSchedule(new ScheduleSettings { Kind = s.Schedule, BaseRate = s.LearningRate, TotalEpochs = s.Epochs });
         var random = new Random(unchecked(s.Seed * 31 + 17));
+        // Its own stream, so that a rate of 0 leaves shuffling and dropout exactly as they were.
+        var tokenRandom = spec.VocabularySize > 0 && s.UnknownTokenRate > 0 ? new Random(unchecked(s.Seed * 53 + 29)) : null;
         var order = train is SequenceDataset ? Enumerable.Range(0, train.Count).ToArray() : [];
         var batchStarts = new List<int>();
 
@@ -88,6 +90,7 @@ internal static class SequenceTrainer
             {
                 k++;
                 cancellation.ThrowIfCancellationRequested();
+                if (tokenRandom is not null) Heads.ObjectiveTrainer.DropTokens(batch, s.UnknownTokenRate, tokenRandom);
                 Array.Clear(network.Gradients);
                 var y = network.Forward(batch, training: true, dropoutRandom: random);
                 float loss = Loss.Compute(s.Loss, y, batch, spec.Output, spec.OutputSize, dOut);

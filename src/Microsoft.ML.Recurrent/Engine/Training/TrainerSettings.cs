@@ -20,6 +20,9 @@ internal sealed class TrainerSettings
     public int Seed { get; init; }
     /// <summary>Worker threads for the kernels; 0 = all cores.</summary>
     public int Threads { get; init; }
+    /// <summary>Token input: the fraction of valid training tokens replaced by id 0 (the learned unknown-token row) in each
+    /// batch, in [0, 0.5]; 0 (the default) replaces none, so existing training is unchanged.</summary>
+    public float UnknownTokenRate { get; init; }
 
     /// <summary>Whether each epoch shuffles the sequences and the batch order (off only in tests comparing data paths).</summary>
     public bool Shuffle { get; init; } = true;
@@ -42,6 +45,8 @@ internal sealed class TrainerSettings
         if (EarlyStoppingPatience < 0) throw new ArgumentOutOfRangeException(nameof(EarlyStoppingPatience), EarlyStoppingPatience, "EarlyStoppingPatience must be ≥ 0.");
         if (Threads < 0) throw new ArgumentOutOfRangeException(nameof(Threads), Threads, "Threads must be ≥ 0.");
         if (MaximumTrainingTime is TimeSpan limit && limit <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(MaximumTrainingTime), limit, "MaximumTrainingTime must be > 0 (null for no limit).");
+
+        if (!(UnknownTokenRate >= 0f && UnknownTokenRate <= 0.5f)) throw new ArgumentOutOfRangeException(nameof(UnknownTokenRate), UnknownTokenRate, "UnknownTokenRate must be in [0, 0.5].");
         OptimizerSettings.Validate(Optimizer);
         int targetWidth = Loss == LossKind.SoftmaxCrossEntropy ? 1 : Spec.OutputSize;
         if (Spec.OutputSize < 1) throw new ArgumentException("Training needs a head (OutputSize ≥ 1).");
