@@ -139,7 +139,7 @@ internal sealed class TokenFeaturizeFactory : CustomMappingFactory<TokenInput, F
 ///   CustomMapping(constant key) → MapValue(key → model as base64 text) → CopyColumns(input → internal)
 ///   → CustomMapping(engine forward)
 ///   → tagger with classes: MapValueToKey(PredictedLabel ← predicted class names, keyData = the label's key values)
-///   → featurizer: KnownSizeVector (Vector<Single, D> through stock transformers, the package's one known-size route) [→ CopyColumns(attention weights)]
+///   → featurizer: KnownSizeVector (Vector&lt;Single, D&gt; through stock transformers, the package's one known-size route) [→ CopyColumns(attention weights)]
 ///   → DropColumns(internal columns)
 /// </code>
 /// </summary>
