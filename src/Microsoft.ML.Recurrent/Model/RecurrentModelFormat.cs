@@ -34,13 +34,15 @@ namespace Microsoft.ML.Recurrent.Model;
 ///                          6 UInt64, 7 Boolean); 0 unless multiclass; for 1..7 the class names must parse as
 ///                          distinct values of that type (invariant culture; floats not NaN)
 ///   ...     4      int32   best epoch (0..N; 0 = unknown)
-///   ...     4      int32   history length N (0..Limits.HistoryLength; N·45 must fit in the bytes that remain)
+///   ...     4      int32   history length N (0..Limits.HistoryLength; N·61 must fit in the bytes that remain)
 ///   ...     str    loss name of the history ("" when N = 0)
-///   ...     N×45   one record per epoch:
+///   ...     N×61   one record per epoch:
 ///                    int32 epoch (1..), int32 maximum number of epochs (≥ epoch), float64 training loss,
 ///                    byte flags (bit 0: validation loss present, bit 1: validation accuracy present, others 0),
 ///                    float64 validation loss (0 when absent), float64 validation accuracy (0 when absent),
-///                    float64 sequences per second, float32 learning rate
+///                    float64 sequences per second, float32 learning rate,
+///                    int32 ensemble member M (1..K), int32 ensemble size K (M..Limits.NumberOfModels),
+///                    int64 estimated time remaining in ticks (≥ 0)
 ///   --- end of the version 2 block ---
 ///   ...     4      int32   parameter count P (must equal the count the spec's ParameterLayout gives)
 ///   ...     4·P    float32 parameters in ParameterLayout order (all finite)
@@ -55,7 +57,7 @@ internal static class RecurrentModelFormat
     public const int Version = 2;
 
     /// <summary>Bytes of one history record in the version-2 block.</summary>
-    internal const int HistoryRecordBytes = 4 + 4 + 8 + 1 + 8 + 8 + 8 + 4;
+    internal const int HistoryRecordBytes = 4 + 4 + 8 + 1 + 8 + 8 + 8 + 4 + 4 + 4 + 8;
 
     private static ReadOnlySpan<byte> Magic => "MLRNNMDL"u8;
 
@@ -72,6 +74,8 @@ internal static class RecurrentModelFormat
         public const int NameBytes = 1 << 16;
         /// <summary>Epochs kept in the training history.</summary>
         public const int HistoryLength = 1 << 20;
+        /// <summary>Members of an ensemble named in a history record (the trainers allow 64).</summary>
+        public const int NumberOfModels = 1 << 10;
     }
 
     /// <summary>Serialises <paramref name="model"/>.</summary>
@@ -147,6 +151,9 @@ internal static class RecurrentModelFormat
             w.Write(r.ValidationAccuracy ?? 0.0);
             w.Write(r.SequencesPerSecond);
             w.Write(r.LearningRate);
+            w.Write(r.Model);
+            w.Write(r.NumberOfModels);
+            w.Write(Math.Max(0L, r.EstimatedTimeRemaining.Ticks));
         }
     }
 
@@ -245,8 +252,16 @@ internal static class RecurrentModelFormat
                 double validationAccuracy = r.Double($"validation accuracy of history record {i}");
                 double sequencesPerSecond = r.Double($"sequences per second of history record {i}");
                 float learningRate = r.Single($"learning rate of history record {i}");
+                int member = r.Int32($"ensemble member of history record {i}", 1, Limits.NumberOfModels);
+                int models = r.Int32($"ensemble size of history record {i}", member, Limits.NumberOfModels);
+                long eta = r.Int64($"estimated time remaining of history record {i}", 0, TimeSpan.MaxValue.Ticks);
                 history[i] = new RecurrentEpochReport(epoch, maximum, lossName, trainingLoss,
-                    (flags & 1) != 0 ? validationLoss : null, (flags & 2) != 0 ? validationAccuracy : null, sequencesPerSecond, learningRate);
+                    (flags & 1) != 0 ? validationLoss : null, (flags & 2) != 0 ? validationAccuracy : null, sequencesPerSecond, learningRate)
+                {
+                    Model = member,
+                    NumberOfModels = models,
+                    EstimatedTimeRemaining = TimeSpan.FromTicks(eta),
+                };
             }
         }
 
@@ -315,6 +330,13 @@ internal static class RecurrentModelFormat
         public int Int32(string field, int min, int max)
         {
             int v = BinaryPrimitives.ReadInt32LittleEndian(Take(4, field));
+            if (v < min || v > max) throw Invalid($"the {field} is {v}, outside [{min}, {max}]");
+            return v;
+        }
+
+        public long Int64(string field, long min, long max)
+        {
+            long v = BinaryPrimitives.ReadInt64LittleEndian(Take(8, field));
             if (v < min || v > max) throw Invalid($"the {field} is {v}, outside [{min}, {max}]");
             return v;
         }

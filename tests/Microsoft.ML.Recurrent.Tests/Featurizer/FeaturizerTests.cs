@@ -129,7 +129,7 @@ public class FeaturizerTests : IClassFixture<AddingFeaturizerFixture>
         new MLContext(seed: 9).Model.Load(path, out _).Transform(_f.Test).ShouldHaveSameColumnsAndData(expected, "Encoded", "Attention");
         var result = FreshProcess.Transform(_f.Ml, path, _f.Test, dir.Path);
         result.ExitCode.Should().Be(0, result.StandardError);
-        result.StandardOutput.Should().Contain("Encoded: Vector<Single, 1, 16>");
+        result.StandardOutput.Should().Contain("Encoded: Vector<Single, 16>");
         _f.Ml.Data.LoadFromBinary(result.OutputPath).ShouldHaveSameColumnsAndData(expected, "Encoded", "Attention");
     }
 }
