@@ -139,7 +139,7 @@ internal sealed class RecurrentTrainerCore
         TrainingResult result = null!;
         for (member = 0; member < models; member++)
         {
-            var memberSettings = models == 1 ? settings : CopyWithSeed(settings, unchecked(seed + member));
+            var memberSettings = models == 1 ? settings : settings.WithSeed(unchecked(seed + member));
             var trained = SequenceTrainer.Train(memberSettings, trainSet, validSet, OnEpoch, cancel);
             result ??= trained;
             var memberParameters = (float[])trained.Parameters.Clone();
@@ -169,23 +169,6 @@ internal sealed class RecurrentTrainerCore
     /// larger data is streamed from the view every epoch.
     /// </summary>
     internal const long InMemoryBudgetBytes = TrainingData.InMemoryBudgetBytes;
-
-    private static TrainerSettings CopyWithSeed(TrainerSettings s, int seed) => new()
-    {
-        Spec = s.Spec,
-        Loss = s.Loss,
-        Epochs = s.Epochs,
-        BatchSize = s.BatchSize,
-        LearningRate = s.LearningRate,
-        Optimizer = s.Optimizer,
-        OptimizerSettings = s.OptimizerSettings,
-        GradientClipNorm = s.GradientClipNorm,
-        Schedule = s.Schedule,
-        EarlyStoppingPatience = s.EarlyStoppingPatience,
-        Seed = seed,
-        Threads = s.Threads,
-        Shuffle = s.Shuffle,
-    };
 
     /// <summary>Holds out round(fraction·n) rows (at least one), chosen by a seeded shuffle.</summary>
     internal static (SequenceRows Train, SequenceRows Validation) Split(SequenceRows rows, float fraction, int seed) =>

@@ -17,7 +17,17 @@ internal sealed class TrainerSettings
     public ScheduleKind Schedule { get; init; } = ScheduleKind.Constant;
     /// <summary>Epochs without validation improvement before stopping; 0 disables early stopping.</summary>
     public int EarlyStoppingPatience { get; init; }
-    public int Seed { get; init; }
+    public int Seed { get => _seed; init => _seed = value; }
+
+    private int _seed;
+
+    /// <summary>A copy of every setting with another seed (the members of an ensemble).</summary>
+    public TrainerSettings WithSeed(int seed)
+    {
+        var copy = (TrainerSettings)MemberwiseClone();
+        copy._seed = seed;
+        return copy;
+    }
     /// <summary>Worker threads for the kernels; 0 = all cores.</summary>
     public int Threads { get; init; }
 
