@@ -161,7 +161,7 @@ internal sealed class RecurrentTrainerCore
         {
             // Ensemble members share the fit's time budget (each trains at least one epoch) and its epoch callback; a
             // training checkpoint (experiments) belongs to a single-model fit only.
-            var memberSettings = models == 1 ? settings : CopyWithSeed(settings, unchecked(seed + member),
+            var memberSettings = models == 1 ? settings : settings.WithSeed(unchecked(seed + member),
                 settings.MaximumTrainingTime is TimeSpan budget ? budget - clock.Elapsed : null);
             var trained = SequenceTrainer.Train(memberSettings, trainSet, validSet, OnEpoch, cancel);
             result ??= trained;
@@ -194,25 +194,6 @@ internal sealed class RecurrentTrainerCore
     /// larger data is streamed from the view every epoch.
     /// </summary>
     internal const long InMemoryBudgetBytes = TrainingData.InMemoryBudgetBytes;
-
-    private static TrainerSettings CopyWithSeed(TrainerSettings s, int seed, TimeSpan? timeLeft) => new()
-    {
-        Spec = s.Spec,
-        Loss = s.Loss,
-        Epochs = s.Epochs,
-        BatchSize = s.BatchSize,
-        LearningRate = s.LearningRate,
-        Optimizer = s.Optimizer,
-        OptimizerSettings = s.OptimizerSettings,
-        GradientClipNorm = s.GradientClipNorm,
-        Schedule = s.Schedule,
-        EarlyStoppingPatience = s.EarlyStoppingPatience,
-        Seed = seed,
-        Threads = s.Threads,
-        Shuffle = s.Shuffle,
-        MaximumTrainingTime = timeLeft is TimeSpan left ? (left > TimeSpan.Zero ? left : TimeSpan.FromTicks(1)) : null,
-        ContinueAfterEpoch = s.ContinueAfterEpoch,
-    };
 
     /// <summary>Holds out round(fraction·n) rows (at least one), chosen by a seeded shuffle.</summary>
     internal static (SequenceRows Train, SequenceRows Validation) Split(SequenceRows rows, float fraction, int seed) =>

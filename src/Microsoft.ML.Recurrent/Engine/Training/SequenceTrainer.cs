@@ -261,13 +261,12 @@ internal static class SequenceTrainer
 
     private static void CheckDataset(TrainerSettings s, ITrainingSource source, string name)
     {
-        var data0 = source;
-        if (data0.InputSize != s.Spec.InputSize)
-            throw new ArgumentException($"The {name} set has {data0.InputSize} features per step; the network expects {s.Spec.InputSize}.", name);
-        if (data0.TargetWidth != s.TargetWidth)
-            throw new ArgumentException($"The {name} set has {data0.TargetWidth} target values per row; the loss {s.Loss} needs {s.TargetWidth}.", name);
-        if (data0.PerStepTargets != (s.Spec.Output == OutputMode.EveryStep))
-            throw new ArgumentException($"The {name} set's targets are {(data0.PerStepTargets ? "per step" : "per sequence")}, but the network's output mode is {s.Spec.Output}.", name);
+        if (source.InputSize != s.Spec.InputSize)
+            throw new ArgumentException($"The {name} set has {source.InputSize} features per step; the network expects {s.Spec.InputSize}.", name);
+        if (source.TargetWidth != s.TargetWidth)
+            throw new ArgumentException($"The {name} set has {source.TargetWidth} target values per row; the loss {s.Loss} needs {s.TargetWidth}.", name);
+        if (source.PerStepTargets != (s.Spec.Output == OutputMode.EveryStep))
+            throw new ArgumentException($"The {name} set's targets are {(source.PerStepTargets ? "per step" : "per sequence")}, but the network's output mode is {s.Spec.Output}.", name);
         if (source is not SequenceDataset data) return; // a streaming source checks every row as it reads it
         int V = s.Spec.VocabularySize;
         for (int i = 0; i < data.Count; i++)

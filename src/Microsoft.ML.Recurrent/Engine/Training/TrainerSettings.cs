@@ -17,7 +17,19 @@ internal sealed class TrainerSettings
     public ScheduleKind Schedule { get; init; } = ScheduleKind.Constant;
     /// <summary>Epochs without validation improvement before stopping; 0 disables early stopping.</summary>
     public int EarlyStoppingPatience { get; init; }
-    public int Seed { get; init; }
+    public int Seed { get => _seed; init => _seed = value; }
+
+    private int _seed;
+
+    /// <summary>A copy of every setting with another seed (the members of an ensemble) and, when given, what is left of
+    /// the fit's time budget (at least one epoch runs: a budget already spent becomes one tick).</summary>
+    public TrainerSettings WithSeed(int seed, TimeSpan? timeLeft = null)
+    {
+        var copy = (TrainerSettings)MemberwiseClone();
+        copy._seed = seed;
+        if (timeLeft is TimeSpan left) copy._maximumTrainingTime = left > TimeSpan.Zero ? left : TimeSpan.FromTicks(1);
+        return copy;
+    }
     /// <summary>Worker threads for the kernels; 0 = all cores.</summary>
     public int Threads { get; init; }
     /// <summary>Token input: the fraction of valid training tokens replaced by id 0 (the learned unknown-token row) in each
@@ -29,7 +41,9 @@ internal sealed class TrainerSettings
 
     // ---- Budget hooks and resuming (issue 12: experiments) ----
     /// <summary>Wall-clock limit of this call's training; checked after every epoch (the epoch that passes it is the last). Null: no limit.</summary>
-    public TimeSpan? MaximumTrainingTime { get; init; }
+    public TimeSpan? MaximumTrainingTime { get => _maximumTrainingTime; init => _maximumTrainingTime = value; }
+
+    private TimeSpan? _maximumTrainingTime;
     /// <summary>Called after every epoch (after the progress callback); returning false ends training after that epoch.</summary>
     public Func<EpochReport, bool>? ContinueAfterEpoch { get; init; }
     /// <summary>Resume from (when not empty) and write the loop's state back to this checkpoint; null: train from scratch.</summary>
