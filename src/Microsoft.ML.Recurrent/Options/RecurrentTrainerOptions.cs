@@ -46,6 +46,13 @@ public abstract class RecurrentTrainerOptions
     /// <summary>Embedding width for key-typed token input (ignored for <see cref="float"/> features). Default 32.</summary>
     public int EmbeddingSize { get; set; } = Defaults.EmbeddingSize;
 
+    /// <summary>
+    /// Token input only: the fraction of training tokens replaced by the unknown token (key 0, a value not seen in training)
+    /// in every batch, so that its embedding row learns what an unseen token should look like instead of staying a zero
+    /// vector. In [0, 0.5]. Default 0.02.
+    /// </summary>
+    public float UnknownTokenRate { get; set; } = Defaults.UnknownTokenRate;
+
     /// <summary>Training epochs (fewer when early stopping ends training). Default 30.</summary>
     public int MaximumNumberOfEpochs { get; set; } = Defaults.MaximumNumberOfEpochs;
 
@@ -166,6 +173,8 @@ public abstract class RecurrentTrainerOptions
             throw Range(nameof(Dropout), Dropout, "must be in [0, 1)");
         if (EmbeddingSize < 1 || EmbeddingSize > Limits.EmbeddingSize)
             throw Range(nameof(EmbeddingSize), EmbeddingSize, $"must be > 0 and ≤ {Limits.EmbeddingSize}");
+        if (!(UnknownTokenRate >= 0f && UnknownTokenRate <= 0.5f))
+            throw Range(nameof(UnknownTokenRate), UnknownTokenRate, "must be in [0, 0.5]");
         if (MaximumNumberOfEpochs < 1)
             throw Range(nameof(MaximumNumberOfEpochs), MaximumNumberOfEpochs, "must be > 0");
         if (BatchSize < 1)
@@ -219,6 +228,7 @@ public abstract class RecurrentTrainerOptions
         public const int HiddenSize = 64;
         public const int NumberOfLayers = 1;
         public const int EmbeddingSize = 32;
+        public const float UnknownTokenRate = 0.02f;
         public const int MaximumNumberOfEpochs = 30;
         public const int BatchSize = 32;
         public const float LearningRate = 2e-3f;

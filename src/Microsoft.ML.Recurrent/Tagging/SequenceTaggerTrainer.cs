@@ -22,7 +22,7 @@ namespace Microsoft.ML.Recurrent;
 /// positions t·K … t·K + K − 1, in key order (the softmax of the step's outputs; with a CRF the posterior marginals
 /// p(y_t = k | sequence)). Values: <c>Score</c>, a vector of T Single, one prediction per step.</para>
 /// <para>Unknown tokens: key 0 (a value not seen in training) reads a learned unknown-token embedding, trained by
-/// replacing a fraction <see cref="Options.UnknownTokenRate"/> of the training tokens with it.</para>
+/// replacing a fraction <see cref="RecurrentTrainerOptions.UnknownTokenRate"/> of the training tokens with it.</para>
 /// </remarks>
 public sealed class SequenceTaggerTrainer : IEstimator<SequenceTaggerTransformer>
 {
@@ -49,21 +49,12 @@ public sealed class SequenceTaggerTrainer : IEstimator<SequenceTaggerTransformer
         /// BiLSTM-CRF taggers do. Classes only. Default false.</summary>
         public bool UseCrf { get; set; }
 
-        /// <summary>Token input only: the fraction of training tokens replaced by the unknown token (key 0) in every epoch,
-        /// so that its embedding learns what an unseen word should look like. In [0, 0.5]. Default 0.02.</summary>
-        public float UnknownTokenRate { get; set; } = TaggerDefaults.UnknownTokenRate;
-
-        internal void ValidateTagger()
-        {
-            Validate();
-            if (!(UnknownTokenRate >= 0f && UnknownTokenRate <= 0.5f))
-                throw new ArgumentOutOfRangeException(nameof(UnknownTokenRate), UnknownTokenRate, $"{nameof(UnknownTokenRate)} must be in [0, 0.5]; it was {UnknownTokenRate}.");
-        }
+        internal void ValidateTagger() => Validate();
     }
 
     internal static class TaggerDefaults
     {
-        public const float UnknownTokenRate = 0.02f;
+        public const float UnknownTokenRate = RecurrentTrainerOptions.Defaults.UnknownTokenRate;
         public const int HiddenSize = 64;
     }
 
@@ -145,7 +136,7 @@ public sealed class SequenceTaggerTrainer : IEstimator<SequenceTaggerTransformer
     internal static SequenceTraining Training(RecurrentTrainerOptions o, int seed, float unknownTokenRate = -1, IProgress<RecurrentEpochReport>? log = null) => new(
         o.CellType, o.HiddenSize, o.NumberOfLayers, o.Bidirectional, o.Dropout, o.EmbeddingSize, o.MaximumNumberOfEpochs, o.BatchSize,
         o.LearningRate, o.Optimizer, o.LearningRateSchedule, o.GradientClipNorm, o.L2Regularization, o.NormalizeFeatures,
-        o.EarlyStoppingPatience, seed, o.NumberOfThreads, unknownTokenRate >= 0 ? unknownTokenRate : ((Options)o).UnknownTokenRate,
+        o.EarlyStoppingPatience, seed, o.NumberOfThreads, unknownTokenRate >= 0 ? unknownTokenRate : o.UnknownTokenRate,
         o.Progress ?? log, o.CancellationToken);
 }
 

@@ -114,6 +114,7 @@ internal sealed class RecurrentTrainerCore
             Seed = seed,
             Threads = o.NumberOfThreads ?? 0,
             Shuffle = o.ShuffleData,
+            UnknownTokenRate = features.Tokens ? o.UnknownTokenRate : 0f,
 
             // Budget hooks and resuming (issue 12).
             MaximumTrainingTime = o.MaximumTrainingTime,

@@ -15,6 +15,8 @@ public class OptionsAndCatalogTests
         { nameof(RecurrentTrainerOptions.Dropout), o => o.Dropout = 1f },
         { nameof(RecurrentTrainerOptions.Dropout), o => o.Dropout = float.NaN },
         { nameof(RecurrentTrainerOptions.EmbeddingSize), o => o.EmbeddingSize = 0 },
+        { nameof(RecurrentTrainerOptions.UnknownTokenRate), o => o.UnknownTokenRate = 0.6f },
+        { nameof(RecurrentTrainerOptions.UnknownTokenRate), o => o.UnknownTokenRate = float.NaN },
         { nameof(RecurrentTrainerOptions.MaximumNumberOfEpochs), o => o.MaximumNumberOfEpochs = 0 },
         { nameof(RecurrentTrainerOptions.BatchSize), o => o.BatchSize = -1 },
         { nameof(RecurrentTrainerOptions.LearningRate), o => o.LearningRate = 0 },
