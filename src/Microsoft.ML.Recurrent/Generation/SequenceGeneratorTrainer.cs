@@ -14,7 +14,7 @@ namespace Microsoft.ML.Recurrent;
 /// may be empty) and writes the sampled continuation into an output key vector column, with the options'
 /// <see cref="Options.Temperature"/>, <see cref="Options.TopK"/>, <see cref="Options.MaximumOutputLength"/> and seed: each
 /// row's draws are seeded from the seed and the row's prefix, so the same seed and prefix give the same output. Prefix key 0
-/// (missing) is the unknown token (a zero embedding); a key beyond the training key count is an error naming the column.
+/// (missing) is the unknown token (embedding row 0: starts at zero, trained only where training sequences hold key 0); a key beyond the training key count is an error naming the column.
 /// With <see cref="Options.ConditionColumnName"/> (a vector of Single, the same length in every row) the generator is
 /// conditioned on that vector: it is encoded as a one-step source whose final state starts the token decoder (an
 /// encoder–decoder without attention), and the fitted transformer reads the condition column next to the prefix column.

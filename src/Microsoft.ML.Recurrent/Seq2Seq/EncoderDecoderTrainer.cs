@@ -31,7 +31,8 @@ public enum RecurrentAttention
 /// pass); prediction decodes greedily (<see cref="Options.BeamWidth"/> = 1) or with a beam search ranking finished
 /// sequences by their mean log-probability per token (length normalisation, the end token counted), up to
 /// <see cref="Options.MaximumOutputLength"/> tokens.</para>
-/// <para>Source key 0 (missing, e.g. a word MapValueToKey did not know) is the unknown token: a fixed zero embedding. A key
+/// <para>Source key 0 (missing, e.g. a word MapValueToKey did not know) is the unknown token: the embedding's row 0, which starts at zero and is trained only where training sources hold key 0 (no
+/// token dropout here, unlike the trainers' <see cref="RecurrentTrainerOptions.UnknownTokenRate"/>). A key
 /// beyond the training key count at prediction time is an error naming the column. Target keys must be 1..K (a missing key
 /// in the target is an error naming the label column and row); an empty target is an error.</para>
 /// <para>There is no ONNX export: decoding is a data-dependent loop with a beam search, which is not one honest ONNX graph
