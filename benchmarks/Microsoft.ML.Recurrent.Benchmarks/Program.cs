@@ -3,16 +3,13 @@ using BenchmarkDotNet.Running;
 namespace Microsoft.ML.Recurrent.Benchmarks;
 
 /// <summary>
-/// Entry point. <c>throughput [options]</c> runs the throughput runner (training/inference sequences per second);
-/// <c>compare</c> puts interleaved runs of the throughput runner and of benchmarks/LibTorchBaseline side by side;
-/// <c>mlnet [options]</c> measures Fit and prediction through ML.NET beside the engine alone;
-/// <c>serving-route [repeats]</c> compares the multiclass serving chain with the ONNX-adapter route it replaced;
-/// <c>bdn [BenchmarkDotNet arguments]</c> runs the BenchmarkDotNet suite;
-/// <c>gemm-gflops [filter]</c> prints a quick GFLOP/s table for the GEMM shapes;
-/// <c>streaming [options]</c> measures streaming training's memory and throughput (issue 13).
-/// <c>forecasting [options]</c> measures the recurrent forecaster (Fit, backtest through Transform, engine Predict).
-/// <c>tagging [options]</c> measures per-step outputs (tagging, CRF) against many-to-one on the same shape (tokens/s).
-/// <c>seq2seq [options]</c> measures encoder–decoder training tokens/s and greedy / beam-4 decoding sequences/s.
+/// Entry point: the first argument names a verb, the rest go to it (see <see cref="Usage"/> and the README's sections).
+/// <c>throughput</c> training/inference sequences per second against the measured peak; <c>compare</c> interleaved runs
+/// beside benchmarks/LibTorchBaseline; <c>mlnet</c> Fit and prediction through ML.NET beside the engine alone;
+/// <c>serving-route</c> the multiclass serving chain against the ONNX-adapter route it replaced; <c>bdn</c> the
+/// BenchmarkDotNet suite; <c>gemm-gflops</c> GEMM shapes against peak; <c>streaming</c> streaming training's memory and
+/// throughput; <c>forecasting</c> the forecaster (Fit, backtest through Transform, engine Predict); <c>tagging</c>
+/// per-step outputs against many-to-one (tokens/s); <c>seq2seq</c> encoder–decoder training and decoding.
 /// </summary>
 public static class Program
 {
@@ -28,61 +25,37 @@ public static class Program
         "       Microsoft.ML.Recurrent.Benchmarks tagging [--hidden 128] [--batch 64] [--length 50] [--input 32] [--classes 9] [--repeats 5] [--min-time 1]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks seq2seq [--repeats N] [--threads N] [--hidden H] [--batch B] [--source T] [--target T] [--attention Additive|Dot|None]";
 
-    public static int Main(string[] args)
+    /// <summary>Every verb and what runs it (the arguments after the verb).</summary>
+    private static readonly Dictionary<string, Func<string[], int>> Verbs = new(StringComparer.Ordinal)
     {
-        if (args.Length > 0 && args[0] == "throughput")
+        ["throughput"] = ThroughputRunner.Run,
+        ["compare"] = CompareRunner.Run,
+        ["mlnet"] = MlNetThroughput.Run,
+        ["serving-route"] = ServingRouteBenchmark.Run,
+        ["streaming"] = StreamingBenchmark.Run,
+        ["tagging"] = TaggingBenchmark.Run,
+        ["forecasting"] = ForecastingBenchmark.Run,
+        ["seq2seq"] = Seq2SeqThroughput.Run,
+        ["bdn"] = rest =>
         {
-            return ThroughputRunner.Run(args[1..]);
-        }
-
-        if (args.Length > 0 && args[0] == "compare")
-        {
-            return CompareRunner.Run(args[1..]);
-        }
-
-        if (args.Length > 0 && args[0] == "mlnet")
-        {
-            return MlNetThroughput.Run(args[1..]);
-        }
-
-        if (args.Length > 0 && args[0] == "serving-route")
-        {
-            return ServingRouteBenchmark.Run(args[1..]);
-        }
-
-        if (args.Length > 0 && args[0] == "streaming")
-        {
-            return StreamingBenchmark.Run(args[1..]);
-        }
-
-        if (args.Length > 0 && args[0] == "tagging")
-        {
-            return TaggingBenchmark.Run(args[1..]);
-        }
-
-        if (args.Length > 0 && args[0] == "bdn")
-        {
-            BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args[1..]);
+            BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(rest);
             return 0;
-        }
-
-        if (args.Length > 0 && args[0] == "forecasting")
+        },
+        ["gemm-gflops"] = rest =>
         {
-            return ForecastingBenchmark.Run(args[1..]);
-        }
-
-        if (args.Length > 0 && args[0] == "seq2seq")
-        {
-            return Seq2SeqThroughput.Run(args[1..]);
-        }
-
-        if (args.Length > 0 && args[0] == "gemm-gflops")
-        {
-            int isaAt = Array.IndexOf(args, "--isa");
-            string? isa = isaAt > 0 && isaAt + 1 < args.Length ? args[isaAt + 1] : null;
-            string? filter = args.Length > 1 && args[1] != "--isa" ? args[1] : null;
+            int isaAt = Array.IndexOf(rest, "--isa");
+            string? isa = isaAt >= 0 && isaAt + 1 < rest.Length ? rest[isaAt + 1] : null;
+            string? filter = rest.Length > 0 && rest[0] != "--isa" ? rest[0] : null;
             GemmGflops.Run(filter, isa);
             return 0;
+        },
+    };
+
+    public static int Main(string[] args)
+    {
+        if (args.Length > 0 && Verbs.TryGetValue(args[0], out var run))
+        {
+            return run(args[1..]);
         }
 
         Console.WriteLine(Usage);
