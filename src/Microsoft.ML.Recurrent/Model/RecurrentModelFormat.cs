@@ -182,8 +182,8 @@ internal static class RecurrentModelFormat
         if (stored != actual)
             throw Invalid($"its checksum does not match (stored 0x{stored:X8}, computed 0x{actual:X8}): the payload is truncated or corrupted");
 
-        var r = new Reader(data[..^4]);
-        r.Skip(12);
+        var r = new PayloadReader(data[..^4], PayloadName);
+        r.Skip(12, "header");
         byte kind = r.Byte("prediction kind");
         byte cell = r.Byte("cell kind");
         byte output = r.Byte("output mode");
@@ -297,62 +297,7 @@ internal static class RecurrentModelFormat
         return total;
     }
 
-    private static InvalidDataException Invalid(string why) =>
-        new($"The recurrent model payload is invalid: {why}.");
+    private const string PayloadName = "recurrent model";
 
-    /// <summary>Bounds-checked little-endian reader over a span.</summary>
-    private ref struct Reader
-    {
-        private readonly ReadOnlySpan<byte> _data;
-        private int _pos;
-
-        public Reader(ReadOnlySpan<byte> data) { _data = data; _pos = 0; }
-
-        public readonly int Remaining => _data.Length - _pos;
-
-        public void Skip(int n) => Take(n, "header");
-
-        public ReadOnlySpan<byte> Take(int n, string field)
-        {
-            if (n < 0 || n > Remaining)
-                throw Invalid($"the {field} needs {n} bytes but only {Remaining} remain");
-            var s = _data.Slice(_pos, n);
-            _pos += n;
-            return s;
-        }
-
-        public byte Byte(string field) => Take(1, field)[0];
-
-        public float Single(string field) => BinaryPrimitives.ReadSingleLittleEndian(Take(4, field));
-
-        public double Double(string field) => BinaryPrimitives.ReadDoubleLittleEndian(Take(8, field));
-
-        public int Int32(string field, int min, int max)
-        {
-            int v = BinaryPrimitives.ReadInt32LittleEndian(Take(4, field));
-            if (v < min || v > max) throw Invalid($"the {field} is {v}, outside [{min}, {max}]");
-            return v;
-        }
-
-        public long Int64(string field, long min, long max)
-        {
-            long v = BinaryPrimitives.ReadInt64LittleEndian(Take(8, field));
-            if (v < min || v > max) throw Invalid($"the {field} is {v}, outside [{min}, {max}]");
-            return v;
-        }
-
-        public string String(string field)
-        {
-            int n = Int32($"{field} length", 0, Limits.NameBytes);
-            var bytes = Take(n, field);
-            try
-            {
-                return new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bytes);
-            }
-            catch (DecoderFallbackException e)
-            {
-                throw new InvalidDataException($"The recurrent model payload is invalid: the {field} is not valid UTF-8.", e);
-            }
-        }
-    }
+    private static InvalidDataException Invalid(string why) => PayloadReader.Invalid(PayloadName, why);
 }

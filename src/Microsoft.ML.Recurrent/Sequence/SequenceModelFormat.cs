@@ -129,7 +129,7 @@ internal static class SequenceModelFormat
         if (stored != actual)
             throw Invalid($"its checksum does not match (stored 0x{stored:X8}, computed 0x{actual:X8}): the payload is truncated or corrupted");
 
-        var r = new Reader(data[..^4]);
+        var r = new PayloadReader(data[..^4], PayloadName);
         r.Take(12, "header");
         byte task = r.Byte("task"), cell = r.Byte("cell kind"), output = r.Byte("output mode"), bidirectional = r.Byte("bidirectional flag");
         byte pooling = r.Byte("pooling"), crf = r.Byte("CRF flag");
@@ -189,63 +189,7 @@ internal static class SequenceModelFormat
         return new SequenceModel(kind, spec, (PoolingKind)pooling, crf == 1, featureColumn, classNames, parameters, extra);
     }
 
-    private static InvalidDataException Invalid(string why) => new($"The recurrent sequence model payload is invalid: {why}.");
+    private const string PayloadName = "recurrent sequence model";
 
-    private ref struct Reader
-    {
-        private readonly ReadOnlySpan<byte> _data;
-        private int _pos;
-
-        public Reader(ReadOnlySpan<byte> data) { _data = data; _pos = 0; }
-
-        public readonly int Remaining => _data.Length - _pos;
-
-        public ReadOnlySpan<byte> Take(int n, string field)
-        {
-            if (n < 0 || n > Remaining) throw Invalid($"the {field} needs {n} bytes but only {Remaining} remain");
-            var s = _data.Slice(_pos, n);
-            _pos += n;
-            return s;
-        }
-
-        public byte Byte(string field) => Take(1, field)[0];
-
-        public float Single(string field) => BinaryPrimitives.ReadSingleLittleEndian(Take(4, field));
-
-        public int Int32(string field, int min, int max)
-        {
-            int v = BinaryPrimitives.ReadInt32LittleEndian(Take(4, field));
-            if (v < min || v > max) throw Invalid($"the {field} is {v}, outside [{min}, {max}]");
-            return v;
-        }
-
-        public float[] Floats(int count, string field)
-        {
-            if ((long)count * 4 > Remaining) throw Invalid($"{count} {field} need {(long)count * 4} bytes but {Remaining} remain");
-            var raw = Take(count * 4, field);
-            var values = new float[count];
-            for (int i = 0; i < count; i++)
-            {
-                float p = BinaryPrimitives.ReadSingleLittleEndian(raw[(i * 4)..]);
-                if (!float.IsFinite(p)) throw Invalid($"{field} value {i} is {p}, not a finite number");
-                values[i] = p;
-            }
-
-            return values;
-        }
-
-        public string String(string field)
-        {
-            int n = Int32($"{field} length", 0, RecurrentModelFormat.Limits.NameBytes);
-            var bytes = Take(n, field);
-            try
-            {
-                return new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bytes);
-            }
-            catch (DecoderFallbackException e)
-            {
-                throw new InvalidDataException($"The recurrent sequence model payload is invalid: the {field} is not valid UTF-8.", e);
-            }
-        }
-    }
+    private static InvalidDataException Invalid(string why) => PayloadReader.Invalid(PayloadName, why);
 }
