@@ -1,0 +1,176 @@
+using Microsoft.ML.Recurrent.Tests.Forecasting;
+using Microsoft.ML.SearchSpace;
+
+namespace Microsoft.ML.Recurrent.Tests.Experiments;
+
+public class ForecastingExperimentTests
+{
+    private const int TrainSteps = 144, ValidSteps = 36, Period = 12, Horizon = 6;
+
+    private static (MLContext Ml, float[] Series, IDataView Train, IDataView Valid) Seasonal()
+    {
+        var ml = new MLContext(seed: 0);
+        var y = ForecastData.TrendSeason(TrainSteps + ValidSteps, Period, trend: 0.2, amplitude: 6, noise: 0.3, seed: 11);
+        return (ml, y, ForecastData.View(ml, y.Take(TrainSteps)), ForecastData.View(ml, y.Skip(TrainSteps)));
+    }
+
+    /// <summary>The seasonal naive MAE on the experiment's backtest: origins at every validation row, steps that stay inside it.</summary>
+    private static (double Mae, int Count) SeasonalNaive(float[] y)
+    {
+        double sum = 0;
+        int count = 0;
+        for (int t = TrainSteps; t < y.Length; t++)
+        {
+            for (int j = 1; j <= Horizon && t + j < y.Length; j++, count++)
+                sum += Math.Abs(y[t + j] - y[t + j - Period * (int)Math.Ceiling(j / (double)Period)]);
+        }
+
+        return (sum / count, count);
+    }
+
+    /// <summary>A small forecasting space: two window sizes and two learning rates, epochs 3 … 9; the rest fixed.</summary>
+    private sealed class SmallForecastingSpace : RecurrentForecastingSearchSpace
+    {
+        [Choice(new object[] { 12, 24 }, 24)]
+        public new int WindowSize { get; set; } = 24;
+
+        [Choice(new object[] { 0.003f, 0.01f }, 0.01f)]
+        public new float LearningRate { get; set; } = 0.01f;
+
+        [Range(3, 9, 9, true)]
+        public new int MaximumNumberOfEpochs { get; set; } = 9;
+
+        public new RecurrentCellType CellType { get; set; } = RecurrentCellType.Gru;
+
+        public new int HiddenSize { get; set; } = 16;
+
+        public new int NumberOfLayers { get; set; } = 1;
+
+        public new float Dropout { get; set; }
+
+        public new int BatchSize { get; set; } = 16;
+    }
+
+    [Fact]
+    public void Run_SeasonalSeries_WinnerBeatsSeasonalNaiveOnTheValidationRows_AndSavesReloadsWithIdenticalForecasts()
+    {
+        var (ml, y, train, valid) = Seasonal();
+        var space = new SmallForecastingSpace();
+        var result = ml.Recurrent().CreateExperiment()
+            .SetDataset(train, valid)
+            .SetForecastingMetric(ForecastingMetric.MeanAbsoluteError, "Value", horizon: Horizon, seasonalPeriod: Period)
+            .SetSearchSpace(space)
+            .SetTrainingTimeInSeconds(120)
+            .SetSeed(3)
+            .Run();
+
+        result.HigherIsBetter.Should().BeFalse();
+        result.StopReason.Should().Be(RecurrentExperimentStopReason.SearchSpaceExhausted);
+        result.Trials.Should().HaveCount(4, "2 window sizes × 2 learning rates");
+        var best = result.BestTrial;
+        best.ForecastingOptions.Should().NotBeNull();
+        best.ForecastingOptions!.Horizon.Should().Be(Horizon, "SetForecastingMetric's horizon overrides the search space's 12");
+        best.ForecastingOptions.SeasonalPeriod.Should().Be(Period);
+        best.ForecastingOptions.WindowSize.Should().BeOneOf(12, 24);
+        best.Parameters.Should().ContainKey("WindowSize");
+        best.Options.HiddenSize.Should().Be(16);
+        best.Epochs.Should().Be(9, "the best trial is trained up to the maximum of the epochs range");
+        best.ForecastingOptions.MaximumNumberOfEpochs.Should().Be(9);
+
+        // The metric is the backtest of the validation rows, in the series' units; it beats seasonal naive there.
+        var (naive, count) = SeasonalNaive(y);
+        var forecaster = best.Model.Should().BeOfType<RecurrentForecastingTransformer>().Subject;
+        var all = ForecastData.View(ml, y);
+        var check = ml.Forecasting.Evaluate(ml.Data.SkipRows(forecaster.Transform(all), TrainSteps), "Value", "Forecast");
+        check.Count.Should().Be(count);
+        best.Metric.Should().BeApproximately(check.MeanAbsoluteError, 1e-6, "the trial's metric is the backtest of the validation rows from the training history");
+        best.Metric.Should().BeLessThan(0.7 * naive, "seasonal naive misses the trend (0.2 per step, 2.4 per season)");
+
+        // The winner saves and reloads with identical forecasts.
+        using var stream = new MemoryStream();
+        ml.Model.Save(best.Model!, train.Schema, stream);
+        stream.Position = 0;
+        var loaded = new MLContext(seed: 5).Model.Load(stream, out _);
+        ForecastData.Column(loaded.Transform(all), "Forecast").Should().BeEquivalentTo(ForecastData.Column(forecaster.Transform(all), "Forecast"),
+            o => o.WithStrictOrdering());
+    }
+
+    [Fact]
+    public void SearchSpace_ToOptions_CarriesEveryProperty_AndTheWindowSizeIsSwept()
+    {
+        var space = new RecurrentForecastingSearchSpace { InputColumnName = "Sales", Horizon = 7, SeasonalPeriod = 7, WindowSize = 36, HiddenSize = 20 };
+        var o = space.ToOptions();
+        (o.InputColumnName, o.Horizon, o.SeasonalPeriod, o.WindowSize, o.HiddenSize, o.NumberOfModels, o.EarlyStoppingPatience)
+            .Should().Be(("Sales", 7, (int?)7, 36, 20, 1, 0));
+        typeof(RecurrentForecastingSearchSpace).GetProperty("WindowSize")!.GetCustomAttributes(typeof(ChoiceAttribute), false).Should().ContainSingle();
+        typeof(RecurrentForecastingSearchSpace).GetProperty("Horizon")!.GetCustomAttributes(true).Should().BeEmpty("the horizon is fixed");
+    }
+
+    [Fact]
+    public void Run_MetricThatDoesNotFitTheSearchSpace_IsAClearError()
+    {
+        var (ml, _, train, valid) = Seasonal();
+        var forecastingWithRegressionSpace = ml.Recurrent().CreateExperiment().SetDataset(train, valid)
+            .SetForecastingMetric(ForecastingMetric.RootMeanSquaredError, "Value", horizon: Horizon)
+            .SetSearchSpace(new RecurrentRegressionSearchSpace());
+        forecastingWithRegressionSpace.Invoking(e => e.Run()).Should().Throw<ArgumentException>()
+            .WithMessage("*RecurrentRegressionSearchSpace is for regression*RootMeanSquaredError is for forecasting*RecurrentForecastingSearchSpace*");
+
+        var regressionWithForecastingSpace = ml.Recurrent().CreateExperiment().SetDataset(train, valid)
+            .SetRegressionMetric(RegressionMetric.MeanAbsoluteError, "Value")
+            .SetSearchSpace(new RecurrentForecastingSearchSpace());
+        regressionWithForecastingSpace.Invoking(e => e.Run()).Should().Throw<ArgumentException>()
+            .WithMessage("*RecurrentForecastingSearchSpace is for forecasting*MeanAbsoluteError is for regression*SetForecastingMetric*");
+    }
+
+    private sealed class ZeroWindowSpace : RecurrentForecastingSearchSpace
+    {
+        [Range(0, 12, 6, false)]
+        public new int WindowSize { get; set; } = 6;
+    }
+
+    [Fact]
+    public void Run_BadWindowSizeOrFoldsOrMissingColumn_IsAClearError()
+    {
+        var (ml, _, train, valid) = Seasonal();
+        ml.Recurrent().CreateExperiment().SetDataset(train, valid)
+            .SetForecastingMetric(ForecastingMetric.MeanAbsoluteError, "Value", horizon: Horizon)
+            .SetSearchSpace(new ZeroWindowSpace())
+            .Invoking(e => e.Run()).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*allows WindowSize 0*must be ≥ 1*");
+
+        var fixedBadWindow = new RecurrentForecastingSearchSpace();
+        ml.Recurrent().CreateExperiment().SetDataset(train, valid)
+            .SetForecastingMetric(ForecastingMetric.MeanAbsoluteError, "Value", horizon: Horizon)
+            .SetSearchSpace(new FixedWindowSpace { WindowSize = -3 })
+            .Invoking(e => e.Run()).Should().Throw<ArgumentOutOfRangeException>().WithMessage("*WindowSize must be ≥ 1; it was -3*");
+
+        ml.Recurrent().CreateExperiment().SetDataset(ml.Data.LoadFromEnumerable(new[] { new Step() }), 3)
+            .SetForecastingMetric(ForecastingMetric.MeanAbsoluteError, "Value")
+            .SetSearchSpace(fixedBadWindow)
+            .Invoking(e => e.Run()).Should().Throw<InvalidOperationException>().WithMessage("*folds are not supported for forecasting*SetDataset(train, validation)*");
+
+        ml.Recurrent().CreateExperiment().SetDataset(train, valid)
+            .SetForecastingMetric(ForecastingMetric.MeanAbsoluteError, "Sales", horizon: Horizon)
+            .SetSearchSpace(new RecurrentForecastingSearchSpace())
+            .Invoking(e => e.Run()).Should().Throw<ArgumentException>().WithMessage("*Sales*");
+
+        ml.Recurrent().CreateExperiment().Invoking(e => e.SetForecastingMetric(ForecastingMetric.MeanAbsoluteError, "Value", horizon: 0))
+            .Should().Throw<ArgumentOutOfRangeException>().WithMessage("*horizon must be ≥ 1; it was 0*");
+    }
+
+    /// <summary>Sweeps only the cell; the window size is fixed at the instance's value.</summary>
+    private sealed class FixedWindowSpace : RecurrentForecastingSearchSpace
+    {
+        public new int WindowSize { get; set; } = 12;
+
+        public new int HiddenSize { get; set; } = 8;
+
+        public new int NumberOfLayers { get; set; } = 1;
+
+        public new float Dropout { get; set; }
+
+        public new float LearningRate { get; set; } = 0.01f;
+
+        public new int BatchSize { get; set; } = 32;
+    }
+}
