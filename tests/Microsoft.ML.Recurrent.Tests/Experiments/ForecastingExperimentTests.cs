@@ -159,6 +159,23 @@ public class ForecastingExperimentTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Run_TwoParallelTrials_SameTrialsAndMetricsAsSerial()
+    {
+        var (ml, _, train, valid) = Seasonal();
+        RecurrentExperimentResult Run(int parallel) => ml.Recurrent().CreateExperiment()
+            .SetDataset(train, valid)
+            .SetForecastingMetric(ForecastingMetric.MeanAbsoluteScaledError, "Value", horizon: Horizon, seasonalPeriod: Period)
+            .SetSearchSpace(new SmallForecastingSpace())
+            .SetNumberOfParallelTrials(parallel)
+            .SetSeed(4)
+            .Run();
+        var serial = Run(1);
+        var parallel = Run(2);
+        parallel.Trials.Select(t => (t.Id, t.Metric, t.Epochs)).Should().Equal(serial.Trials.Select(t => (t.Id, t.Metric, t.Epochs)));
+        serial.Trials.Should().OnlyContain(t => t.Metric > 0 && t.Metric < 1, "MASE below 1 beats the validation rows' seasonal naive scale");
+    }
+
+    [Fact]
     public void SearchSpace_ToOptions_CarriesEveryProperty_AndTheWindowSizeIsSwept()
     {
         var space = new RecurrentForecastingSearchSpace { InputColumnName = "Sales", Horizon = 7, SeasonalPeriod = 7, WindowSize = 36, HiddenSize = 20 };
