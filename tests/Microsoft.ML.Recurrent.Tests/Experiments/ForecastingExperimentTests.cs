@@ -175,6 +175,25 @@ public class ForecastingExperimentTests(ITestOutputHelper output)
         serial.Trials.Should().OnlyContain(t => t.Metric > 0 && t.Metric < 1, "MASE below 1 beats the validation rows' seasonal naive scale");
     }
 
+    /// <summary>One trial of 100,000 epochs: far beyond a one-second budget.</summary>
+    private sealed class EndlessSpace : RecurrentForecastingSearchSpace
+    {
+        public new int MaximumNumberOfEpochs { get; set; } = 100_000;
+    }
+
+    [Fact]
+    public void Run_BudgetTooSmallForOneTrial_StopsTheRunningFitAndIsATimeoutException()
+    {
+        var (ml, _, train, valid) = Seasonal();
+        ml.Recurrent().CreateExperiment()
+            .SetDataset(train, valid)
+            .SetForecastingMetric(ForecastingMetric.MeanAbsoluteError, "Value", horizon: Horizon, seasonalPeriod: Period)
+            .SetSearchSpace(new EndlessSpace())
+            .SetTrainingTimeInSeconds(1)
+            .SetMaximumNumberOfTrials(1)
+            .Invoking(e => e.Run()).Should().Throw<TimeoutException>().WithMessage("*ran out before any trial finished its first rung of 100000 epochs*");
+    }
+
     [Fact]
     public void SearchSpace_ToOptions_CarriesEveryProperty_AndTheWindowSizeIsSwept()
     {
