@@ -32,10 +32,9 @@ namespace Microsoft.ML.Recurrent;
 /// <see cref="TimeoutException"/>. A trial that throws (for example a diverging loss) is recorded as failed and the
 /// experiment goes on; cancellation stops the running trials within one mini-batch and returns the best trial so far.</para>
 /// <para>Progress: every finished rung of every trial is reported to <see cref="SetProgress"/>'s sink and written to
-/// <see cref="MLContext.Log"/> (source "RecurrentExperiment"). Forecasting (a <c>SetForecastingMetric</c>) is not part
-/// of this version.</para>
+/// <see cref="MLContext.Log"/> (source "RecurrentExperiment"). Forecasting: see <see cref="SetForecastingMetric"/>.</para>
 /// </remarks>
-public sealed class RecurrentExperiment
+public sealed partial class RecurrentExperiment
 {
     private const int Eta = 3;
     private const string LogSource = "RecurrentExperiment";
@@ -235,6 +234,7 @@ public sealed class RecurrentExperiment
         ArgumentException.ThrowIfNullOrWhiteSpace(scoreColumn);
         ArgumentException.ThrowIfNullOrWhiteSpace(predictedColumn);
         (_task, _metric, _labelColumn, _scoreColumn, _predictedColumn) = (task, metric, labelColumn, scoreColumn, predictedColumn);
+        _forecast = null;
     }
 
     private static void CheckDefined<TEnum>(TEnum value, string name)
@@ -246,10 +246,15 @@ public sealed class RecurrentExperiment
 
     private SearchSpaceDescription PrepareSpace()
     {
+        if (_forecast is not null) return PrepareForecastingSpace();
         if (_train is null && _data is null)
             throw new InvalidOperationException("No data: call SetDataset(train, validation) or SetDataset(data, numberOfFolds) before running the experiment.");
         if (_task is not PredictionKind task)
-            throw new InvalidOperationException("No task: call SetRegressionMetric, SetBinaryClassificationMetric or SetMulticlassClassificationMetric before running the experiment.");
+            throw new InvalidOperationException("No task: call SetRegressionMetric, SetBinaryClassificationMetric, SetMulticlassClassificationMetric or SetForecastingMetric before running the experiment.");
+        if (_searchSpace is RecurrentForecastingSearchSpace)
+            throw new ArgumentException(
+                $"The search space {_searchSpace.GetType().Name} is for forecasting, but the experiment's metric {_metric} is for {Describe(task)}; use SetForecastingMetric, or the search space of the metric's task.",
+                "searchSpace");
         if (_searchSpace is null)
             throw new InvalidOperationException("No search space: call SetSearchSpace (for example with a RecurrentRegressionSearchSpace) before running the experiment.");
         if (_searchSpace is RecurrentSearchSpace typed && typed.Task != task)
@@ -278,7 +283,7 @@ public sealed class RecurrentExperiment
     }
 
     /// <summary>One run of the experiment: its splits, proposer, trial table and budget.</summary>
-    private sealed class ExperimentRun
+    private sealed partial class ExperimentRun
     {
         private readonly RecurrentExperiment _e;
         private readonly SearchSpaceDescription _space;
@@ -304,6 +309,7 @@ public sealed class RecurrentExperiment
             {
                 RegressionMetric m => m == RegressionMetric.RSquared,
                 MulticlassClassificationMetric m => m != MulticlassClassificationMetric.LogLoss,
+                ForecastingMetric => false,
                 _ => true,
             };
             _threads = Math.Max(1, Environment.ProcessorCount / experiment._parallel);
@@ -384,6 +390,12 @@ public sealed class RecurrentExperiment
 
         private void PrepareSplits()
         {
+            if (_e._forecast is not null)
+            {
+                PrepareForecastingSplits();
+                return;
+            }
+
             var raw = new List<(IDataView Train, IDataView Valid)>();
             if (_e._train is not null) raw.Add((_e._train, _e._validation!));
             else raw.AddRange(Ml.Data.CrossValidationSplit(_e._data!, _e._folds, seed: _e._seed).Select(s => (s.TrainSet, s.TestSet)));
@@ -468,10 +480,11 @@ public sealed class RecurrentExperiment
                     t.Checkpoints = null;
                 }
 
-                var options = OptionsFor(t.Values, Math.Max(1, o.Epochs));
+                var options = _e._forecast is null ? OptionsFor(t.Values, Math.Max(1, o.Epochs)) : null;
                 var parameters = new Dictionary<string, object>(StringComparer.Ordinal);
                 for (int p = 0; p < _space.Swept.Count; p++) parameters[_space.Swept[p].Name] = t.Values[p];
-                t.Snapshot = new RecurrentTrial(t.Id, parameters, options, t.Metric, o.Epochs, t.DurationMs, o.Model, o.Exception);
+                t.Snapshot = options is null ? ForecastingTrial(t, parameters, o)
+                    : new RecurrentTrial(t.Id, parameters, options, t.Metric, o.Epochs, t.DurationMs, o.Model, o.Exception);
                 _table[t.Id] = t.Snapshot;
                 if (firstRung && !o.Cancelled) _finished.Add((t.Point, Loss(t.Metric)));
                 Report(t.Snapshot);
@@ -488,6 +501,7 @@ public sealed class RecurrentExperiment
         /// <summary>Trains one trial up to <paramref name="epochs"/> (resuming its checkpoints) and measures it; never throws.</summary>
         private Outcome RunJob(TrialState t, int epochs)
         {
+            if (_e._forecast is not null) return RunForecastingJob(t, epochs);
             var clock = Stopwatch.StartNew();
             try
             {

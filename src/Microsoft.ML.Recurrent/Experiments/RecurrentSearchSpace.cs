@@ -28,7 +28,7 @@ namespace Microsoft.ML.Recurrent;
 /// <item><term><see cref="MaximumNumberOfEpochs"/></term><description>3 … 81, log scale [27]: the resource of successive
 /// halving, not sampled (a trial starts with the minimum and the best are trained on up to the maximum)</description></item>
 /// </list>
-/// <para>A window size for forecasting belongs to the forecaster's search space (not part of this package yet).</para>
+/// <para>A window size for forecasting belongs to the forecaster's search space, <see cref="RecurrentForecastingSearchSpace"/>.</para>
 /// </remarks>
 public abstract class RecurrentSearchSpace
 {

@@ -10,8 +10,10 @@ namespace Microsoft.ML.Recurrent;
 public sealed class RecurrentTrial
 {
     internal RecurrentTrial(int id, IReadOnlyDictionary<string, object> parameters, RecurrentTrainerOptions options, double metric,
-        int epochs, double durationInMilliseconds, ITransformer? model, Exception? exception)
+        int epochs, double durationInMilliseconds, ITransformer? model, Exception? exception,
+        RecurrentForecastingEstimator.Options? forecastingOptions = null)
     {
+        ForecastingOptions = forecastingOptions;
         Id = id;
         Parameters = parameters;
         Options = options;
@@ -33,6 +35,12 @@ public sealed class RecurrentTrial
     /// <see cref="RecurrentTrainerOptions.MaximumNumberOfEpochs"/> is the number of epochs it was trained for.
     /// Training it again with these options on the same data gives the same model.</summary>
     public RecurrentTrainerOptions Options { get; }
+
+    /// <summary>The forecaster options this trial ran with (<see cref="RecurrentForecastingEstimator.Options.MaximumNumberOfEpochs"/>
+    /// is the number of epochs it was trained for) in a forecasting experiment (<see cref="RecurrentExperiment.SetForecastingMetric"/>);
+    /// there <see cref="Options"/> holds the network and training settings it shares with the trainers (cell, hidden size,
+    /// layers, dropout, learning rate, batch size, epochs, seed). Null in the other experiments.</summary>
+    public RecurrentForecastingEstimator.Options? ForecastingOptions { get; }
 
     /// <summary>The experiment's metric on the validation data (the mean over the folds with cross-validation);
     /// NaN for a failed trial.</summary>

@@ -237,4 +237,14 @@ internal sealed class SearchSpaceDescription
         options.MaximumNumberOfEpochs = epochs;
         return options;
     }
+
+    /// <summary>The forecaster options of <paramref name="values"/> (read with the options type of <see cref="RecurrentForecastingEstimator"/>).</summary>
+    public RecurrentForecastingEstimator.Options CreateForecastingOptions(object[] values, int epochs)
+    {
+        var options = new RecurrentForecastingEstimator.Options();
+        foreach (var (target, value) in _fixed) target.SetValue(options, value);
+        for (int i = 0; i < Swept.Count; i++) Swept[i].Target.SetValue(options, values[i]);
+        options.MaximumNumberOfEpochs = epochs;
+        return options;
+    }
 }
