@@ -46,8 +46,8 @@ public enum BinaryClassificationMetric
     NegativeRecall,
 }
 
-/// <summary>What a multiclass experiment optimises (the members of ML.NET AutoML's enum of the same name, except
-/// TopKAccuracy); measured by <c>mlContext.MulticlassClassification.Evaluate</c> on the validation data.</summary>
+/// <summary>What a multiclass experiment optimises (the members of ML.NET AutoML's enum of the same name); measured by
+/// <c>mlContext.MulticlassClassification.Evaluate</c> on the validation data.</summary>
 public enum MulticlassClassificationMetric
 {
     /// <summary>Micro-averaged accuracy: the fraction of rows predicted correctly (higher is better).</summary>
@@ -61,6 +61,10 @@ public enum MulticlassClassificationMetric
 
     /// <summary>Log-loss reduction relative to the class prior (higher is better).</summary>
     LogLossReduction,
+
+    /// <summary>The fraction of rows whose true class is among the K highest scores, K given to
+    /// <see cref="RecurrentExperiment.SetMulticlassClassificationMetric"/> (default 3; higher is better).</summary>
+    TopKAccuracy,
 }
 
 /// <summary>Why <see cref="RecurrentExperiment"/> stopped.</summary>

@@ -45,6 +45,7 @@ public sealed partial class RecurrentExperiment
     private PredictionKind? _task;
     private Enum? _metric;
     private string _labelColumn = "Label", _scoreColumn = "Score", _predictedColumn = "PredictedLabel";
+    private int _topK = 3;
     private object? _searchSpace;
     private IEstimator<ITransformer>? _preprocessing;
     private uint _seconds = Defaults.TrainingTimeInSeconds;
@@ -116,10 +117,15 @@ public sealed partial class RecurrentExperiment
     /// <param name="metric">The metric on the validation data.</param>
     /// <param name="labelColumn">The label column (a key); the trials train on it.</param>
     /// <param name="predictedColumn">The predicted-label column the model writes. Default "PredictedLabel".</param>
+    /// <param name="topKPredictionCount">K of <see cref="MulticlassClassificationMetric.TopKAccuracy"/> (≥ 1). Default 3.</param>
     /// <returns>This experiment.</returns>
-    public RecurrentExperiment SetMulticlassClassificationMetric(MulticlassClassificationMetric metric, string labelColumn = "Label", string predictedColumn = "PredictedLabel")
+    public RecurrentExperiment SetMulticlassClassificationMetric(MulticlassClassificationMetric metric, string labelColumn = "Label",
+        string predictedColumn = "PredictedLabel", int topKPredictionCount = 3)
     {
         CheckDefined(metric, nameof(metric));
+        if (topKPredictionCount < 1)
+            throw new ArgumentOutOfRangeException(nameof(topKPredictionCount), topKPredictionCount, $"topKPredictionCount must be ≥ 1; it was {topKPredictionCount}.");
+        _topK = topKPredictionCount;
         SetTask(PredictionKind.MulticlassClassification, metric, labelColumn, _scoreColumn, predictedColumn);
         return this;
     }
@@ -576,12 +582,14 @@ public sealed partial class RecurrentExperiment
 
                 case MulticlassClassificationMetric m:
                 {
-                    var r = Ml.MulticlassClassification.Evaluate(scored, label, predictedLabelColumnName: _e._predictedColumn);
+                    var r = Ml.MulticlassClassification.Evaluate(scored, label, predictedLabelColumnName: _e._predictedColumn,
+                        topKPredictionCount: m == MulticlassClassificationMetric.TopKAccuracy ? _e._topK : 0);
                     return m switch
                     {
                         MulticlassClassificationMetric.MicroAccuracy => r.MicroAccuracy,
                         MulticlassClassificationMetric.MacroAccuracy => r.MacroAccuracy,
                         MulticlassClassificationMetric.LogLoss => r.LogLoss,
+                        MulticlassClassificationMetric.TopKAccuracy => r.TopKAccuracy,
                         _ => r.LogLossReduction,
                     };
                 }
