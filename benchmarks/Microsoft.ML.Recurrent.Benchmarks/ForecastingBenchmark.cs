@@ -116,9 +116,13 @@ internal static class ForecastingBenchmark
             var p2 = new float[12];
             var p3 = new float[12];
             int k = 0;
+            // The same network with the engine's default threads (what the forecaster used before it pinned inference to
+            // the calling thread): the batch-1 unit split across every core, handed over per step by spinning.
+            var shared = new Microsoft.ML.Recurrent.Engine.Training.SequencePredictor(fm.Spec, fm.Networks[0]);
             var cases = new (string Name, Action Call)[]
             {
                 ("the network's forward pass alone over one window (baseline)", () => fm.RunNetworks(x, y, scratch)),
+                ($"the same forward pass with the engine's default threads ({Microsoft.ML.Recurrent.Engine.Kernels.Gemm.DefaultThreads}; the forecaster before)", () => shared.Predict(x, y)),
                 ("the forecast computed directly from a window of rows (scaling, network, inverse, band)", () => fm.Forecast(st, hist, default, 12, 0.9f, p1, p2, p3)),
                 ("engine Predict() (forecast from the state, result object)", () => engine.Predict()),
                 ("engine Predict(observation)", () => engine.Predict(new Step { Value = series[k++ % series.Length] })),

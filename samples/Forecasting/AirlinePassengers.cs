@@ -154,7 +154,7 @@ public static class AirlinePassengers
 //   persistence (last month)                             99.2    77.8     17.31
 //   seasonal naive (last year)                           53.4    51.5     12.23
 //   seasonal naive with growth                           29.8    27.0      6.41
-// 90 % band coverage on those unseen months: 99 % of 156
+// 90 % band coverage on those unseen months: 100 % of 156
 //
 // 1961 forecast with its 90 % band:
 //   1961-01     458  [ 430,  485]

@@ -94,7 +94,12 @@ internal sealed class ForecastModel
         return map.TryGetValue(id, out var s) ? s : null;
     }
 
-    private SequencePredictor[] Predictors => _predictors ??= Networks.Select(p => new SequencePredictor(Spec, p)).ToArray();
+    /// <summary>
+    /// One predictor per network, each running on the calling thread (threads = 1): a forecast is one short sequence, and
+    /// splitting its hidden units across cores costs a spin hand-over per step (measured ~8× slower on 2 cores, worse when
+    /// the other core is busy). Training threads (<c>NumberOfThreads</c>) are unaffected.
+    /// </summary>
+    private SequencePredictor[] Predictors => _predictors ??= Networks.Select(p => new SequencePredictor(Spec, p, threads: 1)).ToArray();
 
     /// <summary>Width of one step of the network input.</summary>
     public int FeatureWidth => Spec.InputSize;

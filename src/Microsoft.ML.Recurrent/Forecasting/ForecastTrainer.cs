@@ -113,20 +113,11 @@ internal static class ForecastTrainer
             bestEpochs[e] = r.BestEpoch;
         }
 
-        // Split-conformal calibration: absolute scaled residuals of the held-out windows, per horizon step.
+        // Split-conformal calibration on the networks trained without the held-out tail: every origin in the tail, for
+        // every horizon step whose target is observed (rolling origin: step j gets one residual more per step it is
+        // shorter than the horizon than the full validation windows alone give).
         var calibrated = NewModel(o, best.Mode, best.Log, m, first, new float[h][], draft.Series);
-        var residuals = new List<float>[h];
-        for (int j = 0; j < h; j++) residuals[j] = [];
-        var output = new float[h];
-        var scratch = new float[h];
-        for (int k = 0; k < validSet.Count; k++)
-        {
-            calibrated.RunNetworks(validSet.Features(k), output, scratch);
-            var target = validSet.Target(k);
-            for (int j = 0; j < h; j++) residuals[j].Add(MathF.Abs(target[j] - output[j]));
-        }
-
-        var sorted = residuals.Select(r => { var a = r.ToArray(); Array.Sort(a); return a; }).ToArray();
+        var sorted = Calibrate(calibrated, series, o);
 
         float[][] final = first;
         int epochs = (int)Math.Round(bestEpochs.Average());
@@ -234,6 +225,43 @@ internal static class ForecastTrainer
         int k = model.KnownCount, w = model.RowWidth, c0 = w - k;
         for (int j = 0; j < model.Horizon; j++)
             for (int q = 0; q < k; q++) future[j * k + q] = raw[(t + 1 + j) * w + c0 + q];
+    }
+
+    /// <summary>
+    /// Absolute scaled residuals of <paramref name="model"/> per horizon step, sorted, over every origin t ≥ cut − 1 of every
+    /// series' held-out tail and every step j with t + j inside the series. With known covariates an input needs the
+    /// covariates over the whole horizon, so only origins with a full horizon ahead count.
+    /// </summary>
+    internal static float[][] Calibrate(ForecastModel model, List<SeriesRows> series, RecurrentForecastingEstimator.Options o)
+    {
+        int w = model.RowWidth, hl = model.HistoryLength, h = model.Horizon;
+        var residuals = new List<float>[h];
+        for (int j = 0; j < h; j++) residuals[j] = [];
+        var z = new float[hl];
+        var future = new float[h * model.KnownCount];
+        var x = new float[model.SequenceLength * model.FeatureWidth];
+        var output = new float[h];
+        var scratch = new float[h];
+        for (int i = 0; i < series.Count; i++)
+        {
+            var st = model.Series[i];
+            var raw = series[i].Values.ToArray();
+            int n = series[i].Count(w), cut = n - HeldOut(n, o);
+            int last = model.KnownCount > 0 ? n - 1 - h : n - 2;
+            for (int t = Math.Max(cut - 1, hl - 1); t <= last; t++)
+            {
+                if (model.KnownCount > 0) Future(model, raw, t, future);
+                model.BuildInput(st, raw.AsSpan((t + 1 - hl) * w, hl * w), future, x, z);
+                model.RunNetworks(x, output, scratch);
+                for (int j = 1; j <= h && t + j <= n - 1; j++)
+                {
+                    float target = (model.Level(raw[(t + j) * w]) - model.Reference(st, z, j)) / st.Scale;
+                    residuals[j - 1].Add(MathF.Abs(target - output[j - 1]));
+                }
+            }
+        }
+
+        return residuals.Select(r => { var a = r.ToArray(); Array.Sort(a); return a; }).ToArray();
     }
 
     /// <summary>Every window of a series: the origin row t, the network input and the scaled target residuals.</summary>

@@ -116,7 +116,11 @@ public sealed partial class RecurrentForecastingEstimator
         /// <see cref="MLContext"/>'s seed internal and the forecasting catalog does not expose its context.</summary>
         public int? Seed { get; set; }
 
-        /// <summary>Worker threads for training; null (the default) uses every core.</summary>
+        /// <summary>
+        /// Worker threads for training; null (the default) uses every core. Forecasting (<c>Transform</c> and the engine) runs
+        /// each forecast on the calling thread whatever this says: one window is a batch of one, fastest without a hand-over
+        /// between cores.
+        /// </summary>
         public int? NumberOfThreads { get; set; }
 
         /// <summary>Receives a <see cref="RecurrentEpochReport"/> after every epoch (losses in scaled units).</summary>

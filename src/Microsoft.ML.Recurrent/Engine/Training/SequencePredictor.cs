@@ -9,14 +9,20 @@ internal sealed class SequencePredictor
     private readonly ParameterLayout _layout;
     private readonly float[] _parameters;
     private readonly ThreadLocal<Worker> _workers;
+    private readonly int _threads;
 
-    public SequencePredictor(NetworkSpec spec, float[] parameters)
+    /// <param name="spec">The network's shape.</param>
+    /// <param name="parameters">Its parameters (shared, never written).</param>
+    /// <param name="threads">Engine threads per call; 0 (the default) = <see cref="Kernels.Gemm.DefaultThreads"/>. The forecaster
+    /// passes 1: one sequence at a time is fastest on the calling thread (the unit split hands over per step by spinning).</param>
+    public SequencePredictor(NetworkSpec spec, float[] parameters, int threads = 0)
     {
         _layout = new ParameterLayout(spec);
         if (parameters.Length != _layout.Count)
             throw new ArgumentException($"The network needs {_layout.Count} parameters, got {parameters.Length}.", nameof(parameters));
         Spec = spec;
         _parameters = parameters;
+        _threads = threads;
         _workers = new ThreadLocal<Worker>(() => new Worker(this));
     }
 
@@ -52,7 +58,7 @@ internal sealed class SequencePredictor
         {
             _owner = owner;
             _batch = new SequenceBatch(1, 64, owner.Spec.InputSize, 0);
-            _network = new RecurrentNetwork(owner._layout, owner._parameters, null, 1, 64) { FrozenParameters = true };
+            _network = new RecurrentNetwork(owner._layout, owner._parameters, null, 1, 64) { FrozenParameters = true, Threads = owner._threads };
         }
 
         public ReadOnlySpan<float> Run(ReadOnlySpan<float> sequence, int steps)
@@ -61,7 +67,7 @@ internal sealed class SequencePredictor
             {
                 int cap = Math.Max(steps, _batch.CapacityLength * 2);
                 _batch = new SequenceBatch(1, cap, _owner.Spec.InputSize, 0);
-                _network = new RecurrentNetwork(_owner._layout, _owner._parameters, null, 1, cap) { FrozenParameters = true };
+                _network = new RecurrentNetwork(_owner._layout, _owner._parameters, null, 1, cap) { FrozenParameters = true, Threads = _owner._threads };
             }
 
             _batch.FillSingle(sequence);
