@@ -152,7 +152,7 @@ internal static class ForecastModelFormat
         if (stored != actual)
             throw Invalid($"its checksum does not match (stored 0x{stored:X8}, computed 0x{actual:X8}): the payload is truncated or corrupted");
 
-        var r = new Reader(data[..^4]);
+        var r = new PayloadReader(data[..^4], PayloadName);
         r.Take(12, "header");
         byte cell = r.Byte("cell kind");
         byte mode = r.Byte("stationarization");
@@ -165,14 +165,14 @@ internal static class ForecastModelFormat
         int f = r.Int32("features per step", 1, 2 * Limits.Covariates + 2);
         int hidden = r.Int32("hidden size", 1, Limits.HiddenSize);
         int layers = r.Int32("number of layers", 1, Limits.NumberOfLayers);
-        float dropout = r.Single("dropout");
+        float dropout = r.FiniteSingle("dropout");
         if (!(dropout >= 0f && dropout < 1f)) throw Invalid($"dropout {dropout} is outside [0, 1)");
         int horizon = r.Int32("horizon", 1, Limits.Horizon);
         int window = r.Int32("window size", 1, Limits.WindowSize);
         int period = r.Int32("seasonal period", 0, Limits.SeasonalPeriod);
         if (period == 1) throw Invalid("seasonal period 1 is not a period (0 = none, else ≥ 2)");
         if (mode == (byte)StationarizationKind.SeasonalDifferencing && period < 2) throw Invalid("seasonal differencing needs a seasonal period ≥ 2");
-        float level = r.Single("confidence level");
+        float level = r.FiniteSingle("confidence level");
         if (!(level > 0f && level < 1f)) throw Invalid($"confidence level {level} is outside (0, 1)");
         string input = r.String("input column name");
         string output = r.String("output column name");
@@ -220,8 +220,8 @@ internal static class ForecastModelFormat
         for (int i = 0; i < seriesCount; i++)
         {
             string id = r.String($"id of series {i}");
-            float mean = r.Single($"mean of series {i}");
-            float scale = r.Single($"scale of series {i}");
+            float mean = r.FiniteSingle($"mean of series {i}");
+            float scale = r.FiniteSingle($"scale of series {i}");
             if (!(scale > 0)) throw Invalid($"scale of series {i} is {scale}, not > 0");
             var cm = r.Floats(c, $"covariate means of series {i}");
             var cs = r.Floats(c, $"covariate scales of series {i}");
@@ -257,68 +257,7 @@ internal static class ForecastModelFormat
         };
     }
 
-    private static InvalidDataException Invalid(string why) => new($"The recurrent forecasting model payload is invalid: {why}.");
+    private const string PayloadName = "recurrent forecasting model";
 
-    private ref struct Reader
-    {
-        private readonly ReadOnlySpan<byte> _data;
-        private int _pos;
-
-        public Reader(ReadOnlySpan<byte> data) { _data = data; _pos = 0; }
-
-        public readonly int Remaining => _data.Length - _pos;
-
-        public ReadOnlySpan<byte> Take(int n, string field)
-        {
-            if (n < 0 || n > Remaining) throw Invalid($"the {field} needs {n} bytes but only {Remaining} remain");
-            var s = _data.Slice(_pos, n);
-            _pos += n;
-            return s;
-        }
-
-        public byte Byte(string field) => Take(1, field)[0];
-
-        public float Single(string field)
-        {
-            float v = BinaryPrimitives.ReadSingleLittleEndian(Take(4, field));
-            if (!float.IsFinite(v)) throw Invalid($"the {field} is {v}, not a finite number");
-            return v;
-        }
-
-        public int Int32(string field, int min, int max)
-        {
-            int v = BinaryPrimitives.ReadInt32LittleEndian(Take(4, field));
-            if (v < min || v > max) throw Invalid($"the {field} is {v}, outside [{min}, {max}]");
-            return v;
-        }
-
-        public float[] Floats(int n, string field)
-        {
-            if (n < 0 || (long)n * 4 > Remaining) throw Invalid($"the {field} needs {(long)n * 4} bytes but only {Remaining} remain");
-            var raw = Take(n * 4, field);
-            var values = new float[n];
-            for (int i = 0; i < n; i++)
-            {
-                float v = BinaryPrimitives.ReadSingleLittleEndian(raw[(i * 4)..]);
-                if (!float.IsFinite(v)) throw Invalid($"value {i} of the {field} is {v}, not a finite number");
-                values[i] = v;
-            }
-
-            return values;
-        }
-
-        public string String(string field)
-        {
-            int n = Int32($"{field} length", 0, Limits.NameBytes);
-            var bytes = Take(n, field);
-            try
-            {
-                return new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bytes);
-            }
-            catch (DecoderFallbackException e)
-            {
-                throw new InvalidDataException($"The recurrent forecasting model payload is invalid: the {field} is not valid UTF-8.", e);
-            }
-        }
-    }
+    private static InvalidDataException Invalid(string why) => PayloadReader.Invalid(PayloadName, why);
 }
