@@ -32,10 +32,16 @@ public sealed partial class SequenceGeneratorTrainer : IEstimator<SequenceGenera
     /// <summary>Options of <see cref="SequenceGeneratorTrainer"/>.</summary>
     public sealed class Options
     {
-        /// <summary>The training sequences: a key vector whose key values are the tokens (empty rows are an error).</summary>
+        /// <summary>
+        /// The training sequences: a key vector whose key values are the tokens, or a vector of Single for next-value
+        /// generation (<see cref="FeaturesPerStep"/> values per step); empty rows are an error.
+        /// </summary>
         public string FeatureColumnName { get; set; } = Defaults.FeatureColumnName;
 
-        /// <summary>Column the fitted transformer reads prefixes from (a key vector with the same key values; may be empty).</summary>
+        /// <summary>
+        /// Column the fitted transformer reads prefixes from (a key vector with the same key values, or a vector of Single
+        /// for values; may be empty).
+        /// </summary>
         public string PrefixColumnName { get; set; } = Defaults.PrefixColumnName;
 
         /// <summary>

@@ -196,6 +196,22 @@ public class ValueGeneratorTests : IClassFixture<SineGeneratorFixture>
         ((Action)(() => _f.Model.GenerateValues([0.1f], 0, 1f, 1))).Should().Throw<ArgumentOutOfRangeException>().Where(e => e.ParamName == "maximumLength");
     }
 
+    [Fact]
+    public void Transform_KnownSizePrefixColumn_GeneratesLikeTheVariableOne()
+    {
+        var wave = _f.Tests[1];
+        var fixedRows = _f.Ml.Data.LoadFromEnumerable(new[] { new FixedPrefix { Prefix = wave.Take(PrefixSteps).ToArray() } });
+        var generated = _f.Model.Transform(fixedRows).GetColumn<float[]>("Generated").Single();
+        var variable = _f.Ml.Data.LoadFromEnumerable(new[] { new SineGeneratorFixture.Row { Prefix = wave.Take(PrefixSteps).ToArray() } });
+        generated.Should().Equal(_f.Model.Transform(variable).GetColumn<float[]>("Generated").Single());
+    }
+
+    private sealed class FixedPrefix
+    {
+        [VectorType(PrefixSteps)]
+        public float[] Prefix { get; set; } = [];
+    }
+
     private sealed class KeyPrefix
     {
         [KeyType(3)]
