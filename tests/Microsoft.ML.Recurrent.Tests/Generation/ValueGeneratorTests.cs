@@ -281,6 +281,27 @@ public class ValueGeneratorBadInputTests
             .WithMessage("*3 values, which is not a multiple of the FeaturesPerStep = 2*column 'Features'*");
     }
 
+    [Fact]
+    public void GetOutputSchema_SingleFeatureAndPrefix_AddsVariableSingleVector()
+    {
+        var shape0 = Estimators.TestHelpers.ShapeOf<PrefixRow>(new MLContext(1));
+        var shape = Trainer().GetOutputSchema(shape0);
+        var generated = shape.Single(c => c.Name == "Generated");
+        generated.Kind.Should().Be(SchemaShape.Column.VectorKind.VariableVector);
+        generated.ItemType.Should().Be(NumberDataViewType.Single);
+        ((Action)(() => Trainer(o => o.TopK = 2).GetOutputSchema(shape0))).Should().Throw<ArgumentOutOfRangeException>()
+            .Where(e => e.ParamName == "TopK");
+    }
+
+    private sealed class PrefixRow
+    {
+        [VectorType]
+        public float[] Features { get; set; } = [];
+
+        [VectorType]
+        public float[] Prefix { get; set; } = [];
+    }
+
     private static ValueGeneratorModel Model()
     {
         var spec = NextValueObjective.Spec(CellKind.Gru, 2, 3, 1, 0f);
