@@ -4,3 +4,5 @@
 Samples.NormalizeDates.Example();
 Console.WriteLine();
 Samples.GenerateWords.Example();
+Console.WriteLine();
+Samples.GenerateWave.Example();

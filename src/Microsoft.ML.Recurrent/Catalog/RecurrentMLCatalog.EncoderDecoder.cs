@@ -42,9 +42,11 @@ public sealed partial class RecurrentMLCatalog
         /// <summary>
         /// A sequence generator: a next-token model trained on the token sequences in <paramref name="featureColumnName"/>
         /// (a key vector). The fitted transformer continues the prefix column into an output key vector column and has
-        /// <c>Generate(prefix, maximumLength, temperature, seed)</c>.
+        /// <c>Generate(prefix, maximumLength, temperature, seed)</c>. When the column is a vector of Single (one value per
+        /// step; the options overload sets <c>FeaturesPerStep</c>) it is a next-value model whose transformer writes a
+        /// Single vector and has <c>GenerateValues</c>.
         /// </summary>
-        /// <param name="featureColumnName">The training sequences (key vector whose key values are the tokens).</param>
+        /// <param name="featureColumnName">The training sequences (key vector whose key values are the tokens, or a vector of Single).</param>
         /// <param name="hiddenSize">Hidden units of every layer.</param>
         /// <param name="temperature">Sampling temperature of the fitted transformer (&gt; 0).</param>
         /// <param name="maximumNumberOfEpochs">Passes over the data.</param>

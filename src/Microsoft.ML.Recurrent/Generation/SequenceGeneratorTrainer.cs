@@ -18,17 +18,30 @@ namespace Microsoft.ML.Recurrent;
 /// With <see cref="Options.ConditionColumnName"/> (a vector of Single, the same length in every row) the generator is
 /// conditioned on that vector: it is encoded as a one-step source whose final state starts the token decoder (an
 /// encoder–decoder without attention), and the fitted transformer reads the condition column next to the prefix column.
-/// Not built: next-value generation from a Single column.
+/// When the feature column is a vector of Single instead, the trainer learns next-VALUE generation (see
+/// <see cref="Options.FeaturesPerStep"/>): each row is one sequence of F values per step; the network predicts the next
+/// step's F values (squared error) and the probability that the sequence ends (sigmoid, binary cross-entropy). The fitted
+/// transformer then reads a Single vector prefix column (may be empty) and writes the continuation as a variable-length
+/// Single vector: each step is the predicted mean plus Gaussian noise of standard deviation Temperature × the training
+/// residual deviation of that feature (a tiny Temperature gives the deterministic mean), until the end probability
+/// exceeds 0.5 or <see cref="Options.MaximumOutputLength"/> steps. TopK does not apply to values (a non-zero TopK is an
+/// error), nor does a condition column.
 /// </remarks>
-public sealed class SequenceGeneratorTrainer : IEstimator<SequenceGeneratorTransformer>
+public sealed partial class SequenceGeneratorTrainer : IEstimator<SequenceGeneratorTransformer>
 {
     /// <summary>Options of <see cref="SequenceGeneratorTrainer"/>.</summary>
     public sealed class Options
     {
-        /// <summary>The training sequences: a key vector whose key values are the tokens (empty rows are an error).</summary>
+        /// <summary>
+        /// The training sequences: a key vector whose key values are the tokens, or a vector of Single for next-value
+        /// generation (<see cref="FeaturesPerStep"/> values per step); empty rows are an error.
+        /// </summary>
         public string FeatureColumnName { get; set; } = Defaults.FeatureColumnName;
 
-        /// <summary>Column the fitted transformer reads prefixes from (a key vector with the same key values; may be empty).</summary>
+        /// <summary>
+        /// Column the fitted transformer reads prefixes from (a key vector with the same key values, or a vector of Single
+        /// for values; may be empty).
+        /// </summary>
         public string PrefixColumnName { get; set; } = Defaults.PrefixColumnName;
 
         /// <summary>
@@ -36,6 +49,12 @@ public sealed class SequenceGeneratorTrainer : IEstimator<SequenceGeneratorTrans
         /// fitted transformer; null (the default) trains a plain next-token model.
         /// </summary>
         public string? ConditionColumnName { get; set; }
+
+        /// <summary>
+        /// Values per step F when the feature column is a vector of Single (next-value generation): every training row and
+        /// every prefix must hold a multiple of F values. Ignored for token sequences.
+        /// </summary>
+        public int FeaturesPerStep { get; set; } = Defaults.FeaturesPerStep;
 
         /// <summary>Column the fitted transformer writes the continuation to (a key vector with the training column's key values).</summary>
         public string OutputColumnName { get; set; } = Defaults.OutputColumnName;
@@ -95,6 +114,7 @@ public sealed class SequenceGeneratorTrainer : IEstimator<SequenceGeneratorTrans
             public const string PrefixColumnName = "Prefix";
             public const string OutputColumnName = "Generated";
             public const float Temperature = 1f;
+            public const int FeaturesPerStep = 1;
             public const int MaximumOutputLength = 50;
             public const RecurrentCellType CellType = RecurrentCellType.Lstm;
             public const int HiddenSize = 64;
@@ -114,6 +134,7 @@ public sealed class SequenceGeneratorTrainer : IEstimator<SequenceGeneratorTrans
             Check(!string.IsNullOrWhiteSpace(OutputColumnName), nameof(OutputColumnName), "must name a column", OutputColumnName);
             Check(ConditionColumnName is null || ConditionColumnName.Trim().Length > 0, nameof(ConditionColumnName), "must be null or name a column", ConditionColumnName);
             Check(Temperature > 0f && float.IsFinite(Temperature), nameof(Temperature), "must be a finite number > 0", Temperature);
+            Check(FeaturesPerStep >= 1 && FeaturesPerStep < Model.RecurrentModelFormat.Limits.InputSize, nameof(FeaturesPerStep), "must be ≥ 1", FeaturesPerStep);
             Check(TopK >= 0, nameof(TopK), "must be ≥ 0 (0 = all tokens)", TopK);
             Check(MaximumOutputLength >= 1 && MaximumOutputLength <= 1 << 20, nameof(MaximumOutputLength), "must be in [1, 2^20]", MaximumOutputLength);
             Check(Enum.IsDefined(CellType), nameof(CellType), "is not a defined cell type", CellType);
@@ -152,6 +173,7 @@ public sealed class SequenceGeneratorTrainer : IEstimator<SequenceGeneratorTrans
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
         _options.Validate();
+        if (IsValueColumn(inputSchema, _options.FeatureColumnName)) return GetValueOutputSchema(inputSchema);
         TokenColumns.CheckTokens(inputSchema, _options.FeatureColumnName, "Feature", nameof(inputSchema));
         var result = new Dictionary<string, SchemaShape.Column>();
         foreach (var c in inputSchema) result[c.Name] = c;
@@ -169,6 +191,7 @@ public sealed class SequenceGeneratorTrainer : IEstimator<SequenceGeneratorTrans
         ArgumentNullException.ThrowIfNull(input);
         var o = _options;
         o.Validate();
+        if (IsValueColumn(input.Schema, o.FeatureColumnName)) return FitValues(input);
         var values = TokenColumns.CheckTokens(input.Schema, o.FeatureColumnName, "Feature", nameof(input));
         var sequences = TokenColumns.ReadTokens(input, o.FeatureColumnName, "Feature", missingIsError: true, emptyIsError: true);
         if (sequences.Count == 0) throw new ArgumentException($"The training data has no rows (column '{o.FeatureColumnName}').", nameof(input));

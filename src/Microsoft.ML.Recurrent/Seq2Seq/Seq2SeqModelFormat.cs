@@ -96,7 +96,7 @@ internal sealed record ConditionedGeneratorModel(Seq2SeqModel Network, string Co
 ///   4      uint32  CRC-32
 /// </code>
 /// </remarks>
-internal static class Seq2SeqModelFormat
+internal static partial class Seq2SeqModelFormat
 {
     public const int Version = 1;
     private static ReadOnlySpan<byte> Seq2SeqMagic => "MLRS2SEQ"u8;
