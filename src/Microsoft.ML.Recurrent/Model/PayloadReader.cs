@@ -98,6 +98,15 @@ internal ref struct PayloadReader
         return result;
     }
 
+    /// <summary>A count-prefixed block of finite floats whose count must be <paramref name="expected"/> (what the stored
+    /// shape needs).</summary>
+    public float[] Floats(string field, long expected)
+    {
+        int count = Int32($"{field} count", 0, int.MaxValue);
+        if (count != expected) throw Invalid($"the {field} count {count} does not match the {expected} the network's shape needs");
+        return Floats(count, field);
+    }
+
     /// <summary><paramref name="count"/> finite floats (checked against the bytes left before allocating).</summary>
     public float[] Floats(int count, string field)
     {

@@ -294,7 +294,7 @@ internal static partial class Seq2SeqModelFormat
         }
     }
 
-    private static Reader Open(ReadOnlySpan<byte> data, ReadOnlySpan<byte> magic, string what)
+    private static PayloadReader Open(ReadOnlySpan<byte> data, ReadOnlySpan<byte> magic, string what)
     {
         const int minimum = 8 + 4 + 4;
         if (data.Length < minimum) throw Invalid($"it is {data.Length} bytes long, shorter than the smallest possible {what} model");
@@ -305,79 +305,12 @@ internal static partial class Seq2SeqModelFormat
         uint actual = Crc32.Compute(data[..^4]);
         if (stored != actual)
             throw Invalid($"its checksum does not match (stored 0x{stored:X8}, computed 0x{actual:X8}): the payload is truncated or corrupted");
-        var r = new Reader(data[..^4]);
+        var r = new PayloadReader(data[..^4], PayloadName);
         r.Take(12, "header");
         return r;
     }
 
-    private static InvalidDataException Invalid(string why) => new($"The recurrent sequence model payload is invalid: {why}.");
+    private const string PayloadName = "recurrent sequence-to-sequence model";
 
-    private ref struct Reader
-    {
-        private readonly ReadOnlySpan<byte> _data;
-        private int _pos;
-
-        public Reader(ReadOnlySpan<byte> data) { _data = data; _pos = 0; }
-
-        public readonly int Remaining => _data.Length - _pos;
-
-        public ReadOnlySpan<byte> Take(int n, string field)
-        {
-            if (n < 0 || n > Remaining) throw Invalid($"the {field} needs {n} bytes but only {Remaining} remain");
-            var s = _data.Slice(_pos, n);
-            _pos += n;
-            return s;
-        }
-
-        public byte Byte(string field) => Take(1, field)[0];
-
-        public float Single(string field) => BinaryPrimitives.ReadSingleLittleEndian(Take(4, field));
-
-        public int Int32(string field, int min, int max)
-        {
-            int v = BinaryPrimitives.ReadInt32LittleEndian(Take(4, field));
-            if (v < min || v > max) throw Invalid($"the {field} is {v}, outside [{min}, {max}]");
-            return v;
-        }
-
-        public string String(string field)
-        {
-            int n = Int32($"{field} length", 0, RecurrentModelFormat.Limits.NameBytes);
-            var bytes = Take(n, field);
-            try
-            {
-                return new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bytes);
-            }
-            catch (DecoderFallbackException e)
-            {
-                throw new InvalidDataException($"The recurrent sequence model payload is invalid: the {field} is not valid UTF-8.", e);
-            }
-        }
-
-        public string[] Strings(int count, string field)
-        {
-            // Each string takes at least its 4-byte length: bound the array by the bytes left before allocating it.
-            if ((long)count * 4 > Remaining) throw Invalid($"{count} {field}s need more bytes than the {Remaining} that remain");
-            var result = new string[count];
-            for (int i = 0; i < count; i++) result[i] = String($"{field} {i + 1}");
-            return result;
-        }
-
-        public float[] Floats(string field, long expected)
-        {
-            int count = Int32($"{field} count", 0, int.MaxValue);
-            if (count != expected) throw Invalid($"the {field} count {count} does not match the {expected} the network's shape needs");
-            if ((long)count * 4 > Remaining) throw Invalid($"{count} {field} need {(long)count * 4} bytes but {Remaining} remain");
-            var raw = Take(count * 4, field);
-            var values = new float[count];
-            for (int i = 0; i < count; i++)
-            {
-                float p = BinaryPrimitives.ReadSingleLittleEndian(raw[(i * 4)..]);
-                if (!float.IsFinite(p)) throw Invalid($"{field} value {i} is {p}, not a finite number");
-                values[i] = p;
-            }
-
-            return values;
-        }
-    }
+    private static InvalidDataException Invalid(string why) => PayloadReader.Invalid(PayloadName, why);
 }
