@@ -143,17 +143,7 @@ internal static class ForecastModelFormat
 
     public static ForecastModel Read(ReadOnlySpan<byte> data)
     {
-        if (data.Length < 16) throw Invalid($"it is {data.Length} bytes long, too short to be a forecasting model");
-        if (!data[..8].SequenceEqual(Magic)) throw Invalid("it does not start with the magic bytes \"MLRNNFCS\"");
-        int version = BinaryPrimitives.ReadInt32LittleEndian(data[8..]);
-        if (version != Version) throw Invalid($"its format version is {version}; this library reads version {Version}");
-        uint stored = BinaryPrimitives.ReadUInt32LittleEndian(data[^4..]);
-        uint actual = Crc32.Compute(data[..^4]);
-        if (stored != actual)
-            throw Invalid($"its checksum does not match (stored 0x{stored:X8}, computed 0x{actual:X8}): the payload is truncated or corrupted");
-
-        var r = new PayloadReader(data[..^4], PayloadName);
-        r.Take(12, "header");
+        var r = PayloadReader.Open(data, Magic, Version, Version, 16, PayloadName, out _);
         byte cell = r.Byte("cell kind");
         byte mode = r.Byte("stationarization");
         byte log = r.Byte("log flag");

@@ -24,6 +24,32 @@ internal ref struct PayloadReader
         _pos = 0;
     }
 
+    /// <summary>
+    /// Checks the frame every stored format shares — 8 magic bytes, an int32 version in [<paramref name="minVersion"/>,
+    /// <paramref name="maxVersion"/>], the body, a trailing CRC-32 (IEEE) of every byte before it — and returns a reader
+    /// over the body (after magic and version, without the checksum).
+    /// </summary>
+    public static PayloadReader Open(ReadOnlySpan<byte> data, ReadOnlySpan<byte> magic, int minVersion, int maxVersion,
+        int minimumLength, string payload, out int version)
+    {
+        if (data.Length < Math.Max(minimumLength, 16))
+            throw Invalid(payload, $"it is {data.Length} bytes long, shorter than the smallest possible {payload} ({Math.Max(minimumLength, 16)} bytes)");
+        if (!data[..8].SequenceEqual(magic))
+            throw Invalid(payload, $"it does not start with the magic bytes \"{Encoding.ASCII.GetString(magic)}\" of a {payload}");
+        version = BinaryPrimitives.ReadInt32LittleEndian(data[8..]);
+        if (version < minVersion || version > maxVersion)
+            throw Invalid(payload, minVersion == maxVersion
+                ? $"its format version is {version}; this library reads version {maxVersion}"
+                : $"its format version is {version}; this library reads versions {minVersion} to {maxVersion}");
+        uint stored = BinaryPrimitives.ReadUInt32LittleEndian(data[^4..]);
+        uint actual = Crc32.Compute(data[..^4]);
+        if (stored != actual)
+            throw Invalid(payload, $"its checksum does not match (stored 0x{stored:X8}, computed 0x{actual:X8}): the payload is truncated or corrupted");
+        var reader = new PayloadReader(data[..^4], payload);
+        reader.Skip(12, "header");
+        return reader;
+    }
+
     /// <summary>Bytes not read yet.</summary>
     public readonly int Remaining => _data.Length - _pos;
 

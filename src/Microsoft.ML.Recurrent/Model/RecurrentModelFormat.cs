@@ -170,20 +170,7 @@ internal static class RecurrentModelFormat
     public static RecurrentModel Read(ReadOnlySpan<byte> data)
     {
         const int minimum = 8 + 4 + 4 + 7 * 4 + 4 + 4 + 4 + 4; // fixed header, empty name, C, P, CRC
-        if (data.Length < minimum)
-            throw Invalid($"it is {data.Length} bytes long, shorter than the smallest possible model ({minimum} bytes)");
-        if (!data[..8].SequenceEqual(Magic))
-            throw Invalid("it does not start with the magic bytes \"MLRNNMDL\"");
-        int version = BinaryPrimitives.ReadInt32LittleEndian(data[8..]);
-        if (version is not (1 or Version))
-            throw Invalid($"its format version is {version}; this library reads versions 1 and {Version}");
-        uint stored = BinaryPrimitives.ReadUInt32LittleEndian(data[^4..]);
-        uint actual = Crc32.Compute(data[..^4]);
-        if (stored != actual)
-            throw Invalid($"its checksum does not match (stored 0x{stored:X8}, computed 0x{actual:X8}): the payload is truncated or corrupted");
-
-        var r = new PayloadReader(data[..^4], PayloadName);
-        r.Skip(12, "header");
+        var r = PayloadReader.Open(data, Magic, 1, Version, minimum, PayloadName, out int version);
         byte kind = r.Byte("prediction kind");
         byte cell = r.Byte("cell kind");
         byte output = r.Byte("output mode");

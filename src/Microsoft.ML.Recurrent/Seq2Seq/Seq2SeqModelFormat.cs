@@ -294,21 +294,8 @@ internal static partial class Seq2SeqModelFormat
         }
     }
 
-    private static PayloadReader Open(ReadOnlySpan<byte> data, ReadOnlySpan<byte> magic, string what)
-    {
-        const int minimum = 8 + 4 + 4;
-        if (data.Length < minimum) throw Invalid($"it is {data.Length} bytes long, shorter than the smallest possible {what} model");
-        if (!data[..8].SequenceEqual(magic)) throw Invalid($"it does not start with the magic bytes \"{Encoding.ASCII.GetString(magic)}\" of a {what} model");
-        int version = BinaryPrimitives.ReadInt32LittleEndian(data[8..]);
-        if (version != Version) throw Invalid($"its format version is {version}; this library reads version {Version}");
-        uint stored = BinaryPrimitives.ReadUInt32LittleEndian(data[^4..]);
-        uint actual = Crc32.Compute(data[..^4]);
-        if (stored != actual)
-            throw Invalid($"its checksum does not match (stored 0x{stored:X8}, computed 0x{actual:X8}): the payload is truncated or corrupted");
-        var r = new PayloadReader(data[..^4], PayloadName);
-        r.Take(12, "header");
-        return r;
-    }
+    private static PayloadReader Open(ReadOnlySpan<byte> data, ReadOnlySpan<byte> magic, string what) =>
+        PayloadReader.Open(data, magic, Version, Version, 8 + 4 + 4, $"{PayloadName} ({what})", out _);
 
     private const string PayloadName = "recurrent sequence-to-sequence model";
 

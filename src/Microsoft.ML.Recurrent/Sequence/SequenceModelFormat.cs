@@ -117,20 +117,7 @@ internal static class SequenceModelFormat
     public static SequenceModel Read(ReadOnlySpan<byte> data)
     {
         const int minimum = 8 + 4 + 8 + 7 * 4 + 4 + 4 + 4 + 4 + 4; // header, empty name, C, P, X, CRC
-        if (data.Length < minimum)
-            throw Invalid($"it is {data.Length} bytes long, shorter than the smallest possible model ({minimum} bytes)");
-        if (!data[..8].SequenceEqual(Magic))
-            throw Invalid("it does not start with the magic bytes \"MLRNNSEQ\"");
-        int version = BinaryPrimitives.ReadInt32LittleEndian(data[8..]);
-        if (version != Version)
-            throw Invalid($"its format version is {version}; this library reads version {Version}");
-        uint stored = BinaryPrimitives.ReadUInt32LittleEndian(data[^4..]);
-        uint actual = Crc32.Compute(data[..^4]);
-        if (stored != actual)
-            throw Invalid($"its checksum does not match (stored 0x{stored:X8}, computed 0x{actual:X8}): the payload is truncated or corrupted");
-
-        var r = new PayloadReader(data[..^4], PayloadName);
-        r.Take(12, "header");
+        var r = PayloadReader.Open(data, Magic, Version, Version, minimum, PayloadName, out _);
         byte task = r.Byte("task"), cell = r.Byte("cell kind"), output = r.Byte("output mode"), bidirectional = r.Byte("bidirectional flag");
         byte pooling = r.Byte("pooling"), crf = r.Byte("CRF flag");
         r.Take(2, "reserved bytes");
