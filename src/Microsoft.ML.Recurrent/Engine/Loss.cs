@@ -55,52 +55,16 @@ internal static class Loss
                 var yr = y.Slice(row * O, O);
                 var dr = dy.Slice(row * O, O);
                 if (r >= active) { dr.Clear(); continue; }
+                var target = targets.AsSpan(row * w, w);
                 if (weighted)
                 {
-                    total += WeightedRow(kind, yr, targets.AsSpan(row * w, kind == LossKind.SoftmaxCrossEntropy ? 1 : O), weights[r], scale, dr, batch.Order[r]);
-                    continue;
+                    double rowTotal = 0;
+                    Row(kind, yr, target, weights[r] * scale, dr, batch.Order[r], ref rowTotal);
+                    total += rowTotal * weights[r];
                 }
-
-                switch (kind)
+                else
                 {
-                    case LossKind.MeanSquaredError:
-                        for (int j = 0; j < O; j++)
-                        {
-                            float diff = yr[j] - targets[row * w + j];
-                            total += (double)diff * diff;
-                            dr[j] = 2f * diff * scale;
-                        }
-
-                        break;
-                    case LossKind.BinaryCrossEntropy:
-                        for (int j = 0; j < O; j++)
-                        {
-                            double z = yr[j], target = targets[row * w + j];
-                            // max(z, 0) − z·t + log(1 + e^−|z|): stable for any z.
-                            total += Math.Max(z, 0) - z * target + Math.Log(1 + Math.Exp(-Math.Abs(z)));
-                            dr[j] = (float)((Sigmoid(z) - target) * scale);
-                        }
-
-                        break;
-                    case LossKind.SoftmaxCrossEntropy:
-                    {
-                        float c = targets[row];
-                        int cls = (int)c;
-                        if (cls != c || cls < 0 || cls >= O)
-                            throw new ArgumentException($"Class index {c} of sequence {batch.Order[r]} is outside [0, {O}).");
-                        double max = double.NegativeInfinity;
-                        for (int j = 0; j < O; j++) max = Math.Max(max, yr[j]);
-                        double sum = 0;
-                        for (int j = 0; j < O; j++) sum += Math.Exp(yr[j] - max);
-                        double logSum = max + Math.Log(sum);
-                        total += logSum - yr[cls];
-                        for (int j = 0; j < O; j++)
-                            dr[j] = (float)((Math.Exp(yr[j] - logSum) - (j == cls ? 1 : 0)) * scale);
-                        break;
-                    }
-
-                    default:
-                        throw new ArgumentOutOfRangeException(nameof(kind));
+                    Row(kind, yr, target, scale, dr, batch.Order[r], ref total);
                 }
             }
         }
@@ -108,12 +72,14 @@ internal static class Loss
         return (float)(total / denom);
     }
 
-    /// <summary>One weighted output row: adds nothing to the shared path above, so unweighted batches keep their bits.</summary>
-    private static double WeightedRow(LossKind kind, ReadOnlySpan<float> yr, ReadOnlySpan<float> target, float weight, float scale, Span<float> dr, int sequence)
+    /// <summary>
+    /// One output row: adds its loss terms (unweighted) into <paramref name="total"/> and writes their gradients times
+    /// <paramref name="gradientScale"/> (1 / denominator, times the row's weight when weighted) into <paramref name="dr"/>.
+    /// </summary>
+    private static void Row(LossKind kind, ReadOnlySpan<float> yr, ReadOnlySpan<float> target, float gradientScale, Span<float> dr,
+        int sequence, ref double total)
     {
         int O = yr.Length;
-        double total = 0;
-        float ws = weight * scale;
         switch (kind)
         {
             case LossKind.MeanSquaredError:
@@ -121,7 +87,7 @@ internal static class Loss
                 {
                     float diff = yr[j] - target[j];
                     total += (double)diff * diff;
-                    dr[j] = 2f * diff * ws;
+                    dr[j] = 2f * diff * gradientScale;
                 }
 
                 break;
@@ -129,8 +95,9 @@ internal static class Loss
                 for (int j = 0; j < O; j++)
                 {
                     double z = yr[j], t = target[j];
+                    // max(z, 0) − z·t + log(1 + e^−|z|): stable for any z.
                     total += Math.Max(z, 0) - z * t + Math.Log(1 + Math.Exp(-Math.Abs(z)));
-                    dr[j] = (float)((Sigmoid(z) - t) * ws);
+                    dr[j] = (float)((Sigmoid(z) - t) * gradientScale);
                 }
 
                 break;
@@ -147,15 +114,13 @@ internal static class Loss
                 double logSum = max + Math.Log(sum);
                 total += logSum - yr[cls];
                 for (int j = 0; j < O; j++)
-                    dr[j] = (float)((Math.Exp(yr[j] - logSum) - (j == cls ? 1 : 0)) * ws);
+                    dr[j] = (float)((Math.Exp(yr[j] - logSum) - (j == cls ? 1 : 0)) * gradientScale);
                 break;
             }
 
             default:
                 throw new ArgumentOutOfRangeException(nameof(kind));
         }
-
-        return total * weight;
     }
 
     private static double Sigmoid(double z) => z >= 0 ? 1 / (1 + Math.Exp(-z)) : Math.Exp(z) / (1 + Math.Exp(z));
