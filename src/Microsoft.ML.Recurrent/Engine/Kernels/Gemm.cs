@@ -103,7 +103,7 @@ internal static unsafe class Gemm
             }
 
             if (threads == 0) threads = DefaultThreads;
-            threads = Math.Clamp(threads, 1, GemmWorkers.MaxThreads);
+            threads = Math.Clamp(threads, 1, WorkerPool.MaxThreads);
             double flops = 2.0 * m * n * k;
             int maxParts = (int)Math.Min(threads, Math.Max(1.0, flops / MinFlopsPerThread));
             GemmIsa isa = EffectiveIsa;
@@ -205,7 +205,7 @@ internal static unsafe class Gemm
 
     private static void RunCore(ref GemmProblem p, int threads)
     {
-        if (threads > 1 && GemmWorkers.TryAcquire())
+        if (threads > 1 && WorkerPool.TryAcquire())
         {
             try
             {
@@ -215,11 +215,11 @@ internal static unsafe class Gemm
                 int tiles = p.SplitN ? GemmCore.TilesN(p) : GemmCore.TilesM(p);
                 int minTiles = !p.SplitN && p.PackB ? 2 * GemmCore.McTiles : 1;
                 int chunks = Math.Clamp(tiles / minTiles, threads, threads * ChunksPerThread);
-                GemmWorkers.Run(job, threads, Math.Min(chunks, tiles));
+                WorkerPool.Run(job, threads, Math.Min(chunks, tiles));
             }
             finally
             {
-                GemmWorkers.Release();
+                WorkerPool.Release();
             }
 
             t_lastThreads = threads;
@@ -248,17 +248,17 @@ internal static unsafe class Gemm
 
         int units = (g.N + GemvProblem.Unit - 1) / GemvProblem.Unit;
         parts = Math.Min(parts, units);
-        if (parts > 1 && GemmWorkers.TryAcquire())
+        if (parts > 1 && WorkerPool.TryAcquire())
         {
             try
             {
                 var job = GemvJob.Instance;
                 job.Problem = g;
-                GemmWorkers.Run(job, parts, Math.Min(units, parts * ChunksPerThread));
+                WorkerPool.Run(job, parts, Math.Min(units, parts * ChunksPerThread));
             }
             finally
             {
-                GemmWorkers.Release();
+                WorkerPool.Release();
             }
 
             t_lastThreads = parts;
@@ -269,16 +269,16 @@ internal static unsafe class Gemm
         g.Run(0, g.N);
     }
 
-    private sealed class CoreJob : GemmJob
+    private sealed class CoreJob : PoolJob
     {
-        // Filled in and run only while the pool is held (GemmWorkers.TryAcquire).
+        // Filled in and run only while the pool is held (WorkerPool.TryAcquire).
         public static readonly CoreJob Instance = new();
         public GemmProblem Problem;
 
         public override void Execute(int part, int parts) => GemmCore.RunPart(Problem, part, parts);
     }
 
-    private sealed class GemvJob : GemmJob
+    private sealed class GemvJob : PoolJob
     {
         public static readonly GemvJob Instance = new();
         public GemvProblem Problem;

@@ -26,7 +26,7 @@ namespace Microsoft.ML.Recurrent.Engine.Layers;
 /// worker q owns units [j0, j1), always multiplies by the same slice of W_hh (its gate rows g·H + j),
 /// runs the gate pass of its units and waits, spinning, for the other parts of each step before the next
 /// (<see cref="StepClaims"/>: a part whose thread is late is taken over, so a busy machine costs time, not a stall).
-/// Both loops run on <see cref="GemmWorkers"/>' threads (part 0 on the caller); when the pool is busy with
+/// Both loops run on <see cref="WorkerPool"/>' threads (part 0 on the caller); when the pool is busy with
 /// another caller's work, the calling thread runs every part itself.
 /// </para>
 /// <para>
@@ -141,7 +141,7 @@ internal sealed unsafe class CellRunner
     /// <summary>(T+1, B, H) hidden states; row block t+1 is the output of step t (zero for rows past their length).</summary>
     public float[] Hidden => _hs;
 
-    private int ThreadCount => Math.Clamp(Threads == 0 ? Gemm.DefaultThreads : Threads, 1, GemmWorkers.MaxThreads);
+    private int ThreadCount => Math.Clamp(Threads == 0 ? Gemm.DefaultThreads : Threads, 1, WorkerPool.MaxThreads);
 
     public void EnsureCapacity(int batch, int length, bool training)
     {
@@ -338,12 +338,12 @@ internal sealed unsafe class CellRunner
         int parts = _rowParts;
         _failure = null;
         _job.Mode = mode;
-        if (parts > 1 && !GemmWorkers.IsHeldByCurrentThread)
+        if (parts > 1 && !WorkerPool.IsHeldByCurrentThread)
         {
             if (_rowClaimed.Length < parts) _rowClaimed = new int[parts];
             Array.Clear(_rowClaimed, 0, parts);
             _claims.Reset(parts);
-            if (GemmWorkers.TryRun(_job, parts))
+            if (WorkerPool.TryRun(_job, parts))
             {
                 LastLoopParts = parts;
                 _failure?.Throw();
@@ -598,11 +598,11 @@ internal sealed unsafe class CellRunner
         {
             // Split only when no other thread is scoring a single sequence: under ML.NET's parallel cursors
             // (Transform) every core already has a caller, and a split would only add hand-overs between them.
-            if (parts > 1 && alone && !GemmWorkers.IsHeldByCurrentThread)
+            if (parts > 1 && alone && !WorkerPool.IsHeldByCurrentThread)
             {
                 _claims.Reset(parts);
                 _job.Mode = LoopMode.ForwardUnits;
-                if (GemmWorkers.TryRun(_job, parts))
+                if (WorkerPool.TryRun(_job, parts))
                 {
                     LastLoopParts = parts;
                     _failure?.Throw();
@@ -705,8 +705,8 @@ internal sealed unsafe class CellRunner
 
     private enum LoopMode { ForwardRows, BackwardRows, ForwardUnits }
 
-    /// <summary>One part of a time loop, run by <see cref="GemmWorkers"/> (part 0 on the calling thread).</summary>
-    private sealed class LoopJob(CellRunner owner) : GemmJob
+    /// <summary>One part of a time loop, run by <see cref="WorkerPool"/> (part 0 on the calling thread).</summary>
+    private sealed class LoopJob(CellRunner owner) : PoolJob
     {
         public LoopMode Mode;
 

@@ -3,14 +3,14 @@ using System.Runtime.ExceptionServices;
 
 namespace Microsoft.ML.Recurrent.Engine.Kernels;
 
-/// <summary>A unit of GEMM work cut into chunks that write disjoint parts of C.</summary>
-internal abstract class GemmJob
+/// <summary>A unit of work (a GEMM, or one time loop of a recurrent layer) cut into chunks that write disjoint outputs.</summary>
+internal abstract class PoolJob
 {
     public abstract void Execute(int chunk, int chunks);
 }
 
 /// <summary>
-/// A small pool of dedicated background threads for large products. One job runs at a time; a caller
+/// The engine's pool of dedicated background threads: large products and the time loops of recurrent layers. One job runs at a time; a caller
 /// that finds the pool busy runs its product alone (no C element depends on the split, so the bits are
 /// the same). A job is cut into more chunks than threads; participant r (the caller is 0) owns the
 /// r-th contiguous share of chunks and claims them first, so with punctual workers every thread gets
@@ -20,7 +20,7 @@ internal abstract class GemmJob
 /// Workers spin (pause, no yield) for a short while after a job, since per-step products arrive every
 /// few microseconds in a training loop, then sleep. Nothing is allocated per job.
 /// </summary>
-internal static class GemmWorkers
+internal static class WorkerPool
 {
     /// <summary>Largest number of threads (caller included) a job may use.</summary>
     public const int MaxThreads = 64;
@@ -37,7 +37,7 @@ internal static class GemmWorkers
     private const int Pad = 8;
     private static readonly long[] s_next = new long[MaxThreads * Pad];
     private static int s_generation;
-    private static GemmJob? s_job;
+    private static PoolJob? s_job;
     private static int s_chunks;
     private static int s_threads;
     private static int s_completed;
@@ -64,7 +64,7 @@ internal static class GemmWorkers
     /// to parts−1 workers (a late worker's part is taken by another thread, so a part may run after another on the
     /// same thread). Returns false, having run nothing, when the pool is busy.
     /// </summary>
-    public static bool TryRun(GemmJob job, int parts)
+    public static bool TryRun(PoolJob job, int parts)
     {
         if (!TryAcquire()) return false;
         try
@@ -82,7 +82,7 @@ internal static class GemmWorkers
     /// Runs chunks 0 … chunks−1 of <paramref name="job"/> on the calling thread and up to threads−1 workers.
     /// The pool must be held (<see cref="TryAcquire"/>).
     /// </summary>
-    public static void Run(GemmJob job, int threads, int chunks)
+    public static void Run(PoolJob job, int threads, int chunks)
     {
         if (!Monitor.IsEntered(s_gate)) throw new InvalidOperationException("The GEMM pool is not held by this thread.");
         EnsureWorkers(threads - 1);
