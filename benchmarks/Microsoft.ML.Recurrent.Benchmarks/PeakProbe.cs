@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace Microsoft.ML.Recurrent.Benchmarks;
@@ -11,8 +12,13 @@ namespace Microsoft.ML.Recurrent.Benchmarks;
 /// The widest accelerated vector is used (on AVX-512 machines both 512 and 256 bits are tried and the
 /// higher kept: Zen 4 splits 512-bit FMAs in two, Intel server cores may have a second 512-bit port; 128 bits where
 /// nothing wider is accelerated, as on ARM64).
+/// <para>
+/// <see cref="MeasureReadBandwidthGbs"/> measures the other roof a batch-1 forward pass meets: how fast the threads
+/// can stream a buffer of a given size that is already hot in their caches (the recurrent weights, read once per
+/// step).
+/// </para>
 /// </summary>
-internal static class PeakProbe
+internal static unsafe class PeakProbe
 {
     private const int ChainsPerIteration = 12;
 
@@ -126,5 +132,149 @@ internal static class PeakProbe
         }
 
         return Vector128.Sum(c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11);
+    }
+
+    /// <summary>
+    /// Read bandwidth in GB/s (10⁹ bytes/s) of <paramref name="threads"/> threads streaming a buffer of exactly
+    /// <paramref name="bytes"/> bytes that is hot in their caches: the buffer is split into one contiguous part per
+    /// thread (as a batch-1 loop that splits units gives each thread its own rows of the weights), each thread reads its
+    /// part once untimed (to bring it into its cache) and then reads it over and over with vector loads and
+    /// independent accumulators for <paramref name="seconds"/>, all threads at once; one try is the bytes read by all
+    /// threads over the wall time. The widest accelerated vector is tried and, on AVX-512 machines, 256 bits as well
+    /// (the higher is kept per try). Returns the median of <paramref name="tries"/> tries.
+    /// </summary>
+    public static double MeasureReadBandwidthGbs(long bytes, int threads, double seconds = 0.05, int tries = 5)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(bytes, 64L);
+        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
+        long floats = bytes / sizeof(float);
+        float* buffer = (float*)NativeMemory.AlignedAlloc((nuint)(floats * sizeof(float)), 64);
+        try
+        {
+            var random = new Random(1);
+            for (long i = 0; i < floats; i++) buffer[i] = (float)random.NextDouble();
+
+            // Parts of whole 64-byte lines (16 floats); the last takes the remainder.
+            long lines = floats / 16;
+            var starts = new long[threads + 1];
+            for (int t = 0; t <= threads; t++) starts[t] = Math.Min(floats, lines * t / threads * 16);
+            starts[threads] = floats;
+
+            var results = new double[tries];
+            for (int t = 0; t < tries; t++)
+            {
+                double best = 0;
+                if (Vector512.IsHardwareAccelerated) best = Math.Max(best, RunRead(buffer, starts, seconds, 512));
+                if (Vector256.IsHardwareAccelerated) best = Math.Max(best, RunRead(buffer, starts, seconds, 256));
+                else best = Math.Max(best, RunRead(buffer, starts, seconds, 128));
+                results[t] = best;
+            }
+
+            return BenchStats.Median(results);
+        }
+        finally
+        {
+            NativeMemory.AlignedFree(buffer);
+        }
+    }
+
+    private static double RunRead(float* buffer, long[] starts, double seconds, int bits)
+    {
+        int threads = starts.Length - 1;
+        long ticks = (long)(seconds * Stopwatch.Frequency);
+        var bytesRead = new double[threads];
+        using var start = new Barrier(threads + 1);
+        var workers = new Thread[threads];
+        float sink = 0;
+        nint baseAddress = (nint)buffer;
+        for (int i = 0; i < threads; i++)
+        {
+            int id = i;
+            workers[i] = new Thread(() =>
+            {
+                float* part = (float*)baseAddress + starts[id];
+                long count = starts[id + 1] - starts[id];
+                float s = Read(bits, part, count); // JIT, and the part into this core's cache
+                start.SignalAndWait();
+                long t0 = Stopwatch.GetTimestamp();
+                long passes = 0;
+                while (Stopwatch.GetTimestamp() - t0 < ticks)
+                {
+                    for (int k = 0; k < 16; k++) s += Read(bits, part, count);
+                    passes += 16;
+                }
+
+                bytesRead[id] = (double)passes * count * sizeof(float);
+                Volatile.Write(ref sink, s);
+            }) { IsBackground = true };
+            workers[i].Start();
+        }
+
+        start.SignalAndWait();
+        long w0 = Stopwatch.GetTimestamp();
+        foreach (var w in workers) w.Join();
+        double wall = Stopwatch.GetElapsedTime(w0).TotalSeconds;
+        GC.KeepAlive(sink);
+        return bytesRead.Sum() / wall / 1e9;
+    }
+
+    private static float Read(int bits, float* p, long count) =>
+        bits == 512 ? Read512(p, count) : bits == 256 ? Read256(p, count) : Read128(p, count);
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static float Read512(float* p, long count)
+    {
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+        long i = 0;
+        for (; i + 128 <= count; i += 128)
+        {
+            a0 += Vector512.Load(p + i); a1 += Vector512.Load(p + i + 16);
+            a2 += Vector512.Load(p + i + 32); a3 += Vector512.Load(p + i + 48);
+            a4 += Vector512.Load(p + i + 64); a5 += Vector512.Load(p + i + 80);
+            a6 += Vector512.Load(p + i + 96); a7 += Vector512.Load(p + i + 112);
+        }
+
+        for (; i + 16 <= count; i += 16) a0 += Vector512.Load(p + i);
+        float s = Vector512.Sum((a0 + a1) + (a2 + a3) + (a4 + a5) + (a6 + a7));
+        for (; i < count; i++) s += p[i];
+        return s;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static float Read256(float* p, long count)
+    {
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+        long i = 0;
+        for (; i + 64 <= count; i += 64)
+        {
+            a0 += Vector256.Load(p + i); a1 += Vector256.Load(p + i + 8);
+            a2 += Vector256.Load(p + i + 16); a3 += Vector256.Load(p + i + 24);
+            a4 += Vector256.Load(p + i + 32); a5 += Vector256.Load(p + i + 40);
+            a6 += Vector256.Load(p + i + 48); a7 += Vector256.Load(p + i + 56);
+        }
+
+        for (; i + 8 <= count; i += 8) a0 += Vector256.Load(p + i);
+        float s = Vector256.Sum((a0 + a1) + (a2 + a3) + (a4 + a5) + (a6 + a7));
+        for (; i < count; i++) s += p[i];
+        return s;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static float Read128(float* p, long count)
+    {
+        Vector128<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+        long i = 0;
+        for (; i + 32 <= count; i += 32)
+        {
+            a0 += Vector128.Load(p + i); a1 += Vector128.Load(p + i + 4);
+            a2 += Vector128.Load(p + i + 8); a3 += Vector128.Load(p + i + 12);
+            a4 += Vector128.Load(p + i + 16); a5 += Vector128.Load(p + i + 20);
+            a6 += Vector128.Load(p + i + 24); a7 += Vector128.Load(p + i + 28);
+        }
+
+        for (; i + 4 <= count; i += 4) a0 += Vector128.Load(p + i);
+        float s = Vector128.Sum((a0 + a1) + (a2 + a3) + (a4 + a5) + (a6 + a7));
+        for (; i < count; i++) s += p[i];
+        return s;
     }
 }

@@ -27,7 +27,19 @@ namespace Microsoft.ML.Recurrent.Benchmarks;
 /// FLOPs count only the cell matrix products: a forward pass is 2·G·H·(I_l + H)·T per sequence per layer and
 /// direction (G = 4 LSTM, 3 GRU, 1 RNN; I_l = H·dirs after the first layer); a training step counts 3× that.
 /// </para>
-/// Usage: throughput [--json FILE] [--repeats N] [--configs 1,3] [--threads N] [--peak GFLOPS] [--min-time S] [--seed N] [--libtorch-json FILE]
+/// <para>
+/// Batch-1 rows also report their roofline floor (<see cref="LatencyFloor"/>): the cache read bandwidth is measured
+/// in the same run for a buffer of exactly the recurrent weights' bytes on the threads the batch-1 loop uses, and
+/// floor = T × bytes(W_hh) ÷ that bandwidth + input-projection flops ÷ the measured peak. The target is latency ≤ 1.3×
+/// floor.
+/// </para>
+/// <para>
+/// ONNX Runtime is the second inference peer (<see cref="OrtPeer"/>, skipped with --no-ort): the same network, exported
+/// with the product's ONNX export after the training steps, run by ORT with intra-op threads 1 and 2 on the same batch
+/// (one Run per batch), with the same warm-up and median rules; the largest difference between ORT's and our outputs is
+/// printed so the comparison is known to be of the same computation.
+/// </para>
+/// Usage: throughput [--json FILE] [--repeats N] [--configs 1,3] [--threads N] [--peak GFLOPS] [--min-time S] [--seed N] [--libtorch-json FILE] [--no-ort]
 /// </summary>
 internal static class ThroughputRunner
 {
@@ -73,7 +85,11 @@ internal static class ThroughputRunner
         public double MinSeconds = 0.3;
         public int Seed = DefaultSeed;
         public string? LibTorchJson;
+        public bool Ort = true;
     }
+
+    /// <summary>ORT's figures for one intra-op thread count.</summary>
+    private sealed record OrtFigures(int IntraOpThreads, double Ms, double SeqPerSec, int Iterations, double MaxAbsDiff);
 
     private sealed class Result
     {
@@ -91,11 +107,18 @@ internal static class ThroughputRunner
         public int Gen0Collections;
         public double AllocBytesPerForwardThread;
         public long PeakWorkingSet;
+        public int BatchOneThreads;                 // batch-1 rows: threads the probe (and the engine's loop) use
+        public double? CacheBandwidthGbs;           // batch-1 rows: read bandwidth over W_hh's bytes, hot in cache
+        public LatencyFloor? Floor;                 // batch-1 rows
+        public OrtFigures? Ort1, Ort2;              // null with --no-ort
         public int SubnormalGradientsStep1, SubnormalGradientsSteady, SubnormalAdamStateSteady;
         public float LossStep1, LossSteady;
         public double TrainingGflops => Config.ForwardFlopsPerSequence * 3 * TrainingSeqPerSec / 1e9;
         public double InferenceGflops => Config.ForwardFlopsPerSequence * InferenceSeqPerSec / 1e9;
         public double? LatencyUs => Config.Batch == 1 ? InferenceMs * 1000 : null;
+        public double? FloorUs => Floor?.FloorUs;
+        public double? LatencyOverFloor => LatencyUs is double us && FloorUs is double f && f > 0 ? us / f : null;
+        public double? OrtLatencyUs(OrtFigures? ort) => Config.Batch == 1 && ort is not null ? ort.Ms * 1000 : null;
     }
 
     public static int Run(string[] args)
@@ -155,9 +178,10 @@ internal static class ThroughputRunner
             BenchStats.FullCollect(); // the previous configuration's buffers
             var clock = Stopwatch.StartNew();
             Console.Write($"config {c.Id}: {c.Cell} B={c.Batch} T={c.Length} I={c.Input} H={c.Hidden} L={c.Layers} ... ");
-            var r = Measure(c, o);
+            var r = Measure(c, o, peak);
             results.Add(r);
-            Console.WriteLine($"{r.TrainingSeqPerSec:F0} train seq/s, {r.InferenceSeqPerSec:F0} infer seq/s ({clock.Elapsed.TotalSeconds:F1} s)");
+            string ort = r.Ort1 is null || r.Ort2 is null ? "" : $", ORT {r.Ort1.SeqPerSec:F0} / {r.Ort2.SeqPerSec:F0} seq/s (1 / 2 threads, max |ours − ORT| {Math.Max(r.Ort1.MaxAbsDiff, r.Ort2.MaxAbsDiff):G3})";
+            Console.WriteLine($"{r.TrainingSeqPerSec:F0} train seq/s, {r.InferenceSeqPerSec:F0} infer seq/s{ort} ({clock.Elapsed.TotalSeconds:F1} s)");
         }
 
         Console.WriteLine();
@@ -174,7 +198,7 @@ internal static class ThroughputRunner
     }
 
     private const string UsageText =
-        "usage: throughput [--json FILE] [--repeats N] [--configs 1,3] [--threads N] [--peak GFLOPS] [--min-time SECONDS] [--seed N] [--libtorch-json FILE]";
+        "usage: throughput [--json FILE] [--repeats N] [--configs 1,3] [--threads N] [--peak GFLOPS] [--min-time SECONDS] [--seed N] [--libtorch-json FILE] [--no-ort]";
 
     /// <summary>
     /// The configurations with libtorch's figures replaced by those measured on this machine by
@@ -239,6 +263,7 @@ internal static class ThroughputRunner
                 case "--peak": o.Peak = Positive("--peak"); break;
                 case "--min-time": o.MinSeconds = Positive("--min-time"); break;
                 case "--libtorch-json": o.LibTorchJson = Value("--libtorch-json"); break;
+                case "--no-ort": o.Ort = false; break;
                 case "--configs":
                 {
                     string v = Value("--configs");
@@ -293,6 +318,7 @@ internal static class ThroughputRunner
             }
 
             Batch.Fill(c.Batch, i => sequences[i], i => targets[i], perStepTargets: false);
+            Features = sequences.SelectMany(x => x).ToArray(); // batch-first [B, T, F], as the ONNX export reads it
             _outputSize = spec.OutputSize;
             _dOut = new float[c.Batch * spec.OutputSize];
             _optimizer = Optimizer.Create(OptimizerKind.Adam, layout.Count, new OptimizerSettings());
@@ -301,6 +327,9 @@ internal static class ThroughputRunner
         public float[] Parameters { get; }
         public RecurrentNetwork Network { get; }
         public SequenceBatch Batch { get; }
+
+        /// <summary>The batch's sequences, batch-first <c>[B, T, F]</c>.</summary>
+        public float[] Features { get; }
         public float[] AdamState() => _optimizer.GetState();
 
         /// <summary>Zero gradients, forward, MSE, backward, Adam. Returns the loss.</summary>
@@ -323,7 +352,7 @@ internal static class ThroughputRunner
         }
     }
 
-    private static Result Measure(Config c, Options o)
+    private static Result Measure(Config c, Options o, double peak)
     {
         var r = new Result { Config = c, Threads = Gemm.DefaultThreads };
 
@@ -395,8 +424,46 @@ internal static class ThroughputRunner
         GC.KeepAlive(sink);
         r.InferenceMs = BenchStats.Median(perForward) * 1e3;
         r.InferenceSeqPerSec = c.Batch / BenchStats.Median(perForward);
+
+        if (c.Batch == 1)
+        {
+            // The roof the batch-1 loop meets: stream W_hh (every layer and direction) from cache on its threads.
+            r.BatchOneThreads = LatencyFloor.BatchOneThreads(c.Spec, Gemm.DefaultThreads, work.Network.UnitSplitMinWeights);
+            r.CacheBandwidthGbs = PeakProbe.MeasureReadBandwidthGbs(LatencyFloor.RecurrentBytes(c.Spec), r.BatchOneThreads);
+            r.Floor = LatencyFloor.Compute(c.Spec, c.Length, r.CacheBandwidthGbs.Value, peak);
+        }
+
+        if (o.Ort)
+        {
+            float[] ours = work.Network.Forward(work.Batch).ToArray();
+            byte[] model = OrtPeer.Export(c.Spec, work.Parameters);
+            r.Ort1 = MeasureOrt(c, o, model, work.Features, ours, intraOpThreads: 1);
+            r.Ort2 = MeasureOrt(c, o, model, work.Features, ours, intraOpThreads: 2);
+        }
+
         r.PeakWorkingSet = Process.GetCurrentProcess().PeakWorkingSet64;
         return r;
+    }
+
+    /// <summary>ORT on the same batch and parameters, with the warm-up and repeats used for ours.</summary>
+    private static OrtFigures MeasureOrt(Config c, Options o, byte[] model, float[] features, float[] ours, int intraOpThreads)
+    {
+        using var peer = new OrtPeer(model, features, c.Batch, c.Length, c.Input, c.Spec.OutputSize, intraOpThreads);
+        float[] theirs = peer.Infer();
+        double diff = 0;
+        for (int i = 0; i < ours.Length; i++) diff = Math.Max(diff, Math.Abs(ours[i] - theirs[i]));
+        double last = RunFor(() => peer.Infer(), minIterations: 2, o.MinSeconds / 2);
+        int iterations = IterationsFor(last, o.MinSeconds);
+        var per = new double[o.Repeats];
+        for (int rep = 0; rep < o.Repeats; rep++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            for (int it = 0; it < iterations; it++) peer.Infer();
+            per[rep] = Stopwatch.GetElapsedTime(t0).TotalSeconds / iterations;
+        }
+
+        double median = BenchStats.Median(per);
+        return new OrtFigures(intraOpThreads, median * 1e3, c.Batch / median, iterations, diff);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -459,6 +526,10 @@ internal static class ThroughputRunner
             : $"  libtorch = measured on this machine by benchmarks/LibTorchBaseline ({o.LibTorchJson})");
         Console.WriteLine("  Training step = zero grads + forward + MSE on a 1-output head over the last hidden state + backward + Adam (no clipping).");
         Console.WriteLine("  FLOPs: forward 2·G·H·(I+H)·T per sequence per layer; training 3× forward. ratio = ours / libtorch (> 1 is faster).");
+        Console.WriteLine(o.Ort
+            ? "  ORT = ONNX Runtime on the product's ONNX export of the same network, intra-op threads 1 (ORT1) and 2 (ORT2), one Run per batch; ratio = ours / ORT seq/s (> 1 is faster)."
+            : "  ORT peer skipped (--no-ort).");
+        Console.WriteLine("  Batch-1 floor = T × bytes(W_hh, every layer/direction) ÷ cache read bandwidth (measured now, same bytes, batch-1 threads) + input-projection flops ÷ peak; target latency ≤ 1.3× floor.");
         Console.WriteLine();
     }
 
@@ -477,18 +548,37 @@ internal static class ThroughputRunner
 
         Console.WriteLine();
         Console.WriteLine("Inference (forward, training = false, same batch)");
-        Console.WriteLine("  # | cell | batch | ms/batch | seq/s    | libtorch | ratio  | µs/seq  | libtorch µs | GFLOP/s | % peak");
+        Console.WriteLine("  # | cell | batch | ms/batch | seq/s    | libtorch | ratio  | µs/seq  | libtorch µs | GFLOP/s | % peak | ORT1 seq/s | µs/seq  | ratio  | ORT2 seq/s | µs/seq  | ratio");
         foreach (var r in results)
         {
             var c = r.Config;
             double usPerSeq = 1e6 / r.InferenceSeqPerSec;
-            Console.WriteLine($"  {c.Id} | {c.Cell,-4} | {c.Batch,5} | {r.InferenceMs,8:F3} | {r.InferenceSeqPerSec,8:F0} | {Opt(c.TorchInference, "F0"),8} | {Ratio(r.InferenceSeqPerSec, c.TorchInference),6} | {usPerSeq,7:F1} | {Opt(c.TorchLatencyUs, "F0"),11} | {r.InferenceGflops,7:F2} | {100 * r.InferenceGflops / peak,5:F1}%");
+            Console.WriteLine($"  {c.Id} | {c.Cell,-4} | {c.Batch,5} | {r.InferenceMs,8:F3} | {r.InferenceSeqPerSec,8:F0} | {Opt(c.TorchInference, "F0"),8} | {Ratio(r.InferenceSeqPerSec, c.TorchInference),6} | {usPerSeq,7:F1} | {Opt(c.TorchLatencyUs, "F0"),11} | {r.InferenceGflops,7:F2} | {100 * r.InferenceGflops / peak,5:F1}% | {Opt(r.Ort1?.SeqPerSec, "F0"),10} | {Opt(1e6 / r.Ort1?.SeqPerSec, "F1"),7} | {Ratio(r.InferenceSeqPerSec, r.Ort1?.SeqPerSec),6} | {Opt(r.Ort2?.SeqPerSec, "F0"),10} | {Opt(1e6 / r.Ort2?.SeqPerSec, "F1"),7} | {Ratio(r.InferenceSeqPerSec, r.Ort2?.SeqPerSec),6}");
+        }
+
+        foreach (var r in results)
+        {
+            if (r.Ort1 is not null && r.Ort2 is not null)
+                Console.WriteLine($"  Config {r.Config.Id}: max |ours − ORT| over the batch's outputs = {r.Ort1.MaxAbsDiff:G3} (1 thread), {r.Ort2.MaxAbsDiff:G3} (2 threads).");
         }
 
         foreach (var r in results)
         {
             if (r.LatencyUs is double us && r.Config.TorchLatencyUs is double torchUs)
                 Console.WriteLine($"  Config {r.Config.Id} latency: {us:F1} µs/seq (libtorch {torchUs:F0} µs/seq; speed ratio {torchUs / us:0.00}×).");
+        }
+
+        if (results.Any(r => r.Floor is not null))
+        {
+            Console.WriteLine();
+            Console.WriteLine("Batch-1 latency against its roofline (target latency / floor ≤ 1.30)");
+            Console.WriteLine("  # | threads | W_hh KiB | cache GB/s | weights µs | input µs | floor µs | latency / floor µs  | ratio | ORT1 µs | ORT2 µs");
+            foreach (var r in results)
+            {
+                if (r.Floor is not LatencyFloor f || r.CacheBandwidthGbs is not double bw || r.LatencyUs is not double us) continue;
+                double weightsUs = f.WeightsStreamedBytes / (bw * 1e9) * 1e6, inputUs = f.InputProjectionFlops / (peak * 1e9) * 1e6;
+                Console.WriteLine($"  {r.Config.Id} | {r.BatchOneThreads,7} | {f.RecurrentWeightBytes / 1024.0,8:F0} | {bw,10:F1} | {weightsUs,10:F1} | {inputUs,8:F2} | {f.FloorUs,8:F1} | {$"{us:F1} / {f.FloorUs:F1}",-19} | {us / f.FloorUs,4:F2}× | {Opt(r.OrtLatencyUs(r.Ort1), "F1"),7} | {Opt(r.OrtLatencyUs(r.Ort2), "F1"),7}");
+            }
         }
 
         Console.WriteLine();
@@ -548,6 +638,20 @@ internal static class ThroughputRunner
             Number(json, "libtorch_latency_us", c.TorchLatencyUs);
             json.WriteString("libtorch_source", c.TorchMeasuredHere ? "measured on this machine" : "issue figures (another machine)");
             Number(json, "peak_gflops", peak, 1);
+            Number(json, "cache_bandwidth_gbs", r.CacheBandwidthGbs, 1);
+            Number(json, "latency_floor_us", r.FloorUs, 2);
+            Number(json, "latency_over_floor", r.LatencyOverFloor, 3);
+            Number(json, "ort1_inference_seq_per_s", r.Ort1?.SeqPerSec, 1);
+            Number(json, "ort2_inference_seq_per_s", r.Ort2?.SeqPerSec, 1);
+            Number(json, "ort1_latency_us", r.OrtLatencyUs(r.Ort1), 2);
+            Number(json, "ort2_latency_us", r.OrtLatencyUs(r.Ort2), 2);
+            Number(json, "ort_max_abs_diff", r.Ort1 is null || r.Ort2 is null ? null : Math.Max(r.Ort1.MaxAbsDiff, r.Ort2.MaxAbsDiff), 9);
+            if (r.Floor is LatencyFloor floor)
+            {
+                json.WriteNumber("batch1_threads", r.BatchOneThreads);
+                json.WriteNumber("recurrent_weight_bytes", floor.RecurrentWeightBytes);
+                Number(json, "input_projection_flops", floor.InputProjectionFlops, 0);
+            }
             Number(json, "training_step_ms", r.TrainingStepMs, 4);
             json.WriteStartArray("first_steps_ms");
             foreach (double ms in r.FirstStepsMs) json.WriteNumberValue(Math.Round(ms, 4));
