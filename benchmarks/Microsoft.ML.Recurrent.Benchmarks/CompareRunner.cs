@@ -8,6 +8,9 @@ namespace Microsoft.ML.Recurrent.Benchmarks;
 /// (<c>throughput --json</c>) and several libtorch runs (benchmarks/LibTorchBaseline <c>--json</c>), taken
 /// alternately on the same machine (benchmarks/compare-libtorch.sh), and the ratio of the medians per
 /// configuration. Interleaving the runs exposes both sides to the same background load of a shared machine.
+/// The throughput runs also carry ONNX Runtime's figures (measured in the same process right after ours: intra-op
+/// threads 1 and 2) and, for batch-1 rows, the roofline floor; their medians sit in the same table, so every ratio the
+/// issue asks for reads off one row.
 /// </summary>
 internal static class CompareRunner
 {
@@ -50,12 +53,23 @@ internal static class CompareRunner
             return 2;
         }
 
+        Console.WriteLine($"Medians of {ours.Count} run(s) of ours and {torch.Count} of libtorch, interleaved on this machine; ratio = ours / libtorch (latency: libtorch / ours), > 1 is faster; ORT ratio = ours / ORT seq/s.");
+        foreach (string line in Table(o, t, markdown)) Console.WriteLine(line);
+        return 0;
+    }
+
+    /// <summary>The table's lines: a header (and the markdown rule) then one row per configuration of ours, medians of every run.</summary>
+    internal static IEnumerable<string> Table(Dictionary<int, List<JsonElement>> o, Dictionary<int, List<JsonElement>> t, bool markdown)
+    {
         var inv = CultureInfo.InvariantCulture;
         string sep = markdown ? " | " : "  ";
-        Console.WriteLine($"Medians of {ours.Count} run(s) of ours and {torch.Count} of libtorch, interleaved on this machine; ratio = ours / libtorch (latency: libtorch / ours), > 1 is faster.");
-        string[] head = ["#", "config", "train seq/s", "libtorch", "ratio", "GFLOP/s", "% peak", "infer seq/s", "libtorch", "ratio", "latency µs", "libtorch µs", "ratio"];
-        Console.WriteLine(markdown ? "| " + string.Join(" | ", head) + " |" : string.Join(sep, head));
-        if (markdown) Console.WriteLine("|" + string.Concat(Enumerable.Repeat("---|", head.Length)));
+        string[] head =
+        [
+            "#", "config", "train seq/s", "libtorch", "ratio", "GFLOP/s", "% peak", "infer seq/s", "libtorch", "ratio", "latency µs", "libtorch µs", "ratio",
+            "floor µs", "latency / floor", "ORT1 seq/s", "ours/ORT1", "ORT2 seq/s", "ours/ORT2", "ORT1 µs", "ORT2 µs",
+        ];
+        yield return markdown ? "| " + string.Join(" | ", head) + " |" : string.Join(sep, head);
+        if (markdown) yield return "|" + string.Concat(Enumerable.Repeat("---|", head.Length));
         foreach (int id in o.Keys.Order())
         {
             var runs = o[id];
@@ -70,6 +84,7 @@ internal static class CompareRunner
             bool single = Int(first, "batch") == 1;
             string F(double? v, string f) => v is double d ? d.ToString(f, inv) : "—";
             string R(double? a, double? b) => a is double x && b is double y && y > 0 ? (x / y).ToString("0.00", inv) + "×" : "—";
+            double? floor = Median(runs, "latency_floor_us"), ort1 = Median(runs, "ort1_inference_seq_per_s"), ort2 = Median(runs, "ort2_inference_seq_per_s");
             string[] cells =
             [
                 id.ToString(inv), config,
@@ -77,14 +92,15 @@ internal static class CompareRunner
                 F(gf, "F1"), gf is double g && peak is double p && p > 0 ? (100 * g / p).ToString("F1", inv) + "%" : "—",
                 F(inf, "F0"), single ? "—" : F(tinf, "F0"), single ? "—" : R(inf, tinf),
                 F(lat, "F1"), F(tlat, "F1"), R(tlat, lat),
+                F(floor, "F1"), R(lat, floor),
+                F(ort1, "F0"), R(inf, ort1), F(ort2, "F0"), R(inf, ort2),
+                F(Median(runs, "ort1_latency_us"), "F1"), F(Median(runs, "ort2_latency_us"), "F1"),
             ];
-            Console.WriteLine(markdown ? "| " + string.Join(" | ", cells) + " |" : string.Join(sep, cells));
+            yield return markdown ? "| " + string.Join(" | ", cells) + " |" : string.Join(sep, cells);
         }
-
-        return 0;
     }
 
-    private static Dictionary<int, List<JsonElement>> Load(List<string> files)
+    internal static Dictionary<int, List<JsonElement>> Load(List<string> files)
     {
         var byConfig = new Dictionary<int, List<JsonElement>>();
         foreach (string f in files)
