@@ -1,0 +1,73 @@
+using System.Text.Json;
+using Microsoft.ML.Recurrent.Benchmarks;
+using Microsoft.ML.Recurrent.Engine;
+
+namespace Microsoft.ML.Recurrent.Tests.Benchmarks;
+
+/// <summary>
+/// One short run of the throughput runner (configs 5 and 2, tiny timing budget, peak given): its JSON rows carry the
+/// batch-1 floor computed from the bandwidth and peak they report, and ORT's figures on outputs that agree with ours.
+/// In the worker-pool collection because the runner sets <see cref="Engine.Kernels.Gemm.DefaultThreads"/> while it runs.
+/// </summary>
+[Collection(Helpers.WorkerPoolCollection.Name)]
+public class ThroughputJsonTests
+{
+    [Fact]
+    public void ThroughputJson_HasFloorAndOrtFields_Consistent()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"throughput-{Guid.NewGuid():N}.json");
+        try
+        {
+            int rc = ThroughputRunner.Run(["--configs", "5,2", "--repeats", "1", "--min-time", "0.01", "--peak", "400", "--json", path]);
+            rc.Should().Be(0);
+
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+            var rows = doc.RootElement.EnumerateArray().ToDictionary(e => e.GetProperty("config").GetInt32());
+            rows.Keys.Should().BeEquivalentTo([5, 2]);
+
+            var b1 = rows[5];
+            double bandwidth = b1.GetProperty("cache_bandwidth_gbs").GetDouble();
+            bandwidth.Should().BePositive();
+            b1.GetProperty("peak_gflops").GetDouble().Should().Be(400);
+            b1.GetProperty("recurrent_weight_bytes").GetInt64().Should().Be(4 * 128 * 128 * 4);
+            double expectedFloor = LatencyFloor.Compute(new NetworkSpec(CellKind.Lstm, 32, 128, 1, OutputSize: 1), 50, bandwidth, 400).FloorUs;
+            b1.GetProperty("latency_floor_us").GetDouble().Should().BeApproximately(expectedFloor, expectedFloor * 1e-3 + 0.01); // bandwidth is rounded to 0.1 GB/s
+            double latency = b1.GetProperty("latency_us").GetDouble();
+            b1.GetProperty("latency_over_floor").GetDouble().Should().BeApproximately(latency / b1.GetProperty("latency_floor_us").GetDouble(), 0.01);
+            foreach (string name in new[] { "gflops", "inference_gflops", "ort1_inference_seq_per_s", "ort2_inference_seq_per_s", "ort1_latency_us", "ort2_latency_us" })
+                b1.GetProperty(name).GetDouble().Should().BePositive(name);
+            b1.GetProperty("ort1_latency_us").GetDouble().Should().BeApproximately(1e6 / b1.GetProperty("ort1_inference_seq_per_s").GetDouble(), 0.1);
+
+            var batch = rows[2];
+            batch.GetProperty("latency_floor_us").ValueKind.Should().Be(JsonValueKind.Null, "the floor is a batch-1 figure");
+            batch.GetProperty("ort1_latency_us").ValueKind.Should().Be(JsonValueKind.Null);
+            batch.GetProperty("ort2_inference_seq_per_s").GetDouble().Should().BePositive();
+
+            // The same network through ORT: the comparison is of the same computation.
+            foreach (var row in rows.Values) row.GetProperty("ort_max_abs_diff").GetDouble().Should().BeLessThan(1e-5);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void ThroughputJson_NoOrt_LeavesOrtFieldsNull()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"throughput-{Guid.NewGuid():N}.json");
+        try
+        {
+            ThroughputRunner.Run(["--configs", "5", "--repeats", "1", "--min-time", "0.01", "--peak", "400", "--no-ort", "--json", path]).Should().Be(0);
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+            var row = doc.RootElement[0];
+            row.GetProperty("ort1_inference_seq_per_s").ValueKind.Should().Be(JsonValueKind.Null);
+            row.GetProperty("ort_max_abs_diff").ValueKind.Should().Be(JsonValueKind.Null);
+            row.GetProperty("latency_floor_us").GetDouble().Should().BePositive();
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+}
