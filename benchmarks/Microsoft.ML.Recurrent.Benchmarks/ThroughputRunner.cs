@@ -36,8 +36,9 @@ namespace Microsoft.ML.Recurrent.Benchmarks;
 /// <para>
 /// ONNX Runtime is the second inference peer (<see cref="OrtPeer"/>, skipped with --no-ort): the same network, exported
 /// with the product's ONNX export after the training steps, run by ORT with intra-op threads 1 and 2 on the same batch
-/// (one Run per batch), with the same warm-up and median rules; the largest difference between ORT's and our outputs is
-/// printed so the comparison is known to be of the same computation.
+/// (one Run per batch), with the same warm-up and median rules, each repeat of ORT's right after the same repeat of ours
+/// (so both see the same background load); the largest difference between ORT's and our outputs is printed so the
+/// comparison is known to be of the same computation. With ORT on, the peak working set includes ORT's sessions.
 /// </para>
 /// Usage: throughput [--json FILE] [--repeats N] [--configs 1,3] [--threads N] [--peak GFLOPS] [--min-time S] [--seed N] [--libtorch-json FILE] [--no-ort]
 /// </summary>
@@ -410,20 +411,69 @@ internal static class ThroughputRunner
         work.Network.FrozenParameters = true;
         double lastForward = RunFor(() => work.Infer(), minIterations: 2, o.MinSeconds / 2);
         r.InferenceIterations = IterationsFor(lastForward, o.MinSeconds);
-        var perForward = new double[o.Repeats];
-        long inferBytes0 = GC.GetAllocatedBytesForCurrentThread();
-        float sink = 0;
-        for (int rep = 0; rep < o.Repeats; rep++)
+
+        // ORT on the same network (exported after the training steps) and batch, warmed up by the same rule; its
+        // repeats alternate with ours below, so both see the same background load of a shared machine.
+        OrtPeer[] peers = [];
+        var ortIterations = new int[2];
+        var ortDiff = new double[2];
+        if (o.Ort)
         {
-            long t0 = Stopwatch.GetTimestamp();
-            for (int it = 0; it < r.InferenceIterations; it++) sink += work.Infer();
-            perForward[rep] = Stopwatch.GetElapsedTime(t0).TotalSeconds / r.InferenceIterations;
+            float[] ours = work.Network.Forward(work.Batch).ToArray();
+            byte[] model = OrtPeer.Export(c.Spec, work.Parameters);
+            peers = [new OrtPeer(model, work.Features, c.Batch, c.Length, c.Input, c.Spec.OutputSize, intraOpThreads: 1),
+                     new OrtPeer(model, work.Features, c.Batch, c.Length, c.Input, c.Spec.OutputSize, intraOpThreads: 2)];
+            for (int k = 0; k < peers.Length; k++)
+            {
+                var peer = peers[k];
+                float[] theirs = peer.Infer();
+                for (int i = 0; i < ours.Length; i++) ortDiff[k] = Math.Max(ortDiff[k], Math.Abs(ours[i] - theirs[i]));
+                ortIterations[k] = IterationsFor(RunFor(() => peer.Infer(), minIterations: 2, o.MinSeconds / 2), o.MinSeconds);
+            }
         }
 
-        r.AllocBytesPerForwardThread = (GC.GetAllocatedBytesForCurrentThread() - inferBytes0) / ((double)o.Repeats * r.InferenceIterations);
-        GC.KeepAlive(sink);
-        r.InferenceMs = BenchStats.Median(perForward) * 1e3;
-        r.InferenceSeqPerSec = c.Batch / BenchStats.Median(perForward);
+        try
+        {
+            var perForward = new double[o.Repeats];
+            var perOrt = new double[peers.Length][];
+            for (int k = 0; k < peers.Length; k++) perOrt[k] = new double[o.Repeats];
+            long inferBytes = 0;
+            float sink = 0;
+            for (int rep = 0; rep < o.Repeats; rep++)
+            {
+                long bytes0 = GC.GetAllocatedBytesForCurrentThread();
+                long t0 = Stopwatch.GetTimestamp();
+                for (int it = 0; it < r.InferenceIterations; it++) sink += work.Infer();
+                perForward[rep] = Stopwatch.GetElapsedTime(t0).TotalSeconds / r.InferenceIterations;
+                inferBytes += GC.GetAllocatedBytesForCurrentThread() - bytes0;
+                for (int k = 0; k < peers.Length; k++)
+                {
+                    t0 = Stopwatch.GetTimestamp();
+                    for (int it = 0; it < ortIterations[k]; it++) peers[k].Infer();
+                    perOrt[k][rep] = Stopwatch.GetElapsedTime(t0).TotalSeconds / ortIterations[k];
+                }
+            }
+
+            r.AllocBytesPerForwardThread = inferBytes / ((double)o.Repeats * r.InferenceIterations);
+            GC.KeepAlive(sink);
+            r.InferenceMs = BenchStats.Median(perForward) * 1e3;
+            r.InferenceSeqPerSec = c.Batch / BenchStats.Median(perForward);
+            if (peers.Length == 2)
+            {
+                OrtFigures Figures(int k)
+                {
+                    double median = BenchStats.Median(perOrt[k]);
+                    return new OrtFigures(k + 1, median * 1e3, c.Batch / median, ortIterations[k], ortDiff[k]);
+                }
+
+                r.Ort1 = Figures(0);
+                r.Ort2 = Figures(1);
+            }
+        }
+        finally
+        {
+            foreach (var peer in peers) peer.Dispose();
+        }
 
         if (c.Batch == 1)
         {
@@ -433,37 +483,8 @@ internal static class ThroughputRunner
             r.Floor = LatencyFloor.Compute(c.Spec, c.Length, r.CacheBandwidthGbs.Value, peak);
         }
 
-        if (o.Ort)
-        {
-            float[] ours = work.Network.Forward(work.Batch).ToArray();
-            byte[] model = OrtPeer.Export(c.Spec, work.Parameters);
-            r.Ort1 = MeasureOrt(c, o, model, work.Features, ours, intraOpThreads: 1);
-            r.Ort2 = MeasureOrt(c, o, model, work.Features, ours, intraOpThreads: 2);
-        }
-
         r.PeakWorkingSet = Process.GetCurrentProcess().PeakWorkingSet64;
         return r;
-    }
-
-    /// <summary>ORT on the same batch and parameters, with the warm-up and repeats used for ours.</summary>
-    private static OrtFigures MeasureOrt(Config c, Options o, byte[] model, float[] features, float[] ours, int intraOpThreads)
-    {
-        using var peer = new OrtPeer(model, features, c.Batch, c.Length, c.Input, c.Spec.OutputSize, intraOpThreads);
-        float[] theirs = peer.Infer();
-        double diff = 0;
-        for (int i = 0; i < ours.Length; i++) diff = Math.Max(diff, Math.Abs(ours[i] - theirs[i]));
-        double last = RunFor(() => peer.Infer(), minIterations: 2, o.MinSeconds / 2);
-        int iterations = IterationsFor(last, o.MinSeconds);
-        var per = new double[o.Repeats];
-        for (int rep = 0; rep < o.Repeats; rep++)
-        {
-            long t0 = Stopwatch.GetTimestamp();
-            for (int it = 0; it < iterations; it++) peer.Infer();
-            per[rep] = Stopwatch.GetElapsedTime(t0).TotalSeconds / iterations;
-        }
-
-        double median = BenchStats.Median(per);
-        return new OrtFigures(intraOpThreads, median * 1e3, c.Batch / median, iterations, diff);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
