@@ -14,7 +14,7 @@ namespace Microsoft.ML.Recurrent.Benchmarks;
 public static class Program
 {
     private const string Usage =
-        "usage: Microsoft.ML.Recurrent.Benchmarks throughput [--json FILE] [--repeats N] [--configs 1,3] [--threads N] [--peak GFLOPS] [--min-time S] [--libtorch-json FILE]\n" +
+        "usage: Microsoft.ML.Recurrent.Benchmarks throughput [--json FILE] [--repeats N] [--configs 1,3] [--threads N] [--peak GFLOPS] [--min-time S] [--libtorch-json FILE] [--no-ort]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks compare --ours FILE... --libtorch FILE... [--markdown]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks mlnet [--repeats N] [--rows N] [--pe-rows N] [--only fit|predict] [--threads N]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks serving-route [repeats]\n" +
