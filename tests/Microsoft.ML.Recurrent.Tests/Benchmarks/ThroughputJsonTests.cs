@@ -31,7 +31,8 @@ public class ThroughputJsonTests
             b1.GetProperty("peak_gflops").GetDouble().Should().Be(400);
             b1.GetProperty("recurrent_weight_bytes").GetInt64().Should().Be(4 * 128 * 128 * 4);
             double expectedFloor = LatencyFloor.Compute(new NetworkSpec(CellKind.Lstm, 32, 128, 1, OutputSize: 1), 50, bandwidth, 400).FloorUs;
-            b1.GetProperty("latency_floor_us").GetDouble().Should().BeApproximately(expectedFloor, expectedFloor * 1e-3 + 0.01); // bandwidth is rounded to 0.1 GB/s
+            // The JSON rounds the bandwidth to 0.1 GB/s (relative error ≤ 0.05 / bandwidth) and the floor to 0.01 µs.
+            b1.GetProperty("latency_floor_us").GetDouble().Should().BeApproximately(expectedFloor, expectedFloor * 0.051 / bandwidth + 0.01);
             double latency = b1.GetProperty("latency_us").GetDouble();
             b1.GetProperty("latency_over_floor").GetDouble().Should().BeApproximately(latency / b1.GetProperty("latency_floor_us").GetDouble(), 0.01);
             foreach (string name in new[] { "gflops", "inference_gflops", "ort1_inference_seq_per_s", "ort2_inference_seq_per_s", "ort1_latency_us", "ort2_latency_us" })
