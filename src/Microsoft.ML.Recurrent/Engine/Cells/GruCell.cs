@@ -100,29 +100,28 @@ internal readonly struct GruCell : IRecurrentCell
         fixed (float* a = act, hn = ghN, hp = hPrev, d = dh, dx = dGx, dg = dGh) BackwardRows(a, hn, hp, d, dx, dg, b, H);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void ForwardRows(float* gates, float* gh, float* hPrev, float* ghN, float* h, int b, int H)
     {
+        // One body for all rows, advanced row by row: the row pointers live in the body, not in registers across the driver.
         nuint n = (nuint)H;
-        for (nuint r = 0; r < (nuint)b; r++)
+        var body = new ForwardBody { G = gates, Gh = gh, HPrev = hPrev, GhN = ghN, H = h, N = n };
+        for (int r = 0; r < b; r++)
         {
-            var body = new ForwardBody
-            {
-                G = gates + r * 3 * n, Gh = gh + r * 3 * n, HPrev = hPrev + r * n, GhN = ghN + r * n, H = h + r * n, N = n,
-            };
             Lanes.Run(ref body, n);
+            body.G += 3 * n; body.Gh += 3 * n; body.HPrev += n; body.GhN += n; body.H += n;
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void BackwardRows(float* act, float* ghN, float* hPrev, float* dh, float* dGx, float* dGh, int b, int H)
     {
         nuint n = (nuint)H;
-        for (nuint r = 0; r < (nuint)b; r++)
+        var body = new BackwardBody { Act = act, DGx = dGx, DGh = dGh, GhN = ghN, HPrev = hPrev, DH = dh, N = n };
+        for (int r = 0; r < b; r++)
         {
-            var body = new BackwardBody
-            {
-                Act = act + r * 3 * n, DGx = dGx + r * 3 * n, DGh = dGh + r * 3 * n, GhN = ghN + r * n, HPrev = hPrev + r * n, DH = dh + r * n, N = n,
-            };
             Lanes.Run(ref body, n);
+            body.Act += 3 * n; body.DGx += 3 * n; body.DGh += 3 * n; body.GhN += n; body.HPrev += n; body.DH += n;
         }
     }
 

@@ -91,29 +91,28 @@ internal readonly struct LstmCell : IRecurrentCell
         fixed (float* a = act, cp = cPrev, tc = tanhC, d = dh, dcc = dc, dp = dPre) BackwardRows(a, cp, tc, d, dcc, dp, b, H);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void ForwardRows(float* gates, float* cPrev, float* c, float* tanhC, float* h, int b, int H)
     {
+        // One body for all rows, advanced row by row: the row pointers live in the body, not in registers across the driver.
         nuint n = (nuint)H;
-        for (nuint r = 0; r < (nuint)b; r++)
+        var body = new ForwardBody { G = gates, CPrev = cPrev, C = c, TanhC = tanhC, H = h, N = n };
+        for (int r = 0; r < b; r++)
         {
-            var body = new ForwardBody
-            {
-                G = gates + r * 4 * n, CPrev = cPrev + r * n, C = c + r * n, TanhC = tanhC + r * n, H = h + r * n, N = n,
-            };
             Lanes.Run(ref body, n);
+            body.G += 4 * n; body.CPrev += n; body.C += n; body.TanhC += n; body.H += n;
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void BackwardRows(float* act, float* cPrev, float* tanhC, float* dh, float* dc, float* dPre, int b, int H)
     {
         nuint n = (nuint)H;
-        for (nuint r = 0; r < (nuint)b; r++)
+        var body = new BackwardBody { Act = act, DPre = dPre, CPrev = cPrev, TanhC = tanhC, DH = dh, DC = dc, N = n };
+        for (int r = 0; r < b; r++)
         {
-            var body = new BackwardBody
-            {
-                Act = act + r * 4 * n, DPre = dPre + r * 4 * n, CPrev = cPrev + r * n, TanhC = tanhC + r * n, DH = dh + r * n, DC = dc + r * n, N = n,
-            };
             Lanes.Run(ref body, n);
+            body.Act += 4 * n; body.DPre += 4 * n; body.CPrev += n; body.TanhC += n; body.DH += n; body.DC += n;
         }
     }
 

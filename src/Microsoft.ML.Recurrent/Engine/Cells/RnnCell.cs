@@ -72,12 +72,14 @@ internal readonly struct RnnCell : IRecurrentCell
         fixed (float* hh = h, d = dh, dp = dPre) BackwardAll(hh, d, dp, count);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void ForwardAll(float* pre, float* h, int count)
     {
         var body = new ForwardBody { Pre = pre, H = h };
         Lanes.Run(ref body, (nuint)count);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void BackwardAll(float* h, float* dh, float* dPre, int count)
     {
         var body = new BackwardBody { H = h, DH = dh, DPre = dPre };
