@@ -94,6 +94,17 @@ internal sealed class RecurrentNetwork
     /// </summary>
     public void ParametersChanged() => ParameterVersions.Changed(Parameters);
 
+    /// <summary>Times any layer packed its weights (tests: once per change of the parameters, never per pass).</summary>
+    internal long WeightPacks
+    {
+        get
+        {
+            long packs = 0;
+            foreach (var c in _cells) packs += c.WeightPacks;
+            return packs;
+        }
+    }
+
     /// <summary>The fewest threads any layer's time loop ran on in the last forward or backward pass (1: some loop ran alone).</summary>
     public int LastLoopParts
     {

@@ -313,6 +313,25 @@ public class ParallelLoopTests
     [Theory]
     [InlineData(nameof(CellKind.Lstm), 1)]
     [InlineData(nameof(CellKind.Gru), 3)]
+    public void Forward_UnchangedParameters_PacksOncePerChangeNotPerPass(string cell, int batchSize)
+    {
+        var spec = new NetworkSpec(Enum.Parse<CellKind>(cell), Features, HiddenSize: 24, NumberOfLayers: 2, OutputSize: 1);
+        var problem = Problem.Create(spec, batchSize == 1 ? [9] : [9, 4, 9], seed: 23);
+        var network = problem.Network(threads: 1, training: false);
+        network.Forward(problem.Batch);
+        long first = network.WeightPacks;
+        first.Should().BeGreaterThan(0);
+        for (int i = 0; i < 3; i++) network.Forward(problem.Batch);
+        network.WeightPacks.Should().Be(first, "nothing changed, so nothing is repacked (and nothing compares the weights)");
+        network.ParametersChanged();
+        network.Forward(problem.Batch);
+        network.Forward(problem.Batch);
+        network.WeightPacks.Should().Be(2 * first, "one change: every packed part is rebuilt once");
+    }
+
+    [Theory]
+    [InlineData(nameof(CellKind.Lstm), 1)]
+    [InlineData(nameof(CellKind.Gru), 3)]
     [InlineData(nameof(CellKind.SimpleRnn), 3)]
     public void Forward_AfterOptimizerStep_UsesTheNewValuesWithoutBeingTold(string cell, int batchSize)
     {

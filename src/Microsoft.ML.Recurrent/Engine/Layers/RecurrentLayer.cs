@@ -93,6 +93,9 @@ internal abstract class RecurrentLayer
     /// <summary>Parts the last forward or backward time loop was handed to the pool as (1 = the calling thread alone).</summary>
     public int LastLoopParts { get; protected set; } = 1;
 
+    /// <summary>Times this layer packed (transposed) its weights: once per change of the parameters it runs over.</summary>
+    public abstract long WeightPacks { get; }
+
     /// <summary>(B, H) hidden state after each row's last step.</summary>
     public abstract float[] FinalHidden { get; }
 
@@ -241,6 +244,9 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
         _unitWeights = new PackedWeights(TCell.Gates, inputSize, hidden, slices, withInput: true, foldHiddenBias: fold);
         _job = new LoopJob(this);
     }
+
+    /// <inheritdoc/>
+    public override long WeightPacks => _rowWeights.PackCount + _unitWeights.PackCount;
 
     /// <inheritdoc/>
     public override float[] FinalHidden => _finalHidden;
