@@ -411,6 +411,7 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
     /// <inheritdoc/>
     public override void ComputeInputGradient(float[] parameters)
     {
+        if (!_storedForBackward) throw new InvalidOperationException("The input gradient needs a training forward pass and its Backward first.");
         int tb = _storedLength * _storedBatch;
         Gemm.Multiply(false, false, tb, _inputSize, _gh, 1f, _dGx.AsSpan(0, tb * _gh), _gh, _slices.WeightIh.Of(parameters), _inputSize,
             0f, _dX.AsSpan(0, tb * _inputSize), _inputSize, threads: Threads);
