@@ -1,13 +1,14 @@
 using System.Numerics.Tensors;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
+using Microsoft.ML.Recurrent.Engine.Cells;
 using Microsoft.ML.Recurrent.Engine.Kernels;
 
 namespace Microsoft.ML.Recurrent.Benchmarks;
 
 /// <summary>
-/// One time step's element-wise pass: the fused <see cref="GateKernels"/> against the per-row
-/// <c>TensorPrimitives</c> loops CellRunner used before them (copied below as the baselines).
+/// One time step's element-wise pass: the fused cells (<see cref="LstmCell"/>, <see cref="GruCell"/>, <see cref="RnnCell"/>) against the per-row
+/// <c>TensorPrimitives</c> loops the layer used before them (copied below as the baselines).
 /// Every invocation first restores the buffers the pass overwrites in place (gates, dc, dh) from a pristine
 /// copy, in the baseline and the fused method alike, so both always see the same data (and the decaying
 /// dh·z carry never turns subnormal in the baseline).
@@ -73,7 +74,7 @@ public class GateKernelBenchmarks
     public void LstmForwardFused()
     {
         _pre4.CopyTo(_gates4);
-        GateKernels.LstmForward(_gates4, _stateA, _outA, _outB, _outC, B, H);
+        LstmCell.Forward(_gates4, _stateA, _outA, _outB, _outC, B, H);
     }
 
     // ---- GRU forward ----
@@ -106,7 +107,7 @@ public class GateKernelBenchmarks
     public void GruForwardFused()
     {
         _pre3.CopyTo(_gates3);
-        GateKernels.GruForward(_gates3, _gh, _stateA, _outA, _outB, B, H);
+        GruCell.Forward(_gates3, _gh, _stateA, _outA, _outB, B, H);
     }
 
     // ---- RNN forward ----
@@ -115,7 +116,7 @@ public class GateKernelBenchmarks
     public void RnnForwardRows() => TensorPrimitives.Tanh(_pre4.AsSpan(0, B * H), _outA);
 
     [Benchmark, BenchmarkCategory("RnnForward")]
-    public void RnnForwardFused() => GateKernels.RnnForward(_pre4.AsSpan(0, B * H), _outA, B * H);
+    public void RnnForwardFused() => RnnCell.Forward(_pre4.AsSpan(0, B * H), _outA, B * H);
 
     // ---- LSTM backward ----
 
@@ -133,7 +134,7 @@ public class GateKernelBenchmarks
     public void LstmBackwardFused()
     {
         _carryInit.CopyTo(_carry);
-        GateKernels.LstmBackward(_act4, _stateA, _stateB, _carryInit, _carry, _d4, B, H);
+        LstmCell.Backward(_act4, _stateA, _stateB, _carryInit, _carry, _d4, B, H);
     }
 
     private static void LstmBackwardRow(ReadOnlySpan<float> act, ReadOnlySpan<float> cPrev, ReadOnlySpan<float> tanhC,
@@ -169,7 +170,7 @@ public class GateKernelBenchmarks
     public void GruBackwardFused()
     {
         _carryInit.CopyTo(_carry);
-        GateKernels.GruBackward(_act3, _stateA, _stateB, _carry, _d3, _d3b, B, H);
+        GruCell.Backward(_act3, _stateA, _stateB, _carry, _d3, _d3b, B, H);
     }
 
     private static void GruBackwardRow(ReadOnlySpan<float> act, ReadOnlySpan<float> hn, ReadOnlySpan<float> hPrev,
@@ -202,5 +203,5 @@ public class GateKernelBenchmarks
     }
 
     [Benchmark, BenchmarkCategory("RnnBackward")]
-    public void RnnBackwardFused() => GateKernels.RnnBackward(_stateB, _carryInit, _d4.AsSpan(0, B * H), B * H);
+    public void RnnBackwardFused() => RnnCell.Backward(_stateB, _carryInit, _d4.AsSpan(0, B * H), B * H);
 }

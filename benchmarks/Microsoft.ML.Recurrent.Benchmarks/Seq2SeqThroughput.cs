@@ -49,7 +49,7 @@ internal static class Seq2SeqThroughput
         int tokens = B * (Td + 1);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  training step (forward + backward)  {step * 1e3,9:F2} ms   {tokens / step,10:F0} target tokens/s   {B / step,8:F1} pairs/s"));
 
-        var infer = new Seq2SeqNetwork(spec, enc, dec, head, training: false, B, Ts) { Threads = threads, FrozenParameters = true };
+        var infer = new Seq2SeqNetwork(spec, enc, dec, head, training: false, B, Ts) { Threads = threads };
         foreach (var (name, width, greedy) in new[] { ("greedy", 1, true), ("beam 4", 4, false) })
         {
             double t = Time(repeats, () => infer.Decode(src, width, Td, greedy));

@@ -405,10 +405,8 @@ internal static class ThroughputRunner
         r.TrainingStepMs = BenchStats.Median(perStep) * 1e3;
         r.TrainingSeqPerSec = c.Batch / BenchStats.Median(perStep);
 
-        // Inference on the same batch, with the parameters frozen as the product's predictors freeze them (no check
-        // for changed weights before each pass); one pass first repacks the weights the last Adam step changed.
+        // Inference on the same batch; one pass first repacks the weights the last Adam step changed.
         work.Infer();
-        work.Network.FrozenParameters = true;
         double lastForward = RunFor(() => work.Infer(), minIterations: 2, o.MinSeconds / 2);
         r.InferenceIterations = IterationsFor(lastForward, o.MinSeconds);
 

@@ -11,7 +11,7 @@ namespace Microsoft.ML.Recurrent.Engine;
 /// </summary>
 internal sealed class RecurrentNetwork
 {
-    private readonly CellRunner[] _cells;            // [layer · dirs + dir]
+    private readonly RecurrentLayer[] _cells;        // [layer · dirs + dir]
     private readonly int _layers, _dirs, _hidden, _width;
     private int _capB, _capT;
 
@@ -33,8 +33,7 @@ internal sealed class RecurrentNetwork
     private SequenceBatch? _batch;
     private SequenceBatch? _activeAtOwner;
     private Func<int, int>? _activeAt;
-    private bool _training;
-    private bool _keepForBackward;                   // an inference Forward keeps the per-step storage (Backward re-ran it)
+    private bool _training;                          // the last Forward was a training pass (it kept what Backward reads)
     private bool _inputGradientsPending;             // Backward left layer 0's dX to the first read of InputGradients
 
     public RecurrentNetwork(ParameterLayout layout, float[] parameters, float[]? gradients, int capacityBatch, int capacityLength)
@@ -51,10 +50,10 @@ internal sealed class RecurrentNetwork
         _dirs = Spec.Directions;
         _hidden = Spec.HiddenSize;
         _width = Spec.OutputWidth;
-        _cells = new CellRunner[_layers * _dirs];
+        _cells = new RecurrentLayer[_layers * _dirs];
         for (int l = 0; l < _layers; l++)
             for (int d = 0; d < _dirs; d++)
-                _cells[l * _dirs + d] = new CellRunner(Spec.Cell, Spec.LayerInputSize(l), _hidden, layout.Cell(l, d));
+                _cells[l * _dirs + d] = RecurrentLayer.Create(Spec.Cell, Spec.LayerInputSize(l), _hidden, layout.Cell(l, d));
         EnsureCapacity(capacityBatch, capacityLength, training: gradients is not null);
     }
 
@@ -69,7 +68,7 @@ internal sealed class RecurrentNetwork
 
     /// <summary>
     /// Rows of a batch are split between threads for the time loop only when each part gets at least this many
-    /// flops of recurrent products (<see cref="CellRunner.DefaultRowSplitMinFlops"/>; tests lower it).
+    /// flops of recurrent products (<see cref="RecurrentLayer.DefaultRowSplitMinFlops"/>; tests lower it).
     /// </summary>
     public double RowSplitMinFlops
     {
@@ -79,7 +78,7 @@ internal sealed class RecurrentNetwork
 
     /// <summary>
     /// A single sequence's hidden units are split between threads only when each part multiplies by at least this
-    /// many recurrent weights (<see cref="CellRunner.DefaultUnitSplitMinWeights"/>; tests lower it).
+    /// many recurrent weights (<see cref="RecurrentLayer.DefaultUnitSplitMinWeights"/>; tests lower it).
     /// </summary>
     public int UnitSplitMinWeights
     {
@@ -88,13 +87,22 @@ internal sealed class RecurrentNetwork
     }
 
     /// <summary>
-    /// The parameters never change after the first pass (inference over a trained model): the transposed weight
-    /// copies the time loop multiplies by are built once, without checking the parameters for changes on each pass.
+    /// Says that <see cref="Parameters"/> were written outside an optimizer step (which says so itself): the layers'
+    /// transposed weight copies are rebuilt on the next forward pass. Every network over the same parameter buffer sees
+    /// it (the version belongs to the buffer, see <see cref="ParameterVersions"/>). Writing weights without calling it
+    /// leaves the next passes on the old weights.
     /// </summary>
-    public bool FrozenParameters
+    public void ParametersChanged() => ParameterVersions.Changed(Parameters);
+
+    /// <summary>Times any layer packed its weights (tests: once per change of the parameters, never per pass).</summary>
+    internal long WeightPacks
     {
-        get => _cells[0].FrozenWeights;
-        set { foreach (var c in _cells) c.FrozenWeights = value; }
+        get
+        {
+            long packs = 0;
+            foreach (var c in _cells) packs += c.WeightPacks;
+            return packs;
+        }
     }
 
     /// <summary>The fewest threads any layer's time loop ran on in the last forward or backward pass (1: some loop ran alone).</summary>
@@ -195,7 +203,7 @@ internal sealed class RecurrentNetwork
         _training = training;
         int[] lengths = batch.Lengths;
         if (!ReferenceEquals(batch, _activeAtOwner)) { _activeAtOwner = batch; _activeAt = batch.ActiveAt; } // no delegate per call
-        Func<int, int> activeAt = _activeAt!;
+        var shape = new BatchShape(B, T, lengths, _activeAt!);
 
         // Layer 0 input: the raw features, or embedded token ids.
         ReadOnlySpan<float> input;
@@ -242,7 +250,7 @@ internal sealed class RecurrentNetwork
                     x = rev;
                 }
 
-                cell.Forward(Parameters, x, B, T, lengths, activeAt, h0, c0, keepForBackward: training || _keepForBackward);
+                cell.Forward(Parameters, x, shape, h0, c0, keepForBackward: training);
                 // Write the direction's outputs into columns [d·H, (d+1)·H) of the layer output (position space).
                 var hs = cell.Hidden;
                 for (int r = 0; scatter && r < B; r++)
@@ -302,24 +310,21 @@ internal sealed class RecurrentNetwork
     }
 
     /// <summary>
-    /// Backpropagation through time for the last <see cref="Forward"/>. dOutputs has the shape Forward returned
-    /// (padding entries must be zero). dFinalHidden/dFinalCell: optional (L · dirs, B, H) gradients w.r.t. the
-    /// final states. Adds into <see cref="Gradients"/> (the caller zeroes them between steps).
+    /// Backpropagation through time for the last <see cref="Forward"/>, which must have been a training pass
+    /// (<c>training: true</c>; an inference pass does not keep what the backward pass reads, and Backward after one
+    /// throws <see cref="InvalidOperationException"/>). dOutputs has the shape Forward returned (padding entries must
+    /// be zero). dFinalHidden/dFinalCell: optional (L · dirs, B, H) gradients w.r.t. the final states. Adds into
+    /// <see cref="Gradients"/> (the caller zeroes them between steps).
     /// </summary>
     public void Backward(ReadOnlySpan<float> dOutputs, ReadOnlySpan<float> dFinalHidden = default, ReadOnlySpan<float> dFinalCell = default)
     {
         var batch = _batch ?? throw new InvalidOperationException("Backward needs a Forward pass first.");
-        if (_dLayer.Length == 0) EnsureCapacity(batch.Count, batch.MaxLength, training: true);
-        if (!_cells[0].KeptForBackward)
-        {
-            // An inference pass keeps only one step of the gates: run it again with the storage (same outputs).
-            _keepForBackward = true;
-            try { Forward(batch); }
-            finally { _keepForBackward = false; }
-        }
+        if (!_training)
+            throw new InvalidOperationException("Backward needs a training forward pass: the last Forward ran with training = false, which keeps only what inference needs. Call Forward(batch, training: true) before Backward.");
 
         int B = batch.Count, T = batch.MaxLength, O = Spec.OutputSize, D = _width, H = _hidden;
         int[] lengths = batch.Lengths;
+        var shape = new BatchShape(B, T, lengths, _activeAt!);
 
         // Head: gradient w.r.t. the top layer's per-step outputs (dLayer) and/or its final states (dHeadIn).
         var dTop = _dLayer.AsSpan(0, T * B * D);
@@ -408,7 +413,7 @@ internal sealed class RecurrentNetwork
 
                 // Layer 0's input gradient is only needed to train an embedding; otherwise it waits for InputGradients.
                 bool needDx = l > 0 || Spec.VocabularySize > 0;
-                cell.Backward(Parameters, Gradients, x, stepGrad ? dOut : default, hasFin ? dFin : default, dFinC, computeInputGradient: needDx);
+                cell.Backward(Parameters, Gradients, x, shape, stepGrad ? dOut : default, hasFin ? dFin : default, dFinC, computeInputGradient: needDx);
                 if (needDx)
                 {
                     var dx = cell.InputGradient.AsSpan(0, T * B * inSize);

@@ -5,7 +5,7 @@ namespace Microsoft.ML.Recurrent.Engine;
 
 /// <summary>
 /// The vector widths the engine's loops choose between, shared by every <c>MaxVectorWidth</c> switch
-/// (<see cref="Kernels.RowProduct"/>, <see cref="Kernels.GateKernels"/>, <see cref="ElementwiseLoops"/>): each keeps its
+/// (<see cref="Kernels.RowProduct"/>, <see cref="Kernels.Lanes"/>, <see cref="ElementwiseLoops"/>): each keeps its
 /// own per-thread override (tests force one family of loops at a time) stored as width + 1, 0 meaning "not forced".
 /// </summary>
 internal static class VectorWidths

@@ -112,7 +112,7 @@ public sealed partial class SequenceGeneratorTrainer
     internal static float[] Residuals(NetworkSpec spec, float[] parameters, SequenceDataset data, int F, int batchSize)
     {
         int capB = Math.Min(batchSize, data.Count);
-        var network = new RecurrentNetwork(new ParameterLayout(spec), parameters, null, capB, data.MaxLength) { FrozenParameters = true };
+        var network = new RecurrentNetwork(new ParameterLayout(spec), parameters, null, capB, data.MaxLength);
         var batch = new SequenceBatch(capB, data.MaxLength, F + 1, F + 2);
         var sum = new double[F];
         long count = 0;

@@ -25,7 +25,7 @@ internal sealed class LoadedGenerator
     {
         Conditioned = model;
         var n = model.Network;
-        _conditioned = new ThreadLocal<Seq2SeqNetwork>(() => new Seq2SeqNetwork(n.Spec, n.Encoder, n.Decoder, n.Head, training: false) { FrozenParameters = true });
+        _conditioned = new ThreadLocal<Seq2SeqNetwork>(() => new Seq2SeqNetwork(n.Spec, n.Encoder, n.Decoder, n.Head, training: false));
     }
 
     private LoadedGenerator(string[] tokens, string column, float temperature, int topK, int maximumOutputLength, int seed, string? conditionColumn, int conditionSize)

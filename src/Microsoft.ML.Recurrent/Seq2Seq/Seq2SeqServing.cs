@@ -207,7 +207,7 @@ internal sealed class LoadedSeq2Seq
     {
         Model = model;
         _workspace = new ThreadLocal<(Seq2SeqNetwork, SequenceBatch[])>(() =>
-            (new Seq2SeqNetwork(model.Spec, model.Encoder, model.Decoder, model.Head, training: false) { FrozenParameters = true }, new SequenceBatch[1]));
+            (new Seq2SeqNetwork(model.Spec, model.Encoder, model.Decoder, model.Head, training: false), new SequenceBatch[1]));
     }
 
     public Seq2SeqModel Model { get; }

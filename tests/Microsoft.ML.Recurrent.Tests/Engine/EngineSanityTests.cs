@@ -32,12 +32,13 @@ public class EngineSanityTests
 
         double LossAt()
         {
+            net.ParametersChanged(); // the caller poked a parameter
             var y = net.Forward(batch).ToArray();
             var dy = new float[y.Length];
             return Loss.Compute(LossKind.MeanSquaredError, y, batch, mode, 2, dy);
         }
 
-        var outputs = net.Forward(batch).ToArray();
+        var outputs = net.Forward(batch, training: true).ToArray();
         var d = new float[outputs.Length];
         Loss.Compute(LossKind.MeanSquaredError, outputs, batch, mode, 2, d);
         net.Backward(d);

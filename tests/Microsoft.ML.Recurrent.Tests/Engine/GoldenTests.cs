@@ -115,11 +115,11 @@ public class GoldenTests
     [MemberData(nameof(Configurations))]
     public void Engine_Configuration_MatchesTheRecordedBits(string configuration, string forward, string trained)
     {
-        int rowWidth = RowProduct.MaxVectorWidth, gateWidth = GateKernels.MaxVectorWidth, loopWidth = ElementwiseLoops.MaxVectorWidth;
+        int rowWidth = RowProduct.MaxVectorWidth, gateWidth = Lanes.MaxVectorWidth, loopWidth = ElementwiseLoops.MaxVectorWidth;
         var isa = Gemm.MaxIsa;
         try
         {
-            RowProduct.MaxVectorWidth = GateKernels.MaxVectorWidth = ElementwiseLoops.MaxVectorWidth = 256;
+            RowProduct.MaxVectorWidth = Lanes.MaxVectorWidth = ElementwiseLoops.MaxVectorWidth = 256;
             Gemm.MaxIsa = GemmIsa.Vector256;
             var actual = Run(configuration);
             actual.Should().Be((forward, trained), $"{configuration} must keep the engine's recorded bits");
@@ -127,7 +127,7 @@ public class GoldenTests
         finally
         {
             RowProduct.MaxVectorWidth = rowWidth;
-            GateKernels.MaxVectorWidth = gateWidth;
+            Lanes.MaxVectorWidth = gateWidth;
             ElementwiseLoops.MaxVectorWidth = loopWidth;
             Gemm.MaxIsa = isa;
         }

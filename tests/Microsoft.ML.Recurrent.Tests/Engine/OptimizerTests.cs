@@ -180,7 +180,12 @@ public class OptimizerTests
             {
                 optimizer.Step(p, gradient, lr);
                 reference.Step(expected, gradient, lr);
-                for (int i = 0; i < n; i++) singles[i].Step(scalar.AsSpan(i, 1), gradient.AsSpan(i, 1), lr);
+                for (int i = 0; i < n; i++)
+                {
+                    float[] one = [scalar[i]];
+                    singles[i].Step(one, gradient.AsSpan(i, 1), lr);
+                    scalar[i] = one[0];
+                }
             }
 
             for (int i = 0; i < n; i++)

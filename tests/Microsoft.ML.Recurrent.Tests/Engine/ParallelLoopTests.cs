@@ -1,6 +1,7 @@
 using Microsoft.ML.Recurrent.Engine;
 using Microsoft.ML.Recurrent.Engine.Kernels;
 using Microsoft.ML.Recurrent.Engine.Layers;
+using Microsoft.ML.Recurrent.Engine.Optimizers;
 using Microsoft.ML.Recurrent.Engine.Training;
 
 namespace Microsoft.ML.Recurrent.Tests.Engine;
@@ -166,7 +167,7 @@ public class ParallelLoopTests
     public void SplitRows_SortedLengths_BalancesWorkNotCount(int[] lengths, int parts, int[] expected)
     {
         var bounds = new int[parts + 1];
-        CellRunner.SplitRows(lengths, parts, bounds);
+        RecurrentLayer.SplitRows(lengths, parts, bounds);
         bounds.Should().Equal(expected);
     }
 
@@ -243,27 +244,37 @@ public class ParallelLoopTests
     }
 
     [Theory]
-    [InlineData(nameof(CellKind.SimpleRnn), true)]
-    [InlineData(nameof(CellKind.Lstm), true)]
-    [InlineData(nameof(CellKind.Gru), true)]
-    [InlineData(nameof(CellKind.Lstm), false)]
-    [InlineData(nameof(CellKind.Gru), false)]
-    public void Backward_AfterInferencePass_SameGradientsAsAfterTrainingPass(string cell, bool builtForTraining)
+    [InlineData(nameof(CellKind.SimpleRnn), true, 5)]
+    [InlineData(nameof(CellKind.Lstm), true, 5)]
+    [InlineData(nameof(CellKind.Gru), true, 5)]
+    [InlineData(nameof(CellKind.Lstm), false, 5)]
+    [InlineData(nameof(CellKind.Gru), false, 5)]
+    [InlineData(nameof(CellKind.Lstm), true, 1)]
+    [InlineData(nameof(CellKind.Gru), false, 1)]
+    public void Backward_AfterInferencePass_ThrowsThenATrainingPassGivesTheTrainingGradients(string cell, bool builtForTraining, int rows)
     {
-        // A network built without gradient buffers grows them on its first Backward (new buffers, nothing of the
-        // forward pass left); one built for training still holds only one step of gates after an inference pass.
+        // An inference pass keeps only what inference needs (one step of gates for a batch); Backward after it must say so
+        // instead of silently running the forward pass again. A training pass on the same network then works as usual
+        // (one built without gradient buffers grows them on that pass).
         var spec = new NetworkSpec(Enum.Parse<CellKind>(cell), Features, HiddenSize: 20, NumberOfLayers: 2, OutputSize: 2);
-        var problem = Problem.Create(spec, [7, 3, 7, 1, 5], seed: 17);
+        var problem = Problem.Create(spec, rows == 1 ? [7] : [7, 3, 7, 1, 5], seed: 17);
         var expected = problem.Train(threads: 2);
 
         var network = problem.Network(threads: 2, training: builtForTraining);
-        var outputs = network.Forward(problem.Batch).ToArray(); // inference mode: no per-step storage
+        var outputs = network.Forward(problem.Batch).ToArray(); // inference mode
         var dOutputs = new float[outputs.Length];
         Loss.Compute(LossKind.MeanSquaredError, outputs, problem.Batch, spec.Output, spec.OutputSize, dOutputs);
-        network.Backward(dOutputs);
+        var backward = () => network.Backward(dOutputs);
+        backward.Should().Throw<InvalidOperationException>().WithMessage("*training forward pass*training = false*Forward(batch, training: true)*");
 
-        BitsOf(network.Gradients).Should().Equal(BitsOf(expected.Gradients), "Backward re-runs the pass with its storage");
+        network.Forward(problem.Batch, training: true).ToArray().Should().Equal(outputs);
+        network.Backward(dOutputs);
+        BitsOf(network.Gradients).Should().Equal(BitsOf(expected.Gradients));
         BitsOf(network.InputGradients).Should().Equal(BitsOf(expected.InputGradients));
+
+        // And again after another inference pass: the storage of the training pass does not make Backward legal.
+        network.Forward(problem.Batch);
+        backward.Should().Throw<InvalidOperationException>();
     }
 
     // ---- Packed weights follow the parameters ----
@@ -273,25 +284,78 @@ public class ParallelLoopTests
     [InlineData(nameof(CellKind.Gru), 1)]
     [InlineData(nameof(CellKind.Lstm), 3)]
     [InlineData(nameof(CellKind.SimpleRnn), 3)]
-    public void Forward_ParametersChangedInPlace_UsesTheNewValues(string cell, int batchSize)
+    [InlineData(nameof(CellKind.Gru), 3)]
+    public void Forward_ParametersWrittenThenInvalidated_UsesTheNewValues(string cell, int batchSize)
     {
         var spec = new NetworkSpec(Enum.Parse<CellKind>(cell), Features, HiddenSize: 24, OutputSize: 1);
         int[] lengths = batchSize == 1 ? [12] : [12, 8, 12];
         var problem = Problem.Create(spec, lengths, seed: 21);
         var network = problem.Network(threads: 2, training: false);
+        var other = problem.Network(threads: 1, training: false); // a second network over the same parameter buffer
         var before = network.Forward(problem.Batch).ToArray();
+        other.Forward(problem.Batch).ToArray().Should().Equal(before);
 
-        // An optimiser writes into the same array: a recurrent weight, an input weight and a bias.
+        // Direct writes into the same array: a recurrent weight, an input weight and a bias; then the invalidation.
         var layout = new ParameterLayout(spec);
         var c = layout.Cell(0, 0);
         problem.Parameters[c.WeightHh.Offset + 30] += 0.5f;
         problem.Parameters[c.WeightIh.Offset + 7] -= 0.25f;
         problem.Parameters[c.BiasHh.Offset + 3] += 0.125f;
+        network.ParametersChanged();
         var after = network.Forward(problem.Batch).ToArray();
 
         var fresh = problem.Network(threads: 2, training: false).Forward(problem.Batch).ToArray();
         BitsOf(after).Should().Equal(BitsOf(fresh), "the packed weights must be rebuilt from the changed parameters");
         after.Should().NotEqual(before);
+        BitsOf(other.Forward(problem.Batch).ToArray()).Should().Equal(BitsOf(fresh), "the version belongs to the buffer, not to one network");
+    }
+
+    [Theory]
+    [InlineData(nameof(CellKind.Lstm), 1)]
+    [InlineData(nameof(CellKind.Gru), 3)]
+    public void Forward_UnchangedParameters_PacksOncePerChangeNotPerPass(string cell, int batchSize)
+    {
+        var spec = new NetworkSpec(Enum.Parse<CellKind>(cell), Features, HiddenSize: 24, NumberOfLayers: 2, OutputSize: 1);
+        var problem = Problem.Create(spec, batchSize == 1 ? [9] : [9, 4, 9], seed: 23);
+        var network = problem.Network(threads: 1, training: false);
+        network.Forward(problem.Batch);
+        long first = network.WeightPacks;
+        first.Should().BeGreaterThan(0);
+        for (int i = 0; i < 3; i++) network.Forward(problem.Batch);
+        network.WeightPacks.Should().Be(first, "nothing changed, so nothing is repacked (and nothing compares the weights)");
+        network.ParametersChanged();
+        network.Forward(problem.Batch);
+        network.Forward(problem.Batch);
+        network.WeightPacks.Should().Be(2 * first, "one change: every packed part is rebuilt once");
+    }
+
+    [Theory]
+    [InlineData(nameof(CellKind.Lstm), 1)]
+    [InlineData(nameof(CellKind.Gru), 3)]
+    [InlineData(nameof(CellKind.SimpleRnn), 3)]
+    public void Forward_AfterOptimizerStep_UsesTheNewValuesWithoutBeingTold(string cell, int batchSize)
+    {
+        // The optimizers' Step records the change itself: a training loop cannot forget to invalidate.
+        var spec = new NetworkSpec(Enum.Parse<CellKind>(cell), Features, HiddenSize: 24, OutputSize: 1);
+        int[] lengths = batchSize == 1 ? [12] : [12, 8, 12];
+        var problem = Problem.Create(spec, lengths, seed: 22);
+        var network = problem.Network(threads: 2, training: true);
+        var before = network.Forward(problem.Batch, training: true).ToArray();
+        var dOutputs = new float[before.Length];
+        Loss.Compute(LossKind.MeanSquaredError, before, problem.Batch, spec.Output, spec.OutputSize, dOutputs);
+        network.Backward(dOutputs);
+        foreach (var kind in new[] { OptimizerKind.Adam, OptimizerKind.Sgd, OptimizerKind.RmsProp })
+        {
+            var optimizer = Optimizer.Create(kind, problem.Parameters.Length, new OptimizerSettings());
+            long version = ParameterVersions.Current(problem.Parameters);
+            optimizer.Step(problem.Parameters, network.Gradients, 0.05f);
+            ParameterVersions.Current(problem.Parameters).Should().Be(version + 1, $"{kind}.Step records the change");
+            var after = network.Forward(problem.Batch).ToArray();
+            var fresh = problem.Network(threads: 2, training: false).Forward(problem.Batch).ToArray();
+            BitsOf(after).Should().Equal(BitsOf(fresh), $"the forward pass after a {kind} step uses the stepped weights");
+            after.Should().NotEqual(before);
+            before = after;
+        }
     }
 
     // ---- Concurrent callers ----

@@ -89,7 +89,7 @@ public class Seq2SeqEngineTests
         var net = new Seq2SeqNetwork(spec, enc, dec, head, training: true);
         var (src, tgt) = Seq2SeqHarness.Batches(spec, pairs);
         net.ZeroGradients();
-        net.Forward(src, tgt);
+        net.Forward(src, tgt, training: true);
         net.Backward();
         double[] e = D(enc), d = D(dec), h = D(head);
         double Loss() => Seq2SeqReference.Loss(spec, e, d, h, pairs);

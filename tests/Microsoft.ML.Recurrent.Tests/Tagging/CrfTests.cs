@@ -212,11 +212,12 @@ public class CrfTests
 
         double LossAt()
         {
+            network.ParametersChanged(); // the caller poked a parameter
             var y = network.Forward(batch);
             return objective.Compute(y, batch, extra, new float[extra.Length], new float[y.Length]);
         }
 
-        var yy = network.Forward(batch);
+        var yy = network.Forward(batch, training: true);
         var dOut = new float[yy.Length];
         var dExtra = new float[extra.Length];
         objective.Compute(yy, batch, extra, dExtra, dOut);

@@ -30,9 +30,10 @@ internal sealed unsafe class AlignedBuffer
 /// Transposed copies of one layer-direction's weights for the time loop's row products
 /// (<see cref="RowProduct"/> wants B = Wᵀ, row-contiguous), cut by hidden units into parts: part q owns
 /// units [First(q), First(q) + Units(q)) and holds the columns {g·H + j} of every gate g for those units,
-/// gate-major: column g·n + (j − First(q)). One part is the plain Wᵀ (H, G·H). A part is rebuilt only when
-/// its source values changed (compared bit for bit against a snapshot), so inference over fixed weights
-/// packs once and a training step, whose optimiser moved the weights, repacks.
+/// gate-major: column g·n + (j − First(q)). One part is the plain Wᵀ (H, G·H). A part remembers the parameter
+/// buffer and its <see cref="ParameterVersions"/> version it was packed from and is rebuilt only when either
+/// differs: whoever writes the weights says so (the optimizers' step does), so inference over fixed weights packs
+/// once, a training step repacks, and no pass compares the weights themselves.
 /// </summary>
 internal sealed unsafe class PackedWeights
 {
@@ -59,8 +60,10 @@ internal sealed unsafe class PackedWeights
 
     public int Parts => _parts.Length;
 
-    /// <summary>Skip the comparison with the snapshot once a part is packed (the caller promises the weights never change).</summary>
-    public bool Frozen { get; set; }
+    private long _packCount;
+
+    /// <summary>Times any part was packed (tests: a change of the weights is seen, an unchanged buffer is not repacked).</summary>
+    public long PackCount => Volatile.Read(ref _packCount);
 
     /// <summary>
     /// Cuts the hidden units into <paramref name="parts"/> nearly equal ranges, boundaries on multiples of 4 units
@@ -99,20 +102,26 @@ internal sealed unsafe class PackedWeights
     /// <summary>(G·n) b_hh of the part (GRU).</summary>
     public float* HiddenBias(int part) => _parts[part].Bhh.Pointer;
 
-    /// <summary>Brings part <paramref name="part"/> up to date with <paramref name="parameters"/>. Touches only that part (workers refresh their own).</summary>
-    public void Refresh(int part, float[] parameters)
+    /// <summary>
+    /// Brings part <paramref name="part"/> up to date with <paramref name="parameters"/> at <paramref name="version"/>
+    /// (<see cref="ParameterVersions.Current"/>, read once per pass). Touches only that part (workers refresh their own).
+    /// </summary>
+    public void Refresh(int part, float[] parameters, long version)
     {
         var p = _parts[part];
-        if (p.Valid && (Frozen || p.SameAsSnapshot(this, parameters))) return;
+        if (ReferenceEquals(p.Source, parameters) && p.Version == version) return;
         p.Pack(this, parameters);
+        p.Source = parameters;
+        p.Version = version;
+        Interlocked.Increment(ref _packCount);
     }
 
     private sealed class Part
     {
         public readonly int First, Units;
         public readonly AlignedBuffer Whh = new(), Wih = new(), Bias = new(), Bhh = new();
-        public readonly float[] Snapshot; // per gate: W_hh rows (n·H), then W_ih rows (n·I), b_ih (n), b_hh (n)
-        public bool Valid;
+        public float[]? Source;   // the parameter buffer the part was packed from (null: never packed)
+        public long Version;      // its version then
 
         public Part(int first, int units, int gates, int hidden, int input)
         {
@@ -126,48 +135,10 @@ internal sealed unsafe class PackedWeights
                 Bias.Ensure(gn);
                 Bhh.Ensure(gn);
             }
-
-            Snapshot = new float[gn * (hidden + input + (input > 0 ? 2 : 0))];
-        }
-
-        /// <summary>Visits every source range this part reads with its snapshot range; −1 if the visitor stopped early, else the floats visited.</summary>
-        private int Segments<TVisitor>(PackedWeights w, float[] parameters, ref TVisitor visitor) where TVisitor : struct, ISegmentVisitor
-        {
-            int H = w._hidden, I = w._input, n = Units, offset = 0;
-            var whh = w._slices.WeightHh.Of(parameters);
-            for (int g = 0; g < w._gates; g++)
-            {
-                if (!visitor.Visit(whh.Slice((g * H + First) * H, n * H), Snapshot.AsSpan(offset, n * H))) return -1;
-                offset += n * H;
-            }
-
-            if (!w._withInput) return offset;
-            var wih = w._slices.WeightIh.Of(parameters);
-            var bih = w._slices.BiasIh.Of(parameters);
-            var bhh = w._slices.BiasHh.Of(parameters);
-            for (int g = 0; g < w._gates; g++)
-            {
-                if (!visitor.Visit(wih.Slice((g * H + First) * I, n * I), Snapshot.AsSpan(offset, n * I))) return -1;
-                offset += n * I;
-                if (!visitor.Visit(bih.Slice(g * H + First, n), Snapshot.AsSpan(offset, n))) return -1;
-                offset += n;
-                if (!visitor.Visit(bhh.Slice(g * H + First, n), Snapshot.AsSpan(offset, n))) return -1;
-                offset += n;
-            }
-
-            return offset;
-        }
-
-        public bool SameAsSnapshot(PackedWeights w, float[] parameters)
-        {
-            var compare = default(Compare);
-            return Segments(w, parameters, ref compare) >= 0;
         }
 
         public void Pack(PackedWeights w, float[] parameters)
         {
-            var copy = default(Copy);
-            Segments(w, parameters, ref copy);
             int G = w._gates, H = w._hidden, I = w._input, n = Units, gn = G * n;
             RowProduct.PackTransposed(w._slices.WeightHh.Of(parameters), H, H, G, H, First, n, Whh.AsSpan(0, H * gn), gn);
             if (w._withInput)
@@ -186,29 +157,6 @@ internal sealed unsafe class PackedWeights
                     }
                 }
             }
-
-            Valid = true;
-        }
-    }
-
-    private interface ISegmentVisitor
-    {
-        bool Visit(ReadOnlySpan<float> source, Span<float> snapshot);
-    }
-
-    private struct Compare : ISegmentVisitor
-    {
-        // Bit patterns: −0 and +0 (or two NaN payloads) are different weights for the packed copy.
-        public readonly bool Visit(ReadOnlySpan<float> source, Span<float> snapshot) =>
-            MemoryMarshal.Cast<float, int>(source).SequenceEqual(MemoryMarshal.Cast<float, int>((ReadOnlySpan<float>)snapshot));
-    }
-
-    private struct Copy : ISegmentVisitor
-    {
-        public readonly bool Visit(ReadOnlySpan<float> source, Span<float> snapshot)
-        {
-            source.CopyTo(snapshot);
-            return true;
         }
     }
 }

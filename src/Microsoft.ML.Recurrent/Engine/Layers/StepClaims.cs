@@ -32,8 +32,6 @@ internal sealed class StepClaims
     private int _parts;
     private volatile bool _aborted;
 
-    public int Parts => _parts;
-
     public bool Aborted => _aborted;
 
     /// <summary>Prepares a loop of <paramref name="parts"/> parts (called before the threads start).</summary>
@@ -49,10 +47,10 @@ internal sealed class StepClaims
     public void Abort() => _aborted = true;
 
     /// <summary>Claims part <paramref name="part"/> of step <paramref name="step"/>; false if someone else has.</summary>
-    public bool TryClaim(int part, long step) => Interlocked.CompareExchange(ref _slots[part * Stride], step + 1, step) == step;
+    private bool TryClaim(int part, long step) => Interlocked.CompareExchange(ref _slots[part * Stride], step + 1, step) == step;
 
     /// <summary>Publishes that the claimed part is done (its writes become visible to whoever sees the count).</summary>
-    public void Finish(int part, long step) => Volatile.Write(ref _slots[part * Stride + FinishedAt], step + 1);
+    private void Finish(int part, long step) => Volatile.Write(ref _slots[part * Stride + FinishedAt], step + 1);
 
     /// <summary>
     /// Runs step <paramref name="step"/> from thread <paramref name="home"/>'s side: its own part if still free,

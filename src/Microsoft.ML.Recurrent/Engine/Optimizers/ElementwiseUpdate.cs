@@ -211,7 +211,7 @@ internal static class UpdateDriver
 internal static class StateFlush
 {
     /// <summary>Values with a smaller magnitude are stored as 0.</summary>
-    public const float Threshold = Kernels.GateKernels.FlushThreshold;
+    public const float Threshold = Cells.Activations.FlushThreshold;
 
     /// <summary>x, or 0 where |x| &lt; <see cref="Threshold"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

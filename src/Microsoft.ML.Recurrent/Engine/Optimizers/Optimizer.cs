@@ -53,9 +53,14 @@ internal abstract class Optimizer
         };
     }
 
-    /// <summary>One update of <paramref name="parameters"/> from <paramref name="gradients"/> (both of length <see cref="ParameterCount"/>).</summary>
-    public void Step(Span<float> parameters, ReadOnlySpan<float> gradients, float learningRate)
+    /// <summary>
+    /// One update of <paramref name="parameters"/> from <paramref name="gradients"/> (both of length <see cref="ParameterCount"/>).
+    /// Takes the whole parameter buffer so that it can record the change itself (<see cref="ParameterVersions.Changed"/>):
+    /// every network over the buffer repacks its weights on its next pass, and no caller can forget to say so.
+    /// </summary>
+    public void Step(float[] parameters, ReadOnlySpan<float> gradients, float learningRate)
     {
+        ArgumentNullException.ThrowIfNull(parameters);
         if (parameters.Length != ParameterCount)
             throw new ArgumentException($"Expected {ParameterCount} parameters, got {parameters.Length}.", nameof(parameters));
         if (gradients.Length != ParameterCount)
@@ -64,6 +69,7 @@ internal abstract class Optimizer
             throw new ArgumentOutOfRangeException(nameof(learningRate), learningRate, "The learning rate must be finite and ≥ 0.");
         StepCount++;
         Update(parameters, gradients, learningRate, StepCount);
+        ParameterVersions.Changed(parameters);
     }
 
     /// <summary>The kind's update; <paramref name="step"/> is 1 on the first call.</summary>

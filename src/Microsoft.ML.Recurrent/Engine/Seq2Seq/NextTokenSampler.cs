@@ -21,7 +21,7 @@ internal sealed class NextTokenSampler
     {
         if (spec.Output != OutputMode.EveryStep || spec.VocabularySize != spec.OutputSize + 1)
             throw new ArgumentException("A next-token network has K + 2 ids and K + 1 outputs on every step.", nameof(spec));
-        _net = new RecurrentNetwork(new ParameterLayout(spec), parameters, null, 1, 16) { FrozenParameters = true };
+        _net = new RecurrentNetwork(new ParameterLayout(spec), parameters, null, 1, 16);
         _keys = spec.OutputSize - 1;
         _classes = spec.OutputSize;
         _states = spec.NumberOfLayers * spec.HiddenSize;

@@ -95,7 +95,7 @@ internal sealed class NextValueSampler
         if (spec.Output != OutputMode.EveryStep || spec.VocabularySize != 0 || spec.OutputSize != spec.InputSize || spec.InputSize < 2)
             throw new ArgumentException("A next-value network reads F + 1 inputs and writes F + 1 outputs on every step.", nameof(spec));
         _features = spec.InputSize - 1;
-        _net = new RecurrentNetwork(new ParameterLayout(spec), parameters, null, 1, 16) { FrozenParameters = true };
+        _net = new RecurrentNetwork(new ParameterLayout(spec), parameters, null, 1, 16);
         int states = spec.NumberOfLayers * spec.HiddenSize;
         _h = new float[states];
         _c = new float[states];

@@ -76,12 +76,6 @@ internal sealed partial class Seq2SeqNetwork
         set { Encoder.Threads = value; Decoder.Threads = value; }
     }
 
-    /// <summary>Parameters never change (inference): the time loops keep their transposed weight copies.</summary>
-    public bool FrozenParameters
-    {
-        set { Encoder.FrozenParameters = value; Decoder.FrozenParameters = value; }
-    }
-
     /// <summary>(Td, B, C) logits of the last <see cref="Forward"/>, in the target batch's row order.</summary>
     public ReadOnlySpan<float> Logits => _logits.AsSpan(0, _Td * _B * _C);
 

@@ -104,7 +104,7 @@ internal static class Seq2SeqTrainer
                 srcBatch.Fill(count, source, null, false);
                 tgtBatch.Fill(count, input, output, true);
                 net.ZeroGradients();
-                float loss = net.Forward(srcBatch, tgtBatch, training: spec.Dropout > 0, dropoutRandom: random);
+                float loss = net.Forward(srcBatch, tgtBatch, training: true, dropoutRandom: random);
                 if (!float.IsFinite(loss))
                     throw new InvalidOperationException($"Training diverged: the loss became {loss} in epoch {epoch + 1}, batch {k + 1}. Lower the learning rate (now {s.LearningRate}).");
                 net.Backward();

@@ -58,7 +58,7 @@ internal sealed class SequencePredictor
         {
             _owner = owner;
             _batch = new SequenceBatch(1, 64, owner.Spec.InputSize, 0);
-            _network = new RecurrentNetwork(owner._layout, owner._parameters, null, 1, 64) { FrozenParameters = true, Threads = owner._threads };
+            _network = new RecurrentNetwork(owner._layout, owner._parameters, null, 1, 64) { Threads = owner._threads };
         }
 
         public ReadOnlySpan<float> Run(ReadOnlySpan<float> sequence, int steps)
@@ -67,7 +67,7 @@ internal sealed class SequencePredictor
             {
                 int cap = Math.Max(steps, _batch.CapacityLength * 2);
                 _batch = new SequenceBatch(1, cap, _owner.Spec.InputSize, 0);
-                _network = new RecurrentNetwork(_owner._layout, _owner._parameters, null, 1, cap) { FrozenParameters = true, Threads = _owner._threads };
+                _network = new RecurrentNetwork(_owner._layout, _owner._parameters, null, 1, cap) { Threads = _owner._threads };
             }
 
             _batch.FillSingle(sequence);

@@ -59,6 +59,7 @@ internal static class SequenceTrainer
             {
                 CheckCheckpoint(checkpoint, s, layout, order.Length);
                 checkpoint.Parameters.AsSpan().CopyTo(parameters);
+                network.ParametersChanged(); // the layers' packed weights follow the restored values
                 optimizer = checkpoint.Optimizer!;
                 schedule = checkpoint.Schedule!;
                 random = checkpoint.Random!;

@@ -1,12 +1,13 @@
 using System.Runtime.Intrinsics;
 using System.Text;
+using Microsoft.ML.Recurrent.Engine.Cells;
 using Microsoft.ML.Recurrent.Engine.Kernels;
 using Xunit.Sdk;
 
 namespace Microsoft.ML.Recurrent.Tests.Engine;
 
 /// <summary>
-/// The fused gate kernels on every path (Vector512 pairs and singles, Vector256, Vector128, scalar) and every row length from 0 to
+/// The cells' element-wise bodies (<see cref="LstmCell"/>, <see cref="GruCell"/>, <see cref="RnnCell"/>, driven by <see cref="Lanes.Run{TBody}(ref TBody, nuint)"/>) on every path (Vector512 pairs and singles, Vector256, Vector128, scalar) and every row length from 0 to
 /// 2·Vector512&lt;float&gt;.Count + 1, against a double-precision reference written from the cell equations.
 /// <para>
 /// The reference carries, beside each value, the same expression evaluated on magnitudes (sums of absolute
@@ -15,7 +16,7 @@ namespace Microsoft.ML.Recurrent.Tests.Engine;
 /// reference is NaN the kernel must give NaN; where it is ±∞, the same infinity.
 /// </para>
 /// </summary>
-public class GateKernelTests
+public class CellKernelTests
 {
     private const double Tolerance = 1e-6;
     private const float Sentinel = 12345.5f;
@@ -36,7 +37,7 @@ public class GateKernelTests
         public static D operator *(D a, D b) => new(a.V * b.V, a.M * b.M);
     }
 
-    private static D Flush(D a) => Math.Abs(a.V) < GateKernels.FlushThreshold ? a with { V = 0 } : a;
+    private static D Flush(D a) => Math.Abs(a.V) < Activations.FlushThreshold ? a with { V = 0 } : a;
 
     private static D Sig(D a)
     {
@@ -115,7 +116,7 @@ public class GateKernelTests
             if (double.IsNaN(expected.V)) { if (!float.IsNaN(actual)) why = "expected NaN"; }
             else if (double.IsInfinity(expected.V)) { if (actual != expected.V) why = "expected " + expected.V; }
             else if (!(Math.Abs(actual - expected.V) <= Tolerance + Tolerance * expected.M)) why = $"allowed {Tolerance + Tolerance * expected.M:G3}";
-            else if (flushed && actual != 0 && Math.Abs(actual) < GateKernels.FlushThreshold) why = "not flushed";
+            else if (flushed && actual != 0 && Math.Abs(actual) < Activations.FlushThreshold) why = "not flushed";
             if (why is null) return;
             if (_bad++ < 10) _sb.AppendLine($"  {name}[{index}]: kernel {actual:G9}, reference {expected.V:G9} ({why})");
         }
@@ -140,10 +141,10 @@ public class GateKernelTests
 
     private static void WithWidth(int width, Action action)
     {
-        int saved = GateKernels.MaxVectorWidth;
-        GateKernels.MaxVectorWidth = width;
+        int saved = Lanes.MaxVectorWidth;
+        Lanes.MaxVectorWidth = width;
         try { action(); }
-        finally { GateKernels.MaxVectorWidth = saved; }
+        finally { Lanes.MaxVectorWidth = saved; }
     }
 
     private static IEnumerable<(int B, int H, bool Specials)> Shapes()
@@ -168,7 +169,7 @@ public class GateKernelTests
             var cPrev = Make(rnd, n, Kind.Value, specials);
             var gates = (float[])pre.Clone();
             float[] c = Output(n), tanhC = Output(n), h = Output(n);
-            WithWidth(width, () => GateKernels.LstmForward(gates, cPrev, c, tanhC, h, b, H));
+            WithWidth(width, () => LstmCell.Forward(gates, cPrev, c, tanhC, h, b, H));
 
             var chk = new Checker($"width {width}, b {b}, H {H}, specials {specials}");
             for (int r = 0; r < b; r++)
@@ -206,7 +207,7 @@ public class GateKernelTests
             var hPrev = Make(rnd, n, Kind.Value, specials);
             var gates = (float[])x.Clone();
             float[] ghN = Output(n), h = Output(n);
-            WithWidth(width, () => GateKernels.GruForward(gates, gh, hPrev, ghN, h, b, H));
+            WithWidth(width, () => GruCell.Forward(gates, gh, hPrev, ghN, h, b, H));
 
             var chk = new Checker($"width {width}, b {b}, H {H}, specials {specials}");
             for (int row = 0; row < b; row++)
@@ -239,7 +240,7 @@ public class GateKernelTests
             int n = b * H;
             var pre = Make(rnd, n, Kind.Value, specials);
             var h = Output(n);
-            WithWidth(width, () => GateKernels.RnnForward(pre.AsSpan(0, n), h, n));
+            WithWidth(width, () => RnnCell.Forward(pre.AsSpan(0, n), h, n));
 
             var chk = new Checker($"width {width}, b {b}, H {H}, specials {specials}");
             for (int i = 0; i < n; i++) chk.Check("h", i, h[i], Tanh(D.In(pre[i])));
@@ -273,7 +274,7 @@ public class GateKernelTests
             var dcIn = Make(rnd, n, Kind.Value, specials);
             var dc = (float[])dcIn.Clone();
             var dPre = Output(g4);
-            WithWidth(width, () => GateKernels.LstmBackward(act.AsSpan(0, g4), cPrev, tanhC, dh, dc, dPre, b, H));
+            WithWidth(width, () => LstmCell.Backward(act.AsSpan(0, g4), cPrev, tanhC, dh, dc, dPre, b, H));
 
             var chk = new Checker($"width {width}, b {b}, H {H}, specials {specials}");
             for (int r = 0; r < b; r++)
@@ -317,7 +318,7 @@ public class GateKernelTests
             var dhIn = Make(rnd, n, Kind.Value, specials);
             var dh = (float[])dhIn.Clone();
             float[] dGx = Output(g3), dGh = Output(g3);
-            WithWidth(width, () => GateKernels.GruBackward(act.AsSpan(0, g3), ghN, hPrev, dh, dGx, dGh, b, H));
+            WithWidth(width, () => GruCell.Backward(act.AsSpan(0, g3), ghN, hPrev, dh, dGx, dGh, b, H));
 
             var chk = new Checker($"width {width}, b {b}, H {H}, specials {specials}");
             for (int row = 0; row < b; row++)
@@ -353,7 +354,7 @@ public class GateKernelTests
             var h = Make(rnd, n, Kind.Signed, specials);
             var dh = Make(rnd, n, Kind.Value, specials);
             var dPre = Output(n);
-            WithWidth(width, () => GateKernels.RnnBackward(h.AsSpan(0, n), dh.AsSpan(0, n), dPre, n));
+            WithWidth(width, () => RnnCell.Backward(h.AsSpan(0, n), dh.AsSpan(0, n), dPre, n));
 
             var chk = new Checker($"width {width}, b {b}, H {H}, specials {specials}");
             for (int i = 0; i < n; i++)
@@ -387,22 +388,22 @@ public class GateKernelTests
                 WithWidth(width, () =>
                 {
                     float[] g = (float[])pre4.Clone(), c = Output(n), tc = Output(n), h = Output(n);
-                    GateKernels.LstmForward(g, state, c, tc, h, b, H);
+                    LstmCell.Forward(g, state, c, tc, h, b, H);
                     outs.AddRange([g, c, tc, h]);
                     float[] g3 = (float[])pre3.Clone(), ghN = Output(n), h2 = Output(n);
-                    GateKernels.GruForward(g3, gh, state, ghN, h2, b, H);
+                    GruCell.Forward(g3, gh, state, ghN, h2, b, H);
                     outs.AddRange([g3, ghN, h2]);
                     var h3 = Output(n);
-                    GateKernels.RnnForward(pre4.AsSpan(0, n), h3, n);
+                    RnnCell.Forward(pre4.AsSpan(0, n), h3, n);
                     outs.Add(h3);
                     float[] dc = (float[])grad.Clone(), dPre = Output(4 * n);
-                    GateKernels.LstmBackward(prob4.AsSpan(0, 4 * n), state, signed, grad, dc, dPre, b, H);
+                    LstmCell.Backward(prob4.AsSpan(0, 4 * n), state, signed, grad, dc, dPre, b, H);
                     outs.AddRange([dc, dPre]);
                     float[] dh = (float[])grad.Clone(), dGx = Output(3 * n), dGh = Output(3 * n);
-                    GateKernels.GruBackward(prob3.AsSpan(0, 3 * n), gh, state, dh, dGx, dGh, b, H);
+                    GruCell.Backward(prob3.AsSpan(0, 3 * n), gh, state, dh, dGx, dGh, b, H);
                     outs.AddRange([dh, dGx, dGh]);
                     var dPre2 = Output(n);
-                    GateKernels.RnnBackward(signed.AsSpan(0, n), grad.AsSpan(0, n), dPre2, n);
+                    RnnCell.Backward(signed.AsSpan(0, n), grad.AsSpan(0, n), dPre2, n);
                     outs.Add(dPre2);
                 });
                 return [.. outs];
@@ -449,7 +450,7 @@ public class GateKernelTests
         xs.CopyTo(gates, 0);          // i: σ
         xs.CopyTo(gates, 2 * n);      // g: tanh
         var zeros = new float[n];
-        WithWidth(width, () => GateKernels.LstmForward(gates, zeros, new float[n], new float[n], new float[n], 1, n));
+        WithWidth(width, () => LstmCell.Forward(gates, zeros, new float[n], new float[n], new float[n], 1, n));
 
         double worstAbs = 0;
         string worstAt = "";
@@ -460,13 +461,13 @@ public class GateKernelTests
             {
                 double abs = Math.Abs(actual - exact);
                 if (abs > worstAbs) { worstAbs = abs; worstAt = $"{name}({x:G9}) = {actual:G9}, exact {exact:G9}"; }
-                if (Math.Abs(exact) < GateKernels.FlushThreshold)
+                if (Math.Abs(exact) < Activations.FlushThreshold)
                 {
                     actual.Should().Be(0f, $"{name}({x:G9}) = {exact:G3} is below the flush threshold");
                     continue;
                 }
 
-                if (Math.Abs(exact) < 2 * GateKernels.FlushThreshold) continue; // at the threshold either side is right
+                if (Math.Abs(exact) < 2 * Activations.FlushThreshold) continue; // at the threshold either side is right
                 double ulp = Math.Abs(actual - exact) / Ulp((float)exact);
                 ulp.Should().BeLessThanOrEqualTo(3, $"{name}({x:G9}) = {actual:G9}, exact {exact:G17}");
             }
@@ -495,8 +496,8 @@ public class GateKernelTests
         var h = new float[n];
         WithWidth(width, () =>
         {
-            GateKernels.LstmForward(gates, new float[n], new float[n], new float[n], new float[n], 1, n);
-            GateKernels.RnnForward(gates.AsSpan(2 * n, n).ToArray(), h, n); // tanh of the already saturated g: tanh(±1)
+            LstmCell.Forward(gates, new float[n], new float[n], new float[n], new float[n], 1, n);
+            RnnCell.Forward(gates.AsSpan(2 * n, n).ToArray(), h, n); // tanh of the already saturated g: tanh(±1)
         });
         for (int k = 0; k < n; k++)
         {
@@ -537,7 +538,7 @@ public class GateKernelTests
 
             float[] cPrev = Enumerable.Range(0, n).Select(k => k % 3 == 0 ? sub : k % 3 == 1 ? -tiny : 2e-30f).ToArray();
             float[] c = new float[n], tanhC = new float[n], h = new float[n];
-            GateKernels.LstmForward(gates, cPrev, c, tanhC, h, b, H);
+            LstmCell.Forward(gates, cPrev, c, tanhC, h, b, H);
             for (int k = 0; k < n; k++)
             {
                 if (k % 3 == 2) { c[k].Should().Be(2e-30f, "above the threshold"); h[k].Should().Be(2e-30f); continue; }
@@ -552,20 +553,20 @@ public class GateKernelTests
             for (int r = 0; r < b; r++)
             for (int j = 0; j < H; j++) g3[r * 3 * H + H + j] = 100f;
             float[] ghN = new float[n], h2 = new float[n];
-            GateKernels.GruForward(g3, gh, cPrev, ghN, h2, b, H);
+            GruCell.Forward(g3, gh, cPrev, ghN, h2, b, H);
             for (int k = 0; k < n; k++)
                 if (k % 3 == 2) h2[k].Should().Be(2e-30f); else IsZero(h2[k]).Should().BeTrue($"GRU h[{k}] from hPrev {cPrev[k]:G3}");
 
             // RNN forward: tanh(x) = x for tiny x.
             var h3 = new float[n];
-            GateKernels.RnnForward(cPrev, h3, n);
+            RnnCell.Forward(cPrev, h3, n);
             for (int k = 0; k < n; k++)
                 if (k % 3 == 2) h3[k].Should().Be(2e-30f); else IsZero(h3[k]).Should().BeTrue($"tanh({cPrev[k]:G3})");
 
             // LSTM backward: dh = 0, act all 0.5, so dc_t = carried dc and every output is dc_t times 1/8 … 1/2.
             var act = Enumerable.Repeat(0.5f, 4 * n).ToArray();
             float[] dc = (float[])cPrev.Clone(), dPre = new float[4 * n];
-            GateKernels.LstmBackward(act, new float[n], new float[n], new float[n], dc, dPre, b, H);
+            LstmCell.Backward(act, new float[n], new float[n], new float[n], dc, dPre, b, H);
             for (int k = 0; k < n; k++)
                 if (k % 3 != 2) IsZero(dc[k]).Should().BeTrue($"dc[{k}]");
             for (int r = 0; r < b; r++)
@@ -578,14 +579,14 @@ public class GateKernelTests
             // GRU backward: dh subnormal or tiny.
             var act3 = Enumerable.Repeat(0.5f, 3 * n).ToArray();
             float[] dh = (float[])cPrev.Clone(), dGx = new float[3 * n], dGh = new float[3 * n];
-            GateKernels.GruBackward(act3, Enumerable.Repeat(1f, n).ToArray(), Enumerable.Repeat(1f, n).ToArray(), dh, dGx, dGh, b, H);
+            GruCell.Backward(act3, Enumerable.Repeat(1f, n).ToArray(), Enumerable.Repeat(1f, n).ToArray(), dh, dGx, dGh, b, H);
             for (int k = 0; k < n; k++)
                 if (k % 3 != 2) IsZero(dh[k]).Should().BeTrue($"dh·z [{k}]");
             dGx.Concat(dGh).Should().OnlyContain(v => v == 0f, "every gate gradient is below the threshold");
 
             // RNN backward: h = 0, so dPre = dh.
             var dPre3 = new float[n];
-            GateKernels.RnnBackward(new float[n], cPrev, dPre3, n);
+            RnnCell.Backward(new float[n], cPrev, dPre3, n);
             for (int k = 0; k < n; k++)
                 if (k % 3 == 2) dPre3[k].Should().Be(2e-30f); else IsZero(dPre3[k]).Should().BeTrue($"dPre[{k}]");
         });
@@ -596,20 +597,20 @@ public class GateKernelTests
     [Fact]
     public void Kernels_BufferTooShort_ThrowNamingTheBuffer()
     {
-        var act = () => GateKernels.LstmForward(new float[4 * 6], new float[6], new float[6], new float[5], new float[6], 2, 3);
+        var act = () => LstmCell.Forward(new float[4 * 6], new float[6], new float[6], new float[5], new float[6], 2, 3);
         act.Should().Throw<ArgumentException>().WithParameterName("tanhC");
-        var gru = () => GateKernels.GruBackward(new float[9], new float[3], new float[3], new float[3], new float[9], new float[8], 1, 3);
+        var gru = () => GruCell.Backward(new float[9], new float[3], new float[3], new float[3], new float[9], new float[8], 1, 3);
         gru.Should().Throw<ArgumentException>().WithParameterName("dGh");
-        var rnn = () => GateKernels.RnnForward(new float[4], new float[3], 4);
+        var rnn = () => RnnCell.Forward(new float[4], new float[3], 4);
         rnn.Should().Throw<ArgumentException>().WithParameterName("h");
-        var negative = () => GateKernels.LstmBackward([], [], [], [], [], [], -1, 3);
+        var negative = () => LstmCell.Backward([], [], [], [], [], [], -1, 3);
         negative.Should().Throw<ArgumentOutOfRangeException>();
     }
 
     [Fact]
     public void MaxVectorWidth_UnsupportedValue_Throws()
     {
-        var act = () => GateKernels.MaxVectorWidth = 64;
+        var act = () => Lanes.MaxVectorWidth = 64;
         act.Should().Throw<ArgumentOutOfRangeException>().WithMessage("*0, 128, 256 or 512*");
     }
 }

@@ -1,0 +1,185 @@
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using Microsoft.ML.Recurrent.Engine.Kernels;
+using static Microsoft.ML.Recurrent.Engine.Cells.Activations;
+
+namespace Microsoft.ML.Recurrent.Engine.Cells;
+
+/// <summary>
+/// Gated recurrent unit (PyTorch's <c>nn.GRU</c>: gate order r, z, n; b_hn inside the reset product).
+/// <code>
+///   forward, one step (x_t: input, h: previous state)                        line
+///   [x_r x_z x_n] = W_ih·x_t + b_ih                                           F1  (the layer's input projection)
+///   [gh_r gh_z gh_n] = W_hh·h + b_hh                                          F2  (Forward: recurrent product, then bias)
+///   r = σ(x_r + gh_r), z = σ(x_z + gh_z)                                      F3
+///   n = tanh(x_n + r·gh_n)                                                    F4
+///   h' = (1 − z)·n + z·h, computed as n + z·(h − n)                           F5
+/// </code>
+/// <para>
+/// Carry rule: dh_{t−1} = dh·z (F5's direct path) + dGh·W_hh, with dGh = [dr, dz, dn·r] the gradient w.r.t. F2's
+/// output; the gradient w.r.t. F1's output is dGx = [dr, dz, dn] (it differs in the n block, so both are kept: dGx
+/// feeds dW_ih, b_ih and dX, dGh feeds dW_hh and b_hh). One (B, H) carry.
+/// </para>
+/// <para>
+/// Storage a training pass keeps per step: the activations r, z, n (T, B, 3H), gh_n (T, B, H), h_t (T + 1, B, H);
+/// the backward pass keeps dGx and dGh (T, B, 3H) each. The recurrent projection of one step (B, 3H) is scratch.
+/// </para>
+/// </summary>
+internal readonly struct GruCell : IRecurrentCell
+{
+    /// <inheritdoc/>
+    public static CellKind Kind => CellKind.Gru;
+
+    /// <inheritdoc/>
+    public static int Gates => 3;
+
+    /// <inheritdoc/>
+    public static bool CarriesCellState => false;
+
+    /// <inheritdoc/>
+    public static bool SeparateRecurrentProjection => true;
+
+    /// <summary>F2 (product into the scratch, plus b_hh row by row), then F3–F5 element-wise.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static unsafe void Forward(in ForwardStep s)
+    {
+        int rows = s.Rows, gn = 3 * s.Units;
+        RowProduct.Multiply(rows, gn, s.Hidden, s.HPrev, s.Hidden, s.RecurrentT, gn, s.Recurrent, gn, accumulate: false);
+        var bhh = new ReadOnlySpan<float>(s.HiddenBias, gn);
+        for (int r = 0; r < rows; r++)
+        {
+            var row = new Span<float>(s.Recurrent + (nint)r * gn, gn);
+            TensorPrimitives.Add(row, bhh, row);
+        }
+
+        ForwardRows(s.Gates, s.Recurrent, s.HPrevUnits, s.GhN, s.H, rows, s.Units);
+    }
+
+    /// <summary>The element-wise backward (B1–B5), then the carry product dh_{t−1} += dGh·W_hh.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static unsafe void Backward(in BackwardStep s)
+    {
+        int H = s.Hidden, GH = 3 * H;
+        BackwardRows(s.Gates, s.GhN, s.HPrev, s.DH, s.DGx, s.DGh, s.Rows, H);
+        RowProduct.Multiply(s.Rows, H, GH, s.DGh, GH, s.Recurrent, H, s.DH, H, accumulate: true);
+    }
+
+    /// <summary>
+    /// F3–F5 over b rows of H units. gates (b, 3H): input projection x_r, x_z, x_n (with b_ih) in; r, z, n out.
+    /// gh (b, 3H): h·W_hhᵀ + b_hh. hPrev (b, H); ghN (b, H) receives gh_n for the backward pass; h (b, H) out.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static unsafe void Forward(Span<float> gates, ReadOnlySpan<float> gh, ReadOnlySpan<float> hPrev, Span<float> ghN, Span<float> h, int b, int H)
+    {
+        CheckShape(b, H);
+        CheckLength(gates.Length, 3L * b * H, nameof(gates));
+        CheckLength(gh.Length, 3L * b * H, nameof(gh));
+        CheckLength(hPrev.Length, (long)b * H, nameof(hPrev));
+        CheckLength(ghN.Length, (long)b * H, nameof(ghN));
+        CheckLength(h.Length, (long)b * H, nameof(h));
+        fixed (float* g = gates, ghr = gh, hp = hPrev, hn = ghN, hh = h) ForwardRows(g, ghr, hp, hn, hh, b, H);
+    }
+
+    /// <summary>
+    /// Backward of F3–F5 over b rows of H units. act (b, 3H): activations r, z, n; ghN, hPrev (b, H); dh (b, H): gradient
+    /// w.r.t. h in, dh·z out (the direct part of the carry; the caller adds dGh·W_hh). With dn = dh·(1 − z)·(1 − n²),
+    /// dz = dh·(hPrev − n)·z(1 − z), dr = dn·ghN·r(1 − r): dGx (b, 3H) = [dr, dz, dn] (w.r.t. the input projection)
+    /// and dGh (b, 3H) = [dr, dz, dn·r] (w.r.t. the recurrent projection).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static unsafe void Backward(ReadOnlySpan<float> act, ReadOnlySpan<float> ghN, ReadOnlySpan<float> hPrev, Span<float> dh,
+        Span<float> dGx, Span<float> dGh, int b, int H)
+    {
+        CheckShape(b, H);
+        CheckLength(act.Length, 3L * b * H, nameof(act));
+        CheckLength(ghN.Length, (long)b * H, nameof(ghN));
+        CheckLength(hPrev.Length, (long)b * H, nameof(hPrev));
+        CheckLength(dh.Length, (long)b * H, nameof(dh));
+        CheckLength(dGx.Length, 3L * b * H, nameof(dGx));
+        CheckLength(dGh.Length, 3L * b * H, nameof(dGh));
+        fixed (float* a = act, hn = ghN, hp = hPrev, d = dh, dx = dGx, dg = dGh) BackwardRows(a, hn, hp, d, dx, dg, b, H);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void ForwardRows(float* gates, float* gh, float* hPrev, float* ghN, float* h, int b, int H)
+    {
+        // One body for all rows, advanced row by row: the row pointers live in the body, not in registers across the driver.
+        nuint n = (nuint)H;
+        var body = new ForwardBody { G = gates, Gh = gh, HPrev = hPrev, GhN = ghN, H = h, N = n };
+        for (int r = 0; r < b; r++)
+        {
+            Lanes.Run(ref body, n);
+            body.G += 3 * n; body.Gh += 3 * n; body.HPrev += n; body.GhN += n; body.H += n;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void BackwardRows(float* act, float* ghN, float* hPrev, float* dh, float* dGx, float* dGh, int b, int H)
+    {
+        nuint n = (nuint)H;
+        var body = new BackwardBody { Act = act, DGx = dGx, DGh = dGh, GhN = ghN, HPrev = hPrev, DH = dh, N = n };
+        for (int r = 0; r < b; r++)
+        {
+            Lanes.Run(ref body, n);
+            body.Act += 3 * n; body.DGx += 3 * n; body.DGh += 3 * n; body.GhN += n; body.HPrev += n; body.DH += n;
+        }
+    }
+
+    /// <summary>Forward, one row: lanes [j, j + O.Count) of every buffer.</summary>
+    private unsafe struct ForwardBody : ILaneBody
+    {
+        public float* G;      // (3n) x_r, x_z, x_n in; r, z, n out
+        public float* Gh;     // (3n) gh_r, gh_z, gh_n (F2's output)
+        public float* HPrev;  // (n) h_{t−1}
+        public float* GhN;    // (n) gh_n out (kept for the backward pass)
+        public float* H;      // (n) h_t out
+        public nuint N;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public readonly void At<TV, O>(nuint j) where TV : struct where O : struct, ILanes<TV>
+        {
+            nuint n = N;
+            TV r = Sigmoid<TV, O>(O.Add(O.Load(ref *G, j), O.Load(ref *Gh, j)));            // F3
+            TV z = Sigmoid<TV, O>(O.Add(O.Load(ref *G, n + j), O.Load(ref *Gh, n + j)));
+            TV hn = O.Load(ref *Gh, 2 * n + j);
+            TV nn = Tanh<TV, O>(O.Fma(r, hn, O.Load(ref *G, 2 * n + j)));                    // F4: x_n + r·gh_n
+            TV hh = Flush<TV, O>(O.Fma(z, O.Sub(O.Load(ref *HPrev, j), nn), nn));            // F5: n + z·(hPrev − n)
+            O.Store(r, ref *G, j);
+            O.Store(z, ref *G, n + j);
+            O.Store(nn, ref *G, 2 * n + j);
+            O.Store(hn, ref *GhN, j);
+            O.Store(hh, ref *H, j);
+        }
+    }
+
+    /// <summary>Backward, one row: lanes [j, j + O.Count) of every buffer.</summary>
+    private unsafe struct BackwardBody : ILaneBody
+    {
+        public float* Act;    // (3n) r, z, n activations
+        public float* GhN;    // (n) gh_n
+        public float* HPrev;  // (n) h_{t−1}
+        public float* DH;     // (n) dL/dh_t in; dh·z out (direct carry)
+        public float* DGx;    // (3n) out: [dr, dz, dn]
+        public float* DGh;    // (3n) out: [dr, dz, dn·r]
+        public nuint N;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public readonly void At<TV, O>(nuint j) where TV : struct where O : struct, ILanes<TV>
+        {
+            nuint n = N;
+            TV one = O.Splat(1f);
+            TV r = O.Load(ref *Act, j), z = O.Load(ref *Act, n + j), nn = O.Load(ref *Act, 2 * n + j);
+            TV dh = O.Load(ref *DH, j);
+            TV dn = O.Mul(O.Mul(dh, O.Sub(one, z)), O.Fnma(nn, nn, one));                              // B1 (F5, F4 → n's argument): dh·(1 − z)·(1 − n²)
+            TV dz = Flush<TV, O>(O.Mul(O.Mul(dh, O.Sub(O.Load(ref *HPrev, j), nn)), O.Fnma(z, z, z))); // B2 (F5, F3 → z's argument): dh·(hPrev − n)·z(1 − z)
+            TV dr = Flush<TV, O>(O.Mul(O.Mul(dn, O.Load(ref *GhN, j)), O.Fnma(r, r, r)));             // B3 (F4, F3 → r's argument): dn·gh_n·r(1 − r)
+            O.Store(dr, ref *DGx, j);
+            O.Store(dz, ref *DGx, n + j);
+            O.Store(Flush<TV, O>(dn), ref *DGx, 2 * n + j);                                            // B4 (F4 → x_n): dn
+            O.Store(dr, ref *DGh, j);
+            O.Store(dz, ref *DGh, n + j);
+            O.Store(Flush<TV, O>(O.Mul(dn, r)), ref *DGh, 2 * n + j);                                  // B4 (F4 → gh_n): dn·r
+            O.Store(Flush<TV, O>(O.Mul(dh, z)), ref *DH, j);                                           // B5 (F5 → h): direct carry dh·z
+        }
+    }
+}

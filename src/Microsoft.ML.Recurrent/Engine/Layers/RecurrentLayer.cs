@@ -1,0 +1,782 @@
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
+using Microsoft.ML.Recurrent.Engine.Cells;
+using Microsoft.ML.Recurrent.Engine.Kernels;
+
+namespace Microsoft.ML.Recurrent.Engine.Layers;
+
+/// <summary>The batch a layer pass runs over: B rows sorted longest-first, T steps, each row's length.</summary>
+internal readonly struct BatchShape(int batch, int length, int[] lengths, Func<int, int> activeAt)
+{
+    /// <summary>B: rows.</summary>
+    public int Batch { get; } = batch;
+
+    /// <summary>T: steps of the longest row.</summary>
+    public int Length { get; } = length;
+
+    /// <summary>[B] each row's length, non-increasing.</summary>
+    public int[] Lengths { get; } = lengths;
+
+    /// <summary>Rows still running at step t (a prefix, since rows are sorted longest-first).</summary>
+    public Func<int, int> ActiveAt { get; } = activeAt;
+}
+
+/// <summary>
+/// One direction of one recurrent layer, whatever the cell: forward pass over a whole batch (BPTT storage kept when
+/// asked) and the matching backward pass. Works in "step space": step s of row r is position s for the forward
+/// direction; the network gathers the reverse direction's input (position len_r − 1 − s) before calling. Rows are
+/// sorted longest-first so step s touches rows [0, active(s)) only; padding rows are zero in every stored buffer.
+/// The cell itself (its equations, element-wise bodies, carry rule, storage needs) lives in <c>Engine/Cells</c>; the
+/// loop is <see cref="RecurrentLayer{TCell}"/>, instantiated once per cell type.
+/// <para>
+/// Structure: each step projects its input (<see cref="RowProduct.MultiplyAddRow"/>, on a transposed copy of W_ih
+/// with the folded bias) and hands the step to the cell (<see cref="IRecurrentCell.Forward"/>: recurrent product on a
+/// transposed copy of W_hh, then one fused element-wise pass); backward stores the gate gradients of all steps
+/// (<see cref="IRecurrentCell.Backward"/>: element-wise pass, then the carry product), then one GEMM each for dW_ih,
+/// dW_hh and (when it is needed) dX. A training pass keeps every step's gates and cell states for the backward pass;
+/// an inference pass over a batch reuses one step's worth. The transposed weight copies (<see cref="PackedWeights"/>)
+/// are rebuilt when the parameters' version (<see cref="ParameterVersions"/>) moved since they were packed.
+/// </para>
+/// <para>
+/// Threads across the time loop. Rows of a batch never interact in the recurrence, so for B ≥ 2 the rows are cut into
+/// contiguous ranges of about equal work (Σ lengths) and each worker runs every step of its rows (recurrent product on
+/// one thread, gate pass) with no synchronisation between steps; forward and backward alike. A single sequence (B = 1)
+/// has no rows to share, so its hidden units are cut instead: worker q owns units [j0, j1), always multiplies by the
+/// same slice of W_hh (its gate rows g·H + j), runs the gate pass of its units and waits, spinning, for the other parts
+/// of each step before the next (<see cref="StepClaims"/>: a part whose thread is late is taken over, so a busy machine
+/// costs time, not a stall). Both loops call the same cell step (<see cref="IRecurrentCell.Forward"/>) and run on
+/// <see cref="WorkerPool"/>'s threads (part 0 on the caller); when the pool is busy with another caller's work, the
+/// calling thread runs every part itself. A pass's inputs travel in an arguments struct (<c>LoopArgs</c>) handed to the
+/// pool job; the layer's fields hold only its storage and what that storage holds.
+/// </para>
+/// <para>
+/// Determinism: every recurrent product goes through <see cref="RowProduct"/>, whose elements have one fixed arithmetic
+/// order whatever the rows, columns or offsets of the call, and the cells' element-wise passes are element-wise; the
+/// input projection and weight-gradient GEMMs are the same calls whatever the thread count. So any partition — and any
+/// thread count — gives the same bits.
+/// </para>
+/// </summary>
+internal abstract class RecurrentLayer
+{
+    /// <summary>Rows are split between threads only when each part gets at least this many flops of recurrent products.</summary>
+    public const double DefaultRowSplitMinFlops = 2_000_000;
+
+    /// <summary>
+    /// A single sequence's units are split only when each part multiplies by at least this many recurrent weights.
+    /// Measured on 2 cores (Zen 4): LSTM H = 64 (2 × 8192 weights) runs 49 → 34 µs for 50 steps on two threads,
+    /// GRU H = 64 (2 × 6144) breaks even, LSTM H = 48 and smaller lose (the per-step hand-over costs ~0.2 µs).
+    /// </summary>
+    public const int DefaultUnitSplitMinWeights = 8_192;
+
+    /// <summary>Most threads one sequence's loop uses: every step waits for every part, so more parts cost more hand-overs.</summary>
+    public const int MaxUnitParts = 4;
+
+    /// <summary>The layer loop for <paramref name="kind"/>.</summary>
+    public static RecurrentLayer Create(CellKind kind, int inputSize, int hidden, CellSlices slices) => kind switch
+    {
+        CellKind.Lstm => new RecurrentLayer<LstmCell>(inputSize, hidden, slices),
+        CellKind.Gru => new RecurrentLayer<GruCell>(inputSize, hidden, slices),
+        CellKind.SimpleRnn => new RecurrentLayer<RnnCell>(inputSize, hidden, slices),
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown cell kind."),
+    };
+
+    /// <summary>Worker threads for this layer's GEMMs and time loop; 0 = <see cref="Gemm.DefaultThreads"/>.</summary>
+    public int Threads { get; set; }
+
+    /// <summary>See <see cref="DefaultRowSplitMinFlops"/> (tests lower it to exercise the split on small shapes).</summary>
+    public double RowSplitMinFlops { get; set; } = DefaultRowSplitMinFlops;
+
+    /// <summary>See <see cref="DefaultUnitSplitMinWeights"/>.</summary>
+    public int UnitSplitMinWeights { get; set; } = DefaultUnitSplitMinWeights;
+
+    /// <summary>Parts the last forward or backward time loop was handed to the pool as (1 = the calling thread alone).</summary>
+    public int LastLoopParts { get; protected set; } = 1;
+
+    /// <summary>Times this layer packed (transposed) its weights: once per change of the parameters it runs over.</summary>
+    public abstract long WeightPacks { get; }
+
+    /// <summary>(B, H) hidden state after each row's last step.</summary>
+    public abstract float[] FinalHidden { get; }
+
+    /// <summary>(B, H) LSTM cell state after each row's last step.</summary>
+    public abstract float[] FinalCell { get; }
+
+    /// <summary>(T, B, I) gradient w.r.t. this direction's (step-space) input, after <see cref="Backward"/>.</summary>
+    public abstract float[] InputGradient { get; }
+
+    /// <summary>(B, H) gradient w.r.t. h0 after <see cref="Backward"/>.</summary>
+    public abstract float[] InitialHiddenGradient { get; }
+
+    /// <summary>(B, H) gradient w.r.t. c0 after <see cref="Backward"/> (LSTM).</summary>
+    public abstract float[] InitialCellGradient { get; }
+
+    /// <summary>(T+1, B, H) hidden states; row block t+1 is the output of step t (zero for rows past their length).</summary>
+    public abstract float[] Hidden { get; }
+
+    /// <summary>Grows the storage to a batch of <paramref name="batch"/> rows of up to <paramref name="length"/> steps.</summary>
+    public abstract void EnsureCapacity(int batch, int length, bool training);
+
+    /// <summary>
+    /// Runs the direction over x (T, B, I) in step space. h0/c0: (B, H) or empty for zeros. With
+    /// <paramref name="keepForBackward"/> every step's gates and cell states are kept for <see cref="Backward"/>;
+    /// without it (inference) a batch's loop reuses one step's worth of those buffers, which stays in cache, and
+    /// <see cref="Backward"/> refuses to run. The hidden states are always kept.
+    /// </summary>
+    public abstract void Forward(float[] parameters, ReadOnlySpan<float> x, in BatchShape shape, ReadOnlySpan<float> h0, ReadOnlySpan<float> c0,
+        bool keepForBackward);
+
+    /// <summary>
+    /// Backpropagates through the last <see cref="Forward"/>, which must have run over the same batch shape with
+    /// keepForBackward (otherwise <see cref="InvalidOperationException"/>). dOut: (T, B, H) gradient w.r.t. each step's
+    /// output in step space (or empty); dFinalH/dFinalC: (B, H) gradients w.r.t. the final states (or empty). Adds
+    /// weight and bias gradients into <paramref name="gradients"/>; leaves dh0, dc0 and (unless
+    /// <paramref name="computeInputGradient"/> is false: see <see cref="ComputeInputGradient"/>) dX in this object;
+    /// the loop computes each step's dX rows right after their gate gradients, while those are in cache.
+    /// </summary>
+    public abstract void Backward(float[] parameters, float[] gradients, ReadOnlySpan<float> x, in BatchShape shape, ReadOnlySpan<float> dOut,
+        ReadOnlySpan<float> dFinalH, ReadOnlySpan<float> dFinalC, bool computeInputGradient);
+
+    /// <summary>
+    /// dX = dGx · W_ih (T, B, I) for the last <see cref="Backward"/> (which may leave it to this call): reads the
+    /// gate gradients still held here and W_ih from <paramref name="parameters"/>, which must be unchanged since.
+    /// </summary>
+    public abstract void ComputeInputGradient(float[] parameters);
+
+    /// <summary>Threads a loop may use.</summary>
+    protected int ThreadCount => Math.Clamp(Threads == 0 ? Gemm.DefaultThreads : Threads, 1, WorkerPool.MaxThreads);
+
+    /// <summary>
+    /// Cuts rows with the given (non-increasing) lengths into <paramref name="parts"/> contiguous ranges of about
+    /// equal work Σ lengths — the work of a row in the time loop — each with at least one row:
+    /// part q gets rows [bounds[q], bounds[q + 1]).
+    /// </summary>
+    internal static void SplitRows(ReadOnlySpan<int> lengths, int parts, Span<int> bounds)
+    {
+        int B = lengths.Length;
+        if (parts < 1 || parts > B) throw new ArgumentOutOfRangeException(nameof(parts), parts, $"must be in [1, {B}]");
+        long work = 0;
+        foreach (int len in lengths) work += len;
+        bounds[0] = 0;
+        long cum = 0;
+        int row = 0;
+        for (int q = 1; q < parts; q++)
+        {
+            // The boundary whose cumulative work is nearest to q/parts of the total.
+            double target = (double)work * q / parts;
+            while (row < B && cum + lengths[row] <= target) cum += lengths[row++];
+            if (row < B && target - cum > cum + lengths[row] - target) cum += lengths[row++];
+            int clamped = Math.Clamp(row, bounds[q - 1] + 1, B - (parts - q)); // every part keeps at least one row
+            for (; row < clamped; row++) cum += lengths[row];
+            for (; row > clamped; row--) cum -= lengths[row - 1];
+            bounds[q] = row;
+        }
+
+        bounds[parts] = B;
+    }
+
+    /// <summary>Most floats one prefetch asks for: more would push the weights (the hot operand) out of L2.</summary>
+    private const int MaxPrefetchFloats = 8192;
+
+    /// <summary>
+    /// Asks for the cache lines of [p, p + min(floats, <see cref="MaxPrefetchFloats"/>)) (a hint; nothing where the
+    /// instruction is missing). The start of a far region is what stalls; the hardware prefetcher follows the stream.
+    /// </summary>
+    protected static unsafe void Prefetch(float* p, int floats)
+    {
+        if (!System.Runtime.Intrinsics.X86.Sse.IsSupported) return;
+        floats = Math.Min(floats, MaxPrefetchFloats);
+        for (int i = 0; i < floats; i += 16) System.Runtime.Intrinsics.X86.Sse.Prefetch0(p + i);
+    }
+
+    /// <summary>Threads now inside a batch-1 forward pass (any layer): the loop splits only while it is the only one.</summary>
+    protected static int s_singleSequenceCallers;
+}
+
+/// <summary>The layer loop of <see cref="RecurrentLayer"/> for one cell type (see there).</summary>
+internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell : struct, IRecurrentCell
+{
+    private readonly int _inputSize, _hidden, _gh;
+    private readonly CellSlices _slices;
+    private int _capB, _capT;
+
+    // Forward storage (capacity-sized).
+    private float[] _gatesBuf = [];   // (T, B, G·H): the cell's activations (simple RNN: pre-activations, unused)
+    private float[] _hs = [];         // (T+1, B, H): hs[0] = h0, hs[t+1] = h_t
+    private float[] _cs = [];         // (T+1, B, H): cell states, cs[0] = c0 (CarriesCellState)
+    private float[] _tanhC = [];      // (T, B, H): tanh(c_t) (CarriesCellState)
+    private float[] _ghN = [];        // (T, B, H): W_hn h + b_hn (SeparateRecurrentProjection)
+    private float[] _ghStep = [];     // (B, G·H): recurrent projection of one step (SeparateRecurrentProjection)
+    private float[] _finalHidden = [], _finalCell = []; // (B, H)
+    // Backward storage.
+    private float[] _dGx = [];        // (T, B, G·H): gradient w.r.t. the input projection (pre-activations)
+    private float[] _dGh = [];        // (T, B, G·H): gradient w.r.t. the recurrent projection (SeparateRecurrentProjection; else _dGx)
+    private float[] _dHCarry = [];    // (B, H)
+    private float[] _dCCarry = [];    // (B, H)
+    private float[] _dX = [];         // (T, B, I)
+    private float[] _biasRows = [];   // (B, G·H): each row's Σ over its steps of dGx (the bias gradient before the rows are added)
+    private float[] _biasRowsH = [];  // (B, G·H): the same for dGh (SeparateRecurrentProjection; else _biasRows)
+
+    // Time-loop threading (storage reused from call to call; a call's inputs travel in LoopArgs).
+    private readonly PackedWeights _rowWeights;   // W_hhᵀ (H, G·H), W_ihᵀ (I, G·H), biases, one part: the row-partitioned loop
+    private readonly PackedWeights _unitWeights;  // W_hhᵀ, W_ihᵀ and biases cut by hidden units: the batch-1 loop
+    private readonly LoopJob _job;
+    private readonly StepClaims _claims = new();
+    private int[] _bounds = [0, 0];               // rows [bounds[q], bounds[q+1]) belong to part q (scratch of the current call)
+    private int[] _rowClaimed = [];               // [q] 1 once some thread took part q's rows (scratch of the current call)
+    private AlignedBuffer[] _partGates = [];      // [q] (T, G·n_q): the batch-1 loop's gates of part q's units
+    private AlignedBuffer[] _partGh = [];         // [q] (G·n_q): GRU recurrent projection of part q's units
+
+    // What the storage holds: the last forward's shape, whether it kept every step for a backward pass, and where the
+    // batch-1 loop's gates are.
+    private int _storedBatch = -1, _storedLength = -1;
+    private bool _storedForBackward;
+    private bool _gatesInParts;                   // the gates of the last forward are in _partGates (batch-1 loop), not yet in _gatesBuf
+
+    public RecurrentLayer(int inputSize, int hidden, CellSlices slices)
+    {
+        _inputSize = inputSize;
+        _hidden = hidden;
+        _gh = TCell.Gates * hidden;
+        _slices = slices;
+        bool fold = !TCell.SeparateRecurrentProjection;
+        _rowWeights = new PackedWeights(TCell.Gates, inputSize, hidden, slices, withInput: true, foldHiddenBias: fold);
+        _unitWeights = new PackedWeights(TCell.Gates, inputSize, hidden, slices, withInput: true, foldHiddenBias: fold);
+        _job = new LoopJob(this);
+    }
+
+    /// <inheritdoc/>
+    public override long WeightPacks => _rowWeights.PackCount + _unitWeights.PackCount;
+
+    /// <inheritdoc/>
+    public override float[] FinalHidden => _finalHidden;
+
+    /// <inheritdoc/>
+    public override float[] FinalCell => _finalCell;
+
+    /// <inheritdoc/>
+    public override float[] InputGradient => _dX;
+
+    /// <inheritdoc/>
+    public override float[] InitialHiddenGradient => _dHCarry;
+
+    /// <inheritdoc/>
+    public override float[] InitialCellGradient => _dCCarry;
+
+    /// <inheritdoc/>
+    public override float[] Hidden => _hs;
+
+    /// <inheritdoc/>
+    public override void EnsureCapacity(int batch, int length, bool training)
+    {
+        if (batch <= _capB && length <= _capT && (!training || _dGx.Length > 0)) return;
+        _capB = Math.Max(batch, _capB);
+        _capT = Math.Max(length, _capT);
+        long tb = (long)_capT * _capB;
+        _gatesBuf = new float[tb * _gh];
+        _hs = new float[(tb + _capB) * _hidden];
+        _finalHidden = new float[_capB * _hidden];
+        if (TCell.CarriesCellState)
+        {
+            _cs = new float[(tb + _capB) * _hidden];
+            _tanhC = new float[tb * _hidden];
+            _finalCell = new float[_capB * _hidden];
+        }
+
+        if (TCell.SeparateRecurrentProjection)
+        {
+            _ghN = new float[tb * _hidden];
+            _ghStep = new float[_capB * _gh];
+        }
+
+        if (training || _dGx.Length > 0)
+        {
+            _dGx = new float[tb * _gh];
+            _dGh = TCell.SeparateRecurrentProjection ? new float[tb * _gh] : _dGx;
+            _dHCarry = new float[_capB * _hidden];
+            _dCCarry = new float[_capB * _hidden];
+            _dX = new float[tb * _inputSize];
+            _biasRows = new float[_capB * _gh];
+            _biasRowsH = TCell.SeparateRecurrentProjection ? new float[_capB * _gh] : _biasRows;
+        }
+
+        // New buffers: nothing of the last forward pass survives.
+        _storedBatch = _storedLength = -1;
+        _storedForBackward = false;
+        _gatesInParts = false;
+    }
+
+    /// <inheritdoc/>
+    public override void Forward(float[] parameters, ReadOnlySpan<float> x, in BatchShape shape, ReadOnlySpan<float> h0, ReadOnlySpan<float> c0,
+        bool keepForBackward)
+    {
+        int B = shape.Batch, T = shape.Length, H = _hidden;
+        if (B > _capB || T > _capT) throw new InvalidOperationException($"The batch ({B} rows, {T} steps) exceeds the layer's capacity ({_capB}, {_capT}).");
+        _storedBatch = _storedLength = -1; // until this pass completes
+        _gatesInParts = false;
+        var hs = _hs.AsSpan(0, (T + 1) * B * H);
+        if (h0.IsEmpty) hs.Slice(0, B * H).Clear(); else h0.Slice(0, B * H).CopyTo(hs);
+        if (TCell.CarriesCellState)
+        {
+            var cs0 = _cs.AsSpan(0, B * H);
+            if (c0.IsEmpty) cs0.Clear(); else c0.Slice(0, B * H).CopyTo(cs0);
+        }
+
+        // The batch-1 loop keeps its own per-part gates either way.
+        bool keep = keepForBackward || B == 1;
+        fixed (float* px = x)
+        {
+            var args = new LoopArgs
+            {
+                Batch = B, Length = T, Lengths = shape.Lengths, ActiveAt = shape.ActiveAt, X = px, Parameters = parameters,
+                Version = ParameterVersions.Current(parameters), Keep = keep,
+            };
+            if (B == 1)
+            {
+                ForwardSingle(ref args);
+                _gatesInParts = true;
+            }
+            else
+            {
+                _rowWeights.Configure(1);
+                _rowWeights.Refresh(0, parameters, args.Version);
+                args.Mode = LoopMode.ForwardRows;
+                args.Parts = PartitionRows(shape);
+                RunRows(in args);
+            }
+        }
+
+        // Final states: row r finished at step len_r − 1 (without storage the loop saved each final cell state).
+        for (int r = 0; r < B; r++)
+        {
+            int src = (shape.Lengths[r] * B + r) * H;
+            hs.Slice(src, H).CopyTo(_finalHidden.AsSpan(r * H, H));
+            if (TCell.CarriesCellState && keep) _cs.AsSpan(src, H).CopyTo(_finalCell.AsSpan(r * H, H));
+        }
+
+        _storedBatch = B;
+        _storedLength = T;
+        _storedForBackward = keepForBackward;
+    }
+
+    /// <inheritdoc/>
+    public override void Backward(float[] parameters, float[] gradients, ReadOnlySpan<float> x, in BatchShape shape, ReadOnlySpan<float> dOut,
+        ReadOnlySpan<float> dFinalH, ReadOnlySpan<float> dFinalC, bool computeInputGradient)
+    {
+        if (!_storedForBackward)
+            throw new InvalidOperationException("Backward needs a forward pass that kept its storage (a training pass); the last forward pass was an inference pass or did not complete.");
+        int B = shape.Batch, T = shape.Length, H = _hidden, GH = _gh;
+        if (B != _storedBatch || T != _storedLength)
+            throw new InvalidOperationException($"Backward was called for a batch of {B} rows and {T} steps; the last forward pass ran over {_storedBatch} rows and {_storedLength} steps.");
+        if (_dGx.Length == 0) throw new InvalidOperationException("Backward needs the layer's training storage (EnsureCapacity with training).");
+        var dH = _dHCarry.AsSpan(0, B * H);
+        var dC = _dCCarry.AsSpan(0, B * H);
+        if (dFinalH.IsEmpty) dH.Clear(); else dFinalH.Slice(0, B * H).CopyTo(dH);
+        if (TCell.CarriesCellState) { if (dFinalC.IsEmpty) dC.Clear(); else dFinalC.Slice(0, B * H).CopyTo(dC); }
+        if (_gatesInParts)
+        {
+            ScatterPartGates(T);
+            _gatesInParts = false;
+        }
+
+        fixed (float* pd = dOut, par = parameters)
+        {
+            var args = new LoopArgs
+            {
+                Mode = LoopMode.BackwardRows, Batch = B, Length = T, Lengths = shape.Lengths, ActiveAt = shape.ActiveAt, DOut = pd,
+                ParameterPointer = par, Parameters = parameters, Keep = true, InputGradient = computeInputGradient,
+                Parts = B == 1 ? 1 : PartitionRows(shape),
+            };
+            if (B == 1) { _bounds[0] = 0; _bounds[1] = 1; }
+            RunRows(in args);
+        }
+
+        // Weight gradients for all steps at once; padding rows of dGx/dGh are zero.
+        var dGx = _dGx.AsSpan(0, T * B * GH);
+        var dGh = _dGh.AsSpan(0, T * B * GH);
+        var hs = _hs.AsSpan(0, (T + 1) * B * H);
+        int tb = T * B;
+        var gWih = _slices.WeightIh.Of(gradients);
+        var gWhh = _slices.WeightHh.Of(gradients);
+        Gemm.Multiply(true, false, GH, _inputSize, tb, 1f, dGx, GH, x, _inputSize, 1f, gWih, _inputSize, threads: Threads);
+        Gemm.Multiply(true, false, GH, H, tb, 1f, dGh, GH, hs.Slice(0, tb * H), H, 1f, gWhh, H, threads: Threads);
+        // Bias gradients: the loop left each row's sum over its steps; add the rows in order.
+        fixed (float* rows = _biasRows, rowsH = _biasRowsH, gBih = _slices.BiasIh.Of(gradients), gBhh = _slices.BiasHh.Of(gradients))
+        {
+            BiasGradients.AddColumns(rows, B, GH, GH, gBih);
+            BiasGradients.AddColumns(rowsH, B, GH, GH, gBhh);
+        }
+    }
+
+    /// <inheritdoc/>
+    public override void ComputeInputGradient(float[] parameters)
+    {
+        if (!_storedForBackward) throw new InvalidOperationException("The input gradient needs a training forward pass and its Backward first.");
+        int tb = _storedLength * _storedBatch;
+        Gemm.Multiply(false, false, tb, _inputSize, _gh, 1f, _dGx.AsSpan(0, tb * _gh), _gh, _slices.WeightIh.Of(parameters), _inputSize,
+            0f, _dX.AsSpan(0, tb * _inputSize), _inputSize, threads: Threads);
+    }
+
+    // ---- Row-partitioned loop (B ≥ 2) ----
+
+    /// <summary>Chooses the parts of the row loop (enough flops per part) and cuts the rows between them.</summary>
+    private int PartitionRows(in BatchShape shape)
+    {
+        int B = shape.Batch;
+        long work = 0;
+        for (int r = 0; r < B; r++) work += shape.Lengths[r];
+        double flops = 2.0 * _gh * _hidden * work;
+        int parts = (int)Math.Min(Math.Min(ThreadCount, B), Math.Max(1.0, flops / Math.Max(RowSplitMinFlops, 1.0)));
+        if (_bounds.Length < parts + 1) _bounds = new int[parts + 1];
+        SplitRows(shape.Lengths.AsSpan(0, B), parts, _bounds);
+        return parts;
+    }
+
+    private void RunRows(in LoopArgs args)
+    {
+        int parts = args.Parts;
+        if (parts > 1 && !WorkerPool.IsHeldByCurrentThread)
+        {
+            if (_rowClaimed.Length < parts) _rowClaimed = new int[parts];
+            Array.Clear(_rowClaimed, 0, parts);
+            _claims.Reset(parts);
+            if (RunOnPool(in args, parts))
+            {
+                LastLoopParts = parts;
+                return;
+            }
+        }
+
+        // The pool is busy (another caller) or one part is enough: the calling thread runs every row; the
+        // rows' arithmetic does not depend on the partition, so the bits are the same.
+        LastLoopParts = 1;
+        RunRowRange(in args, 0, args.Batch);
+    }
+
+    /// <summary>Hands <paramref name="args"/> to the pool job and runs it; false (nothing ran) when the pool is busy.</summary>
+    private bool RunOnPool(in LoopArgs args, int parts)
+    {
+        _job.Args = args;
+        _job.Failure = null;
+        try
+        {
+            if (!WorkerPool.TryRun(_job, parts)) return false;
+            _job.Failure?.Throw();
+            return true;
+        }
+        finally
+        {
+            _job.Args = default;
+            _job.Failure = null;
+        }
+    }
+
+    /// <summary>Thread side of the row loop: its own rows, then any part whose thread has not started yet.</summary>
+    private void RunRowsPart(in LoopArgs args, int home, int parts)
+    {
+        for (int k = 0; k < parts && !_claims.Aborted; k++)
+        {
+            int q = (home + k) % parts;
+            if (Interlocked.Exchange(ref _rowClaimed[q], 1) == 0) RunRowRange(in args, _bounds[q], _bounds[q + 1]);
+        }
+    }
+
+    private void RunRowRange(in LoopArgs args, int r0, int r1)
+    {
+        if (args.Mode == LoopMode.ForwardRows) ForwardRows(in args, r0, r1);
+        else BackwardRows(in args, r0, r1);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void ForwardRows(in LoopArgs args, int r0, int r1)
+    {
+        int B = args.Batch, T = args.Length, H = _hidden, GH = _gh, I = _inputSize;
+        bool keep = args.Keep;
+        var activeAt = args.ActiveAt;
+        float* whhT = _rowWeights.Recurrent(0), wihT = _rowWeights.Input(0), bias = _rowWeights.Bias(0), bhh = _rowWeights.HiddenBias(0);
+        float* x = args.X;
+        fixed (float* gates = _gatesBuf, hs = _hs, cs = _cs, tanhC = _tanhC, ghN = _ghN, ghStep = _ghStep, finalC = _finalCell)
+        {
+            for (int t = 0; t < T; t++)
+            {
+                int b = activeAt(t), bNext = t + 1 < T ? activeAt(t + 1) : 0;
+                int rows = Math.Min(r1, b) - r0;
+                // Step t's row blocks: every step has its own when kept; otherwise one gate block (and tanh c, gh_n) is
+                // reused and the cell state alternates between two, so the loop's working set stays in cache.
+                nint ht = (nint)t * B * H + (nint)r0 * H, hn = ht + (nint)B * H;
+                nint gt = (keep ? (nint)t * B * GH : 0) + (nint)r0 * GH;
+                nint st = (keep ? (nint)t * B * H : 0) + (nint)r0 * H;
+                nint ct = (keep ? (nint)t * B * H : (t & 1) * (nint)B * H) + (nint)r0 * H;
+                nint cn = (keep ? (nint)(t + 1) * B * H : ((t + 1) & 1) * (nint)B * H) + (nint)r0 * H;
+                if (rows > 0)
+                {
+                    if (keep && t + 1 < T)
+                    {
+                        // The next step's gate rows are first written by its input projection: ask for them now, so that
+                        // those stores do not wait for memory (the (T, B, G·H) buffer is larger than the caches).
+                        int nextRows = Math.Min(r1, bNext) - r0;
+                        if (nextRows > 0) Prefetch(gates + gt + (nint)B * GH, nextRows * GH);
+                    }
+
+                    // The step's input projection for these rows, plus the (folded) bias; then the cell's step.
+                    RowProduct.MultiplyAddRow(rows, GH, I, x + ((nint)t * B + r0) * I, I, wihT, GH, gates + gt, GH, bias);
+                    TCell.Forward(new ForwardStep
+                    {
+                        Rows = rows, Units = H, Hidden = H, HPrev = hs + ht, RecurrentT = whhT, HiddenBias = bhh,
+                        Gates = gates + gt, Recurrent = ghStep + (nint)r0 * GH,
+                        CPrev = cs + ct, C = cs + cn, TanhC = tanhC + st, GhN = ghN + st, H = hs + hn,
+                    });
+                    if (TCell.CarriesCellState && !keep)
+                    {
+                        // Rows whose sequence ends at this step: their cell state will not survive the next steps.
+                        for (int r = Math.Max(r0, bNext); r < r0 + rows; r++)
+                            new ReadOnlySpan<float>(cs + cn + (nint)(r - r0) * H, H).CopyTo(new Span<float>(finalC + (nint)r * H, H));
+                    }
+                }
+
+                // Padding rows of this part (sequences that ended before step t) stay zero: in the hidden states always,
+                // in the per-step storage when it is kept for the backward pass.
+                int pad0 = Math.Max(r0, b);
+                if (pad0 < r1)
+                {
+                    int n = r1 - pad0;
+                    nint off = (nint)(pad0 - r0);
+                    new Span<float>(hs + hn + off * H, n * H).Clear();
+                    if (keep)
+                    {
+                        new Span<float>(gates + gt + off * GH, n * GH).Clear();
+                        if (TCell.CarriesCellState)
+                        {
+                            new Span<float>(cs + cn + off * H, n * H).Clear();
+                            new Span<float>(tanhC + st + off * H, n * H).Clear();
+                        }
+
+                        if (TCell.SeparateRecurrentProjection) new Span<float>(ghN + st + off * H, n * H).Clear();
+                    }
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void BackwardRows(in LoopArgs args, int r0, int r1)
+    {
+        int B = args.Batch, T = args.Length, H = _hidden, GH = _gh, I = _inputSize;
+        var activeAt = args.ActiveAt;
+        bool separate = TCell.SeparateRecurrentProjection;
+        fixed (float* gates = _gatesBuf, hs = _hs, cs = _cs, tanhC = _tanhC, ghN = _ghN,
+            dGx = _dGx, dGh = _dGh, dH = _dHCarry, dC = _dCCarry, biasRows = _biasRows, biasRowsH = _biasRowsH, dX = _dX)
+        {
+            float* whh = args.ParameterPointer + _slices.WeightHh.Offset, wih = args.ParameterPointer + _slices.WeightIh.Offset;
+            float* dOut = args.DOut;
+            bool dx = args.InputGradient;
+            new Span<float>(biasRows + (nint)r0 * GH, (r1 - r0) * GH).Clear();
+            if (separate) new Span<float>(biasRowsH + (nint)r0 * GH, (r1 - r0) * GH).Clear();
+            for (int t = T - 1; t >= 0; t--)
+            {
+                int b = activeAt(t);
+                int rows = Math.Min(r1, b) - r0;
+                nint gt = (nint)t * B * GH + (nint)r0 * GH, ht = (nint)t * B * H + (nint)r0 * H;
+                if (rows > 0)
+                {
+                    int prevRows = t > 0 ? Math.Min(r1, activeAt(t - 1)) - r0 : 0;
+                    if (prevRows > 0)
+                    {
+                        // The previous step's gates (read) and gate gradients (written) are far back in big buffers.
+                        Prefetch(gates + gt - (nint)B * GH, prevRows * GH);
+                        Prefetch(dGx + gt - (nint)B * GH, prevRows * GH);
+                    }
+
+                    float* dh = dH + (nint)r0 * H;
+                    var dhs = new Span<float>(dh, rows * H);
+                    if (dOut != null) TensorPrimitives.Add(dhs, new ReadOnlySpan<float>(dOut + ht, rows * H), dhs);
+                    TCell.Backward(new BackwardStep
+                    {
+                        Rows = rows, Hidden = H, Recurrent = whh, Gates = gates + gt, HPrev = hs + ht, H = hs + ht + (nint)B * H,
+                        CPrev = cs + ht, TanhC = tanhC + ht, GhN = ghN + ht, DH = dh, DC = dC + (nint)r0 * H, DGx = dGx + gt, DGh = dGh + gt,
+                    });
+
+                    // These rows' input gradient dX = dGx · W_ih, and their bias-gradient sums, while the step's gate
+                    // gradients are in cache.
+                    if (dx) RowProduct.Multiply(rows, I, GH, dGx + gt, GH, wih, I, dX + ((nint)t * B + r0) * I, I, accumulate: false);
+                    var acc = new Span<float>(biasRows + (nint)r0 * GH, rows * GH);
+                    TensorPrimitives.Add(acc, new ReadOnlySpan<float>(dGx + gt, rows * GH), acc);
+                    if (separate)
+                    {
+                        var accH = new Span<float>(biasRowsH + (nint)r0 * GH, rows * GH);
+                        TensorPrimitives.Add(accH, new ReadOnlySpan<float>(dGh + gt, rows * GH), accH);
+                    }
+                }
+
+                int pad0 = Math.Max(r0, b);
+                if (pad0 < r1)
+                {
+                    nint gp = (nint)t * B * GH + (nint)pad0 * GH;
+                    new Span<float>(dGx + gp, (r1 - pad0) * GH).Clear();
+                    if (separate) new Span<float>(dGh + gp, (r1 - pad0) * GH).Clear();
+                    if (dx) new Span<float>(dX + ((nint)t * B + pad0) * I, (r1 - pad0) * I).Clear();
+                }
+            }
+        }
+    }
+
+    // ---- Unit-partitioned loop (B = 1) ----
+
+    /// <summary>Parts for one sequence: each must multiply by at least <see cref="RecurrentLayer.UnitSplitMinWeights"/> recurrent weights.</summary>
+    private int UnitParts()
+    {
+        long weights = (long)_gh * _hidden;
+        long byWork = Math.Max(1, weights / Math.Max(1, UnitSplitMinWeights));
+        return (int)Math.Min(Math.Min(Math.Min(ThreadCount, MaxUnitParts), _hidden), byWork);
+    }
+
+    private void ForwardSingle(ref LoopArgs args)
+    {
+        int parts = UnitParts();
+        _unitWeights.Configure(parts);
+        if (_partGates.Length != parts)
+        {
+            _partGates = new AlignedBuffer[parts];
+            _partGh = new AlignedBuffer[parts];
+            for (int q = 0; q < parts; q++) { _partGates[q] = new AlignedBuffer(); _partGh[q] = new AlignedBuffer(); }
+        }
+
+        for (int q = 0; q < parts; q++)
+        {
+            int gn = TCell.Gates * _unitWeights.Units(q);
+            _partGates[q].Ensure(Math.Max(_capT, args.Length) * gn);
+            if (TCell.SeparateRecurrentProjection) _partGh[q].Ensure(gn);
+        }
+
+        args.Mode = LoopMode.ForwardUnits;
+        args.Parts = parts;
+        bool alone = Interlocked.Increment(ref s_singleSequenceCallers) == 1;
+        try
+        {
+            // Split only when no other thread is scoring a single sequence: under ML.NET's parallel cursors
+            // (Transform) every core already has a caller, and a split would only add hand-overs between them.
+            if (parts > 1 && alone && !WorkerPool.IsHeldByCurrentThread)
+            {
+                _claims.Reset(parts);
+                if (RunOnPool(in args, parts))
+                {
+                    LastLoopParts = parts;
+                    return;
+                }
+            }
+
+            // One thread: every part's work in turn, step by step (the same arithmetic, so the same bits).
+            LastLoopParts = 1;
+            for (int q = 0; q < parts; q++) PrepareUnits(in args, q);
+            for (int t = 0; t < args.Length; t++)
+                for (int q = 0; q < parts; q++) StepUnits(q, t);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref s_singleSequenceCallers);
+        }
+    }
+
+    /// <summary>Thread side of the batch-1 loop: op 0 prepares a part, op s + 1 is time step s (see <see cref="StepClaims"/>).</summary>
+    private void RunUnitsPart(in LoopArgs args, int home)
+    {
+        var op = new UnitOp(this, args);
+        for (long s = 0; s <= args.Length; s++)
+            if (!_claims.RunStep(home, s, ref op)) return;
+    }
+
+    private readonly struct UnitOp(RecurrentLayer<TCell> owner, LoopArgs args) : IStepOp
+    {
+        public void Run(int part, long step)
+        {
+            if (step == 0) owner.PrepareUnits(in args, part);
+            else owner.StepUnits(part, (int)step - 1);
+        }
+    }
+
+    /// <summary>Refreshes part q's packed weights and projects every step's input onto its gate columns.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void PrepareUnits(in LoopArgs args, int q)
+    {
+        _unitWeights.Refresh(q, args.Parameters, args.Version);
+        int T = args.Length, gn = TCell.Gates * _unitWeights.Units(q);
+        float* g = _partGates[q].Pointer;
+        RowProduct.MultiplyAddRow(T, gn, _inputSize, args.X, _inputSize, _unitWeights.Input(q), gn, g, gn, _unitWeights.Bias(q));
+    }
+
+    /// <summary>Step t for part q's units: the cell's step on their gate columns (the same step function as the row loop).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void StepUnits(int q, int t)
+    {
+        int H = _hidden, j0 = _unitWeights.First(q), n = _unitWeights.Units(q), gn = TCell.Gates * n;
+        fixed (float* hs = _hs, cs = _cs, tanhC = _tanhC, ghN = _ghN)
+        {
+            float* hPrev = hs + (nint)t * H;
+            nint ht = (nint)t * H + j0, hn = ht + H;
+            // The other parts' units of h_{t−1} were just written on other cores: ask for all of its lines now, so those
+            // transfers overlap instead of stalling the product one by one when it reaches them.
+            if (_unitWeights.Parts > 1) Prefetch(hPrev, H);
+            TCell.Forward(new ForwardStep
+            {
+                Rows = 1, Units = n, Hidden = H, HPrev = hPrev, First = j0, RecurrentT = _unitWeights.Recurrent(q), HiddenBias = _unitWeights.HiddenBias(q),
+                Gates = _partGates[q].Pointer + (nint)t * gn, Recurrent = _partGh[q].Pointer,
+                CPrev = cs + ht, C = cs + hn, TanhC = tanhC + ht, GhN = ghN + ht, H = hs + hn,
+            });
+        }
+    }
+
+    /// <summary>Copies the batch-1 loop's per-part gates into the (T, 1, G·H) layout the backward pass reads.</summary>
+    private void ScatterPartGates(int T)
+    {
+        int H = _hidden, GH = _gh, G = TCell.Gates;
+        for (int q = 0; q < _unitWeights.Parts; q++)
+        {
+            int j0 = _unitWeights.First(q), n = _unitWeights.Units(q), gn = G * n;
+            float* src = _partGates[q].Pointer;
+            for (int t = 0; t < T; t++)
+                for (int g = 0; g < G; g++)
+                    new ReadOnlySpan<float>(src + (nint)t * gn + g * n, n).CopyTo(_gatesBuf.AsSpan(t * GH + g * H + j0, n));
+        }
+    }
+
+    private enum LoopMode { ForwardRows, BackwardRows, ForwardUnits }
+
+    /// <summary>Everything one pass of a time loop reads besides the layer's storage: built per call, handed to the pool job.</summary>
+    private struct LoopArgs
+    {
+        public LoopMode Mode;
+        public int Batch, Length;
+        public int[] Lengths;
+        public Func<int, int> ActiveAt;
+        public float* X;                  // (T, B, I) step-space input (forward)
+        public float* DOut;               // (T, B, H) step-space output gradient or null (backward)
+        public float[] Parameters;        // the flat parameter buffer
+        public float* ParameterPointer;   // pinned Parameters (backward)
+        public long Version;              // ParameterVersions.Current(Parameters) when the pass started
+        public bool Keep;                 // every step's storage is kept (forward)
+        public bool InputGradient;        // the backward loop computes dX row by row
+        public int Parts;                 // parts the loop is cut into (row ranges in _bounds, or unit ranges of _unitWeights)
+    }
+
+    /// <summary>One part of a time loop, run by <see cref="WorkerPool"/> (part 0 on the calling thread) with the call's arguments.</summary>
+    private sealed class LoopJob(RecurrentLayer<TCell> owner) : PoolJob
+    {
+        public LoopArgs Args;
+        public ExceptionDispatchInfo? Failure;
+
+        public override void Execute(int part, int parts)
+        {
+            try
+            {
+                if (Args.Mode == LoopMode.ForwardUnits) owner.RunUnitsPart(in Args, part);
+                else owner.RunRowsPart(in Args, part, parts);
+            }
+            catch (Exception e)
+            {
+                // Never leave a partner waiting for this part; the caller rethrows after every part has returned.
+                owner._claims.Abort();
+                Interlocked.CompareExchange(ref Failure, ExceptionDispatchInfo.Capture(e), null);
+            }
+        }
+    }
+}
