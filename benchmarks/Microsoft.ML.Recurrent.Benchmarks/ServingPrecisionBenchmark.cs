@@ -1,0 +1,105 @@
+using System.Diagnostics;
+using Microsoft.ML.Recurrent.Engine;
+using Microsoft.ML.Recurrent.Engine.Quantized;
+using Microsoft.ML.Recurrent.Engine.Training;
+
+namespace Microsoft.ML.Recurrent.Benchmarks;
+
+/// <summary>
+/// <c>precision</c>: batch-1 latency of the serving path (one sequence per call, as ML.NET's row-by-row mapping runs it) in
+/// float32 (the engine's <see cref="SequencePredictor"/>, all cores and one thread), bfloat16 and int8 (the reduced
+/// <see cref="QuantizedPredictor"/>, one thread; int8 also with the portable kernel forced), on the throughput runner's
+/// config 5 (LSTM, T 50, I 32, H 128, 1 layer) and a few other shapes. Variants run interleaved, round after round; the
+/// figure is the median over rounds of the mean time per call, with the ratio to float32 (all cores) measured in the same run.
+/// </summary>
+internal static class ServingPrecisionBenchmark
+{
+    private sealed record Shape(string Name, CellKind Cell, int Hidden, int Layers, int Input = 32, int Steps = 50);
+
+    private static readonly Shape[] Shapes =
+    [
+        new("config 5: LSTM H128", CellKind.Lstm, 128, 1),
+        new("GRU H128", CellKind.Gru, 128, 1),
+        new("LSTM H64", CellKind.Lstm, 64, 1),
+        new("LSTM H256", CellKind.Lstm, 256, 1),
+        new("LSTM H128 2 layers", CellKind.Lstm, 128, 2),
+    ];
+
+    public static int Run(string[] args)
+    {
+        int rounds = 7;
+        double minSeconds = 0.05;
+        string? only = null;
+        for (int i = 0; i + 1 < args.Length; i += 2)
+        {
+            switch (args[i])
+            {
+                case "--rounds": rounds = int.Parse(args[i + 1]); break;
+                case "--min-time": minSeconds = double.Parse(args[i + 1], System.Globalization.CultureInfo.InvariantCulture); break;
+                case "--only": only = args[i + 1]; break;
+                default: Console.Error.WriteLine($"unknown option {args[i]}"); return 2;
+            }
+        }
+
+        Console.WriteLine($"Serving precision, batch-1 latency (µs per sequence, median of {rounds} interleaved rounds); {Environment.ProcessorCount} cores; " +
+                          $"AVX-VNNI: {System.Runtime.Intrinsics.X86.AvxVnni.IsSupported}");
+        Console.WriteLine("shape                  | f32 all cores | f32 1 thread |   bf16 |   int8 | int8 portable | bf16/f32 | int8/f32 | int8/f32(1 thr)");
+        foreach (var s in Shapes)
+        {
+            if (only is not null && !s.Name.Contains(only, StringComparison.OrdinalIgnoreCase)) continue;
+            var spec = new NetworkSpec(s.Cell, s.Input, s.Hidden, s.Layers, OutputSize: 1);
+            var layout = new ParameterLayout(spec);
+            var rng = new Random(1);
+            var p = new float[layout.Count];
+            float k = 1f / MathF.Sqrt(s.Hidden);
+            for (int i = 0; i < p.Length; i++) p[i] = (float)((rng.NextDouble() * 2 - 1) * k);
+            var x = new float[s.Steps * s.Input];
+            for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
+            var y = new float[1];
+
+            var f32 = new SequencePredictor(spec, p);
+            var f32One = new SequencePredictor(spec, p, threads: 1);
+            var bf16 = new QuantizedPredictor(spec, p, RecurrentServingPrecision.BFloat16);
+            var int8 = new QuantizedPredictor(spec, p, RecurrentServingPrecision.Int8);
+            var variants = new (string Name, Action Call)[]
+            {
+                ("f32", () => f32.Predict(x, y)),
+                ("f32-1", () => f32One.Predict(x, y)),
+                ("bf16", () => bf16.Predict(x, y)),
+                ("int8", () => int8.Predict(x, y)),
+                ("int8-portable", () =>
+                {
+                    Int8Kernels.PortableOnly = true;
+                    try { int8.Predict(x, y); }
+                    finally { Int8Kernels.PortableOnly = false; }
+                }),
+            };
+
+            var iterations = new int[variants.Length];
+            for (int v = 0; v < variants.Length; v++)
+            {
+                for (int w = 0; w < 200; w++) variants[v].Call(); // warm up (tiering, buffers)
+                var sw = Stopwatch.StartNew();
+                int n = 0;
+                while (sw.Elapsed.TotalSeconds < minSeconds) { variants[v].Call(); n++; }
+                iterations[v] = Math.Max(n, 20);
+            }
+
+            var times = variants.Select(_ => new List<double>()).ToArray();
+            for (int r = 0; r < rounds; r++)
+            {
+                for (int v = 0; v < variants.Length; v++)
+                {
+                    long t0 = Stopwatch.GetTimestamp();
+                    for (int it = 0; it < iterations[v]; it++) variants[v].Call();
+                    times[v].Add(Stopwatch.GetElapsedTime(t0).TotalSeconds * 1e6 / iterations[v]);
+                }
+            }
+
+            var us = times.Select(BenchStats.Median).ToArray();
+            Console.WriteLine($"{s.Name,-22} | {us[0],13:F1} | {us[1],12:F1} | {us[2],6:F1} | {us[3],6:F1} | {us[4],13:F1} | {us[2] / us[0],8:F2} | {us[3] / us[0],8:F2} | {us[3] / us[1],15:F2}");
+        }
+
+        return 0;
+    }
+}
