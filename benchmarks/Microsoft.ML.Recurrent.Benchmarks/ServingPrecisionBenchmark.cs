@@ -25,6 +25,68 @@ internal static class ServingPrecisionBenchmark
         new("LSTM H128 2 layers", CellKind.Lstm, 128, 2),
     ];
 
+    /// <summary>One step's pieces at hidden size H (LSTM: 4H × H recurrent weights), ns per call: where a step's time goes.</summary>
+    private static int Kernels(int hidden, int rounds)
+    {
+        int rows = 4 * hidden, cols = hidden;
+        var rng = new Random(2);
+        var w = new float[rows * cols];
+        for (int i = 0; i < w.Length; i++) w[i] = (float)(rng.NextDouble() * 2 - 1);
+        var x = new float[cols];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
+        var y = new float[rows];
+        var add = new float[rows];
+        var i8 = new Int8Matrix(w, rows, cols);
+        var bf = new BFloat16Matrix(w, rows, cols);
+        var scratch = new QuantizedScratch();
+        var q = new sbyte[i8.Quads * 4];
+        Int8Kernels.QuantizeVector(x, q);
+        var acc = new int[i8.RowBlocks * 8];
+        var gates = new float[rows];
+        var c0 = new float[hidden];
+        var c1 = new float[hidden];
+        var tc = new float[hidden];
+        var h = new float[hidden];
+        var spec = new NetworkSpec(CellKind.Lstm, 32, hidden, 1, OutputSize: 1);
+        var pp = new float[new ParameterLayout(spec).Count];
+        for (int i = 0; i < pp.Length; i++) pp[i] = (float)(rng.NextDouble() * 0.1 - 0.05);
+        var net = new QuantizedPredictor(spec, pp, RecurrentServingPrecision.Int8);
+        var seq1 = new float[32];
+        var seq50 = new float[32 * 50];
+        for (int i = 0; i < seq50.Length; i++) seq50[i] = (float)(rng.NextDouble() * 2 - 1);
+        seq50.AsSpan(0, 32).CopyTo(seq1);
+        var pieces = new (string Name, Action Call)[]
+        {
+            ("int8 LSTM network, 1 step (no W_hh product)", () => net.Predict(seq1, y)),
+            ("int8 LSTM network, 50 steps, per step", () => net.Predict(seq50, y)),
+            ("int8 Multiply (quantize + VNNI + epilogue)", () => i8.Multiply(x, y, add, scratch)),
+            ("int8 QuantizeVector", () => Int8Kernels.QuantizeVector(x, q)),
+            ("int8 VNNI product", () => Int8Kernels.MultiplyVnni(i8, q, acc)),
+            ("int8 portable product", () => Int8Kernels.MultiplyPortable(i8, q, acc)),
+            ("int8 epilogue", () => Int8Kernels.Dequantize(acc.AsSpan(0, rows), i8.Scales.AsSpan(0, rows), 0.01f, add, y)),
+            ("bf16 Multiply", () => bf.Multiply(x, y, add, scratch)),
+            ("LstmForward (1 row)", () => Engine.Kernels.GateKernels.LstmForward(gates, c0, c1, tc, h, 1, hidden)),
+        };
+        Console.WriteLine($"One step's pieces, H {hidden} ({rows} × {cols} weights), ns per call, median of {rounds} rounds:");
+        foreach (var (name, call) in pieces)
+        {
+            if (name.Contains("VNNI") && !System.Runtime.Intrinsics.X86.AvxVnni.IsSupported) continue;
+            for (int i = 0; i < 2000; i++) call();
+            var t = new List<double>();
+            for (int r = 0; r < rounds; r++)
+            {
+                const int n = 2000;
+                long t0 = Stopwatch.GetTimestamp();
+                for (int i = 0; i < n; i++) call();
+                t.Add(Stopwatch.GetElapsedTime(t0).TotalSeconds * 1e9 / n);
+            }
+
+            Console.WriteLine($"  {name,-44} {BenchStats.Median(t) / (name.Contains("per step") ? 50 : 1),9:F0}");
+        }
+
+        return 0;
+    }
+
     public static int Run(string[] args)
     {
         int rounds = 7;
@@ -37,6 +99,7 @@ internal static class ServingPrecisionBenchmark
                 case "--rounds": rounds = int.Parse(args[i + 1]); break;
                 case "--min-time": minSeconds = double.Parse(args[i + 1], System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--only": only = args[i + 1]; break;
+                case "--kernels": return Kernels(int.Parse(args[i + 1]), rounds);
                 default: Console.Error.WriteLine($"unknown option {args[i]}"); return 2;
             }
         }

@@ -137,10 +137,12 @@ internal static class Int8Kernels
     /// q[c] = round_even(x[c] · (127 / max |x|)) clamped to [−127, 127] for c &lt; |x|, 0 for the padding up to |q|; returns
     /// the scale max |x| / 127 (0 and all-zero q when x is all zeros). The vector and scalar parts round the same way.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float QuantizeVector(ReadOnlySpan<float> x, Span<sbyte> q)
     {
         int n = x.Length;
-        float max = n == 0 ? 0f : MathF.Abs(TensorPrimitives.MaxMagnitude(x));
+        if (q.Length < n) throw new ArgumentException($"The quantized vector needs {n} values, got {q.Length}.", nameof(q));
+        float max = MaxAbs(x);
         if (!(max > 0f))
         {
             q.Clear();
@@ -151,7 +153,26 @@ internal static class Int8Kernels
         ref float x0 = ref MemoryMarshal.GetReference(x);
         ref sbyte q0 = ref MemoryMarshal.GetReference(q);
         int i = 0;
-        if (Vector256.IsHardwareAccelerated)
+        if (Avx2.IsSupported)
+        {
+            // vcvtps2dq rounds to nearest even (the default MXCSR mode .NET never changes), then two saturating packs and
+            // one permute put the 32 bytes back in order. |x · inv| ≤ 127 (+ a rounding), so neither pack saturates and
+            // the result equals the portable Round + clamp + narrow below.
+            var vInv = Vector256.Create(inv);
+            var order = Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7);
+            var lo = Vector256.Create(-127);
+            var hi = Vector256.Create(127);
+            for (; i + 32 <= n; i += 32)
+            {
+                var a = Vector256.Min(Vector256.Max(Avx.ConvertToVector256Int32(Vector256.LoadUnsafe(ref x0, (nuint)i) * vInv), lo), hi);
+                var b = Vector256.Min(Vector256.Max(Avx.ConvertToVector256Int32(Vector256.LoadUnsafe(ref x0, (nuint)(i + 8)) * vInv), lo), hi);
+                var c = Vector256.Min(Vector256.Max(Avx.ConvertToVector256Int32(Vector256.LoadUnsafe(ref x0, (nuint)(i + 16)) * vInv), lo), hi);
+                var d = Vector256.Min(Vector256.Max(Avx.ConvertToVector256Int32(Vector256.LoadUnsafe(ref x0, (nuint)(i + 24)) * vInv), lo), hi);
+                var bytes = Avx2.PackSignedSaturate(Avx2.PackSignedSaturate(a, b), Avx2.PackSignedSaturate(c, d));
+                Avx2.PermuteVar8x32(bytes.AsInt32(), order).AsSByte().StoreUnsafe(ref q0, (nuint)i);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
         {
             var vInv = Vector256.Create(inv);
             var lo = Vector256.Create(-127f);
@@ -169,6 +190,30 @@ internal static class Int8Kernels
         for (; i < n; i++) q[i] = (sbyte)Math.Clamp(MathF.Round(x[i] * inv), -127f, 127f);
         q.Slice(n).Clear();
         return max / 127f;
+    }
+
+    /// <summary>max |x| (x finite; 0 for an empty span): one vector pass without TensorPrimitives' NaN bookkeeping.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float MaxAbs(ReadOnlySpan<float> x)
+    {
+        int n = x.Length, i = 0;
+        float max = 0f;
+        ref float x0 = ref MemoryMarshal.GetReference(x);
+        if (Vector256.IsHardwareAccelerated && n >= 16)
+        {
+            Vector256<float> m0 = default, m1 = default;
+            for (; i + 16 <= n; i += 16)
+            {
+                m0 = Vector256.Max(m0, Vector256.Abs(Vector256.LoadUnsafe(ref x0, (nuint)i)));
+                m1 = Vector256.Max(m1, Vector256.Abs(Vector256.LoadUnsafe(ref x0, (nuint)(i + 8))));
+            }
+
+            var m = Vector256.Max(m0, m1);
+            for (int k = 0; k < 8; k++) max = Math.Max(max, m.GetElement(k));
+        }
+
+        for (; i < n; i++) max = Math.Max(max, Math.Abs(x[i]));
+        return max;
     }
 
     /// <summary>acc[r] = Σ_c q[r, c] · u[c] for every padded row (acc: ≥ RowBlocks · 8; u: ≥ Quads · 4, zero padded).</summary>
@@ -196,7 +241,24 @@ internal static class Int8Kernels
         {
             ref sbyte p = ref Unsafe.Add(ref w0, (nuint)b * stride);
             Vector256<int> c0 = default, c1 = default, c2 = default, c3 = default;
-            for (nuint k = 0; k < (nuint)quads; k++)
+            Vector256<int> d0 = default, d1 = default, d2 = default, d3 = default;   // odd quads: eight independent chains
+            nuint k = 0;
+            for (; k + 2 <= (nuint)quads; k += 2)
+            {
+                var xv = (Vector256.Create(Unsafe.Add(ref x0, k)) ^ flip).AsByte();
+                var xw = (Vector256.Create(Unsafe.Add(ref x0, k + 1)) ^ flip).AsByte();
+                nuint at = k * 32;
+                c0 = AvxVnni.MultiplyWideningAndAdd(c0, xv, Vector256.LoadUnsafe(ref p, at));
+                c1 = AvxVnni.MultiplyWideningAndAdd(c1, xv, Vector256.LoadUnsafe(ref p, at + stride));
+                c2 = AvxVnni.MultiplyWideningAndAdd(c2, xv, Vector256.LoadUnsafe(ref p, at + 2 * stride));
+                c3 = AvxVnni.MultiplyWideningAndAdd(c3, xv, Vector256.LoadUnsafe(ref p, at + 3 * stride));
+                d0 = AvxVnni.MultiplyWideningAndAdd(d0, xw, Vector256.LoadUnsafe(ref p, at + 32));
+                d1 = AvxVnni.MultiplyWideningAndAdd(d1, xw, Vector256.LoadUnsafe(ref p, at + 32 + stride));
+                d2 = AvxVnni.MultiplyWideningAndAdd(d2, xw, Vector256.LoadUnsafe(ref p, at + 32 + 2 * stride));
+                d3 = AvxVnni.MultiplyWideningAndAdd(d3, xw, Vector256.LoadUnsafe(ref p, at + 32 + 3 * stride));
+            }
+
+            if (k < (nuint)quads)
             {
                 var xv = (Vector256.Create(Unsafe.Add(ref x0, k)) ^ flip).AsByte();
                 nuint at = k * 32;
@@ -205,6 +267,11 @@ internal static class Int8Kernels
                 c2 = AvxVnni.MultiplyWideningAndAdd(c2, xv, Vector256.LoadUnsafe(ref p, at + 2 * stride));
                 c3 = AvxVnni.MultiplyWideningAndAdd(c3, xv, Vector256.LoadUnsafe(ref p, at + 3 * stride));
             }
+
+            c0 += d0;
+            c1 += d1;
+            c2 += d2;
+            c3 += d3;
 
             nuint r = (nuint)b * 8;
             (c0 - (Vector256.LoadUnsafe(ref s0, r) << 7)).StoreUnsafe(ref a0, r);
