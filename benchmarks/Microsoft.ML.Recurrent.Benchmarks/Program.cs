@@ -25,7 +25,7 @@ public static class Program
         "       Microsoft.ML.Recurrent.Benchmarks forecasting [--repeats N] [--steps N] [--calls N] [--only fit|backtest|engine|stationarization] [--threads N]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks tagging [--hidden 128] [--batch 64] [--length 50] [--input 32] [--classes 9] [--repeats 5] [--min-time 1]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks seq2seq [--repeats N] [--threads N] [--hidden H] [--batch B] [--source T] [--target T] [--attention Additive|Dot|None]\n" +
-        "       Microsoft.ML.Recurrent.Benchmarks precision [--rounds 7] [--min-time 0.05] [--only SHAPE]";
+        "       Microsoft.ML.Recurrent.Benchmarks precision [--rounds 7] [--min-time 0.05] [--only SHAPE] [--kernels H]";
 
     /// <summary>Every verb and what runs it (the arguments after the verb).</summary>
     private static readonly Dictionary<string, Func<string[], int>> Verbs = new(StringComparer.Ordinal)

@@ -37,6 +37,8 @@ internal static class ServingPrecisionBenchmark
         var y = new float[rows];
         var add = new float[rows];
         var i8 = new Int8Matrix(w, rows, cols);
+        var i8in = new Int8Matrix(w.AsSpan(0, rows * 32), rows, 32);
+        var x32 = x.AsSpan(0, 32).ToArray();
         var bf = new BFloat16Matrix(w, rows, cols);
         var scratch = new QuantizedScratch();
         var q = new sbyte[i8.Quads * 4];
@@ -60,12 +62,14 @@ internal static class ServingPrecisionBenchmark
             ("int8 LSTM network, 1 step (no W_hh product)", () => net.Predict(seq1, y)),
             ("int8 LSTM network, 50 steps, per step", () => net.Predict(seq50, y)),
             ("int8 Multiply (quantize + VNNI + epilogue)", () => i8.Multiply(x, y, add, scratch)),
+            ("int8 Multiply, W_ih of I 32", () => i8in.Multiply(x32, y, add, scratch)),
             ("int8 QuantizeVector", () => Int8Kernels.QuantizeVector(x, q)),
             ("int8 VNNI product", () => Int8Kernels.MultiplyVnni(i8, q, acc)),
             ("int8 portable product", () => Int8Kernels.MultiplyPortable(i8, q, acc)),
             ("int8 epilogue", () => Int8Kernels.Dequantize(acc.AsSpan(0, rows), i8.Scales.AsSpan(0, rows), 0.01f, add, y)),
             ("bf16 Multiply", () => bf.Multiply(x, y, add, scratch)),
             ("LstmForward (1 row)", () => Engine.Kernels.GateKernels.LstmForward(gates, c0, c1, tc, h, 1, hidden)),
+            ("int8 LSTM network, 50 steps, per step (again)", () => net.Predict(seq50, y)),
         };
         Console.WriteLine($"One step's pieces, H {hidden} ({rows} × {cols} weights), ns per call, median of {rounds} rounds:");
         foreach (var (name, call) in pieces)
@@ -92,6 +96,7 @@ internal static class ServingPrecisionBenchmark
         int rounds = 7;
         double minSeconds = 0.05;
         string? only = null;
+        int kernels = 0;
         for (int i = 0; i + 1 < args.Length; i += 2)
         {
             switch (args[i])
@@ -99,11 +104,12 @@ internal static class ServingPrecisionBenchmark
                 case "--rounds": rounds = int.Parse(args[i + 1]); break;
                 case "--min-time": minSeconds = double.Parse(args[i + 1], System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--only": only = args[i + 1]; break;
-                case "--kernels": return Kernels(int.Parse(args[i + 1]), rounds);
+                case "--kernels": kernels = int.Parse(args[i + 1]); break;
                 default: Console.Error.WriteLine($"unknown option {args[i]}"); return 2;
             }
         }
 
+        if (kernels > 0) return Kernels(kernels, rounds);
         Console.WriteLine($"Serving precision, batch-1 latency (µs per sequence, median of {rounds} interleaved rounds); {Environment.ProcessorCount} cores; " +
                           $"AVX-VNNI: {System.Runtime.Intrinsics.X86.AvxVnni.IsSupported}");
         Console.WriteLine("shape                  | f32 all cores | f32 1 thread |   bf16 |   int8 | int8 portable | bf16/f32 | int8/f32 | int8/f32(1 thr)");

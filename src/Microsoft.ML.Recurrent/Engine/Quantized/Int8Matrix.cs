@@ -108,6 +108,7 @@ internal sealed class Int8Matrix : IReducedMatrix
     }
 
     /// <summary>y = W·x + add over the <see cref="Rows"/> rows (add may be y itself).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Multiply(ReadOnlySpan<float> x, Span<float> y, ReadOnlySpan<float> add, QuantizedScratch scratch)
     {
         var q = scratch.Int8Input(Quads * BlockColumns);
