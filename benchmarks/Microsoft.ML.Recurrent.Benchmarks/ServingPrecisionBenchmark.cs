@@ -69,7 +69,7 @@ internal static class ServingPrecisionBenchmark
             ("int8 epilogue", () => Int8Kernels.Dequantize(acc.AsSpan(0, rows), i8.Scales.AsSpan(0, rows), 0.01f, add, y)),
             ("bf16 Multiply", () => bf.Multiply(x, y, add, scratch)),
             ("LstmForward (1 row)", () => Engine.Kernels.GateKernels.LstmForward(gates, c0, c1, tc, h, 1, hidden)),
-            ("int8 LSTM network, 50 steps, per step (again)", () => net.Predict(seq50, y)),
+            ("int8 LSTM network, 50 steps, per step (again)", () => net.Predict(seq50, y)),   // pieces repeated alone overlap; a step chain cannot
         };
         Console.WriteLine($"One step's pieces, H {hidden} ({rows} × {cols} weights), ns per call, median of {rounds} rounds:");
         foreach (var (name, call) in pieces)
