@@ -7,8 +7,9 @@ namespace Microsoft.ML.Recurrent.Benchmarks;
 
 /// <summary>
 /// <c>precision</c>: batch-1 latency of the serving path (one sequence per call, as ML.NET's row-by-row mapping runs it) in
-/// float32 (the engine's <see cref="SequencePredictor"/>, all cores and one thread), bfloat16 and int8 (the reduced
-/// <see cref="QuantizedPredictor"/>, one thread; int8 also with the portable kernel forced), on the throughput runner's
+/// float32 (the engine's <see cref="SequencePredictor"/>, all cores as served and one thread), bfloat16 (one thread, as
+/// served) and int8 (the reduced <see cref="QuantizedPredictor"/>: one thread as served, the unit split over all cores,
+/// and one thread with the portable kernel forced), on the throughput runner's
 /// config 5 (LSTM, T 50, I 32, H 128, 1 layer) and a few other shapes. Variants run interleaved, round after round; the
 /// figure is the median over rounds of the mean time per call, with the ratio to float32 (all cores) measured in the same run.
 /// </summary>
@@ -112,7 +113,7 @@ internal static class ServingPrecisionBenchmark
         if (kernels > 0) return Kernels(kernels, rounds);
         Console.WriteLine($"Serving precision, batch-1 latency (µs per sequence, median of {rounds} interleaved rounds); {Environment.ProcessorCount} cores; " +
                           $"AVX-VNNI: {System.Runtime.Intrinsics.X86.AvxVnni.IsSupported}");
-        Console.WriteLine("shape                  | f32 all cores | f32 1 thread |   bf16 |   int8 | int8 portable | bf16/f32 | int8/f32 | int8/f32(1 thr)");
+        Console.WriteLine("shape                  | f32 all cores | f32 1 thread |   bf16 | int8 all cores (threads, parts) | int8 1 thread | int8 portable | bf16/f32 | int8 1 thread/f32 | int8/f32 (1 thr)");
         foreach (var s in Shapes)
         {
             if (only is not null && !s.Name.Contains(only, StringComparison.OrdinalIgnoreCase)) continue;
@@ -128,18 +129,20 @@ internal static class ServingPrecisionBenchmark
 
             var f32 = new SequencePredictor(spec, p);
             var f32One = new SequencePredictor(spec, p, threads: 1);
-            var bf16 = new QuantizedPredictor(spec, p, RecurrentServingPrecision.BFloat16);
-            var int8 = new QuantizedPredictor(spec, p, RecurrentServingPrecision.Int8);
+            var bf16 = new QuantizedPredictor(spec, p, RecurrentServingPrecision.BFloat16);                      // one thread, as served
+            var int8 = new QuantizedPredictor(spec, p, RecurrentServingPrecision.Int8, threads: 0);              // the unit split, all cores
+            var int8One = new QuantizedPredictor(spec, p, RecurrentServingPrecision.Int8, threads: 1);           // as served
             var variants = new (string Name, Action Call)[]
             {
                 ("f32", () => f32.Predict(x, y)),
                 ("f32-1", () => f32One.Predict(x, y)),
                 ("bf16", () => bf16.Predict(x, y)),
                 ("int8", () => int8.Predict(x, y)),
+                ("int8-1", () => int8One.Predict(x, y)),
                 ("int8-portable", () =>
                 {
                     Int8Kernels.PortableOnly = true;
-                    try { int8.Predict(x, y); }
+                    try { int8One.Predict(x, y); }
                     finally { Int8Kernels.PortableOnly = false; }
                 }),
             };
@@ -166,7 +169,8 @@ internal static class ServingPrecisionBenchmark
             }
 
             var us = times.Select(BenchStats.Median).ToArray();
-            Console.WriteLine($"{s.Name,-22} | {us[0],13:F1} | {us[1],12:F1} | {us[2],6:F1} | {us[3],6:F1} | {us[4],13:F1} | {us[2] / us[0],8:F2} | {us[3] / us[0],8:F2} | {us[3] / us[1],15:F2}");
+            Console.WriteLine($"{s.Name,-22} | {us[0],13:F1} | {us[1],12:F1} | {us[2],6:F1} | {us[3],9:F1} ({int8.LastLoopParts}, {int8.Network.Parts}) | {us[4],11:F1} | {us[5],13:F1} | " +
+                              $"{us[2] / us[0],8:F2} | {us[4] / us[0],17:F2} | {us[4] / us[1],16:F2}");
         }
 
         return 0;

@@ -35,9 +35,11 @@ public class QuantizedNetworkTests
         return data;
     }
 
-    internal static (NetworkSpec Spec, float[] Parameters, float[][] Sequences) Problem(CellKind cell, bool bidirectional, int layers, bool tokens, int seed)
+    internal static (NetworkSpec Spec, float[] Parameters, float[][] Sequences) Problem(CellKind cell, bool bidirectional, int layers, bool tokens, int seed,
+        int hidden = 16)
     {
-        const int H = 16, F = 3, V = 9, E = 5, O = 3;
+        const int F = 3, V = 9, E = 5, O = 3;
+        int H = hidden;
         var spec = tokens
             ? new NetworkSpec(cell, 1, H, layers, bidirectional, VocabularySize: V, EmbeddingSize: E, OutputSize: O)
             : new NetworkSpec(cell, F, H, layers, bidirectional, OutputSize: O);
@@ -121,7 +123,7 @@ public class QuantizedNetworkTests
     {
         var cell = (CellKind)cellKind;
         var (spec, p, sequences) = Problem(cell, bidirectional, layers, tokens, seed: 42);
-        var int8 = new QuantizedPredictor(spec, p, RecurrentServingPrecision.Int8);
+        var int8 = new QuantizedPredictor(spec, p, RecurrentServingPrecision.Int8, threads: 1);
         foreach (var x in sequences)
         {
             var dispatched = Run(int8, x, spec.OutputSize);
@@ -131,6 +133,31 @@ public class QuantizedNetworkTests
             finally { Int8Kernels.PortableOnly = false; }
             portable.Select(BitConverter.SingleToInt32Bits).Should().Equal(dispatched.Select(BitConverter.SingleToInt32Bits),
                 AvxVnni.IsSupported ? "the VNNI kernel's integer sums equal the portable kernel's" : "both runs take the portable kernel");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Configurations))]
+    public void UnitSplit_AnyNumberOfParts_SameBits(int cellKind, bool bidirectional, int layers, bool tokens)
+    {
+        var cell = (CellKind)cellKind;
+        var (spec, p, sequences) = Problem(cell, bidirectional, layers, tokens, seed: 7 + cellKind);
+        foreach (var precision in new[] { RecurrentServingPrecision.Int8, RecurrentServingPrecision.BFloat16 })
+        {
+            var alone = new QuantizedPredictor(spec, p, precision, threads: 1);
+            alone.Network.Parts.Should().Be(1);
+            // H 16 in parts of ≥ 32 units cannot split; a lowered minimum cannot either: parts need 32 units. Use H 64.
+            var wide = Problem(cell, bidirectional, layers, tokens, seed: 7 + cellKind, hidden: 64);
+            var one = new QuantizedPredictor(wide.Spec, wide.Parameters, precision, threads: 1);
+            var two = new QuantizedPredictor(wide.Spec, wide.Parameters, precision, threads: 2, unitSplitMinWeights: 0);
+            two.Network.Parts.Should().Be(2);
+            foreach (var x in wide.Sequences)
+            {
+                var expected = Run(one, x, spec.OutputSize);
+                var actual = Run(two, x, spec.OutputSize);
+                actual.Select(BitConverter.SingleToInt32Bits).Should().Equal(expected.Select(BitConverter.SingleToInt32Bits),
+                    $"{precision}: a row's arithmetic does not depend on its part or thread (the loop ran on {two.LastLoopParts} thread(s))");
+            }
         }
     }
 
