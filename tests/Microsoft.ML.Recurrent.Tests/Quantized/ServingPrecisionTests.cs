@@ -155,6 +155,26 @@ public class ServingPrecisionTests : IClassFixture<SmallRegressionFixture>
         child.Should().NotEqual(_f.Float32Scores);
     }
 
+    private sealed class Prediction
+    {
+        public float Score { get; set; }
+    }
+
+    [Fact]
+    public void PredictionEngines_SeveralThreads_MatchTransform()
+    {
+        var int8 = _f.Model.WithServingPrecision(RecurrentServingPrecision.Int8);
+        var rows = SequenceData.MarkedSum(48, seed: 12);
+        var expected = int8.Transform(_f.Ml.Data.LoadFromEnumerable(rows)).GetColumn<float>("Score").ToArray();
+        var actual = new float[rows.Length];
+        Parallel.For(0, 4, new ParallelOptions { MaxDegreeOfParallelism = 4 }, worker =>
+        {
+            using var engine = _f.Ml.Model.CreatePredictionEngine<DenseRow, Prediction>(int8);
+            for (int i = worker; i < rows.Length; i += 4) actual[i] = engine.Predict(rows[i]).Score;
+        });
+        actual.Should().Equal(expected, "each thread has its own workspace over the shared int8 weights");
+    }
+
     [Fact]
     public void LoadedModel_ReducedPayload_ScoresThroughTheReducedPredictor()
     {
