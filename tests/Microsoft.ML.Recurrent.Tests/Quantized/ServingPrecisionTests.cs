@@ -136,6 +136,9 @@ public class ServingPrecisionTests : IClassFixture<SmallRegressionFixture>
         recovered.ServingPrecision.Should().Be(RecurrentServingPrecision.Int8);
         recovered.Model.Parameters.ToArray().Should().Equal(_f.Model.Model.Parameters.ToArray(), "the saved model keeps float32 weights");
         _f.Scores(recovered.WithServingPrecision(RecurrentServingPrecision.Float32)).Should().Equal(_f.Float32Scores);
+        var bf16 = _f.Ml.Recurrent().WithServingPrecision(loaded, RecurrentServingPrecision.BFloat16);
+        bf16.ServingPrecision.Should().Be(RecurrentServingPrecision.BFloat16);
+        _f.Scores(bf16).Should().Equal(_f.Scores(_f.Model.WithServingPrecision(RecurrentServingPrecision.BFloat16)), "the catalog switches a loaded chain too");
     }
 
     [Fact]
