@@ -9,7 +9,8 @@ namespace Microsoft.ML.Recurrent.Benchmarks;
 /// <c>serving-route</c> the multiclass serving chain against the ONNX-adapter route it replaced; <c>bdn</c> the
 /// BenchmarkDotNet suite; <c>gemm-gflops</c> GEMM shapes against peak; <c>streaming</c> streaming training's memory and
 /// throughput; <c>forecasting</c> the forecaster (Fit, backtest through Transform, engine Predict); <c>tagging</c>
-/// per-step outputs against many-to-one (tokens/s); <c>seq2seq</c> encoder–decoder training and decoding.
+/// per-step outputs against many-to-one (tokens/s); <c>seq2seq</c> encoder–decoder training and decoding; <c>precision</c>
+/// batch-1 serving latency in float32, bf16 and int8.
 /// </summary>
 public static class Program
 {
@@ -23,7 +24,8 @@ public static class Program
         "       Microsoft.ML.Recurrent.Benchmarks streaming run --file PATH --rows N [--epochs E] [--hidden H] [--modes memory,stream,auto,cache,cache-memory]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks forecasting [--repeats N] [--steps N] [--calls N] [--only fit|backtest|engine|stationarization] [--threads N]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks tagging [--hidden 128] [--batch 64] [--length 50] [--input 32] [--classes 9] [--repeats 5] [--min-time 1]\n" +
-        "       Microsoft.ML.Recurrent.Benchmarks seq2seq [--repeats N] [--threads N] [--hidden H] [--batch B] [--source T] [--target T] [--attention Additive|Dot|None]";
+        "       Microsoft.ML.Recurrent.Benchmarks seq2seq [--repeats N] [--threads N] [--hidden H] [--batch B] [--source T] [--target T] [--attention Additive|Dot|None]\n" +
+        "       Microsoft.ML.Recurrent.Benchmarks precision [--rounds 7] [--min-time 0.05] [--only SHAPE] [--kernels H]";
 
     /// <summary>Every verb and what runs it (the arguments after the verb).</summary>
     private static readonly Dictionary<string, Func<string[], int>> Verbs = new(StringComparer.Ordinal)
@@ -36,6 +38,7 @@ public static class Program
         ["tagging"] = TaggingBenchmark.Run,
         ["forecasting"] = ForecastingBenchmark.Run,
         ["seq2seq"] = Seq2SeqThroughput.Run,
+        ["precision"] = ServingPrecisionBenchmark.Run,
         ["bdn"] = rest =>
         {
             BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(rest);

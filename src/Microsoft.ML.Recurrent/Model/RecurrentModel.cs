@@ -62,6 +62,14 @@ internal sealed class RecurrentModel
 
     /// <summary>Whether the input is a key-typed token vector feeding an embedding.</summary>
     public bool UsesTokens => Spec.VocabularySize > 0;
+
+    /// <summary>The number format the recurrent and input weights are held in while this model scores (format version 3;
+    /// Float32 for every older payload). The <see cref="Parameters"/> stay float32 whatever it is.</summary>
+    public RecurrentServingPrecision ServingPrecision { get; init; }
+
+    /// <summary>This model with another <see cref="ServingPrecision"/> (same parameters, shared, not copied).</summary>
+    public RecurrentModel WithServingPrecision(RecurrentServingPrecision precision) =>
+        new(Spec, Kind, FeatureColumnName, ClassNames, Parameters, LabelValueKind, History, BestEpoch) { ServingPrecision = precision };
 }
 
 /// <summary>The type of a multiclass label's key values (what <c>MapKeyToValue</c> returns). Stored in the model format.</summary>

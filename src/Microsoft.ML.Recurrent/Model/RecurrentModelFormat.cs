@@ -9,12 +9,13 @@ namespace Microsoft.ML.Recurrent.Model;
 /// ML.NET model zips (as base64 text, see <c>Serving/ModelPayload</c>) and can be stored on their own.
 /// </summary>
 /// <remarks>
-/// *** Binary format *** (version 2, written since issue 13; version 1 is still read. Every number little-endian;
-/// "str" = int32 byte count n, then n bytes of UTF-8)
+/// *** Binary format *** (version 2, written since issue 13; version 3 = version 2 plus the serving precision, written
+/// only for a model that carries a reduced serving precision (issue 8), so a float32 model's bytes are unchanged and older
+/// readers still read them; versions 1 to 3 are read. Every number little-endian; "str" = int32 byte count n, then n bytes of UTF-8)
 /// <code>
 ///   offset  size   field
 ///   0       8      magic: ASCII "MLRNNMDL"
-///   8       4      int32   format version (2; 1 = the same layout without the version-2 block)
+///   8       4      int32   format version (2; 1 = the same layout without the version-2 block; 3 = with the version-3 block)
 ///   12      1      byte    prediction kind: 0 regression, 1 binary classification, 2 multiclass classification
 ///   13      1      byte    cell kind: 0 simple RNN, 1 LSTM, 2 GRU
 ///   14      1      byte    output mode: 0 last hidden state (the only mode these tasks use)
@@ -44,6 +45,11 @@ namespace Microsoft.ML.Recurrent.Model;
 ///                    int32 ensemble member M (1..K), int32 ensemble size K (M..Limits.NumberOfModels),
 ///                    int64 estimated time remaining in ticks (≥ 0)
 ///   --- end of the version 2 block ---
+///   --- version 3 block (absent in versions 1 and 2, which read as Float32) ---
+///   ...     1      byte    serving precision (RecurrentServingPrecision: 0 Float32, 1 BFloat16, 2 Int8); the number format
+///                          the input and recurrent weights are held in while the model scores; the parameters below
+///                          are float32 whatever it is
+///   --- end of the version 3 block ---
 ///   ...     4      int32   parameter count P (must equal the count the spec's ParameterLayout gives)
 ///   ...     4·P    float32 parameters in ParameterLayout order (all finite)
 ///   ...     4      uint32  CRC-32 (IEEE) of every byte before it
@@ -54,7 +60,11 @@ namespace Microsoft.ML.Recurrent.Model;
 /// </remarks>
 internal static class RecurrentModelFormat
 {
+    /// <summary>The version written for a float32-serving model (and the one before <see cref="LatestVersion"/>).</summary>
     public const int Version = 2;
+
+    /// <summary>The newest version: <see cref="Version"/> plus the serving precision, written for reduced-precision models.</summary>
+    public const int LatestVersion = 3;
 
     /// <summary>Bytes of one history record in the version-2 block.</summary>
     internal const int HistoryRecordBytes = 4 + 4 + 8 + 1 + 8 + 8 + 8 + 4 + 4 + 4 + 8;
@@ -79,15 +89,18 @@ internal static class RecurrentModelFormat
     }
 
     /// <summary>Serialises <paramref name="model"/>.</summary>
-    public static byte[] Write(RecurrentModel model) => Write(model, Version);
+    public static byte[] Write(RecurrentModel model) =>
+        Write(model, model?.ServingPrecision is null or RecurrentServingPrecision.Float32 ? Version : LatestVersion);
 
-    /// <summary>Serialises <paramref name="model"/> in format <paramref name="version"/> (1 or 2; 1 drops the label value
-    /// kind and the history, and exists so that the reader's version-1 path stays tested).</summary>
+    /// <summary>Serialises <paramref name="model"/> in format <paramref name="version"/> (1, 2 or 3; 1 drops the label value
+    /// kind and the history, and exists so that the reader's version-1 path stays tested; 1 and 2 drop the serving precision).</summary>
     internal static byte[] Write(RecurrentModel model, int version)
     {
         ArgumentNullException.ThrowIfNull(model);
-        if (version is not (1 or 2))
-            throw new ArgumentOutOfRangeException(nameof(version), version, "The model format has versions 1 and 2.");
+        if (version is not (1 or 2 or 3))
+            throw new ArgumentOutOfRangeException(nameof(version), version, "The model format has versions 1, 2 and 3.");
+        if (!Enum.IsDefined(model.ServingPrecision))
+            throw new ArgumentException($"The model's serving precision {(int)model.ServingPrecision} is unknown.", nameof(model));
         var spec = model.Spec;
         spec.Validate();
         int expected = new ParameterLayout(spec).Count;
@@ -116,6 +129,8 @@ internal static class RecurrentModelFormat
                 WriteString(w, name);
             if (version >= 2)
                 WriteVersion2Block(w, model);
+            if (version >= 3)
+                w.Write((byte)model.ServingPrecision);
             w.Write(model.Parameters.Length);
             Span<byte> four = stackalloc byte[4];
             foreach (float p in model.Parameters)
@@ -170,7 +185,7 @@ internal static class RecurrentModelFormat
     public static RecurrentModel Read(ReadOnlySpan<byte> data)
     {
         const int minimum = 8 + 4 + 4 + 7 * 4 + 4 + 4 + 4 + 4; // fixed header, empty name, C, P, CRC
-        var r = PayloadReader.Open(data, Magic, 1, Version, minimum, PayloadName, out int version);
+        var r = PayloadReader.Open(data, Magic, 1, LatestVersion, minimum, PayloadName, out int version);
         byte kind = r.Byte("prediction kind");
         byte cell = r.Byte("cell kind");
         byte output = r.Byte("output mode");
@@ -252,6 +267,15 @@ internal static class RecurrentModelFormat
             }
         }
 
+        var servingPrecision = RecurrentServingPrecision.Float32;
+        if (version >= 3)
+        {
+            byte precision = r.Byte("serving precision");
+            if (precision > (byte)RecurrentServingPrecision.Int8)
+                throw Invalid($"serving precision {precision} is unknown (0 Float32, 1 BFloat16, 2 Int8)");
+            servingPrecision = (RecurrentServingPrecision)precision;
+        }
+
         var spec = new NetworkSpec((CellKind)cell, inputSize, hidden, layers, bidirectional == 1, dropout,
             vocabulary, embedding, outputSize, OutputMode.LastHidden);
         long expectedCount = CountParameters(spec);
@@ -270,7 +294,10 @@ internal static class RecurrentModelFormat
             parameters[i] = p;
         }
 
-        return new RecurrentModel(spec, predictionKind, featureColumn, classNames, parameters, labelValueKind, history, bestEpoch);
+        return new RecurrentModel(spec, predictionKind, featureColumn, classNames, parameters, labelValueKind, history, bestEpoch)
+        {
+            ServingPrecision = servingPrecision,
+        };
     }
 
     /// <summary>The parameter count of <paramref name="spec"/>, computed in 64 bits (no allocation, no overflow).</summary>

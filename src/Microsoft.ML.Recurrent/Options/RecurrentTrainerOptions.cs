@@ -151,6 +151,14 @@ public abstract class RecurrentTrainerOptions
     /// </summary>
     public Func<RecurrentEpochReport, bool>? EpochCallback { get; set; }
 
+    /// <summary>
+    /// The number format the fitted model holds its input and recurrent weights in while it scores: <see cref="RecurrentServingPrecision.Float32"/>
+    /// (the default), <see cref="RecurrentServingPrecision.BFloat16"/> or <see cref="RecurrentServingPrecision.Int8"/>. Training always runs in
+    /// float32 and the saved model keeps float32 weights; the choice is saved with it and survives <c>mlContext.Model.Load</c>.
+    /// A fitted or loaded model can be switched later with <see cref="RecurrentPredictionTransformer.WithServingPrecision"/>.
+    /// </summary>
+    public RecurrentServingPrecision ServingPrecision { get; set; } = Defaults.ServingPrecision;
+
     /// <summary>Experiments only: the in-memory state to resume training from and to write back to (not public API).</summary>
     internal Engine.Training.TrainingCheckpoint? Checkpoint { get; set; }
 
@@ -213,6 +221,8 @@ public abstract class RecurrentTrainerOptions
             throw Range(nameof(NumberOfModels), NumberOfModels, "must be 1 when training resumes from a checkpoint");
         if (MaximumTrainingTime is TimeSpan limit && limit <= TimeSpan.Zero)
             throw Range(nameof(MaximumTrainingTime), limit, "must be > 0, or null for no limit");
+        if (!Enum.IsDefined(ServingPrecision))
+            throw Range(nameof(ServingPrecision), ServingPrecision, "must be Float32, BFloat16 or Int8");
     }
 
     private static ArgumentOutOfRangeException Range(string name, object value, string rule) =>
@@ -238,6 +248,7 @@ public abstract class RecurrentTrainerOptions
         public const int EarlyStoppingPatience = 5;
         public const RecurrentValidationSplit ValidationSplit = RecurrentValidationSplit.Random;
         public const int NumberOfModels = 1;
+        public const RecurrentServingPrecision ServingPrecision = RecurrentServingPrecision.Float32;
     }
 
     /// <summary>

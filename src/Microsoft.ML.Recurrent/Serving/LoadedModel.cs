@@ -2,6 +2,7 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Microsoft.ML.Data;
+using Microsoft.ML.Recurrent.Engine.Quantized;
 using Microsoft.ML.Recurrent.Engine.Training;
 using Microsoft.ML.Recurrent.Model;
 
@@ -17,17 +18,24 @@ internal sealed class LoadedModel
     [ThreadStatic] private static float[]? t_sequence;
 
     private readonly SequencePredictor _predictor;
+    private readonly QuantizedPredictor? _reduced;   // the model's reduced serving precision, when it has one
 
     public LoadedModel(RecurrentModel model)
     {
         Model = model;
         _predictor = new SequencePredictor(model.Spec, model.Parameters);
+        if (model.ServingPrecision != RecurrentServingPrecision.Float32)
+            _reduced = new QuantizedPredictor(model.Spec, model.Parameters, model.ServingPrecision);
     }
 
     public RecurrentModel Model { get; }
 
-    /// <summary>The engine's predictor over <see cref="Model"/>'s parameters (benchmarks time it without the row checks).</summary>
+    /// <summary>The engine's float32 predictor over <see cref="Model"/>'s parameters (benchmarks time it without the row checks);
+    /// rows are scored by <see cref="ReducedPredictor"/> instead when the model has a reduced serving precision.</summary>
     public SequencePredictor Predictor => _predictor;
+
+    /// <summary>The reduced-precision predictor that scores the rows; null for a Float32 model.</summary>
+    public QuantizedPredictor? ReducedPredictor => _reduced;
 
     /// <summary>Head outputs per sequence (1, or K for multiclass).</summary>
     public int OutputSize => Model.Spec.OutputSize;
@@ -62,7 +70,8 @@ internal sealed class LoadedModel
             }
         }
 
-        _predictor.Predict(x, output);
+        if (_reduced is not null) _reduced.Predict(x, output);
+        else _predictor.Predict(x, output);
     }
 
     /// <summary>Runs the network on a key vector (token ids, key 0 = padding/unknown).</summary>
@@ -87,7 +96,8 @@ internal sealed class LoadedModel
             buffer[position] = id;
         }
 
-        _predictor.Predict(buffer.AsSpan(0, n), output);
+        if (_reduced is not null) _reduced.Predict(buffer.AsSpan(0, n), output);
+        else _predictor.Predict(buffer.AsSpan(0, n), output);
     }
 
     private void CheckLength(int n, int f)

@@ -182,7 +182,10 @@ internal sealed class RecurrentTrainerCore
 
         var labelValueKind = _kind == PredictionKind.MulticlassClassification
             ? LabelValues.KindOf(input.Schema[o.LabelColumnName], label.ClassNames) : LabelValueKind.Text;
-        var model = new RecurrentModel(spec, _kind, o.FeatureColumnName, label.ClassNames, parameters, labelValueKind, history, result.BestEpoch);
+        var model = new RecurrentModel(spec, _kind, o.FeatureColumnName, label.ClassNames, parameters, labelValueKind, history, result.BestEpoch)
+        {
+            ServingPrecision = o.ServingPrecision,
+        };
         var chain = ServingChain.Build(model, input.Schema);
         return new RecurrentPredictionTransformer(chain, model, input.Schema[o.FeatureColumnName].Type);
     }

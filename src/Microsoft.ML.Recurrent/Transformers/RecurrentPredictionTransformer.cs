@@ -53,6 +53,29 @@ public sealed class RecurrentPredictionTransformer : ISingleFeaturePredictionTra
     /// unknown size (or a vector of keys for token models), since a loaded chain does not carry its input schema.</summary>
     public DataViewType FeatureColumnType { get; }
 
+    /// <summary>The number format the input and recurrent weights are held in while this model scores (saved with the model).</summary>
+    public RecurrentServingPrecision ServingPrecision => _model.ServingPrecision;
+
+    /// <summary>
+    /// This model scoring in another number format: <see cref="RecurrentServingPrecision.Int8"/> (per-row int8 weights, inputs
+    /// quantized per step) or <see cref="RecurrentServingPrecision.BFloat16"/> for lower single-sequence latency, or
+    /// <see cref="RecurrentServingPrecision.Float32"/> to go back to the exact scores. The weights saved with the model stay
+    /// float32 (so the switch can always be undone); the choice itself is saved and survives <c>mlContext.Model.Load</c>.
+    /// Works on a fitted model and on <see cref="FromLoadedModel"/> of a loaded one; this transformer is left unchanged.
+    /// </summary>
+    /// <param name="precision">The serving precision.</param>
+    /// <returns>A new transformer with the same weights, classes and history, scoring in <paramref name="precision"/>.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="precision"/> is not a defined value.</exception>
+    public RecurrentPredictionTransformer WithServingPrecision(RecurrentServingPrecision precision)
+    {
+        if (!Enum.IsDefined(precision))
+            throw new ArgumentOutOfRangeException(nameof(precision), precision, $"precision must be Float32, BFloat16 or Int8; it was {precision}.");
+        var model = _model.WithServingPrecision(precision);
+        if (precision != RecurrentServingPrecision.Float32)
+            _ = new Engine.Quantized.QuantizedNetwork(model.Spec, model.Parameters, precision); // fail here, not at the first row, if the shape is not supported
+        return new RecurrentPredictionTransformer(ServingChain.Build(model, FeatureColumnType), model, FeatureColumnType);
+    }
+
     /// <summary>The stored model (format, serving chain, export).</summary>
     internal RecurrentModel StoredModel => _model;
 

@@ -1,0 +1,382 @@
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Microsoft.ML.Recurrent.Engine.Quantized;
+
+/// <summary>
+/// A weight matrix W (R rows, C columns, PyTorch's (out, in) layout) held as int8 with one scale per row, multiplied by
+/// a float vector that is itself quantized to int8 on the fly (dynamic quantization, as PyTorch's
+/// <c>quantize_dynamic</c> does for <c>nn.LSTM</c>):
+/// <code>
+///   s_r = max_c |W[r, c]| / 127          q[r, c] = round_even(W[r, c] / s_r) ∈ [−127, 127]   (s_r = 0: q = 0)
+///   s_x = max_c |x[c]| / 127             u[c]    = round_even(x[c] · 127 / max |x|) ∈ [−127, 127]
+///   y[r] = (float)(Σ_c q[r, c] · u[c]) · s_r · s_x + add[r]
+/// </code>
+/// The integer sum is exact (int32, modulo 2^32, and the true value fits while C ≤ <see cref="MaxColumns"/>), so every
+/// kernel that computes it — the AVX-VNNI one (VPDPBUSD), the portable Vector256 one and the scalar reference — gives
+/// the same bits; only the float epilogue rounds.
+/// <para>
+/// Packed layout: blocks of 8 rows × 4 columns, 32 bytes each, row block by row block:
+/// <c>Packed[((r / 8) · Quads + c / 4) · 32 + (r % 8) · 4 + c % 4] = q[r, c]</c> (rows padded to a multiple of 8, columns to a
+/// multiple of 4, with zeros). One 256-bit VPDPBUSD multiplies a block by the broadcast 4 values u[4k..4k+3] and adds
+/// the four products of each row into that row's int32 lane: no horizontal sums. VPDPBUSD multiplies unsigned by
+/// signed bytes, so the kernel feeds u + 128 (u XOR 0x80) and subtracts 128 · Σ_c q[r, c] (<see cref="RowSums"/>) at the end.
+/// </para>
+/// </summary>
+internal sealed class Int8Matrix : IReducedMatrix
+{
+    /// <summary>Rows per packed block (one 256-bit vector of int32 lanes).</summary>
+    public const int BlockRows = 8;
+
+    /// <summary>Columns per packed block (VPDPBUSD sums 4 byte products per lane).</summary>
+    public const int BlockColumns = 4;
+
+    /// <summary>The most columns for which Σ q·u is guaranteed to fit in int32 (127 · 127 · C &lt; 2^31).</summary>
+    public const int MaxColumns = 1 << 17;
+
+    public Int8Matrix(ReadOnlySpan<float> weights, int rows, int columns)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(rows, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(columns, 1);
+        if (columns > MaxColumns)
+            throw new NotSupportedException($"Int8 serving supports layers with at most {MaxColumns} inputs; this layer has {columns}.");
+        if (weights.Length != (long)rows * columns)
+            throw new ArgumentException($"Expected {(long)rows * columns} weights, got {weights.Length}.", nameof(weights));
+        Rows = rows;
+        Columns = columns;
+        RowBlocks = (rows + BlockRows - 1) / BlockRows;
+        Quads = (columns + BlockColumns - 1) / BlockColumns;
+        Packed = new sbyte[(long)RowBlocks * Quads * BlockRows * BlockColumns];
+        Scales = new float[RowBlocks * BlockRows];
+        RowSums = new int[RowBlocks * BlockRows];
+        for (int r = 0; r < rows; r++)
+        {
+            var row = weights.Slice(r * columns, columns);
+            float scale = RowScale(row);
+            Scales[r] = scale;
+            int sum = 0;
+            for (int c = 0; c < columns; c++)
+            {
+                sbyte q = Quantize(row[c], scale);
+                Packed[Index(r, c)] = q;
+                sum += q;
+            }
+
+            RowSums[r] = sum;
+        }
+    }
+
+    public int Rows { get; }
+    public int Columns { get; }
+
+    /// <summary>Row blocks of <see cref="BlockRows"/> rows (the last one padded with zero rows).</summary>
+    public int RowBlocks { get; }
+
+    /// <summary>Column groups of <see cref="BlockColumns"/> columns (the last one padded with zero columns).</summary>
+    public int Quads { get; }
+
+    /// <summary>The quantized weights in the block layout of the class remarks.</summary>
+    public sbyte[] Packed { get; }
+
+    /// <summary>(rows padded to 8) per-row scale s_r = max |W[r, ·]| / 127 (0 for an all-zero row and for padding).</summary>
+    public float[] Scales { get; }
+
+    /// <summary>(rows padded to 8) Σ_c q[r, c], for the unsigned-input correction of the VNNI kernel.</summary>
+    public int[] RowSums { get; }
+
+    /// <summary>Position of q[r, c] in <see cref="Packed"/>.</summary>
+    public int Index(int r, int c) => ((r / BlockRows) * Quads + c / BlockColumns) * (BlockRows * BlockColumns) + (r % BlockRows) * BlockColumns + c % BlockColumns;
+
+    /// <summary>q[r, c].</summary>
+    public sbyte At(int r, int c) => Packed[Index(r, c)];
+
+    /// <summary>The dequantized weight q[r, c] · s_r.</summary>
+    public float Dequantized(int r, int c) => At(r, c) * Scales[r];
+
+    /// <summary>max |w| / 127.</summary>
+    public static float RowScale(ReadOnlySpan<float> row) => MathF.Abs(TensorPrimitives.MaxMagnitude(row)) / 127f;
+
+    /// <summary>round_even(w / scale), clamped to [−127, 127]; 0 when scale is 0.</summary>
+    public static sbyte Quantize(float w, float scale)
+    {
+        if (scale == 0f) return 0;
+        double q = Math.Round(w / (double)scale, MidpointRounding.ToEven);
+        return (sbyte)Math.Clamp(q, -127, 127);
+    }
+
+    /// <summary>y = W·x + add over the <see cref="Rows"/> rows (add may be y itself).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void Multiply(ReadOnlySpan<float> x, Span<float> y, ReadOnlySpan<float> add, QuantizedScratch scratch)
+    {
+        var q = scratch.Int8Input(Quads * BlockColumns);
+        float sx = Int8Kernels.QuantizeVector(x.Slice(0, Columns), q);
+        var acc = scratch.Int32Rows(RowBlocks * BlockRows);
+        Int8Kernels.Multiply(this, q, acc);
+        Int8Kernels.Dequantize(acc.Slice(0, Rows), Scales.AsSpan(0, Rows), sx, add.Slice(0, Rows), y.Slice(0, Rows));
+    }
+}
+
+/// <summary>The int8 kernels of <see cref="Int8Matrix"/>: vector quantization, the three exact integer products, the float epilogue.</summary>
+internal static class Int8Kernels
+{
+    [ThreadStatic] private static bool t_portableOnly;
+
+    /// <summary>Whether <see cref="Multiply"/> uses the AVX-VNNI kernel on this machine (and this thread has not turned it off).</summary>
+    public static bool UsesVnni => AvxVnni.IsSupported && !t_portableOnly;
+
+    /// <summary>Tests and benchmarks: true makes <see cref="Multiply"/> use the portable kernel on the calling thread.</summary>
+    public static bool PortableOnly
+    {
+        get => t_portableOnly;
+        set => t_portableOnly = value;
+    }
+
+    /// <summary>
+    /// q[c] = round_even(x[c] · (127 / max |x|)) clamped to [−127, 127] for c &lt; |x|, 0 for the padding up to |q|; returns
+    /// the scale max |x| / 127 (0 and all-zero q when x is all zeros). The vector and scalar parts round the same way.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float QuantizeVector(ReadOnlySpan<float> x, Span<sbyte> q)
+    {
+        int n = x.Length;
+        if (q.Length < n) throw new ArgumentException($"The quantized vector needs {n} values, got {q.Length}.", nameof(q));
+        float max = MaxAbs(x);
+        if (!(max > 0f))
+        {
+            q.Clear();
+            return 0f;
+        }
+
+        float inv = 127f / max;
+        ref float x0 = ref MemoryMarshal.GetReference(x);
+        ref sbyte q0 = ref MemoryMarshal.GetReference(q);
+        int i = 0;
+        if (Avx2.IsSupported)
+        {
+            // vcvtps2dq rounds to nearest even (the default MXCSR mode .NET never changes), then two saturating packs and
+            // one permute put the 32 bytes back in order. |x · inv| ≤ 127 (+ a rounding), so neither pack saturates and
+            // the result equals the portable Round + clamp + narrow below.
+            var vInv = Vector256.Create(inv);
+            var order = Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7);
+            var lo = Vector256.Create(-127);
+            var hi = Vector256.Create(127);
+            for (; i + 32 <= n; i += 32)
+            {
+                var a = Vector256.Min(Vector256.Max(Avx.ConvertToVector256Int32(Vector256.LoadUnsafe(ref x0, (nuint)i) * vInv), lo), hi);
+                var b = Vector256.Min(Vector256.Max(Avx.ConvertToVector256Int32(Vector256.LoadUnsafe(ref x0, (nuint)(i + 8)) * vInv), lo), hi);
+                var c = Vector256.Min(Vector256.Max(Avx.ConvertToVector256Int32(Vector256.LoadUnsafe(ref x0, (nuint)(i + 16)) * vInv), lo), hi);
+                var d = Vector256.Min(Vector256.Max(Avx.ConvertToVector256Int32(Vector256.LoadUnsafe(ref x0, (nuint)(i + 24)) * vInv), lo), hi);
+                var bytes = Avx2.PackSignedSaturate(Avx2.PackSignedSaturate(a, b), Avx2.PackSignedSaturate(c, d));
+                Avx2.PermuteVar8x32(bytes.AsInt32(), order).AsSByte().StoreUnsafe(ref q0, (nuint)i);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var vInv = Vector256.Create(inv);
+            var lo = Vector256.Create(-127f);
+            var hi = Vector256.Create(127f);
+            for (; i + 32 <= n; i += 32)
+            {
+                var a = Vector256.ConvertToInt32(Vector256.Min(Vector256.Max(Vector256.Round(Vector256.LoadUnsafe(ref x0, (nuint)i) * vInv), lo), hi));
+                var b = Vector256.ConvertToInt32(Vector256.Min(Vector256.Max(Vector256.Round(Vector256.LoadUnsafe(ref x0, (nuint)(i + 8)) * vInv), lo), hi));
+                var c = Vector256.ConvertToInt32(Vector256.Min(Vector256.Max(Vector256.Round(Vector256.LoadUnsafe(ref x0, (nuint)(i + 16)) * vInv), lo), hi));
+                var d = Vector256.ConvertToInt32(Vector256.Min(Vector256.Max(Vector256.Round(Vector256.LoadUnsafe(ref x0, (nuint)(i + 24)) * vInv), lo), hi));
+                Vector256.Narrow(Vector256.Narrow(a, b), Vector256.Narrow(c, d)).StoreUnsafe(ref q0, (nuint)i);
+            }
+        }
+
+        for (; i < n; i++) q[i] = (sbyte)Math.Clamp(MathF.Round(x[i] * inv), -127f, 127f);
+        q.Slice(n).Clear();
+        return max / 127f;
+    }
+
+    /// <summary>max |x| (x finite; 0 for an empty span): one vector pass without TensorPrimitives' NaN bookkeeping.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float MaxAbs(ReadOnlySpan<float> x)
+    {
+        int n = x.Length, i = 0;
+        float max = 0f;
+        ref float x0 = ref MemoryMarshal.GetReference(x);
+        if (Vector256.IsHardwareAccelerated && n >= 16)
+        {
+            Vector256<float> m0 = default, m1 = default;
+            for (; i + 16 <= n; i += 16)
+            {
+                m0 = Vector256.Max(m0, Vector256.Abs(Vector256.LoadUnsafe(ref x0, (nuint)i)));
+                m1 = Vector256.Max(m1, Vector256.Abs(Vector256.LoadUnsafe(ref x0, (nuint)(i + 8))));
+            }
+
+            var m = Vector256.Max(m0, m1);
+            for (int k = 0; k < 8; k++) max = Math.Max(max, m.GetElement(k));
+        }
+
+        for (; i < n; i++) max = Math.Max(max, Math.Abs(x[i]));
+        return max;
+    }
+
+    /// <summary>acc[r] = Σ_c q[r, c] · u[c] for every padded row (acc: ≥ RowBlocks · 8; u: ≥ Quads · 4, zero padded).</summary>
+    public static void Multiply(Int8Matrix m, ReadOnlySpan<sbyte> u, Span<int> acc)
+    {
+        if (UsesVnni) MultiplyVnni(m, u, acc);
+        else MultiplyPortable(m, u, acc);
+    }
+
+    /// <summary>The AVX-VNNI kernel (VPDPBUSD on unsigned u + 128, corrected by 128 · row sums). Four row blocks share each broadcast.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void MultiplyVnni(Int8Matrix m, ReadOnlySpan<sbyte> u, Span<int> acc)
+    {
+        if (!AvxVnni.IsSupported) throw new PlatformNotSupportedException("AVX-VNNI is not supported on this machine.");
+        int quads = m.Quads, blocks = m.RowBlocks;
+        CheckSizes(m, u, acc);
+        ref sbyte w0 = ref MemoryMarshal.GetArrayDataReference(m.Packed);
+        ref int x0 = ref Unsafe.As<sbyte, int>(ref MemoryMarshal.GetReference(u));
+        ref int a0 = ref MemoryMarshal.GetReference(acc);
+        ref int s0 = ref MemoryMarshal.GetArrayDataReference(m.RowSums);
+        var flip = Vector256.Create(unchecked((int)0x80808080));
+        nuint stride = (nuint)quads * 32;
+        int b = 0;
+        for (; b + 4 <= blocks; b += 4)
+        {
+            ref sbyte p = ref Unsafe.Add(ref w0, (nuint)b * stride);
+            Vector256<int> c0 = default, c1 = default, c2 = default, c3 = default;
+            Vector256<int> d0 = default, d1 = default, d2 = default, d3 = default;   // odd quads: eight independent chains
+            nuint k = 0;
+            for (; k + 2 <= (nuint)quads; k += 2)
+            {
+                var xv = (Vector256.Create(Unsafe.Add(ref x0, k)) ^ flip).AsByte();
+                var xw = (Vector256.Create(Unsafe.Add(ref x0, k + 1)) ^ flip).AsByte();
+                nuint at = k * 32;
+                c0 = AvxVnni.MultiplyWideningAndAdd(c0, xv, Vector256.LoadUnsafe(ref p, at));
+                c1 = AvxVnni.MultiplyWideningAndAdd(c1, xv, Vector256.LoadUnsafe(ref p, at + stride));
+                c2 = AvxVnni.MultiplyWideningAndAdd(c2, xv, Vector256.LoadUnsafe(ref p, at + 2 * stride));
+                c3 = AvxVnni.MultiplyWideningAndAdd(c3, xv, Vector256.LoadUnsafe(ref p, at + 3 * stride));
+                d0 = AvxVnni.MultiplyWideningAndAdd(d0, xw, Vector256.LoadUnsafe(ref p, at + 32));
+                d1 = AvxVnni.MultiplyWideningAndAdd(d1, xw, Vector256.LoadUnsafe(ref p, at + 32 + stride));
+                d2 = AvxVnni.MultiplyWideningAndAdd(d2, xw, Vector256.LoadUnsafe(ref p, at + 32 + 2 * stride));
+                d3 = AvxVnni.MultiplyWideningAndAdd(d3, xw, Vector256.LoadUnsafe(ref p, at + 32 + 3 * stride));
+            }
+
+            if (k < (nuint)quads)
+            {
+                var xv = (Vector256.Create(Unsafe.Add(ref x0, k)) ^ flip).AsByte();
+                nuint at = k * 32;
+                c0 = AvxVnni.MultiplyWideningAndAdd(c0, xv, Vector256.LoadUnsafe(ref p, at));
+                c1 = AvxVnni.MultiplyWideningAndAdd(c1, xv, Vector256.LoadUnsafe(ref p, at + stride));
+                c2 = AvxVnni.MultiplyWideningAndAdd(c2, xv, Vector256.LoadUnsafe(ref p, at + 2 * stride));
+                c3 = AvxVnni.MultiplyWideningAndAdd(c3, xv, Vector256.LoadUnsafe(ref p, at + 3 * stride));
+            }
+
+            c0 += d0;
+            c1 += d1;
+            c2 += d2;
+            c3 += d3;
+
+            nuint r = (nuint)b * 8;
+            (c0 - (Vector256.LoadUnsafe(ref s0, r) << 7)).StoreUnsafe(ref a0, r);
+            (c1 - (Vector256.LoadUnsafe(ref s0, r + 8) << 7)).StoreUnsafe(ref a0, r + 8);
+            (c2 - (Vector256.LoadUnsafe(ref s0, r + 16) << 7)).StoreUnsafe(ref a0, r + 16);
+            (c3 - (Vector256.LoadUnsafe(ref s0, r + 24) << 7)).StoreUnsafe(ref a0, r + 24);
+        }
+
+        for (; b < blocks; b++)
+        {
+            ref sbyte p = ref Unsafe.Add(ref w0, (nuint)b * stride);
+            Vector256<int> c0 = default, c1 = default;
+            nuint k = 0;
+            for (; k + 2 <= (nuint)quads; k += 2)
+            {
+                c0 = AvxVnni.MultiplyWideningAndAdd(c0, (Vector256.Create(Unsafe.Add(ref x0, k)) ^ flip).AsByte(), Vector256.LoadUnsafe(ref p, k * 32));
+                c1 = AvxVnni.MultiplyWideningAndAdd(c1, (Vector256.Create(Unsafe.Add(ref x0, k + 1)) ^ flip).AsByte(), Vector256.LoadUnsafe(ref p, k * 32 + 32));
+            }
+
+            if (k < (nuint)quads)
+                c0 = AvxVnni.MultiplyWideningAndAdd(c0, (Vector256.Create(Unsafe.Add(ref x0, k)) ^ flip).AsByte(), Vector256.LoadUnsafe(ref p, k * 32));
+            nuint r = (nuint)b * 8;
+            (c0 + c1 - (Vector256.LoadUnsafe(ref s0, r) << 7)).StoreUnsafe(ref a0, r);
+        }
+    }
+
+    /// <summary>The portable kernel: bytes widened to int16 (products are exact in int16: |q · u| ≤ 127²), then to int32
+    /// lanes that each hold one (row, column mod 4) partial sum; the four lanes of a row are added at the end.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void MultiplyPortable(Int8Matrix m, ReadOnlySpan<sbyte> u, Span<int> acc)
+    {
+        int quads = m.Quads, blocks = m.RowBlocks;
+        CheckSizes(m, u, acc);
+        ref sbyte w0 = ref MemoryMarshal.GetArrayDataReference(m.Packed);
+        ref int x0 = ref Unsafe.As<sbyte, int>(ref MemoryMarshal.GetReference(u));
+        for (int b = 0; b < blocks; b++)
+        {
+            ref sbyte p = ref Unsafe.Add(ref w0, (nuint)b * (nuint)quads * 32);
+            Vector256<int> r01 = default, r23 = default, r45 = default, r67 = default;
+            for (nuint k = 0; k < (nuint)quads; k++)
+            {
+                var (wl, wh) = Vector256.Widen(Vector256.LoadUnsafe(ref p, k * 32));
+                var (xl, xh) = Vector256.Widen(Vector256.Create(Unsafe.Add(ref x0, k)).AsSByte());
+                var (p0, p1) = Vector256.Widen(wl * xl);
+                var (p2, p3) = Vector256.Widen(wh * xh);
+                r01 += p0;
+                r23 += p1;
+                r45 += p2;
+                r67 += p3;
+            }
+
+            var rows = acc.Slice(b * 8, 8);
+            Reduce(r01, rows, 0);
+            Reduce(r23, rows, 2);
+            Reduce(r45, rows, 4);
+            Reduce(r67, rows, 6);
+        }
+
+        static void Reduce(Vector256<int> v, Span<int> rows, int first)
+        {
+            rows[first] = unchecked(v.GetElement(0) + v.GetElement(1) + v.GetElement(2) + v.GetElement(3));
+            rows[first + 1] = unchecked(v.GetElement(4) + v.GetElement(5) + v.GetElement(6) + v.GetElement(7));
+        }
+    }
+
+    /// <summary>The scalar reference: acc[r] = Σ_c q[r, c] · u[c], one product at a time.</summary>
+    public static void MultiplyScalar(Int8Matrix m, ReadOnlySpan<sbyte> u, Span<int> acc)
+    {
+        CheckSizes(m, u, acc);
+        acc.Slice(0, m.RowBlocks * 8).Clear();
+        for (int r = 0; r < m.Rows; r++)
+        {
+            int sum = 0;
+            for (int c = 0; c < m.Columns; c++) sum = unchecked(sum + m.At(r, c) * u[c]);
+            acc[r] = sum;
+        }
+    }
+
+    /// <summary>y[r] = (float)acc[r] · scale[r] · sx + add[r] (add may alias y).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Dequantize(ReadOnlySpan<int> acc, ReadOnlySpan<float> scale, float sx, ReadOnlySpan<float> add, Span<float> y)
+    {
+        int n = y.Length, i = 0;
+        if (acc.Length < n || scale.Length < n || add.Length < n) throw new ArgumentException("The epilogue's buffers are shorter than the output.");
+        ref int a0 = ref MemoryMarshal.GetReference(acc);
+        ref float s0 = ref MemoryMarshal.GetReference(scale);
+        ref float b0 = ref MemoryMarshal.GetReference(add);
+        ref float y0 = ref MemoryMarshal.GetReference(y);
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var vs = Vector256.Create(sx);
+            for (; i + 8 <= n; i += 8)
+            {
+                var v = Vector256.ConvertToSingle(Vector256.LoadUnsafe(ref a0, (nuint)i)) * Vector256.LoadUnsafe(ref s0, (nuint)i) * vs + Vector256.LoadUnsafe(ref b0, (nuint)i);
+                v.StoreUnsafe(ref y0, (nuint)i);
+            }
+        }
+
+        for (; i < n; i++) y[i] = (float)acc[i] * scale[i] * sx + add[i];
+    }
+
+    private static void CheckSizes(Int8Matrix m, ReadOnlySpan<sbyte> u, Span<int> acc)
+    {
+        if (u.Length < m.Quads * 4) throw new ArgumentException($"The quantized input needs {m.Quads * 4} values (zero padded), got {u.Length}.", nameof(u));
+        if (acc.Length < m.RowBlocks * 8) throw new ArgumentException($"The accumulator needs {m.RowBlocks * 8} values, got {acc.Length}.", nameof(acc));
+    }
+}
