@@ -115,20 +115,18 @@ public class GoldenTests
     [MemberData(nameof(Configurations))]
     public void Engine_Configuration_MatchesTheRecordedBits(string configuration, string forward, string trained)
     {
-        int rowWidth = RowProduct.MaxVectorWidth, gateWidth = GateKernels.MaxVectorWidth, loopWidth = ElementwiseLoops.MaxVectorWidth;
+        int width = Lanes.MaxVectorWidth;
         var isa = Gemm.MaxIsa;
         try
         {
-            RowProduct.MaxVectorWidth = GateKernels.MaxVectorWidth = ElementwiseLoops.MaxVectorWidth = 256;
+            Lanes.MaxVectorWidth = 256;
             Gemm.MaxIsa = GemmIsa.Vector256;
             var actual = Run(configuration);
             actual.Should().Be((forward, trained), $"{configuration} must keep the engine's recorded bits");
         }
         finally
         {
-            RowProduct.MaxVectorWidth = rowWidth;
-            GateKernels.MaxVectorWidth = gateWidth;
-            ElementwiseLoops.MaxVectorWidth = loopWidth;
+            Lanes.MaxVectorWidth = width;
             Gemm.MaxIsa = isa;
         }
     }

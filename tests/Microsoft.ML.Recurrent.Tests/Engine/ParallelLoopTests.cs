@@ -56,10 +56,10 @@ public class ParallelLoopTests
             }
         }
 
-        int saved = RowProduct.MaxVectorWidth;
+        int saved = Lanes.MaxVectorWidth;
         try
         {
-            RowProduct.MaxVectorWidth = width;
+            Lanes.MaxVectorWidth = width;
             var whole = (float[])c0.Clone();
             RowProduct.Multiply(M, N, K, a, Lda, b, Ldb, whole, Ldc, accumulate: true);
             BitsOf(whole).Should().Equal(BitsOf(expected), $"the full product (vector width {width})");
@@ -82,7 +82,7 @@ public class ParallelLoopTests
         }
         finally
         {
-            RowProduct.MaxVectorWidth = saved;
+            Lanes.MaxVectorWidth = saved;
         }
     }
 
@@ -129,10 +129,10 @@ public class ParallelLoopTests
         // thread: every column path of every width (blocks of 4×16, 8, 4×4, 4 and the scalar tail) must give each column
         // the same chain acc + row 0 + row 1 + …, so the bits do not depend on the width.
         const int Rows = 37;
-        int saved = ElementwiseLoops.MaxVectorWidth;
+        int saved = Lanes.MaxVectorWidth;
         try
         {
-            ElementwiseLoops.MaxVectorWidth = width;
+            Lanes.MaxVectorWidth = width;
             foreach (int cols in Enumerable.Range(0, 2 * 64 + 16 + 8 + 4 + 3 + 1).Append(403))
             {
                 int lda = cols + 7;
@@ -151,7 +151,7 @@ public class ParallelLoopTests
         }
         finally
         {
-            ElementwiseLoops.MaxVectorWidth = saved;
+            Lanes.MaxVectorWidth = saved;
         }
     }
 
