@@ -30,7 +30,7 @@ internal static class LaneFamilyCheck
     /// <summary>s = fma(a, b, s) in the family's rounding, over p in order: what <see cref="RowProduct"/> must give at every width.</summary>
     private static void RowProductIsTheFamilyChain()
     {
-        const int M = 5, N = 2 * 4 * 16 + 3, K = 37;
+        const int M = 11, N = 2 * 4 * 16 + 16 + 3, K = 37; // 8 + 3 rows: the 8 × 2 tiles and the 4 × 4 ones
         var rng = new Random(3);
         var a = Enumerable.Range(0, M * K).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
         var b = Enumerable.Range(0, K * N).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();

@@ -159,6 +159,15 @@ internal static unsafe class RowProduct
         where TV : struct where V : struct, ILanes<TV>
     {
         int w = (int)V.Count, w4 = 4 * w, j = 0;
+        if (UseTall && w == 16 && m >= 8)
+        {
+            // 512-bit lanes (32 registers): rows in groups of 8 with 8 × 2-vector tiles, the rest of the rows below.
+            int m8 = m & ~7;
+            Tall<TV, V>(m8, n, k, a, lda, b, ldb, c, ldc, d, ldd);
+            if (m8 < m) Run<TV, V>(m - m8, n, k, a + m8 * lda, lda, b, ldb, c + m8 * ldc, ldc, At(d, m8 * ldd), ldd);
+            return;
+        }
+
         if (m == 1)
         {
             for (; j + 16 * w <= n; j += 16 * w) Row1x16<TV, V>(k, a, b + j, ldb, c + j, At(d, j));
@@ -180,6 +189,73 @@ internal static unsafe class RowProduct
         }
 
         if (j < n) Scalar<TV, V>(m, j, n, k, a, lda, b, ldb, c, ldc, d, ldd);
+    }
+
+    /// <summary>Whether rows go in groups of 8 through <see cref="Tile8x2{TV, V}"/> at 512 bits (a switch for benchmarks; the bits are the same).</summary>
+    internal static bool UseTall { get; set; } = true;
+
+    /// <summary>
+    /// m (a multiple of 8) rows: 8 × 2-vector tiles (16 accumulators), then 4 × 1-vector tiles, then the scalar tail.
+    /// Per step of k a tile loads 2 vectors of B for 16 fused multiply–adds (the 4 × 4 tile loads 4): B's rows lie
+    /// 4H floats apart, a power-of-two stride that maps a panel of B onto a few L1 sets, so B comes from L2 whatever the
+    /// tile, and the taller tile halves that traffic.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Tall<TV, V>(int m, int n, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
+        where TV : struct where V : struct, ILanes<TV>
+    {
+        int w = (int)V.Count, j = 0;
+        for (; j + 2 * w <= n; j += 2 * w)
+            for (int i = 0; i < m; i += 8) Tile8x2<TV, V>(k, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, At(d, i * ldd + j), ldd);
+        for (; j + w <= n; j += w)
+            for (int i = 0; i < m; i += 4) Tile4x1<TV, V>(k, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, At(d, i * ldd + j), ldd);
+        if (j < n) Scalar<TV, V>(m, j, n, k, a, lda, b, ldb, c, ldc, d, ldd);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Tile8x2<TV, V>(int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
+        where TV : struct where V : struct, ILanes<TV>
+    {
+        int w = (int)V.Count;
+        float* a0 = a, a1 = a + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda, a6 = a5 + lda, a7 = a6 + lda;
+        TV c00 = V.Zero, c01 = V.Zero, c10 = V.Zero, c11 = V.Zero, c20 = V.Zero, c21 = V.Zero, c30 = V.Zero, c31 = V.Zero;
+        TV c40 = V.Zero, c41 = V.Zero, c50 = V.Zero, c51 = V.Zero, c60 = V.Zero, c61 = V.Zero, c70 = V.Zero, c71 = V.Zero;
+        for (int p = 0; p < k; p++, b += ldb)
+        {
+            TV b0 = V.Load(b), b1 = V.Load(b + w);
+            TV x = V.Splat(a0[p]);
+            c00 = V.Fma(x, b0, c00); c01 = V.Fma(x, b1, c01);
+            x = V.Splat(a1[p]);
+            c10 = V.Fma(x, b0, c10); c11 = V.Fma(x, b1, c11);
+            x = V.Splat(a2[p]);
+            c20 = V.Fma(x, b0, c20); c21 = V.Fma(x, b1, c21);
+            x = V.Splat(a3[p]);
+            c30 = V.Fma(x, b0, c30); c31 = V.Fma(x, b1, c31);
+            x = V.Splat(a4[p]);
+            c40 = V.Fma(x, b0, c40); c41 = V.Fma(x, b1, c41);
+            x = V.Splat(a5[p]);
+            c50 = V.Fma(x, b0, c50); c51 = V.Fma(x, b1, c51);
+            x = V.Splat(a6[p]);
+            c60 = V.Fma(x, b0, c60); c61 = V.Fma(x, b1, c61);
+            x = V.Splat(a7[p]);
+            c70 = V.Fma(x, b0, c70); c71 = V.Fma(x, b1, c71);
+        }
+
+        Put<TV, V>(c, d, 0, c00); Put<TV, V>(c, d, w, c01);
+        c += ldc; d = At(d, ldd);
+        Put<TV, V>(c, d, 0, c10); Put<TV, V>(c, d, w, c11);
+        c += ldc; d = At(d, ldd);
+        Put<TV, V>(c, d, 0, c20); Put<TV, V>(c, d, w, c21);
+        c += ldc; d = At(d, ldd);
+        Put<TV, V>(c, d, 0, c30); Put<TV, V>(c, d, w, c31);
+        c += ldc; d = At(d, ldd);
+        Put<TV, V>(c, d, 0, c40); Put<TV, V>(c, d, w, c41);
+        c += ldc; d = At(d, ldd);
+        Put<TV, V>(c, d, 0, c50); Put<TV, V>(c, d, w, c51);
+        c += ldc; d = At(d, ldd);
+        Put<TV, V>(c, d, 0, c60); Put<TV, V>(c, d, w, c61);
+        c += ldc; d = At(d, ldd);
+        Put<TV, V>(c, d, 0, c70); Put<TV, V>(c, d, w, c71);
     }
 
     /// <summary>d + offset, or null when there is no addend.</summary>
