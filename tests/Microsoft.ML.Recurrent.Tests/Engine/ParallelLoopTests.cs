@@ -51,7 +51,7 @@ public class ParallelLoopTests
             for (int j = 0; j < N; j++)
             {
                 float s = 0f;
-                for (int p = 0; p < K; p++) s = MathF.FusedMultiplyAdd(a[i * Lda + p], b[p * Ldb + j], s);
+                for (int p = 0; p < K; p++) s = Step(a[i * Lda + p], b[p * Ldb + j], s);
                 expected[i * Ldc + j] += s;
             }
         }
@@ -502,9 +502,12 @@ public class ParallelLoopTests
     private static float Chain(float[] a, float[] b, int i, int j, int k, int lda, int ldb)
     {
         float s = 0f;
-        for (int p = 0; p < k; p++) s = MathF.FusedMultiplyAdd(a[i * lda + p], b[p * ldb + j], s);
+        for (int p = 0; p < k; p++) s = Step(a[i * lda + p], b[p * ldb + j], s);
         return s;
     }
+
+    /// <summary>One step of the chain in the machine's lane family: fused (one rounding), or multiply then add without FMA.</summary>
+    private static float Step(float a, float b, float s) => Lanes.UseFma ? MathF.FusedMultiplyAdd(a, b, s) : a * b + s;
 
     private static float[] Randoms(Random random, int count)
     {

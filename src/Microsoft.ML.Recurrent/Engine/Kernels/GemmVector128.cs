@@ -23,156 +23,12 @@ internal static unsafe class GemmVector128
     public static bool IsSupported => Vector128.IsHardwareAccelerated;
 
     /// <summary>8 × 8 tile: 16 accumulators, two B vectors and one broadcast per step (19 of ARM64's 32 registers).</summary>
-    public static GemmTile Wide => Lanes.UseFma ? new(&Tile8x8<L128>, 8, 8) : new(&Tile8x8<L128Unfused>, 8, 8);
+    public static GemmTile Wide =>
+        Lanes.UseFma ? new(&GemmTiles.Tile8x2<Vector128<float>, L128>, 8, 8) : new(&GemmTiles.Tile8x2<Vector128<float>, L128Unfused>, 8, 8);
 
     /// <summary>8 × 4 tile for N ≤ 4.</summary>
-    public static GemmTile Narrow => Lanes.UseFma ? new(&Tile8x4<L128>, 8, 4) : new(&Tile8x4<L128Unfused>, 8, 4);
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile8x8<O>(int kc, float* a, nint ars, nint acs, int mValid, float* b, nint bs,
-        float* c, nint crs, nint ccs, int nValid, float alpha, float beta, float* scratch)
-        where O : struct, ILanes<Vector128<float>>
-    {
-        int last = mValid - 1;
-        float* a0 = a;
-        float* a1 = a + Math.Min(1, last) * ars;
-        float* a2 = a + Math.Min(2, last) * ars;
-        float* a3 = a + Math.Min(3, last) * ars;
-        float* a4 = a + Math.Min(4, last) * ars;
-        float* a5 = a + Math.Min(5, last) * ars;
-        float* a6 = a + Math.Min(6, last) * ars;
-        float* a7 = a + Math.Min(7, last) * ars;
-
-        Vector128<float> c00 = default, c01 = default, c10 = default, c11 = default;
-        Vector128<float> c20 = default, c21 = default, c30 = default, c31 = default;
-        Vector128<float> c40 = default, c41 = default, c50 = default, c51 = default;
-        Vector128<float> c60 = default, c61 = default, c70 = default, c71 = default;
-
-        nint pa = 0;
-        for (int p = 0; p < kc; p++)
-        {
-            Vector128<float> b0 = Vector128.Load(b);
-            Vector128<float> b1 = Vector128.Load(b + 4);
-            b += bs;
-            Vector128<float> x = Vector128.Create(a0[pa]);
-            c00 = O.Fma(x, b0, c00);
-            c01 = O.Fma(x, b1, c01);
-            x = Vector128.Create(a1[pa]);
-            c10 = O.Fma(x, b0, c10);
-            c11 = O.Fma(x, b1, c11);
-            x = Vector128.Create(a2[pa]);
-            c20 = O.Fma(x, b0, c20);
-            c21 = O.Fma(x, b1, c21);
-            x = Vector128.Create(a3[pa]);
-            c30 = O.Fma(x, b0, c30);
-            c31 = O.Fma(x, b1, c31);
-            x = Vector128.Create(a4[pa]);
-            c40 = O.Fma(x, b0, c40);
-            c41 = O.Fma(x, b1, c41);
-            x = Vector128.Create(a5[pa]);
-            c50 = O.Fma(x, b0, c50);
-            c51 = O.Fma(x, b1, c51);
-            x = Vector128.Create(a6[pa]);
-            c60 = O.Fma(x, b0, c60);
-            c61 = O.Fma(x, b1, c61);
-            x = Vector128.Create(a7[pa]);
-            c70 = O.Fma(x, b0, c70);
-            c71 = O.Fma(x, b1, c71);
-            pa += acs;
-        }
-
-        if (ccs == 1 && nValid == 8)
-        {
-            var va = Vector128.Create(alpha);
-            Row(c, c00, va, beta);
-            Row(c + 4, c01, va, beta);
-            if (mValid > 1) { Row(c + crs, c10, va, beta); Row(c + crs + 4, c11, va, beta); }
-            if (mValid > 2) { Row(c + 2 * crs, c20, va, beta); Row(c + 2 * crs + 4, c21, va, beta); }
-            if (mValid > 3) { Row(c + 3 * crs, c30, va, beta); Row(c + 3 * crs + 4, c31, va, beta); }
-            if (mValid > 4) { Row(c + 4 * crs, c40, va, beta); Row(c + 4 * crs + 4, c41, va, beta); }
-            if (mValid > 5) { Row(c + 5 * crs, c50, va, beta); Row(c + 5 * crs + 4, c51, va, beta); }
-            if (mValid > 6) { Row(c + 6 * crs, c60, va, beta); Row(c + 6 * crs + 4, c61, va, beta); }
-            if (mValid > 7) { Row(c + 7 * crs, c70, va, beta); Row(c + 7 * crs + 4, c71, va, beta); }
-            return;
-        }
-
-        c00.Store(scratch); c01.Store(scratch + 4);
-        c10.Store(scratch + 8); c11.Store(scratch + 12);
-        c20.Store(scratch + 16); c21.Store(scratch + 20);
-        c30.Store(scratch + 24); c31.Store(scratch + 28);
-        c40.Store(scratch + 32); c41.Store(scratch + 36);
-        c50.Store(scratch + 40); c51.Store(scratch + 44);
-        c60.Store(scratch + 48); c61.Store(scratch + 52);
-        c70.Store(scratch + 56); c71.Store(scratch + 60);
-        if (crs == 1 && mValid == 8)
-        {
-            // Swapped product: tile rows are C columns.
-            StoreTransposed(scratch, 8, nValid, c, ccs, alpha, beta);
-            return;
-        }
-
-        GemmCore.StoreScalar(scratch, 8, mValid, nValid, c, crs, ccs, alpha, beta);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile8x4<O>(int kc, float* a, nint ars, nint acs, int mValid, float* b, nint bs,
-        float* c, nint crs, nint ccs, int nValid, float alpha, float beta, float* scratch)
-        where O : struct, ILanes<Vector128<float>>
-    {
-        int last = mValid - 1;
-        float* a0 = a;
-        float* a1 = a + Math.Min(1, last) * ars;
-        float* a2 = a + Math.Min(2, last) * ars;
-        float* a3 = a + Math.Min(3, last) * ars;
-        float* a4 = a + Math.Min(4, last) * ars;
-        float* a5 = a + Math.Min(5, last) * ars;
-        float* a6 = a + Math.Min(6, last) * ars;
-        float* a7 = a + Math.Min(7, last) * ars;
-
-        Vector128<float> c0 = default, c1 = default, c2 = default, c3 = default;
-        Vector128<float> c4 = default, c5 = default, c6 = default, c7 = default;
-
-        nint pa = 0;
-        for (int p = 0; p < kc; p++)
-        {
-            Vector128<float> b0 = Vector128.Load(b);
-            b += bs;
-            c0 = O.Fma(Vector128.Create(a0[pa]), b0, c0);
-            c1 = O.Fma(Vector128.Create(a1[pa]), b0, c1);
-            c2 = O.Fma(Vector128.Create(a2[pa]), b0, c2);
-            c3 = O.Fma(Vector128.Create(a3[pa]), b0, c3);
-            c4 = O.Fma(Vector128.Create(a4[pa]), b0, c4);
-            c5 = O.Fma(Vector128.Create(a5[pa]), b0, c5);
-            c6 = O.Fma(Vector128.Create(a6[pa]), b0, c6);
-            c7 = O.Fma(Vector128.Create(a7[pa]), b0, c7);
-            pa += acs;
-        }
-
-        if (ccs == 1 && nValid == 4)
-        {
-            var va = Vector128.Create(alpha);
-            Row(c, c0, va, beta);
-            if (mValid > 1) Row(c + crs, c1, va, beta);
-            if (mValid > 2) Row(c + 2 * crs, c2, va, beta);
-            if (mValid > 3) Row(c + 3 * crs, c3, va, beta);
-            if (mValid > 4) Row(c + 4 * crs, c4, va, beta);
-            if (mValid > 5) Row(c + 5 * crs, c5, va, beta);
-            if (mValid > 6) Row(c + 6 * crs, c6, va, beta);
-            if (mValid > 7) Row(c + 7 * crs, c7, va, beta);
-            return;
-        }
-
-        c0.Store(scratch); c1.Store(scratch + 4); c2.Store(scratch + 8); c3.Store(scratch + 12);
-        c4.Store(scratch + 16); c5.Store(scratch + 20); c6.Store(scratch + 24); c7.Store(scratch + 28);
-        if (crs == 1 && mValid == 8)
-        {
-            // Swapped product: tile rows are C columns.
-            StoreTransposed(scratch, 4, nValid, c, ccs, alpha, beta);
-            return;
-        }
-
-        GemmCore.StoreScalar(scratch, 4, mValid, nValid, c, crs, ccs, alpha, beta);
-    }
+    public static GemmTile Narrow =>
+        Lanes.UseFma ? new(&GemmTiles.Tile8x1<Vector128<float>, L128>, 8, 4) : new(&GemmTiles.Tile8x1<Vector128<float>, L128Unfused>, 8, 4);
 
     /// <summary>
     /// Stores the transpose of an 8-row block kept row-major in <paramref name="acc"/> (row stride ldAcc; row r
@@ -181,7 +37,7 @@ internal static unsafe class GemmVector128
     /// columns are gathered from the (L1-resident) scratch tile instead of being shuffled in registers.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreTransposed(float* acc, int ldAcc, int lanes, float* c, nint ccs, float alpha, float beta)
+    internal static void StoreTransposed(float* acc, int ldAcc, int lanes, float* c, nint ccs, float alpha, float beta)
     {
         var va = Vector128.Create(alpha);
         float* s0 = acc, s1 = acc + ldAcc, s2 = acc + 2 * ldAcc, s3 = acc + 3 * ldAcc;
