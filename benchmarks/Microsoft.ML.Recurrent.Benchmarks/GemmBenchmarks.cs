@@ -2,7 +2,9 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using BenchmarkDotNet.Attributes;
+using Microsoft.ML.Recurrent.Engine;
 using Microsoft.ML.Recurrent.Engine.Kernels;
+using Microsoft.ML.Recurrent.Engine.Optimizers;
 
 namespace Microsoft.ML.Recurrent.Benchmarks;
 
@@ -253,7 +255,60 @@ public static unsafe class KernelBreakdown
             Console.WriteLine($"{"sum (CPU ms per step, both threads)",-44} {total,12:F3}   → ÷ 2 threads = {total / 2:F2} ms/step if perfectly split");
         }
 
+        Console.WriteLine();
+        Console.WriteLine("Whole training steps (zero grads, forward, MSE, backward, Adam; 2 threads), the row product's 8 × 2 tile on and off,");
+        Console.WriteLine("alternated sample by sample in this process (medians of CPU ms and wall ms per step):");
+        Console.WriteLine($"{"config",-34} {"cpu 4x4",9} {"cpu 8x2",9} {"ratio",7} {"wall 4x4",9} {"wall 8x2",9} {"ratio",7}");
+        foreach (var (name, cell, b, t, i, h, layers) in new[]
+        {
+            ("1: LSTM B64 T50 I32 H128", CellKind.Lstm, 64, 50, 32, 128, 1),
+            ("2: GRU B64 T50 I32 H128", CellKind.Gru, 64, 50, 32, 128, 1),
+            ("4: LSTM B128 T30 I64 H256 L2", CellKind.Lstm, 128, 30, 64, 256, 2),
+        })
+        {
+            var step = StepOf(new NetworkSpec(cell, i, h, layers, OutputSize: 1, Output: OutputMode.LastHidden), b, t);
+            var off = new List<(double, double)>();
+            var on = new List<(double, double)>();
+            for (int r = 0; r < 3; r++) { RowProduct.UseTall = r % 2 == 0; step(); }
+            for (int sample = 0; sample < samples; sample++)
+            {
+                RowProduct.UseTall = false;
+                off.Add(Measure(step, 1));
+                RowProduct.UseTall = true;
+                on.Add(Measure(step, 1));
+            }
+
+            double Median(List<(double, double)> x, bool cpu) { var v = x.Select(e => cpu ? e.Item1 : e.Item2).OrderBy(e => e).ToArray(); return v[v.Length / 2]; }
+            double c0 = Median(off, true), c1 = Median(on, true), w0 = Median(off, false), w1 = Median(on, false);
+            Console.WriteLine($"{name,-34} {c0,9:F2} {c1,9:F2} {c0 / c1,6:F2}× {w0,9:F2} {w1,9:F2} {w0 / w1,6:F2}×");
+        }
+
+        RowProduct.UseTall = true;
         return 0;
+    }
+
+    /// <summary>A training step of the throughput runner's kind on random data (fixed seed).</summary>
+    private static Action StepOf(NetworkSpec spec, int batch, int length)
+    {
+        var layout = new ParameterLayout(spec);
+        var parameters = new float[layout.Count];
+        Initializer.Initialize(layout, parameters, 7);
+        var network = new RecurrentNetwork(layout, parameters, new float[layout.Count], batch, length) { Threads = 2 };
+        var data = new SequenceBatch(batch, length, spec.InputSize, targetWidth: 1);
+        var rng = new Random(7);
+        var sequences = Enumerable.Range(0, batch).Select(_ => Enumerable.Range(0, length * spec.InputSize).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray()).ToArray();
+        var targets = Enumerable.Range(0, batch).Select(_ => new[] { (float)(rng.NextDouble() * 2 - 1) }).ToArray();
+        data.Fill(batch, r => sequences[r], r => targets[r], perStepTargets: false);
+        var dOut = new float[batch];
+        var optimizer = Optimizer.Create(OptimizerKind.Adam, layout.Count, new OptimizerSettings());
+        return () =>
+        {
+            Array.Clear(network.Gradients);
+            var y = network.Forward(data, training: true);
+            Loss.Compute(LossKind.MeanSquaredError, y, data, OutputMode.LastHidden, 1, dOut);
+            network.Backward(dOut.AsSpan(0, y.Length));
+            optimizer.Step(parameters, network.Gradients, 1e-3f);
+        };
     }
 
     /// <summary>Median CPU and wall milliseconds of one call of <paramref name="body"/> over <paramref name="samples"/> samples (after a warm-up).</summary>
