@@ -212,7 +212,7 @@ internal static unsafe class RowProduct
         if (j < n) Scalar<TV, V>(m, j, n, k, a, lda, b, ldb, c, ldc, d, ldd);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] // own register allocation: inlined into Product it reloaded a pointer from the stack every step of k
     private static void Tile8x2<TV, V>(int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
         where TV : struct where V : struct, ILanes<TV>
     {
@@ -352,7 +352,7 @@ internal static unsafe class RowProduct
         Put<TV, V>(c, d, 4 * w, c4); Put<TV, V>(c, d, 5 * w, c5); Put<TV, V>(c, d, 6 * w, c6); Put<TV, V>(c, d, 7 * w, c7);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] // own register allocation: inlined into Product it reloaded a pointer from the stack every step of k
     private static void Row1x16<TV, V>(int k, float* a, float* b, nint ldb, float* c, float* d)
         where TV : struct where V : struct, ILanes<TV>
     {
