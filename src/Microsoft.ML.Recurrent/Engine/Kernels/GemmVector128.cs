@@ -5,7 +5,8 @@ namespace Microsoft.ML.Recurrent.Engine.Kernels;
 
 /// <summary>
 /// Portable Vector128 kernels: the vector path of machines without AVX2, chiefly ARM64 (AdvSimd, 32 vector
-/// registers), and of x86 machines without FMA. Written once over the lane types <see cref="L128"/> (fused) and
+/// registers), and of x86 machines without FMA: the 8 × 8 and 8 × 4 tiles (<see cref="GemmTiles"/>) and the
+/// matrix–vector kernels below. Written once over the lane types <see cref="L128"/> (fused) and
 /// <see cref="L128Unfused"/> (multiply then add), chosen by <see cref="Lanes.UseFma"/>, with the cross-platform
 /// <see cref="Vector128"/> API only. With the fused lanes, the same arithmetic contract as <see cref="GemmAvx2"/>, whose
 /// results they reproduce bit for bit: each C element is one fused chain acc = fma(a, b, acc) over p, then
