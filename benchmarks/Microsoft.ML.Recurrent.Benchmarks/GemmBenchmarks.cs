@@ -2,7 +2,9 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using BenchmarkDotNet.Attributes;
+using Microsoft.ML.Recurrent.Engine;
 using Microsoft.ML.Recurrent.Engine.Kernels;
+using Microsoft.ML.Recurrent.Engine.Optimizers;
 
 namespace Microsoft.ML.Recurrent.Benchmarks;
 
@@ -128,5 +130,208 @@ public static class GemmGflops
 
         Array.Sort(samples);
         return (shape.Flops / samples[samples.Length / 2] / 1e9, shape.Flops / samples[0] / 1e9, runs);
+    }
+}
+
+/// <summary>
+/// Where a training step of the throughput runner's config 1 (LSTM, B = 64, T = 50, I = 32, H = 128, 2 threads) spends
+/// its time, kernel by kernel, as the row-split time loop calls them: per step and thread (32 rows) the input projection
+/// with the bias row (<see cref="RowProduct.MultiplyAddRow"/>, k = I), the recurrent product (k = H), the LSTM gate pass;
+/// backward the gate pass, the recurrent product into dh (n = H, k = 4H); after the loop the weight-gradient GEMMs
+/// (TN, k = T·B, two threads). Each kernel runs alone over the step buffers of a whole sequence batch (so that the
+/// (T, B, 4H) buffers stream from memory as in the engine), timed in process CPU time (robust to other processes'
+/// load on a shared machine) and in wall time, median of 11 samples.
+/// Run: <c>dotnet Microsoft.ML.Recurrent.Benchmarks.dll kernel-breakdown [--samples N]</c>.
+/// </summary>
+public static unsafe class KernelBreakdown
+{
+    private const int B = 64, T = 50, I = 32, H = 128, G = 4, GH = G * H, Rows = B / 2;
+
+    public static int Run(string[] args)
+    {
+        int samples = 11;
+        int at = Array.IndexOf(args, "--samples");
+        if (at >= 0 && at + 1 < args.Length) samples = int.Parse(args[at + 1], System.Globalization.CultureInfo.InvariantCulture);
+        var rng = new Random(5);
+        float[] R(long n, float scale) { var a = new float[n]; for (long i = 0; i < n; i++) a[i] = (float)((rng.NextDouble() * 2 - 1) * scale); return a; }
+        float[] x = R((long)T * B * I, 1), wihT = R((long)I * GH, 0.1f), whhT = R((long)H * GH, 0.1f), whh = R((long)GH * H, 0.1f);
+        float[] bias = R(GH, 0.1f), gates = R((long)T * B * GH, 1), hs = R((long)(T + 1) * B * H, 0.5f);
+        float[] cs = R((long)(T + 1) * B * H, 0.5f), tanhC = R((long)T * B * H, 0.5f), dGx = R((long)T * B * GH, 0.01f);
+        float[] whhTPadded = R((long)H * (GH + 16), 0.1f);
+        float[] dh = R((long)B * H, 0.01f), dc = R((long)B * H, 0.01f), gW = new float[GH * H], gWi = new float[GH * I];
+        double peak1 = PeakProbe.MeasureGflops(threads: 1);
+        Console.WriteLine($"Kernel breakdown of config 1 (LSTM B={B} T={T} I={I} H={H}); lanes {Lanes.Family}, width {Lanes.MaxVectorWidth}, GEMM {Gemm.EffectiveIsa}; one-thread FMA peak {peak1:F1} GFLOP/s");
+        Console.WriteLine("Per training step, both threads' work added (the row-split loop gives each thread 32 rows per step; the weight-gradient GEMMs run on 2 threads).");
+        Console.WriteLine($"{"kernel",-44} {"cpu ms/step",12} {"wall ms",9} {"GFLOP/s cpu",12} {"% 1-core peak",14}");
+
+        fixed (float* px = x, pwi = wihT, pwh = whhT, pw = whh, pb = bias, pg = gates, ph = hs, pc = cs, pt = tanhC, pd = dGx, pdh = dh, pdc = dc, pgw = gW, pgwi = gWi, pwp = whhTPadded)
+        {
+            float* cx = px, cwi = pwi, cwh = pwh, cw = pw, cb = pb, cg = pg, ch = ph, cc = pc, ct = pt, cd = pd, cdh = pdh, cdc = pdc, cgw = pgw, cgwi = pgwi, cwp = pwp;
+            var rows = new (string Name, double Flops, Action Body)[]
+            {
+                ("fwd input projection + bias (k=I)", 2.0 * B * GH * I * T, () =>
+                {
+                    for (int t = 0; t < T; t++)
+                        for (int r0 = 0; r0 < B; r0 += Rows)
+                            RowProduct.MultiplyAddRow(Rows, GH, I, cx + ((nint)t * B + r0) * I, I, cwi, GH, cg + ((nint)t * B + r0) * GH, GH, cb);
+                }),
+                ("fwd recurrent product (k=H)", 2.0 * B * GH * H * T, () =>
+                {
+                    for (int t = 0; t < T; t++)
+                        for (int r0 = 0; r0 < B; r0 += Rows)
+                            RowProduct.Multiply(Rows, GH, H, ch + ((nint)t * B + r0) * H, H, cwh, GH, cg + ((nint)t * B + r0) * GH, GH, accumulate: true);
+                }),
+                ("  same, 4 x 4 tiles only (before the 8 x 2 tile)", 2.0 * B * GH * H * T, () =>
+                {
+                    RowProduct.UseTall = false;
+                    for (int t = 0; t < T; t++)
+                        for (int r0 = 0; r0 < B; r0 += Rows)
+                            RowProduct.Multiply(Rows, GH, H, ch + ((nint)t * B + r0) * H, H, cwh, GH, cg + ((nint)t * B + r0) * GH, GH, accumulate: true);
+                    RowProduct.UseTall = true;
+                }),
+                ("  same, B rows padded to ld = 4H + 16", 2.0 * B * GH * H * T, () =>
+                {
+                    for (int t = 0; t < T; t++)
+                        for (int r0 = 0; r0 < B; r0 += Rows)
+                            RowProduct.Multiply(Rows, GH, H, ch + ((nint)t * B + r0) * H, H, cwp, GH + 16, cg + ((nint)t * B + r0) * GH, GH, accumulate: true);
+                }),
+                ("fwd LSTM gate pass", 0, () =>
+                {
+                    for (int t = 0; t < T; t++)
+                        for (int r0 = 0; r0 < B; r0 += Rows)
+                        {
+                            nint s = ((nint)t * B + r0) * H;
+                            Engine.Cells.LstmCell.Forward(new Span<float>(cg + ((nint)t * B + r0) * GH, Rows * GH), new ReadOnlySpan<float>(cc + s, Rows * H),
+                                new Span<float>(cc + s + (nint)B * H, Rows * H), new Span<float>(ct + s, Rows * H), new Span<float>(ch + s + (nint)B * H, Rows * H), Rows, H);
+                        }
+                }),
+                ("bwd LSTM gate pass", 0, () =>
+                {
+                    for (int t = T - 1; t >= 0; t--)
+                        for (int r0 = 0; r0 < B; r0 += Rows)
+                        {
+                            nint s = ((nint)t * B + r0) * H;
+                            Engine.Cells.LstmCell.Backward(new ReadOnlySpan<float>(cg + ((nint)t * B + r0) * GH, Rows * GH), new ReadOnlySpan<float>(cc + s, Rows * H),
+                                new ReadOnlySpan<float>(ct + s, Rows * H), new Span<float>(cdh + (nint)r0 * H, Rows * H), new Span<float>(cdc + (nint)r0 * H, Rows * H),
+                                new Span<float>(cd + ((nint)t * B + r0) * GH, Rows * GH), Rows, H);
+                        }
+                }),
+                ("bwd recurrent product dh (n=H, k=4H)", 2.0 * B * GH * H * T, () =>
+                {
+                    for (int t = T - 1; t >= 0; t--)
+                        for (int r0 = 0; r0 < B; r0 += Rows)
+                            RowProduct.Multiply(Rows, H, GH, cd + ((nint)t * B + r0) * GH, GH, cw, H, cdh + (nint)r0 * H, H, accumulate: false);
+                }),
+                ("  same, 4 x 4 tiles only", 2.0 * B * GH * H * T, () =>
+                {
+                    RowProduct.UseTall = false;
+                    for (int t = T - 1; t >= 0; t--)
+                        for (int r0 = 0; r0 < B; r0 += Rows)
+                            RowProduct.Multiply(Rows, H, GH, cd + ((nint)t * B + r0) * GH, GH, cw, H, cdh + (nint)r0 * H, H, accumulate: false);
+                    RowProduct.UseTall = true;
+                }),
+                ("  same, B rows padded to ld = H + 16", 2.0 * B * GH * H * T, () =>
+                {
+                    for (int t = T - 1; t >= 0; t--)
+                        for (int r0 = 0; r0 < B; r0 += Rows)
+                            RowProduct.Multiply(Rows, H, GH, cd + ((nint)t * B + r0) * GH, GH, cwp, H + 16, cdh + (nint)r0 * H, H, accumulate: false);
+                }),
+                ("dW_hh GEMM TN (512x128, k=3200), 2 threads", 2.0 * GH * H * T * B, () =>
+                    Gemm.Multiply(true, false, GH, H, T * B, 1f, new ReadOnlySpan<float>(cd, T * B * GH), GH, new ReadOnlySpan<float>(ch, T * B * H), H, 1f, new Span<float>(cgw, GH * H), H, threads: 2)),
+                ("dW_ih GEMM TN (512x32, k=3200), 2 threads", 2.0 * GH * I * T * B, () =>
+                    Gemm.Multiply(true, false, GH, I, T * B, 1f, new ReadOnlySpan<float>(cd, T * B * GH), GH, new ReadOnlySpan<float>(cx, T * B * I), I, 1f, new Span<float>(cgwi, GH * I), I, threads: 2)),
+            };
+
+            double total = 0;
+            foreach (var (name, flops, body) in rows)
+            {
+                var (cpu, wall) = Measure(body, samples);
+                if (!name.StartsWith(' ')) total += cpu; // the indented rows are variants of the row above
+                string g = flops > 0 ? $"{flops / cpu / 1e6,12:F1}" : $"{"—",12}";
+                string pct = flops > 0 ? $"{100 * flops / cpu / 1e6 / peak1,13:F0}%" : $"{"—",14}";
+                Console.WriteLine($"{name,-44} {cpu,12:F3} {wall,9:F3} {g} {pct}");
+            }
+
+            Console.WriteLine($"{"sum (CPU ms per step, both threads)",-44} {total,12:F3}   → ÷ 2 threads = {total / 2:F2} ms/step if perfectly split");
+        }
+
+        Console.WriteLine();
+        Console.WriteLine("Whole training steps (zero grads, forward, MSE, backward, Adam; 2 threads), the row product's 8 × 2 tile on and off,");
+        Console.WriteLine("alternated sample by sample in this process (medians of CPU ms and wall ms per step):");
+        Console.WriteLine($"{"config",-34} {"cpu 4x4",9} {"cpu 8x2",9} {"ratio",7} {"wall 4x4",9} {"wall 8x2",9} {"ratio",7}");
+        foreach (var (name, cell, b, t, i, h, layers) in new[]
+        {
+            ("1: LSTM B64 T50 I32 H128", CellKind.Lstm, 64, 50, 32, 128, 1),
+            ("2: GRU B64 T50 I32 H128", CellKind.Gru, 64, 50, 32, 128, 1),
+            ("4: LSTM B128 T30 I64 H256 L2", CellKind.Lstm, 128, 30, 64, 256, 2),
+        })
+        {
+            var step = StepOf(new NetworkSpec(cell, i, h, layers, OutputSize: 1, Output: OutputMode.LastHidden), b, t);
+            var off = new List<(double, double)>();
+            var on = new List<(double, double)>();
+            for (int r = 0; r < 3; r++) { RowProduct.UseTall = r % 2 == 0; step(); }
+            for (int sample = 0; sample < samples; sample++)
+            {
+                RowProduct.UseTall = false;
+                off.Add(Measure(step, 1));
+                RowProduct.UseTall = true;
+                on.Add(Measure(step, 1));
+            }
+
+            double Median(List<(double, double)> x, bool cpu) { var v = x.Select(e => cpu ? e.Item1 : e.Item2).OrderBy(e => e).ToArray(); return v[v.Length / 2]; }
+            double c0 = Median(off, true), c1 = Median(on, true), w0 = Median(off, false), w1 = Median(on, false);
+            Console.WriteLine($"{name,-34} {c0,9:F2} {c1,9:F2} {c0 / c1,6:F2}× {w0,9:F2} {w1,9:F2} {w0 / w1,6:F2}×");
+        }
+
+        RowProduct.UseTall = true;
+        return 0;
+    }
+
+    /// <summary>A training step of the throughput runner's kind on random data (fixed seed).</summary>
+    private static Action StepOf(NetworkSpec spec, int batch, int length)
+    {
+        var layout = new ParameterLayout(spec);
+        var parameters = new float[layout.Count];
+        Initializer.Initialize(layout, parameters, 7);
+        var network = new RecurrentNetwork(layout, parameters, new float[layout.Count], batch, length) { Threads = 2 };
+        var data = new SequenceBatch(batch, length, spec.InputSize, targetWidth: 1);
+        var rng = new Random(7);
+        var sequences = Enumerable.Range(0, batch).Select(_ => Enumerable.Range(0, length * spec.InputSize).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray()).ToArray();
+        var targets = Enumerable.Range(0, batch).Select(_ => new[] { (float)(rng.NextDouble() * 2 - 1) }).ToArray();
+        data.Fill(batch, r => sequences[r], r => targets[r], perStepTargets: false);
+        var dOut = new float[batch];
+        var optimizer = Optimizer.Create(OptimizerKind.Adam, layout.Count, new OptimizerSettings());
+        return () =>
+        {
+            Array.Clear(network.Gradients);
+            var y = network.Forward(data, training: true);
+            Loss.Compute(LossKind.MeanSquaredError, y, data, OutputMode.LastHidden, 1, dOut);
+            network.Backward(dOut.AsSpan(0, y.Length));
+            optimizer.Step(parameters, network.Gradients, 1e-3f);
+        };
+    }
+
+    /// <summary>Median CPU and wall milliseconds of one call of <paramref name="body"/> over <paramref name="samples"/> samples (after a warm-up).</summary>
+    private static (double CpuMs, double WallMs) Measure(Action body, int samples)
+    {
+        for (int i = 0; i < 3; i++) body();
+        var process = Process.GetCurrentProcess();
+        var cpu = new double[samples];
+        var wall = new double[samples];
+        var sw = new Stopwatch();
+        for (int s = 0; s < samples; s++)
+        {
+            process.Refresh();
+            var c0 = process.TotalProcessorTime;
+            sw.Restart();
+            for (int r = 0; r < 3; r++) body();
+            wall[s] = sw.Elapsed.TotalMilliseconds / 3;
+            process.Refresh();
+            cpu[s] = (process.TotalProcessorTime - c0).TotalMilliseconds / 3;
+        }
+
+        Array.Sort(cpu);
+        Array.Sort(wall);
+        return (cpu[samples / 2], wall[samples / 2]);
     }
 }

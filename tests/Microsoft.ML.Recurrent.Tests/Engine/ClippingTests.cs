@@ -1,5 +1,6 @@
 using System.Runtime.Intrinsics;
 using Microsoft.ML.Recurrent.Engine;
+using Microsoft.ML.Recurrent.Engine.Kernels;
 using Microsoft.ML.Recurrent.Engine.Optimizers;
 
 namespace Microsoft.ML.Recurrent.Tests.Engine;
@@ -8,7 +9,7 @@ public class ClippingTests
 {
     private static readonly int MaxLength = 2 * Vector512<float>.Count + 1;
 
-    /// <summary>Every path of the element-wise loops (<see cref="ElementwiseLoops.MaxVectorWidth"/>), forced on this thread.</summary>
+    /// <summary>Every path of the element-wise loops (<see cref="Lanes.MaxVectorWidth"/>), forced on this thread.</summary>
     public static TheoryData<int> Widths => new() { 0, 128, 256, 512 };
 
     [Fact]
@@ -182,10 +183,10 @@ public class ClippingTests
     [MemberData(nameof(Widths))]
     public void AllFinite_EveryWidthLengthAndPosition_FindsNaNAndInfinities(int width)
     {
-        int saved = ElementwiseLoops.MaxVectorWidth;
-        ElementwiseLoops.MaxVectorWidth = width;
+        int saved = Lanes.MaxVectorWidth;
+        Lanes.MaxVectorWidth = width;
         try { AllFiniteEveryLengthAndPosition(width); }
-        finally { ElementwiseLoops.MaxVectorWidth = saved; }
+        finally { Lanes.MaxVectorWidth = saved; }
     }
 
     private static void AllFiniteEveryLengthAndPosition(int width)
@@ -216,10 +217,10 @@ public class ClippingTests
 
     private static T WithWidth<T>(int width, Func<T> action)
     {
-        int saved = ElementwiseLoops.MaxVectorWidth;
-        ElementwiseLoops.MaxVectorWidth = width;
+        int saved = Lanes.MaxVectorWidth;
+        Lanes.MaxVectorWidth = width;
         try { return action(); }
-        finally { ElementwiseLoops.MaxVectorWidth = saved; }
+        finally { Lanes.MaxVectorWidth = saved; }
     }
 
     private static float[] RandomVector(Random random, int n, float scale)

@@ -1,5 +1,6 @@
 using System.Runtime.Intrinsics;
 using Microsoft.ML.Recurrent.Engine;
+using Microsoft.ML.Recurrent.Engine.Kernels;
 using Microsoft.ML.Recurrent.Engine.Optimizers;
 
 namespace Microsoft.ML.Recurrent.Tests.Engine;
@@ -201,7 +202,7 @@ public class OptimizerTests
     [MemberData(nameof(Configurations))]
     public void Step_EveryVectorWidth_BitIdenticalToScalarPath(string configuration)
     {
-        // Each width forced on this thread (ElementwiseLoops.MaxVectorWidth), so the Vector128 path (ARM64's) and the
+        // Each width forced on this thread (Lanes.MaxVectorWidth), so the Vector128 path (ARM64's) and the
         // Vector256 one run here too; every element and every state value must come out with the scalar path's bits,
         // with finite inputs and with NaN/±∞ mixed in.
         var (kind, settings) = Configuration(configuration);
@@ -238,10 +239,10 @@ public class OptimizerTests
         const int n = 37; // vector blocks and a scalar tail at every width
         foreach (int width in new[] { 0, 128, 256, 512 })
         {
-            int saved = ElementwiseLoops.MaxVectorWidth;
+            int saved = Lanes.MaxVectorWidth;
             try
             {
-                ElementwiseLoops.MaxVectorWidth = width;
+                Lanes.MaxVectorWidth = width;
                 var random = new Random(77);
                 float[] p = RandomVector(random, n, 1f);
                 var optimizer = Optimizer.Create(kind, n, settings);
@@ -260,7 +261,7 @@ public class OptimizerTests
             }
             finally
             {
-                ElementwiseLoops.MaxVectorWidth = saved;
+                Lanes.MaxVectorWidth = saved;
             }
         }
     }
@@ -269,10 +270,10 @@ public class OptimizerTests
     public void MaxVectorWidth_DefaultAndUnsupportedValue()
     {
         int widest = Vector512.IsHardwareAccelerated ? 512 : Vector256.IsHardwareAccelerated ? 256 : Vector128.IsHardwareAccelerated ? 128 : 0;
-        ElementwiseLoops.MaxVectorWidth.Should().Be(widest);
-        var act = () => ElementwiseLoops.MaxVectorWidth = 64;
+        Lanes.MaxVectorWidth.Should().Be(widest);
+        var act = () => Lanes.MaxVectorWidth = 64;
         act.Should().Throw<ArgumentOutOfRangeException>().WithMessage("*0, 128, 256 or 512*");
-        ElementwiseLoops.MaxVectorWidth.Should().Be(widest);
+        Lanes.MaxVectorWidth.Should().Be(widest);
     }
 
     // ---------------------------------------------------------------- minimising a quadratic
@@ -450,7 +451,7 @@ public class OptimizerTests
 
     // ---------------------------------------------------------------- helpers
 
-    /// <summary>Three steps of an optimizer of length n with <see cref="ElementwiseLoops.MaxVectorWidth"/> forced on this thread.</summary>
+    /// <summary>Three steps of an optimizer of length n with <see cref="Lanes.MaxVectorWidth"/> forced on this thread.</summary>
     private static (float[] Parameters, float[] State) RunAtWidth(int width, OptimizerKind kind, OptimizerSettings settings, float lr, int n, bool specials)
     {
         var random = new Random(200 + n);
@@ -469,17 +470,17 @@ public class OptimizerTests
             }
         }
 
-        int saved = ElementwiseLoops.MaxVectorWidth;
+        int saved = Lanes.MaxVectorWidth;
         try
         {
-            ElementwiseLoops.MaxVectorWidth = width;
+            Lanes.MaxVectorWidth = width;
             var optimizer = Optimizer.Create(kind, n, settings);
             foreach (var gradient in g) optimizer.Step(p, gradient, lr);
             return (p, optimizer.GetState());
         }
         finally
         {
-            ElementwiseLoops.MaxVectorWidth = saved;
+            Lanes.MaxVectorWidth = saved;
         }
     }
 

@@ -52,15 +52,15 @@ public class ParallelLoopTests
             for (int j = 0; j < N; j++)
             {
                 float s = 0f;
-                for (int p = 0; p < K; p++) s = MathF.FusedMultiplyAdd(a[i * Lda + p], b[p * Ldb + j], s);
+                for (int p = 0; p < K; p++) s = Step(a[i * Lda + p], b[p * Ldb + j], s);
                 expected[i * Ldc + j] += s;
             }
         }
 
-        int saved = RowProduct.MaxVectorWidth;
+        int saved = Lanes.MaxVectorWidth;
         try
         {
-            RowProduct.MaxVectorWidth = width;
+            Lanes.MaxVectorWidth = width;
             var whole = (float[])c0.Clone();
             RowProduct.Multiply(M, N, K, a, Lda, b, Ldb, whole, Ldc, accumulate: true);
             BitsOf(whole).Should().Equal(BitsOf(expected), $"the full product (vector width {width})");
@@ -83,7 +83,7 @@ public class ParallelLoopTests
         }
         finally
         {
-            RowProduct.MaxVectorWidth = saved;
+            Lanes.MaxVectorWidth = saved;
         }
     }
 
@@ -130,10 +130,10 @@ public class ParallelLoopTests
         // thread: every column path of every width (blocks of 4×16, 8, 4×4, 4 and the scalar tail) must give each column
         // the same chain acc + row 0 + row 1 + …, so the bits do not depend on the width.
         const int Rows = 37;
-        int saved = ElementwiseLoops.MaxVectorWidth;
+        int saved = Lanes.MaxVectorWidth;
         try
         {
-            ElementwiseLoops.MaxVectorWidth = width;
+            Lanes.MaxVectorWidth = width;
             foreach (int cols in Enumerable.Range(0, 2 * 64 + 16 + 8 + 4 + 3 + 1).Append(403))
             {
                 int lda = cols + 7;
@@ -152,7 +152,7 @@ public class ParallelLoopTests
         }
         finally
         {
-            ElementwiseLoops.MaxVectorWidth = saved;
+            Lanes.MaxVectorWidth = saved;
         }
     }
 
@@ -566,9 +566,12 @@ public class ParallelLoopTests
     private static float Chain(float[] a, float[] b, int i, int j, int k, int lda, int ldb)
     {
         float s = 0f;
-        for (int p = 0; p < k; p++) s = MathF.FusedMultiplyAdd(a[i * lda + p], b[p * ldb + j], s);
+        for (int p = 0; p < k; p++) s = Step(a[i * lda + p], b[p * ldb + j], s);
         return s;
     }
+
+    /// <summary>One step of the chain in the machine's lane family: fused (one rounding), or multiply then add without FMA.</summary>
+    private static float Step(float a, float b, float s) => Lanes.UseFma ? MathF.FusedMultiplyAdd(a, b, s) : a * b + s;
 
     private static float[] Randoms(Random random, int count)
     {

@@ -14,7 +14,8 @@ namespace Microsoft.ML.Recurrent.Engine.Kernels;
 /// <item>m = 1 or n = 1, and (Vector512) m or n ≤ 4: matrix–vector kernels serving up to four vectors per pass
 /// over the matrix (row-streaming for a row-contiguous operand, dot products for a column-contiguous one).</item>
 /// <item>Otherwise a cache-blocked product (k blocks of <see cref="GemmCore.KC"/>) with a register tile:
-/// 8 × 32 (Vector512 + FMA), 6 × 16 (Vector256 + FMA), 8 × 8 (Vector128 + FMA, the ARM64 path) or 4 × 4
+/// 8 × 32 (Vector512 + FMA), 6 × 16 (Vector256 + FMA), 8 × 8 (Vector128: the ARM64 path, and x86 without FMA with
+/// multiply-then-add lanes; the 8-row tiles are the generic <see cref="GemmTiles"/> bodies) or 4 × 4
 /// (scalar). A is read in place (broadcasts); B is read in place when its rows are contiguous and the product
 /// is small, else packed into panels (packing handles the transpose). When op(B) is a transposed weight and m is a small batch, the product
 /// is computed as Cᵀ = op(B)ᵀ·op(A)ᵀ so that the weight is read in place and only the batch is packed.</item>

@@ -5,7 +5,10 @@ namespace Microsoft.ML.Recurrent.Engine.Kernels;
 
 /// <summary>
 /// Vector256 + FMA kernels (AVX2 machines; also the narrow tile of the AVX-512 path). Same arithmetic
-/// contract as <see cref="GemmAvx512"/>: one fused chain per element, scalar tails fused too.
+/// contract as <see cref="GemmAvx512"/>: one fused chain per element, scalar tails fused too. The 8 × 8 tile is the
+/// generic <see cref="GemmTiles.Tile8x1{TV, O}"/> over <see cref="L256"/>; the 6 × 16 tile stays written out here:
+/// the generic 8-row × 2-vector body would need 16 accumulators + 2 B vectors + a broadcast, more than AVX2's 16 ymm
+/// registers (the JIT would spill accumulators in the inner loop), and a generic 6-row body would serve this one ISA only.
 /// </summary>
 internal static unsafe class GemmAvx2
 {
@@ -17,7 +20,7 @@ internal static unsafe class GemmAvx2
     public static GemmTile Wide => new(&Tile6x16, 6, 16);
 
     /// <summary>8 × 8 tile for narrow N.</summary>
-    public static GemmTile Narrow => new(&Tile8x8, 8, 8);
+    public static GemmTile Narrow => new(&GemmTiles.Tile8x1<Vector256<float>, L256>, 8, 8);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile6x16(int kc, float* a, nint ars, nint acs, int mValid, float* b, nint bs,
@@ -82,65 +85,6 @@ internal static unsafe class GemmAvx2
         c40.Store(scratch + 64); c41.Store(scratch + 72);
         c50.Store(scratch + 80); c51.Store(scratch + 88);
         GemmCore.StoreScalar(scratch, 16, mValid, nValid, c, crs, ccs, alpha, beta);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile8x8(int kc, float* a, nint ars, nint acs, int mValid, float* b, nint bs,
-        float* c, nint crs, nint ccs, int nValid, float alpha, float beta, float* scratch)
-    {
-        int last = mValid - 1;
-        float* a0 = a;
-        float* a1 = a + Math.Min(1, last) * ars;
-        float* a2 = a + Math.Min(2, last) * ars;
-        float* a3 = a + Math.Min(3, last) * ars;
-        float* a4 = a + Math.Min(4, last) * ars;
-        float* a5 = a + Math.Min(5, last) * ars;
-        float* a6 = a + Math.Min(6, last) * ars;
-        float* a7 = a + Math.Min(7, last) * ars;
-
-        Vector256<float> c0 = default, c1 = default, c2 = default, c3 = default;
-        Vector256<float> c4 = default, c5 = default, c6 = default, c7 = default;
-
-        nint pa = 0;
-        for (int p = 0; p < kc; p++)
-        {
-            Vector256<float> b0 = Vector256.Load(b);
-            b += bs;
-            c0 = Vector256.FusedMultiplyAdd(Vector256.Create(a0[pa]), b0, c0);
-            c1 = Vector256.FusedMultiplyAdd(Vector256.Create(a1[pa]), b0, c1);
-            c2 = Vector256.FusedMultiplyAdd(Vector256.Create(a2[pa]), b0, c2);
-            c3 = Vector256.FusedMultiplyAdd(Vector256.Create(a3[pa]), b0, c3);
-            c4 = Vector256.FusedMultiplyAdd(Vector256.Create(a4[pa]), b0, c4);
-            c5 = Vector256.FusedMultiplyAdd(Vector256.Create(a5[pa]), b0, c5);
-            c6 = Vector256.FusedMultiplyAdd(Vector256.Create(a6[pa]), b0, c6);
-            c7 = Vector256.FusedMultiplyAdd(Vector256.Create(a7[pa]), b0, c7);
-            pa += acs;
-        }
-
-        if (ccs == 1 && nValid == 8)
-        {
-            var va = Vector256.Create(alpha);
-            Row(c, c0, va, beta);
-            if (mValid > 1) Row(c + crs, c1, va, beta);
-            if (mValid > 2) Row(c + 2 * crs, c2, va, beta);
-            if (mValid > 3) Row(c + 3 * crs, c3, va, beta);
-            if (mValid > 4) Row(c + 4 * crs, c4, va, beta);
-            if (mValid > 5) Row(c + 5 * crs, c5, va, beta);
-            if (mValid > 6) Row(c + 6 * crs, c6, va, beta);
-            if (mValid > 7) Row(c + 7 * crs, c7, va, beta);
-            return;
-        }
-
-        if (crs == 1 && mValid == 8)
-        {
-            // Swapped product: tile rows are C columns. Transpose, store C rows.
-            GemmTranspose.StoreTransposed(c, ccs, nValid, c0, c1, c2, c3, c4, c5, c6, c7, alpha, beta);
-            return;
-        }
-
-        c0.Store(scratch); c1.Store(scratch + 8); c2.Store(scratch + 16); c3.Store(scratch + 24);
-        c4.Store(scratch + 32); c5.Store(scratch + 40); c6.Store(scratch + 48); c7.Store(scratch + 56);
-        GemmCore.StoreScalar(scratch, 8, mValid, nValid, c, crs, ccs, alpha, beta);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

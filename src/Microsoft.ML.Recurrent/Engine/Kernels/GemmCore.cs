@@ -13,7 +13,7 @@ internal enum GemmIsa
     /// <summary>Plain scalar arithmetic (<see cref="GemmScalar"/>).</summary>
     Scalar = 0,
 
-    /// <summary>Portable Vector128 + FMA (<see cref="GemmVector128"/>: ARM64 AdvSimd, or x86 for testing).</summary>
+    /// <summary>Portable Vector128 (<see cref="GemmVector128"/>: ARM64 AdvSimd, x86 without FMA, or x86 for testing).</summary>
     Vector128 = 1,
 
     /// <summary>Vector256 + FMA on AVX2 (<see cref="GemmAvx2"/>).</summary>

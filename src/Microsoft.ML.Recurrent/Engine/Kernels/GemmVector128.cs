@@ -4,173 +4,32 @@ using System.Runtime.Intrinsics;
 namespace Microsoft.ML.Recurrent.Engine.Kernels;
 
 /// <summary>
-/// Portable Vector128 + FMA kernels: the vector path of machines without AVX2, chiefly ARM64 (AdvSimd, 32 vector
-/// registers). Written with the cross-platform <see cref="Vector128"/> API only. Same arithmetic contract as
-/// <see cref="GemmAvx2"/>, whose results they reproduce bit for bit: each C element is one fused chain
-/// acc = fma(a, b, acc) over p, then t = alpha·acc and (beta ≠ 0) t + beta·C; scalar tails are fused too; the
-/// matrix–vector dot form keeps 8-lane chains (as two 4-lane halves) and the lane reduction of
-/// <see cref="GemmTranspose.Sum4"/>.
+/// Portable Vector128 kernels: the vector path of machines without AVX2, chiefly ARM64 (AdvSimd, 32 vector
+/// registers), and of x86 machines without FMA: the 8 × 8 and 8 × 4 tiles (<see cref="GemmTiles"/>) and the
+/// matrix–vector kernels below. Written once over the lane types <see cref="L128"/> (fused) and
+/// <see cref="L128Unfused"/> (multiply then add), chosen by <see cref="Lanes.UseFma"/>, with the cross-platform
+/// <see cref="Vector128"/> API only. With the fused lanes, the same arithmetic contract as <see cref="GemmAvx2"/>, whose
+/// results they reproduce bit for bit: each C element is one fused chain acc = fma(a, b, acc) over p, then
+/// t = alpha·acc and (beta ≠ 0) t + beta·C; scalar tails are fused too; the matrix–vector dot form keeps 8-lane chains
+/// (as two 4-lane halves) and the lane reduction of <see cref="GemmTranspose.Sum4"/>. With the unfused lanes every
+/// fused step is a multiply then an add, tails included.
 /// </summary>
 internal static unsafe class GemmVector128
 {
     /// <summary>
-    /// Vector128 arithmetic with fused multiply–add in hardware: every ARM64 machine (AdvSimd) and x86 with FMA.
-    /// (<see cref="Vector128.FusedMultiplyAdd(Vector128{float}, Vector128{float}, Vector128{float})"/> is always
-    /// fused, but without the instruction it is emulated one lane at a time, slower than the scalar path.)
+    /// Vector128 arithmetic in hardware. With fused multiply–add (every ARM64 machine, x86 with FMA) the tiles use
+    /// <see cref="L128"/>; without it <see cref="L128Unfused"/> (.NET emulates a fused multiply–add one lane at a time
+    /// there, slower than the scalar path), so machines that lack FMA still get a vector GEMM.
     /// </summary>
-    public static bool IsSupported =>
-        Vector128.IsHardwareAccelerated &&
-        (System.Runtime.Intrinsics.Arm.AdvSimd.IsSupported || System.Runtime.Intrinsics.X86.Fma.IsSupported);
+    public static bool IsSupported => Vector128.IsHardwareAccelerated;
 
     /// <summary>8 × 8 tile: 16 accumulators, two B vectors and one broadcast per step (19 of ARM64's 32 registers).</summary>
-    public static GemmTile Wide => new(&Tile8x8, 8, 8);
+    public static GemmTile Wide =>
+        Lanes.UseFma ? new(&GemmTiles.Tile8x2<Vector128<float>, L128>, 8, 8) : new(&GemmTiles.Tile8x2<Vector128<float>, L128Unfused>, 8, 8);
 
     /// <summary>8 × 4 tile for N ≤ 4.</summary>
-    public static GemmTile Narrow => new(&Tile8x4, 8, 4);
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile8x8(int kc, float* a, nint ars, nint acs, int mValid, float* b, nint bs,
-        float* c, nint crs, nint ccs, int nValid, float alpha, float beta, float* scratch)
-    {
-        int last = mValid - 1;
-        float* a0 = a;
-        float* a1 = a + Math.Min(1, last) * ars;
-        float* a2 = a + Math.Min(2, last) * ars;
-        float* a3 = a + Math.Min(3, last) * ars;
-        float* a4 = a + Math.Min(4, last) * ars;
-        float* a5 = a + Math.Min(5, last) * ars;
-        float* a6 = a + Math.Min(6, last) * ars;
-        float* a7 = a + Math.Min(7, last) * ars;
-
-        Vector128<float> c00 = default, c01 = default, c10 = default, c11 = default;
-        Vector128<float> c20 = default, c21 = default, c30 = default, c31 = default;
-        Vector128<float> c40 = default, c41 = default, c50 = default, c51 = default;
-        Vector128<float> c60 = default, c61 = default, c70 = default, c71 = default;
-
-        nint pa = 0;
-        for (int p = 0; p < kc; p++)
-        {
-            Vector128<float> b0 = Vector128.Load(b);
-            Vector128<float> b1 = Vector128.Load(b + 4);
-            b += bs;
-            Vector128<float> x = Vector128.Create(a0[pa]);
-            c00 = Vector128.FusedMultiplyAdd(x, b0, c00);
-            c01 = Vector128.FusedMultiplyAdd(x, b1, c01);
-            x = Vector128.Create(a1[pa]);
-            c10 = Vector128.FusedMultiplyAdd(x, b0, c10);
-            c11 = Vector128.FusedMultiplyAdd(x, b1, c11);
-            x = Vector128.Create(a2[pa]);
-            c20 = Vector128.FusedMultiplyAdd(x, b0, c20);
-            c21 = Vector128.FusedMultiplyAdd(x, b1, c21);
-            x = Vector128.Create(a3[pa]);
-            c30 = Vector128.FusedMultiplyAdd(x, b0, c30);
-            c31 = Vector128.FusedMultiplyAdd(x, b1, c31);
-            x = Vector128.Create(a4[pa]);
-            c40 = Vector128.FusedMultiplyAdd(x, b0, c40);
-            c41 = Vector128.FusedMultiplyAdd(x, b1, c41);
-            x = Vector128.Create(a5[pa]);
-            c50 = Vector128.FusedMultiplyAdd(x, b0, c50);
-            c51 = Vector128.FusedMultiplyAdd(x, b1, c51);
-            x = Vector128.Create(a6[pa]);
-            c60 = Vector128.FusedMultiplyAdd(x, b0, c60);
-            c61 = Vector128.FusedMultiplyAdd(x, b1, c61);
-            x = Vector128.Create(a7[pa]);
-            c70 = Vector128.FusedMultiplyAdd(x, b0, c70);
-            c71 = Vector128.FusedMultiplyAdd(x, b1, c71);
-            pa += acs;
-        }
-
-        if (ccs == 1 && nValid == 8)
-        {
-            var va = Vector128.Create(alpha);
-            Row(c, c00, va, beta);
-            Row(c + 4, c01, va, beta);
-            if (mValid > 1) { Row(c + crs, c10, va, beta); Row(c + crs + 4, c11, va, beta); }
-            if (mValid > 2) { Row(c + 2 * crs, c20, va, beta); Row(c + 2 * crs + 4, c21, va, beta); }
-            if (mValid > 3) { Row(c + 3 * crs, c30, va, beta); Row(c + 3 * crs + 4, c31, va, beta); }
-            if (mValid > 4) { Row(c + 4 * crs, c40, va, beta); Row(c + 4 * crs + 4, c41, va, beta); }
-            if (mValid > 5) { Row(c + 5 * crs, c50, va, beta); Row(c + 5 * crs + 4, c51, va, beta); }
-            if (mValid > 6) { Row(c + 6 * crs, c60, va, beta); Row(c + 6 * crs + 4, c61, va, beta); }
-            if (mValid > 7) { Row(c + 7 * crs, c70, va, beta); Row(c + 7 * crs + 4, c71, va, beta); }
-            return;
-        }
-
-        c00.Store(scratch); c01.Store(scratch + 4);
-        c10.Store(scratch + 8); c11.Store(scratch + 12);
-        c20.Store(scratch + 16); c21.Store(scratch + 20);
-        c30.Store(scratch + 24); c31.Store(scratch + 28);
-        c40.Store(scratch + 32); c41.Store(scratch + 36);
-        c50.Store(scratch + 40); c51.Store(scratch + 44);
-        c60.Store(scratch + 48); c61.Store(scratch + 52);
-        c70.Store(scratch + 56); c71.Store(scratch + 60);
-        if (crs == 1 && mValid == 8)
-        {
-            // Swapped product: tile rows are C columns.
-            StoreTransposed(scratch, 8, nValid, c, ccs, alpha, beta);
-            return;
-        }
-
-        GemmCore.StoreScalar(scratch, 8, mValid, nValid, c, crs, ccs, alpha, beta);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile8x4(int kc, float* a, nint ars, nint acs, int mValid, float* b, nint bs,
-        float* c, nint crs, nint ccs, int nValid, float alpha, float beta, float* scratch)
-    {
-        int last = mValid - 1;
-        float* a0 = a;
-        float* a1 = a + Math.Min(1, last) * ars;
-        float* a2 = a + Math.Min(2, last) * ars;
-        float* a3 = a + Math.Min(3, last) * ars;
-        float* a4 = a + Math.Min(4, last) * ars;
-        float* a5 = a + Math.Min(5, last) * ars;
-        float* a6 = a + Math.Min(6, last) * ars;
-        float* a7 = a + Math.Min(7, last) * ars;
-
-        Vector128<float> c0 = default, c1 = default, c2 = default, c3 = default;
-        Vector128<float> c4 = default, c5 = default, c6 = default, c7 = default;
-
-        nint pa = 0;
-        for (int p = 0; p < kc; p++)
-        {
-            Vector128<float> b0 = Vector128.Load(b);
-            b += bs;
-            c0 = Vector128.FusedMultiplyAdd(Vector128.Create(a0[pa]), b0, c0);
-            c1 = Vector128.FusedMultiplyAdd(Vector128.Create(a1[pa]), b0, c1);
-            c2 = Vector128.FusedMultiplyAdd(Vector128.Create(a2[pa]), b0, c2);
-            c3 = Vector128.FusedMultiplyAdd(Vector128.Create(a3[pa]), b0, c3);
-            c4 = Vector128.FusedMultiplyAdd(Vector128.Create(a4[pa]), b0, c4);
-            c5 = Vector128.FusedMultiplyAdd(Vector128.Create(a5[pa]), b0, c5);
-            c6 = Vector128.FusedMultiplyAdd(Vector128.Create(a6[pa]), b0, c6);
-            c7 = Vector128.FusedMultiplyAdd(Vector128.Create(a7[pa]), b0, c7);
-            pa += acs;
-        }
-
-        if (ccs == 1 && nValid == 4)
-        {
-            var va = Vector128.Create(alpha);
-            Row(c, c0, va, beta);
-            if (mValid > 1) Row(c + crs, c1, va, beta);
-            if (mValid > 2) Row(c + 2 * crs, c2, va, beta);
-            if (mValid > 3) Row(c + 3 * crs, c3, va, beta);
-            if (mValid > 4) Row(c + 4 * crs, c4, va, beta);
-            if (mValid > 5) Row(c + 5 * crs, c5, va, beta);
-            if (mValid > 6) Row(c + 6 * crs, c6, va, beta);
-            if (mValid > 7) Row(c + 7 * crs, c7, va, beta);
-            return;
-        }
-
-        c0.Store(scratch); c1.Store(scratch + 4); c2.Store(scratch + 8); c3.Store(scratch + 12);
-        c4.Store(scratch + 16); c5.Store(scratch + 20); c6.Store(scratch + 24); c7.Store(scratch + 28);
-        if (crs == 1 && mValid == 8)
-        {
-            // Swapped product: tile rows are C columns.
-            StoreTransposed(scratch, 4, nValid, c, ccs, alpha, beta);
-            return;
-        }
-
-        GemmCore.StoreScalar(scratch, 4, mValid, nValid, c, crs, ccs, alpha, beta);
-    }
+    public static GemmTile Narrow =>
+        Lanes.UseFma ? new(&GemmTiles.Tile8x1<Vector128<float>, L128>, 8, 4) : new(&GemmTiles.Tile8x1<Vector128<float>, L128Unfused>, 8, 4);
 
     /// <summary>
     /// Stores the transpose of an 8-row block kept row-major in <paramref name="acc"/> (row stride ldAcc; row r
@@ -179,7 +38,7 @@ internal static unsafe class GemmVector128
     /// columns are gathered from the (L1-resident) scratch tile instead of being shuffled in registers.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreTransposed(float* acc, int ldAcc, int lanes, float* c, nint ccs, float alpha, float beta)
+    internal static void StoreTransposed(float* acc, int ldAcc, int lanes, float* c, nint ccs, float alpha, float beta)
     {
         var va = Vector128.Create(alpha);
         float* s0 = acc, s1 = acc + ldAcc, s2 = acc + 2 * ldAcc, s3 = acc + 3 * ldAcc;
@@ -211,9 +70,17 @@ internal static unsafe class GemmVector128
     /// As <see cref="GemmAvx2.GemvRows"/>: streams 8 rows of B at a time along j; the partial sums wait in a
     /// per-thread scratch row, so each element is still one fused chain over p.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void GemvRows(int j0, int j1, int k, float alpha, float* x, nint xs, float* b, nint brs,
         float beta, float* y, nint ys)
+    {
+        if (Lanes.UseFma) GemvRows<L128>(j0, j1, k, alpha, x, xs, b, brs, beta, y, ys);
+        else GemvRows<L128Unfused>(j0, j1, k, alpha, x, xs, b, brs, beta, y, ys);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void GemvRows<O>(int j0, int j1, int k, float alpha, float* x, nint xs, float* b, nint brs,
+        float beta, float* y, nint ys)
+        where O : struct, ILanes<Vector128<float>>
     {
         int n = j1 - j0;
         float* acc = GemmBuffers.Get(n);
@@ -240,10 +107,10 @@ internal static unsafe class GemmVector128
                 for (int p = p0; p < p1; p++)
                 {
                     var xv = Vector128.Create(x[px]);
-                    s0 = Vector128.FusedMultiplyAdd(xv, Vector128.Load(bp), s0);
-                    s1 = Vector128.FusedMultiplyAdd(xv, Vector128.Load(bp + 4), s1);
-                    s2 = Vector128.FusedMultiplyAdd(xv, Vector128.Load(bp + 8), s2);
-                    s3 = Vector128.FusedMultiplyAdd(xv, Vector128.Load(bp + 12), s3);
+                    s0 = O.Fma(xv, Vector128.Load(bp), s0);
+                    s1 = O.Fma(xv, Vector128.Load(bp + 4), s1);
+                    s2 = O.Fma(xv, Vector128.Load(bp + 8), s2);
+                    s3 = O.Fma(xv, Vector128.Load(bp + 12), s3);
                     bp += brs;
                     px += xs;
                 }
@@ -261,7 +128,7 @@ internal static unsafe class GemmVector128
                 nint px = p0 * xs;
                 for (int p = p0; p < p1; p++)
                 {
-                    s0 = Vector128.FusedMultiplyAdd(Vector128.Create(x[px]), Vector128.Load(bp), s0);
+                    s0 = O.Fma(Vector128.Create(x[px]), Vector128.Load(bp), s0);
                     bp += brs;
                     px += xs;
                 }
@@ -276,7 +143,7 @@ internal static unsafe class GemmVector128
                 nint px = p0 * xs;
                 for (int p = p0; p < p1; p++)
                 {
-                    s = MathF.FusedMultiplyAdd(x[px], *bp, s);
+                    s = O.ScalarFma(x[px], *bp, s);
                     bp += brs;
                     px += xs;
                 }
@@ -302,9 +169,17 @@ internal static unsafe class GemmVector128
     /// sums p ≡ l (mod 8) over p &lt; k rounded down to 8, the lanes are reduced as
     /// ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)), then a fused scalar tail.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void GemvDot(int j0, int j1, int k, float alpha, float* x, float* b, nint bcs,
         float beta, float* y, nint ys)
+    {
+        if (Lanes.UseFma) GemvDot<L128>(j0, j1, k, alpha, x, b, bcs, beta, y, ys);
+        else GemvDot<L128Unfused>(j0, j1, k, alpha, x, b, bcs, beta, y, ys);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void GemvDot<O>(int j0, int j1, int k, float alpha, float* x, float* b, nint bcs,
+        float beta, float* y, nint ys)
+        where O : struct, ILanes<Vector128<float>>
     {
         int kv = k & ~7;
         int j = j0;
@@ -317,24 +192,24 @@ internal static unsafe class GemmVector128
             {
                 var xv = Vector128.Load(x + p);
                 var xh = Vector128.Load(x + p + 4);
-                s0 = Vector128.FusedMultiplyAdd(Vector128.Load(r0 + p), xv, s0);
-                h0 = Vector128.FusedMultiplyAdd(Vector128.Load(r0 + p + 4), xh, h0);
-                s1 = Vector128.FusedMultiplyAdd(Vector128.Load(r1 + p), xv, s1);
-                h1 = Vector128.FusedMultiplyAdd(Vector128.Load(r1 + p + 4), xh, h1);
-                s2 = Vector128.FusedMultiplyAdd(Vector128.Load(r2 + p), xv, s2);
-                h2 = Vector128.FusedMultiplyAdd(Vector128.Load(r2 + p + 4), xh, h2);
-                s3 = Vector128.FusedMultiplyAdd(Vector128.Load(r3 + p), xv, s3);
-                h3 = Vector128.FusedMultiplyAdd(Vector128.Load(r3 + p + 4), xh, h3);
+                s0 = O.Fma(Vector128.Load(r0 + p), xv, s0);
+                h0 = O.Fma(Vector128.Load(r0 + p + 4), xh, h0);
+                s1 = O.Fma(Vector128.Load(r1 + p), xv, s1);
+                h1 = O.Fma(Vector128.Load(r1 + p + 4), xh, h1);
+                s2 = O.Fma(Vector128.Load(r2 + p), xv, s2);
+                h2 = O.Fma(Vector128.Load(r2 + p + 4), xh, h2);
+                s3 = O.Fma(Vector128.Load(r3 + p), xv, s3);
+                h3 = O.Fma(Vector128.Load(r3 + p + 4), xh, h3);
             }
 
             float t0 = Sum8(s0, h0), t1 = Sum8(s1, h1), t2 = Sum8(s2, h2), t3 = Sum8(s3, h3);
             for (int p = kv; p < k; p++)
             {
                 float xp = x[p];
-                t0 = MathF.FusedMultiplyAdd(r0[p], xp, t0);
-                t1 = MathF.FusedMultiplyAdd(r1[p], xp, t1);
-                t2 = MathF.FusedMultiplyAdd(r2[p], xp, t2);
-                t3 = MathF.FusedMultiplyAdd(r3[p], xp, t3);
+                t0 = O.ScalarFma(r0[p], xp, t0);
+                t1 = O.ScalarFma(r1[p], xp, t1);
+                t2 = O.ScalarFma(r2[p], xp, t2);
+                t3 = O.ScalarFma(r3[p], xp, t3);
             }
 
             GemmCore.StoreOne(y + j * ys, t0, alpha, beta);
@@ -349,12 +224,12 @@ internal static unsafe class GemmVector128
             Vector128<float> s0 = default, h0 = default;
             for (nint p = 0; p < kv; p += 8)
             {
-                s0 = Vector128.FusedMultiplyAdd(Vector128.Load(r0 + p), Vector128.Load(x + p), s0);
-                h0 = Vector128.FusedMultiplyAdd(Vector128.Load(r0 + p + 4), Vector128.Load(x + p + 4), h0);
+                s0 = O.Fma(Vector128.Load(r0 + p), Vector128.Load(x + p), s0);
+                h0 = O.Fma(Vector128.Load(r0 + p + 4), Vector128.Load(x + p + 4), h0);
             }
 
             float t0 = Sum8(s0, h0);
-            for (int p = kv; p < k; p++) t0 = MathF.FusedMultiplyAdd(r0[p], x[p], t0);
+            for (int p = kv; p < k; p++) t0 = O.ScalarFma(r0[p], x[p], t0);
             GemmCore.StoreOne(y + j * ys, t0, alpha, beta);
         }
     }

@@ -1,5 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
+using System.Runtime.Intrinsics.X86;
 
 namespace Microsoft.ML.Recurrent.Engine.Kernels;
 
@@ -11,10 +13,46 @@ namespace Microsoft.ML.Recurrent.Engine.Kernels;
 /// generic body written once, instantiated for every width, so results do not depend on the width when the body uses
 /// the same operations in the same order (bit-identical across paths and machines with the same FMA support).
 /// </summary>
+/// <remarks>
+/// Two lane families: the fused ones (<see cref="L512x2"/>, <see cref="L512"/>, <see cref="L256"/>, <see cref="L128"/>,
+/// <see cref="L1"/>), whose <c>Fma</c> rounds once, and the unfused ones (<see cref="L512x2Unfused"/> …
+/// <see cref="L1Unfused"/>), whose <c>Fma</c> is a multiply then an add (two roundings). The family is chosen once at
+/// start-up (<see cref="HardwareFma"/>): without the instruction, .NET emulates a fused multiply–add one lane at a time
+/// in software, which makes every kernel over a hundred times slower. Every kernel on a machine uses the same family,
+/// its scalar tail included, so the widths still agree bit for bit there; the two families differ from each other in
+/// the last bits (the golden test pins the fused family's bits).
+/// </remarks>
 internal static class Lanes
 {
     [ThreadStatic]
     private static int t_forcedWidth; // 0: not forced; otherwise width + 1
+
+    [ThreadStatic]
+    private static int t_forcedFma; // 0: not forced; 1: unfused; 2: fused
+
+    /// <summary>The widest accelerated width: 512, 256, 128 (ARM64: AdvSimd accelerates Vector128 only) or 0 (scalar).</summary>
+    public static readonly int WidestAccelerated =
+        Vector512.IsHardwareAccelerated ? 512 : Vector256.IsHardwareAccelerated ? 256 : Vector128.IsHardwareAccelerated ? 128 : 0;
+
+    /// <summary>
+    /// Whether the machine has a fused multiply–add instruction the JIT uses (x86 FMA3, which every AVX-512 and nearly
+    /// every AVX2 machine has; ARM64 AdvSimd always). False with <c>DOTNET_EnableAVX2=0</c> on .NET 10, which groups FMA
+    /// with AVX2 (the older <c>DOTNET_EnableFMA=0</c> no longer has an effect).
+    /// </summary>
+    public static readonly bool HardwareFma = Fma.IsSupported || AdvSimd.IsSupported;
+
+    /// <summary>
+    /// Whether the kernels started on the calling thread use the fused lane family: <see cref="HardwareFma"/> unless a
+    /// test forces the other family on this thread (any family runs on any machine; the emulated one is only slower).
+    /// </summary>
+    public static bool UseFma
+    {
+        get => t_forcedFma == 0 ? HardwareFma : t_forcedFma == 2;
+        set => t_forcedFma = value ? 2 : 1;
+    }
+
+    /// <summary>"fused" or "unfused": the lane family of <see cref="UseFma"/> (reported by benchmarks and the fresh-process check).</summary>
+    public static string Family => UseFma ? "fused" : "unfused";
 
     /// <summary>
     /// Widest vector path the element-wise and row kernels use on the calling thread: 512, 256, 128 or 0 (scalar only).
@@ -23,27 +61,72 @@ internal static class Lanes
     /// </summary>
     public static int MaxVectorWidth
     {
-        get => VectorWidths.Resolve(t_forcedWidth);
-        set => t_forcedWidth = VectorWidths.Force(value);
+        get => t_forcedWidth == 0 ? WidestAccelerated : t_forcedWidth - 1;
+        set
+        {
+            if (value is not (0 or 128 or 256 or 512))
+                throw new ArgumentOutOfRangeException(nameof(value), value, "MaxVectorWidth must be 0, 128, 256 or 512.");
+            t_forcedWidth = value + 1;
+        }
     }
 
-    /// <summary>Runs <paramref name="body"/> over [0, n): two 512-bit vectors at a time, then one, then 256, 128 bits, then single floats.</summary>
+    /// <summary>
+    /// Runs <paramref name="body"/> over [0, n): two 512-bit vectors at a time, then one, then 256, 128 bits, then single
+    /// floats (up to <see cref="MaxVectorWidth"/>), with the lane family of <see cref="UseFma"/>.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Run<TBody>(ref TBody body, nuint n) where TBody : struct, ILaneBody
     {
-        int width = MaxVectorWidth;
+        if (UseFma) Walk<TBody, L512x2, L512, L256, L128, L1>(ref body, n, MaxVectorWidth);
+        else Walk<TBody, L512x2Unfused, L512Unfused, L256Unfused, L128Unfused, L1Unfused>(ref body, n, MaxVectorWidth);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="body"/> over [0, n) with ONE vector width, the widest allowed by <see cref="MaxVectorWidth"/>
+    /// (512, 256 or 128 bits) whose vector fits in n, then single floats: for reductions whose grouping may depend on
+    /// the width and the length only.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void RunWidest<TBody>(ref TBody body, nuint n) where TBody : struct, ILaneBody
+    {
+        if (UseFma) Widest<TBody, L512, L256, L128, L1>(ref body, n, MaxVectorWidth);
+        else Widest<TBody, L512Unfused, L256Unfused, L128Unfused, L1Unfused>(ref body, n, MaxVectorWidth);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Walk<TBody, T32, T16, T8, T4, T1>(ref TBody body, nuint n, int width)
+        where TBody : struct, ILaneBody
+        where T32 : struct, ILanes<Pair512> where T16 : struct, ILanes<Vector512<float>>
+        where T8 : struct, ILanes<Vector256<float>> where T4 : struct, ILanes<Vector128<float>> where T1 : struct, ILanes<float>
+    {
         nuint j = 0;
         if (width >= 512)
         {
-            for (; j + L512x2.Count <= n; j += L512x2.Count) body.At<Pair512, L512x2>(j);
-            for (; j + L512.Count <= n; j += L512.Count) body.At<Vector512<float>, L512>(j);
+            for (; j + T32.Count <= n; j += T32.Count) body.At<Pair512, T32>(j);
+            for (; j + T16.Count <= n; j += T16.Count) body.At<Vector512<float>, T16>(j);
         }
 
         if (width >= 256)
-            for (; j + L256.Count <= n; j += L256.Count) body.At<Vector256<float>, L256>(j);
+            for (; j + T8.Count <= n; j += T8.Count) body.At<Vector256<float>, T8>(j);
         if (width >= 128)
-            for (; j + L128.Count <= n; j += L128.Count) body.At<Vector128<float>, L128>(j);
-        for (; j < n; j++) body.At<float, L1>(j);
+            for (; j + T4.Count <= n; j += T4.Count) body.At<Vector128<float>, T4>(j);
+        for (; j < n; j++) body.At<float, T1>(j);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Widest<TBody, T16, T8, T4, T1>(ref TBody body, nuint n, int width)
+        where TBody : struct, ILaneBody
+        where T16 : struct, ILanes<Vector512<float>> where T8 : struct, ILanes<Vector256<float>>
+        where T4 : struct, ILanes<Vector128<float>> where T1 : struct, ILanes<float>
+    {
+        nuint j = 0;
+        if (width >= 512 && n >= T16.Count)
+            for (; j + T16.Count <= n; j += T16.Count) body.At<Vector512<float>, T16>(j);
+        else if (width >= 256 && n >= T8.Count)
+            for (; j + T8.Count <= n; j += T8.Count) body.At<Vector256<float>, T8>(j);
+        else if (width >= 128 && n >= T4.Count)
+            for (; j + T4.Count <= n; j += T4.Count) body.At<Vector128<float>, T4>(j);
+        for (; j < n; j++) body.At<float, T1>(j);
     }
 }
 
@@ -57,9 +140,21 @@ internal interface ILaneBody
 /// Element-wise float operations on a lane type. Masks are lanes with all bits set (true) or clear.
 /// Min/Max may return either operand when one is NaN (callers restore NaN afterwards).
 /// </summary>
-internal interface ILanes<TV> where TV : struct
+internal unsafe interface ILanes<TV> where TV : struct
 {
     static abstract nuint Count { get; }
+    /// <summary>True for the fused family (<see cref="Fma"/> rounds once), false for the unfused one.</summary>
+    static abstract bool Fused { get; }
+    /// <summary>All lanes +0.</summary>
+    static abstract TV Zero { get; }
+    /// <summary>Count floats from p.</summary>
+    static abstract TV Load(float* p);
+    /// <summary>Count floats to p.</summary>
+    static abstract void Store(TV v, float* p);
+    /// <summary>The family's scalar a·b + c (fused: one rounding; unfused: two), for tails of kernels written per width.</summary>
+    static abstract float ScalarFma(float a, float b, float c);
+    /// <summary>Whether every lane of a equals the same lane of b (IEEE: NaN equals nothing).</summary>
+    static abstract bool EqualsAll(TV a, TV b);
     static abstract TV Load(ref float p, nuint i);
     static abstract void Store(TV v, ref float p, nuint i);
     static abstract TV Splat(float x);
@@ -87,6 +182,12 @@ internal interface ILanes<TV> where TV : struct
 internal readonly struct L512 : ILanes<Vector512<float>>
 {
     public static nuint Count => (nuint)Vector512<float>.Count;
+    public static bool Fused => true;
+    public static Vector512<float> Zero => Vector512<float>.Zero;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe Vector512<float> Load(float* p) => Vector512.Load(p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe void Store(Vector512<float> v, float* p) => v.Store(p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float ScalarFma(float a, float b, float c) => MathF.FusedMultiplyAdd(a, b, c);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static bool EqualsAll(Vector512<float> a, Vector512<float> b) => Vector512.EqualsAll(a, b);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Load(ref float p, nuint i) => Vector512.LoadUnsafe(ref p, i);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Vector512<float> v, ref float p, nuint i) => v.StoreUnsafe(ref p, i);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Splat(float x) => Vector512.Create(x);
@@ -120,6 +221,12 @@ internal struct Pair512
 internal readonly struct L512x2 : ILanes<Pair512>
 {
     public static nuint Count => 2 * (nuint)Vector512<float>.Count;
+    public static bool Fused => true;
+    public static Pair512 Zero => default;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe Pair512 Load(float* p) => new(Vector512.Load(p), Vector512.Load(p + 16));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe void Store(Pair512 v, float* p) { v.A.Store(p); v.B.Store(p + 16); }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float ScalarFma(float a, float b, float c) => MathF.FusedMultiplyAdd(a, b, c);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static bool EqualsAll(Pair512 a, Pair512 b) => Vector512.EqualsAll(a.A, b.A) & Vector512.EqualsAll(a.B, b.B);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Load(ref float p, nuint i) => new(Vector512.LoadUnsafe(ref p, i), Vector512.LoadUnsafe(ref p, i + 16));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Pair512 v, ref float p, nuint i) { v.A.StoreUnsafe(ref p, i); v.B.StoreUnsafe(ref p, i + 16); }
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Splat(float x) => new(Vector512.Create(x), Vector512.Create(x));
@@ -143,6 +250,12 @@ internal readonly struct L512x2 : ILanes<Pair512>
 internal readonly struct L256 : ILanes<Vector256<float>>
 {
     public static nuint Count => (nuint)Vector256<float>.Count;
+    public static bool Fused => true;
+    public static Vector256<float> Zero => Vector256<float>.Zero;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe Vector256<float> Load(float* p) => Vector256.Load(p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe void Store(Vector256<float> v, float* p) => v.Store(p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float ScalarFma(float a, float b, float c) => MathF.FusedMultiplyAdd(a, b, c);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static bool EqualsAll(Vector256<float> a, Vector256<float> b) => Vector256.EqualsAll(a, b);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Load(ref float p, nuint i) => Vector256.LoadUnsafe(ref p, i);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Vector256<float> v, ref float p, nuint i) => v.StoreUnsafe(ref p, i);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Splat(float x) => Vector256.Create(x);
@@ -167,6 +280,12 @@ internal readonly struct L256 : ILanes<Vector256<float>>
 internal readonly struct L128 : ILanes<Vector128<float>>
 {
     public static nuint Count => (nuint)Vector128<float>.Count;
+    public static bool Fused => true;
+    public static Vector128<float> Zero => Vector128<float>.Zero;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe Vector128<float> Load(float* p) => Vector128.Load(p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe void Store(Vector128<float> v, float* p) => v.Store(p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float ScalarFma(float a, float b, float c) => MathF.FusedMultiplyAdd(a, b, c);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static bool EqualsAll(Vector128<float> a, Vector128<float> b) => Vector128.EqualsAll(a, b);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Load(ref float p, nuint i) => Vector128.LoadUnsafe(ref p, i);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Vector128<float> v, ref float p, nuint i) => v.StoreUnsafe(ref p, i);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Splat(float x) => Vector128.Create(x);
@@ -196,6 +315,12 @@ internal readonly struct L1 : ILanes<float>
     private static float Mask(bool x) => x ? Bits(-1) : 0f;
 
     public static nuint Count => 1;
+    public static bool Fused => true;
+    public static float Zero => 0f;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe float Load(float* p) => *p;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe void Store(float v, float* p) => *p = v;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float ScalarFma(float a, float b, float c) => MathF.FusedMultiplyAdd(a, b, c);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static bool EqualsAll(float a, float b) => a == b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Load(ref float p, nuint i) => Unsafe.Add(ref p, i);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(float v, ref float p, nuint i) => Unsafe.Add(ref p, i) = v;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Splat(float x) => x;
@@ -214,4 +339,154 @@ internal readonly struct L1 : ILanes<float>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Select(float mask, float t, float f) => Bits(mask) != 0 ? t : f;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float CopySign(float m, float s) => Bits(Bits(m) | (Bits(s) & int.MinValue));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Pow2(float kf) => Bits((Bits(kf) << 23) + 0x3F800000);
+}
+
+/// <summary>As <see cref="L512x2"/> with <see cref="L512x2Unfused.Fma"/> and <see cref="L512x2Unfused.Fnma"/> a multiply then an add (two roundings).</summary>
+internal readonly struct L512x2Unfused : ILanes<Pair512>
+{
+    public static nuint Count => L512x2.Count;
+    public static bool Fused => false;
+    public static Pair512 Zero => L512x2.Zero;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Load(ref float p, nuint i) => L512x2.Load(ref p, i);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Pair512 v, ref float p, nuint i) => L512x2.Store(v, ref p, i);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe Pair512 Load(float* p) => L512x2.Load(p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe void Store(Pair512 v, float* p) => L512x2.Store(v, p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Splat(float x) => L512x2.Splat(x);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Add(Pair512 a, Pair512 b) => L512x2.Add(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Sub(Pair512 a, Pair512 b) => L512x2.Sub(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Mul(Pair512 a, Pair512 b) => L512x2.Mul(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Div(Pair512 a, Pair512 b) => L512x2.Div(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Min(Pair512 a, Pair512 b) => L512x2.Min(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Max(Pair512 a, Pair512 b) => L512x2.Max(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 LessThan(Pair512 a, Pair512 b) => L512x2.LessThan(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Neg(Pair512 a) => L512x2.Neg(a);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Abs(Pair512 a) => L512x2.Abs(a);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 IsNaN(Pair512 a) => L512x2.IsNaN(a);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Pow2(Pair512 a) => L512x2.Pow2(a);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Fma(Pair512 a, Pair512 b, Pair512 c) => L512x2.Add(L512x2.Mul(a, b), c);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Fnma(Pair512 a, Pair512 b, Pair512 c) => L512x2.Sub(c, L512x2.Mul(a, b));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Select(Pair512 mask, Pair512 t, Pair512 f) => L512x2.Select(mask, t, f);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 CopySign(Pair512 m, Pair512 s) => L512x2.CopySign(m, s);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float ScalarFma(float a, float b, float c) => a * b + c;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static bool EqualsAll(Pair512 a, Pair512 b) => L512x2.EqualsAll(a, b);
+}
+
+/// <summary>As <see cref="L512"/> with <see cref="L512Unfused.Fma"/> and <see cref="L512Unfused.Fnma"/> a multiply then an add (two roundings).</summary>
+internal readonly struct L512Unfused : ILanes<Vector512<float>>
+{
+    public static nuint Count => L512.Count;
+    public static bool Fused => false;
+    public static Vector512<float> Zero => L512.Zero;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Load(ref float p, nuint i) => L512.Load(ref p, i);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Vector512<float> v, ref float p, nuint i) => L512.Store(v, ref p, i);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe Vector512<float> Load(float* p) => L512.Load(p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe void Store(Vector512<float> v, float* p) => L512.Store(v, p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Splat(float x) => L512.Splat(x);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => L512.Add(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Sub(Vector512<float> a, Vector512<float> b) => L512.Sub(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Mul(Vector512<float> a, Vector512<float> b) => L512.Mul(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Div(Vector512<float> a, Vector512<float> b) => L512.Div(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Min(Vector512<float> a, Vector512<float> b) => L512.Min(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Max(Vector512<float> a, Vector512<float> b) => L512.Max(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> LessThan(Vector512<float> a, Vector512<float> b) => L512.LessThan(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Neg(Vector512<float> a) => L512.Neg(a);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Abs(Vector512<float> a) => L512.Abs(a);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> IsNaN(Vector512<float> a) => L512.IsNaN(a);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Pow2(Vector512<float> a) => L512.Pow2(a);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Fma(Vector512<float> a, Vector512<float> b, Vector512<float> c) => L512.Add(L512.Mul(a, b), c);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Fnma(Vector512<float> a, Vector512<float> b, Vector512<float> c) => L512.Sub(c, L512.Mul(a, b));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Select(Vector512<float> mask, Vector512<float> t, Vector512<float> f) => L512.Select(mask, t, f);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> CopySign(Vector512<float> m, Vector512<float> s) => L512.CopySign(m, s);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float ScalarFma(float a, float b, float c) => a * b + c;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static bool EqualsAll(Vector512<float> a, Vector512<float> b) => L512.EqualsAll(a, b);
+}
+
+/// <summary>As <see cref="L256"/> with <see cref="L256Unfused.Fma"/> and <see cref="L256Unfused.Fnma"/> a multiply then an add (two roundings).</summary>
+internal readonly struct L256Unfused : ILanes<Vector256<float>>
+{
+    public static nuint Count => L256.Count;
+    public static bool Fused => false;
+    public static Vector256<float> Zero => L256.Zero;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Load(ref float p, nuint i) => L256.Load(ref p, i);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Vector256<float> v, ref float p, nuint i) => L256.Store(v, ref p, i);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe Vector256<float> Load(float* p) => L256.Load(p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe void Store(Vector256<float> v, float* p) => L256.Store(v, p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Splat(float x) => L256.Splat(x);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => L256.Add(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Sub(Vector256<float> a, Vector256<float> b) => L256.Sub(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Mul(Vector256<float> a, Vector256<float> b) => L256.Mul(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Div(Vector256<float> a, Vector256<float> b) => L256.Div(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Min(Vector256<float> a, Vector256<float> b) => L256.Min(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Max(Vector256<float> a, Vector256<float> b) => L256.Max(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> LessThan(Vector256<float> a, Vector256<float> b) => L256.LessThan(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Neg(Vector256<float> a) => L256.Neg(a);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Abs(Vector256<float> a) => L256.Abs(a);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> IsNaN(Vector256<float> a) => L256.IsNaN(a);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Pow2(Vector256<float> a) => L256.Pow2(a);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Fma(Vector256<float> a, Vector256<float> b, Vector256<float> c) => L256.Add(L256.Mul(a, b), c);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Fnma(Vector256<float> a, Vector256<float> b, Vector256<float> c) => L256.Sub(c, L256.Mul(a, b));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Select(Vector256<float> mask, Vector256<float> t, Vector256<float> f) => L256.Select(mask, t, f);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> CopySign(Vector256<float> m, Vector256<float> s) => L256.CopySign(m, s);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float ScalarFma(float a, float b, float c) => a * b + c;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static bool EqualsAll(Vector256<float> a, Vector256<float> b) => L256.EqualsAll(a, b);
+}
+
+/// <summary>As <see cref="L128"/> with <see cref="L128Unfused.Fma"/> and <see cref="L128Unfused.Fnma"/> a multiply then an add (two roundings).</summary>
+internal readonly struct L128Unfused : ILanes<Vector128<float>>
+{
+    public static nuint Count => L128.Count;
+    public static bool Fused => false;
+    public static Vector128<float> Zero => L128.Zero;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Load(ref float p, nuint i) => L128.Load(ref p, i);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Vector128<float> v, ref float p, nuint i) => L128.Store(v, ref p, i);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe Vector128<float> Load(float* p) => L128.Load(p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe void Store(Vector128<float> v, float* p) => L128.Store(v, p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Splat(float x) => L128.Splat(x);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Add(Vector128<float> a, Vector128<float> b) => L128.Add(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Sub(Vector128<float> a, Vector128<float> b) => L128.Sub(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Mul(Vector128<float> a, Vector128<float> b) => L128.Mul(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Div(Vector128<float> a, Vector128<float> b) => L128.Div(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Min(Vector128<float> a, Vector128<float> b) => L128.Min(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Max(Vector128<float> a, Vector128<float> b) => L128.Max(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> LessThan(Vector128<float> a, Vector128<float> b) => L128.LessThan(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Neg(Vector128<float> a) => L128.Neg(a);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Abs(Vector128<float> a) => L128.Abs(a);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> IsNaN(Vector128<float> a) => L128.IsNaN(a);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Pow2(Vector128<float> a) => L128.Pow2(a);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Fma(Vector128<float> a, Vector128<float> b, Vector128<float> c) => L128.Add(L128.Mul(a, b), c);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Fnma(Vector128<float> a, Vector128<float> b, Vector128<float> c) => L128.Sub(c, L128.Mul(a, b));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Select(Vector128<float> mask, Vector128<float> t, Vector128<float> f) => L128.Select(mask, t, f);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> CopySign(Vector128<float> m, Vector128<float> s) => L128.CopySign(m, s);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float ScalarFma(float a, float b, float c) => a * b + c;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static bool EqualsAll(Vector128<float> a, Vector128<float> b) => L128.EqualsAll(a, b);
+}
+
+/// <summary>As <see cref="L1"/> with <see cref="L1Unfused.Fma"/> and <see cref="L1Unfused.Fnma"/> a multiply then an add (two roundings).</summary>
+internal readonly struct L1Unfused : ILanes<float>
+{
+    public static nuint Count => L1.Count;
+    public static bool Fused => false;
+    public static float Zero => L1.Zero;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Load(ref float p, nuint i) => L1.Load(ref p, i);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(float v, ref float p, nuint i) => L1.Store(v, ref p, i);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe float Load(float* p) => L1.Load(p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe void Store(float v, float* p) => L1.Store(v, p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Splat(float x) => L1.Splat(x);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Add(float a, float b) => L1.Add(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sub(float a, float b) => L1.Sub(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Mul(float a, float b) => L1.Mul(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Div(float a, float b) => L1.Div(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Min(float a, float b) => L1.Min(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Max(float a, float b) => L1.Max(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float LessThan(float a, float b) => L1.LessThan(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Neg(float a) => L1.Neg(a);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Abs(float a) => L1.Abs(a);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float IsNaN(float a) => L1.IsNaN(a);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Pow2(float a) => L1.Pow2(a);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Fma(float a, float b, float c) => L1.Add(L1.Mul(a, b), c);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Fnma(float a, float b, float c) => L1.Sub(c, L1.Mul(a, b));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Select(float mask, float t, float f) => L1.Select(mask, t, f);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float CopySign(float m, float s) => L1.CopySign(m, s);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float ScalarFma(float a, float b, float c) => a * b + c;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static bool EqualsAll(float a, float b) => L1.EqualsAll(a, b);
 }

@@ -9,28 +9,20 @@ namespace Microsoft.ML.Recurrent.Engine.Kernels;
 /// row-contiguous, computed so that every C element has ONE fixed arithmetic order whatever the shape
 /// of the call: a single fused multiply–add chain s = fma(A[i, p], B[p, j], s) over p = 0 … k−1 from
 /// s = 0, then C = s, C = C + s or C = bias + s. The chain does not depend on m, on the row or column offset of the
-/// element, on the tile or vector width it lands in (the scalar tail uses <see cref="MathF.FusedMultiplyAdd"/>),
-/// nor on how a caller splits rows or columns between threads. That is what lets the time loop hand
+/// element, on the tile or vector width it lands in (the scalar tail uses the same family's
+/// <see cref="ILanes{TV}.ScalarFma"/>), nor on how a caller splits rows or columns between threads. That is what lets the time loop hand
 /// each worker its own rows (or its own hidden units) and still produce the same bits as one thread.
 /// </summary>
 /// <remarks>
 /// Tiles: 4 rows × 4 vectors (16 accumulators), 1 row × 8 vectors for a single row (the batch-1 mat-vec),
 /// then 1-vector panels and a scalar tail. Column panels are the outer loop so that a panel of B (k × 4
-/// vectors) stays in L1 while every row tile of A passes over it. Vector width: 512, 256 or 128 bits where
-/// accelerated, else scalar; <see cref="MaxVectorWidth"/> forces a narrower path on the calling thread (tests).
+/// vectors) stays in L1 while every row tile of A passes over it. The tiles are written once over the engine's lane
+/// types (<see cref="ILanes{TV}"/>): vector width 512, 256 or 128 bits where accelerated, else scalar, forced narrower on
+/// the calling thread by the shared <see cref="Lanes.MaxVectorWidth"/> (tests); fused multiply–add, or multiply then
+/// add on machines without the instruction (<see cref="Lanes.UseFma"/>), the scalar tail included.
 /// </remarks>
 internal static unsafe class RowProduct
 {
-    [ThreadStatic]
-    private static int t_forcedWidth; // 0: not forced; otherwise width + 1
-
-    /// <summary>Widest vector path used on the calling thread: 512, 256, 128 or 0 (scalar). Setting it affects only this thread.</summary>
-    public static int MaxVectorWidth
-    {
-        get => VectorWidths.Resolve(t_forcedWidth);
-        set => t_forcedWidth = VectorWidths.Force(value);
-    }
-
     /// <summary>
     /// C[i·ldc + j] = (accumulate ? C[i·ldc + j] : 0) + Σ_p A[i·lda + p]·B[p·ldb + j] for i &lt; m, j &lt; n, p &lt; k,
     /// each sum one fused chain over p in order (see the class remarks).
@@ -66,12 +58,25 @@ internal static unsafe class RowProduct
     private static void Product(int m, int n, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
     {
         if (m <= 0 || n <= 0) return;
-        switch (MaxVectorWidth)
+        if (Lanes.UseFma)
         {
-            case 512: Run<Vector512<float>, V512>(m, n, k, a, lda, b, ldb, c, ldc, d, ldd); break;
-            case 256: Run<Vector256<float>, V256>(m, n, k, a, lda, b, ldb, c, ldc, d, ldd); break;
-            case 128: Run<Vector128<float>, V128>(m, n, k, a, lda, b, ldb, c, ldc, d, ldd); break;
-            default: Scalar(m, 0, n, k, a, lda, b, ldb, c, ldc, d, ldd); break;
+            switch (Lanes.MaxVectorWidth)
+            {
+                case 512: Run<Vector512<float>, L512>(m, n, k, a, lda, b, ldb, c, ldc, d, ldd); break;
+                case 256: Run<Vector256<float>, L256>(m, n, k, a, lda, b, ldb, c, ldc, d, ldd); break;
+                case 128: Run<Vector128<float>, L128>(m, n, k, a, lda, b, ldb, c, ldc, d, ldd); break;
+                default: Scalar<float, L1>(m, 0, n, k, a, lda, b, ldb, c, ldc, d, ldd); break;
+            }
+        }
+        else
+        {
+            switch (Lanes.MaxVectorWidth)
+            {
+                case 512: Run<Vector512<float>, L512Unfused>(m, n, k, a, lda, b, ldb, c, ldc, d, ldd); break;
+                case 256: Run<Vector256<float>, L256Unfused>(m, n, k, a, lda, b, ldb, c, ldc, d, ldd); break;
+                case 128: Run<Vector128<float>, L128Unfused>(m, n, k, a, lda, b, ldb, c, ldc, d, ldd); break;
+                default: Scalar<float, L1Unfused>(m, 0, n, k, a, lda, b, ldb, c, ldc, d, ldd); break;
+            }
         }
     }
 
@@ -151,9 +156,18 @@ internal static unsafe class RowProduct
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Run<TV, V>(int m, int n, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
-        where TV : struct where V : struct, IVec<TV>
+        where TV : struct where V : struct, ILanes<TV>
     {
-        int w = V.Count, w4 = 4 * w, j = 0;
+        int w = (int)V.Count, w4 = 4 * w, j = 0;
+        if (UseTall && w == 16 && m >= 8)
+        {
+            // 512-bit lanes (32 registers): rows in groups of 8 with 8 × 2-vector tiles, the rest of the rows below.
+            int m8 = m & ~7;
+            Tall<TV, V>(m8, n, k, a, lda, b, ldb, c, ldc, d, ldd);
+            if (m8 < m) Run<TV, V>(m - m8, n, k, a + m8 * lda, lda, b, ldb, c + m8 * ldc, ldc, At(d, m8 * ldd), ldd);
+            return;
+        }
+
         if (m == 1)
         {
             for (; j + 16 * w <= n; j += 16 * w) Row1x16<TV, V>(k, a, b + j, ldb, c + j, At(d, j));
@@ -174,14 +188,82 @@ internal static unsafe class RowProduct
             for (; i < m; i++) Tile1x1<TV, V>(k, a + i * lda, b + j, ldb, c + i * ldc + j, At(d, i * ldd + j));
         }
 
-        if (j < n) Scalar(m, j, n, k, a, lda, b, ldb, c, ldc, d, ldd);
+        if (j < n) Scalar<TV, V>(m, j, n, k, a, lda, b, ldb, c, ldc, d, ldd);
+    }
+
+    /// <summary>Whether rows go in groups of 8 through <see cref="Tile8x2{TV, V}"/> at 512 bits (a switch for benchmarks; the bits are the same).</summary>
+    internal static bool UseTall { get; set; } = true;
+
+    /// <summary>
+    /// m (a multiple of 8) rows: 8 × 2-vector tiles (16 accumulators), then 4 × 1-vector tiles, then the scalar tail.
+    /// Per step of k a tile loads 2 vectors of B for 16 fused multiply–adds (the 4 × 4 tile loads 4): B's rows lie
+    /// 4H floats apart, a power-of-two stride that maps a panel of B onto a few L1 sets, so B comes from L2 whatever the
+    /// tile, and the taller tile halves that traffic.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Tall<TV, V>(int m, int n, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
+        where TV : struct where V : struct, ILanes<TV>
+    {
+        int w = (int)V.Count, j = 0;
+        for (; j + 2 * w <= n; j += 2 * w)
+            for (int i = 0; i < m; i += 8) Tile8x2<TV, V>(k, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, At(d, i * ldd + j), ldd);
+        for (; j + w <= n; j += w)
+            for (int i = 0; i < m; i += 4) Tile4x1<TV, V>(k, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, At(d, i * ldd + j), ldd);
+        if (j < n) Scalar<TV, V>(m, j, n, k, a, lda, b, ldb, c, ldc, d, ldd);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] // own register allocation: inlined into Product it reloaded a pointer from the stack every step of k
+    private static void Tile8x2<TV, V>(int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
+        where TV : struct where V : struct, ILanes<TV>
+    {
+        int w = (int)V.Count;
+        float* a0 = a, a1 = a + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda, a6 = a5 + lda, a7 = a6 + lda;
+        TV c00 = V.Zero, c01 = V.Zero, c10 = V.Zero, c11 = V.Zero, c20 = V.Zero, c21 = V.Zero, c30 = V.Zero, c31 = V.Zero;
+        TV c40 = V.Zero, c41 = V.Zero, c50 = V.Zero, c51 = V.Zero, c60 = V.Zero, c61 = V.Zero, c70 = V.Zero, c71 = V.Zero;
+        for (int p = 0; p < k; p++, b += ldb)
+        {
+            TV b0 = V.Load(b), b1 = V.Load(b + w);
+            TV x = V.Splat(a0[p]);
+            c00 = V.Fma(x, b0, c00); c01 = V.Fma(x, b1, c01);
+            x = V.Splat(a1[p]);
+            c10 = V.Fma(x, b0, c10); c11 = V.Fma(x, b1, c11);
+            x = V.Splat(a2[p]);
+            c20 = V.Fma(x, b0, c20); c21 = V.Fma(x, b1, c21);
+            x = V.Splat(a3[p]);
+            c30 = V.Fma(x, b0, c30); c31 = V.Fma(x, b1, c31);
+            x = V.Splat(a4[p]);
+            c40 = V.Fma(x, b0, c40); c41 = V.Fma(x, b1, c41);
+            x = V.Splat(a5[p]);
+            c50 = V.Fma(x, b0, c50); c51 = V.Fma(x, b1, c51);
+            x = V.Splat(a6[p]);
+            c60 = V.Fma(x, b0, c60); c61 = V.Fma(x, b1, c61);
+            x = V.Splat(a7[p]);
+            c70 = V.Fma(x, b0, c70); c71 = V.Fma(x, b1, c71);
+        }
+
+        Put<TV, V>(c, d, 0, c00); Put<TV, V>(c, d, w, c01);
+        c += ldc; d = At(d, ldd);
+        Put<TV, V>(c, d, 0, c10); Put<TV, V>(c, d, w, c11);
+        c += ldc; d = At(d, ldd);
+        Put<TV, V>(c, d, 0, c20); Put<TV, V>(c, d, w, c21);
+        c += ldc; d = At(d, ldd);
+        Put<TV, V>(c, d, 0, c30); Put<TV, V>(c, d, w, c31);
+        c += ldc; d = At(d, ldd);
+        Put<TV, V>(c, d, 0, c40); Put<TV, V>(c, d, w, c41);
+        c += ldc; d = At(d, ldd);
+        Put<TV, V>(c, d, 0, c50); Put<TV, V>(c, d, w, c51);
+        c += ldc; d = At(d, ldd);
+        Put<TV, V>(c, d, 0, c60); Put<TV, V>(c, d, w, c61);
+        c += ldc; d = At(d, ldd);
+        Put<TV, V>(c, d, 0, c70); Put<TV, V>(c, d, w, c71);
     }
 
     /// <summary>d + offset, or null when there is no addend.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float* At(float* d, nint offset) => d == null ? null : d + offset;
 
-    private static void Scalar(int m, int j0, int n, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
+    private static void Scalar<TV, V>(int m, int j0, int n, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
+        where TV : struct where V : struct, ILanes<TV>
     {
         for (int i = 0; i < m; i++)
         {
@@ -192,7 +274,7 @@ internal static unsafe class RowProduct
             {
                 float s = 0f;
                 float* bp = b + j;
-                for (int p = 0; p < k; p++, bp += ldb) s = MathF.FusedMultiplyAdd(ar[p], *bp, s);
+                for (int p = 0; p < k; p++, bp += ldb) s = V.ScalarFma(ar[p], *bp, s);
                 cr[j] = dr == null ? s : dr[j] + s;
             }
         }
@@ -200,14 +282,14 @@ internal static unsafe class RowProduct
 
     /// <summary>c[off] = s, or d[off] + s.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Put<TV, V>(float* c, float* d, int off, TV s) where TV : struct where V : struct, IVec<TV>
+    private static void Put<TV, V>(float* c, float* d, int off, TV s) where TV : struct where V : struct, ILanes<TV>
         => V.Store(d == null ? s : V.Add(V.Load(d + off), s), c + off);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Tile4x4<TV, V>(int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
-        where TV : struct where V : struct, IVec<TV>
+        where TV : struct where V : struct, ILanes<TV>
     {
-        int w = V.Count;
+        int w = (int)V.Count;
         float* a0 = a, a1 = a + lda, a2 = a1 + lda, a3 = a2 + lda;
         TV c00 = V.Zero, c01 = V.Zero, c02 = V.Zero, c03 = V.Zero;
         TV c10 = V.Zero, c11 = V.Zero, c12 = V.Zero, c13 = V.Zero;
@@ -237,9 +319,9 @@ internal static unsafe class RowProduct
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Tile1x4<TV, V>(int k, float* a, float* b, nint ldb, float* c, float* d)
-        where TV : struct where V : struct, IVec<TV>
+        where TV : struct where V : struct, ILanes<TV>
     {
-        int w = V.Count;
+        int w = (int)V.Count;
         TV c0 = V.Zero, c1 = V.Zero, c2 = V.Zero, c3 = V.Zero;
         for (int p = 0; p < k; p++, b += ldb)
         {
@@ -253,9 +335,9 @@ internal static unsafe class RowProduct
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Row1x8<TV, V>(int k, float* a, float* b, nint ldb, float* c, float* d)
-        where TV : struct where V : struct, IVec<TV>
+        where TV : struct where V : struct, ILanes<TV>
     {
-        int w = V.Count;
+        int w = (int)V.Count;
         TV c0 = V.Zero, c1 = V.Zero, c2 = V.Zero, c3 = V.Zero, c4 = V.Zero, c5 = V.Zero, c6 = V.Zero, c7 = V.Zero;
         for (int p = 0; p < k; p++, b += ldb)
         {
@@ -270,11 +352,11 @@ internal static unsafe class RowProduct
         Put<TV, V>(c, d, 4 * w, c4); Put<TV, V>(c, d, 5 * w, c5); Put<TV, V>(c, d, 6 * w, c6); Put<TV, V>(c, d, 7 * w, c7);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] // own register allocation: inlined into Product it reloaded a pointer from the stack every step of k
     private static void Row1x16<TV, V>(int k, float* a, float* b, nint ldb, float* c, float* d)
-        where TV : struct where V : struct, IVec<TV>
+        where TV : struct where V : struct, ILanes<TV>
     {
-        int w = V.Count;
+        int w = (int)V.Count;
         TV c0 = V.Zero, c1 = V.Zero, c2 = V.Zero, c3 = V.Zero, c4 = V.Zero, c5 = V.Zero, c6 = V.Zero, c7 = V.Zero;
         TV c8 = V.Zero, c9 = V.Zero, c10 = V.Zero, c11 = V.Zero, c12 = V.Zero, c13 = V.Zero, c14 = V.Zero, c15 = V.Zero;
         for (int p = 0; p < k; p++, b += ldb)
@@ -298,7 +380,7 @@ internal static unsafe class RowProduct
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Tile4x1<TV, V>(int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
-        where TV : struct where V : struct, IVec<TV>
+        where TV : struct where V : struct, ILanes<TV>
     {
         float* a0 = a, a1 = a + lda, a2 = a1 + lda, a3 = a2 + lda;
         TV c0 = V.Zero, c1 = V.Zero, c2 = V.Zero, c3 = V.Zero;
@@ -317,56 +399,10 @@ internal static unsafe class RowProduct
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Tile1x1<TV, V>(int k, float* a, float* b, nint ldb, float* c, float* d)
-        where TV : struct where V : struct, IVec<TV>
+        where TV : struct where V : struct, ILanes<TV>
     {
         TV c0 = V.Zero;
         for (int p = 0; p < k; p++, b += ldb) c0 = V.Fma(V.Splat(a[p]), V.Load(b), c0);
         Put<TV, V>(c, d, 0, c0);
-    }
-
-    /// <summary>The few vector operations the tiles need, on 16, 8 or 4 floats.</summary>
-    private interface IVec<TV> where TV : struct
-    {
-        static abstract int Count { get; }
-        static abstract TV Zero { get; }
-        static abstract TV Load(float* p);
-        static abstract void Store(TV v, float* p);
-        static abstract TV Splat(float x);
-        static abstract TV Add(TV a, TV b);
-        /// <summary>a·b + c with one rounding.</summary>
-        static abstract TV Fma(TV a, TV b, TV c);
-    }
-
-    private readonly struct V512 : IVec<Vector512<float>>
-    {
-        public static int Count => Vector512<float>.Count;
-        public static Vector512<float> Zero => Vector512<float>.Zero;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Load(float* p) => Vector512.Load(p);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Vector512<float> v, float* p) => v.Store(p);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Splat(float x) => Vector512.Create(x);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => a + b;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Fma(Vector512<float> a, Vector512<float> b, Vector512<float> c) => Vector512.FusedMultiplyAdd(a, b, c);
-    }
-
-    private readonly struct V256 : IVec<Vector256<float>>
-    {
-        public static int Count => Vector256<float>.Count;
-        public static Vector256<float> Zero => Vector256<float>.Zero;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Load(float* p) => Vector256.Load(p);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Vector256<float> v, float* p) => v.Store(p);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Splat(float x) => Vector256.Create(x);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => a + b;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Fma(Vector256<float> a, Vector256<float> b, Vector256<float> c) => Vector256.FusedMultiplyAdd(a, b, c);
-    }
-
-    private readonly struct V128 : IVec<Vector128<float>>
-    {
-        public static int Count => Vector128<float>.Count;
-        public static Vector128<float> Zero => Vector128<float>.Zero;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Load(float* p) => Vector128.Load(p);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Vector128<float> v, float* p) => v.Store(p);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Splat(float x) => Vector128.Create(x);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Add(Vector128<float> a, Vector128<float> b) => a + b;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Fma(Vector128<float> a, Vector128<float> b, Vector128<float> c) => Vector128.FusedMultiplyAdd(a, b, c);
     }
 }

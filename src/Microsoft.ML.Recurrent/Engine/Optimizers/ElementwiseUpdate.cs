@@ -1,15 +1,15 @@
-using System.Runtime.CompilerServices;
 using System.Diagnostics;
-using System.Runtime.InteropServices;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using Microsoft.ML.Recurrent.Engine.Kernels;
 
 namespace Microsoft.ML.Recurrent.Engine.Optimizers;
 
 // An optimizer's per-element rule is a small readonly struct with one scalar and three vector overloads
 // (Vector128, Vector256, Vector512) that perform the same IEEE operations in the same order, so an element gets
 // bit-identical results whether it falls in a vector block of any width or in the scalar tail. UpdateDriver walks
-// the buffers with the widest vector of ElementwiseLoops.MaxVectorWidth (the widest accelerated one: 512 or 256 on
-// x64, 128 on ARM64, where .NET accelerates Vector128 only) and finishes with scalars. No method here allocates.
+// the buffers with the engine's one lane driver (Lanes.Run: every width up to Lanes.MaxVectorWidth, the widest
+// accelerated one by default) and finishes with scalars. No method here allocates.
 
 /// <summary>p ← f(p, g), no optimizer state.</summary>
 internal interface IStatelessUpdate
@@ -60,144 +60,136 @@ internal interface IUpdateWithTwoStates
 }
 
 /// <summary>
-/// Runs an element-wise update over equally long buffers: blocks of the widest vector allowed by
-/// <see cref="ElementwiseLoops.MaxVectorWidth"/>, then a scalar tail.
+/// Runs an element-wise update over equally long buffers with the engine's one driver, <see cref="Lanes.Run{TBody}"/>:
+/// blocks of every width up to <see cref="Lanes.MaxVectorWidth"/> (two 512-bit vectors, one, 256, 128 bits), then a
+/// scalar tail. The rules keep their four overloads (they use square roots and plain multiply-then-add, no lane
+/// operation needs fusing), so the bodies below pick the overload by the lane type; the JIT removes the other branches
+/// in each instantiation.
 /// </summary>
-internal static class UpdateDriver
+internal static unsafe class UpdateDriver
 {
     /// <summary>p[i] ← op(p[i], g[i]) for every i.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run<TOp>(in TOp op, Span<float> p, ReadOnlySpan<float> g)
         where TOp : struct, IStatelessUpdate
     {
         Debug.Assert(g.Length == p.Length);
-        int n = p.Length, i = 0;
-        ref float pr = ref MemoryMarshal.GetReference(p);
-        ref float gr = ref MemoryMarshal.GetReference(g);
-        int width = ElementwiseLoops.MaxVectorWidth;
-        if (width >= 512)
+        fixed (float* pp = p, pg = g)
         {
-            for (; i <= n - Vector512<float>.Count; i += Vector512<float>.Count)
-            {
-                nuint at = (nuint)i;
-                op.Invoke(Vector512.LoadUnsafe(ref pr, at), Vector512.LoadUnsafe(ref gr, at)).StoreUnsafe(ref pr, at);
-            }
+            var body = new Stateless<TOp> { Op = op, P = pp, G = pg };
+            Lanes.Run(ref body, (nuint)p.Length);
         }
-        else if (width >= 256)
-        {
-            for (; i <= n - Vector256<float>.Count; i += Vector256<float>.Count)
-            {
-                nuint at = (nuint)i;
-                op.Invoke(Vector256.LoadUnsafe(ref pr, at), Vector256.LoadUnsafe(ref gr, at)).StoreUnsafe(ref pr, at);
-            }
-        }
-        else if (width >= 128)
-        {
-            for (; i <= n - Vector128<float>.Count; i += Vector128<float>.Count)
-            {
-                nuint at = (nuint)i;
-                op.Invoke(Vector128.LoadUnsafe(ref pr, at), Vector128.LoadUnsafe(ref gr, at)).StoreUnsafe(ref pr, at);
-            }
-        }
-
-        for (; i < n; i++) p[i] = op.Invoke(p[i], g[i]);
     }
 
     /// <summary>p[i] ← op(p[i], g[i], ref s[i]) for every i.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run<TOp>(in TOp op, Span<float> p, ReadOnlySpan<float> g, Span<float> s)
         where TOp : struct, IUpdateWithState
     {
         Debug.Assert(g.Length == p.Length && s.Length == p.Length);
-        int n = p.Length, i = 0;
-        ref float pr = ref MemoryMarshal.GetReference(p);
-        ref float gr = ref MemoryMarshal.GetReference(g);
-        ref float sr = ref MemoryMarshal.GetReference(s);
-        int width = ElementwiseLoops.MaxVectorWidth;
-        if (width >= 512)
+        fixed (float* pp = p, pg = g, ps = s)
         {
-            for (; i <= n - Vector512<float>.Count; i += Vector512<float>.Count)
-            {
-                nuint at = (nuint)i;
-                var sv = Vector512.LoadUnsafe(ref sr, at);
-                op.Invoke(Vector512.LoadUnsafe(ref pr, at), Vector512.LoadUnsafe(ref gr, at), ref sv).StoreUnsafe(ref pr, at);
-                sv.StoreUnsafe(ref sr, at);
-            }
+            var body = new OneState<TOp> { Op = op, P = pp, G = pg, S = ps };
+            Lanes.Run(ref body, (nuint)p.Length);
         }
-        else if (width >= 256)
-        {
-            for (; i <= n - Vector256<float>.Count; i += Vector256<float>.Count)
-            {
-                nuint at = (nuint)i;
-                var sv = Vector256.LoadUnsafe(ref sr, at);
-                op.Invoke(Vector256.LoadUnsafe(ref pr, at), Vector256.LoadUnsafe(ref gr, at), ref sv).StoreUnsafe(ref pr, at);
-                sv.StoreUnsafe(ref sr, at);
-            }
-        }
-        else if (width >= 128)
-        {
-            for (; i <= n - Vector128<float>.Count; i += Vector128<float>.Count)
-            {
-                nuint at = (nuint)i;
-                var sv = Vector128.LoadUnsafe(ref sr, at);
-                op.Invoke(Vector128.LoadUnsafe(ref pr, at), Vector128.LoadUnsafe(ref gr, at), ref sv).StoreUnsafe(ref pr, at);
-                sv.StoreUnsafe(ref sr, at);
-            }
-        }
-
-        for (; i < n; i++) p[i] = op.Invoke(p[i], g[i], ref s[i]);
     }
 
     /// <summary>p[i] ← op(p[i], g[i], ref s1[i], ref s2[i]) for every i.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run<TOp>(in TOp op, Span<float> p, ReadOnlySpan<float> g, Span<float> s1, Span<float> s2)
         where TOp : struct, IUpdateWithTwoStates
     {
         Debug.Assert(g.Length == p.Length && s1.Length == p.Length && s2.Length == p.Length);
-        int n = p.Length, i = 0;
-        ref float pr = ref MemoryMarshal.GetReference(p);
-        ref float gr = ref MemoryMarshal.GetReference(g);
-        ref float ar = ref MemoryMarshal.GetReference(s1);
-        ref float br = ref MemoryMarshal.GetReference(s2);
-        int width = ElementwiseLoops.MaxVectorWidth;
-        if (width >= 512)
+        fixed (float* pp = p, pg = g, pa = s1, pb = s2)
         {
-            for (; i <= n - Vector512<float>.Count; i += Vector512<float>.Count)
-            {
-                nuint at = (nuint)i;
-                var av = Vector512.LoadUnsafe(ref ar, at);
-                var bv = Vector512.LoadUnsafe(ref br, at);
-                op.Invoke(Vector512.LoadUnsafe(ref pr, at), Vector512.LoadUnsafe(ref gr, at), ref av, ref bv).StoreUnsafe(ref pr, at);
-                av.StoreUnsafe(ref ar, at);
-                bv.StoreUnsafe(ref br, at);
-            }
+            var body = new TwoStates<TOp> { Op = op, P = pp, G = pg, S1 = pa, S2 = pb };
+            Lanes.Run(ref body, (nuint)p.Length);
         }
-        else if (width >= 256)
-        {
-            for (; i <= n - Vector256<float>.Count; i += Vector256<float>.Count)
-            {
-                nuint at = (nuint)i;
-                var av = Vector256.LoadUnsafe(ref ar, at);
-                var bv = Vector256.LoadUnsafe(ref br, at);
-                op.Invoke(Vector256.LoadUnsafe(ref pr, at), Vector256.LoadUnsafe(ref gr, at), ref av, ref bv).StoreUnsafe(ref pr, at);
-                av.StoreUnsafe(ref ar, at);
-                bv.StoreUnsafe(ref br, at);
-            }
-        }
-        else if (width >= 128)
-        {
-            for (; i <= n - Vector128<float>.Count; i += Vector128<float>.Count)
-            {
-                nuint at = (nuint)i;
-                var av = Vector128.LoadUnsafe(ref ar, at);
-                var bv = Vector128.LoadUnsafe(ref br, at);
-                op.Invoke(Vector128.LoadUnsafe(ref pr, at), Vector128.LoadUnsafe(ref gr, at), ref av, ref bv).StoreUnsafe(ref pr, at);
-                av.StoreUnsafe(ref ar, at);
-                bv.StoreUnsafe(ref br, at);
-            }
-        }
+    }
 
-        for (; i < n; i++) p[i] = op.Invoke(p[i], g[i], ref s1[i], ref s2[i]);
+    private struct Stateless<TOp> : ILaneBody where TOp : struct, IStatelessUpdate
+    {
+        public TOp Op;
+        public float* P, G;
+
+        public void At<TV, O>(nuint j) where TV : struct where O : struct, ILanes<TV>
+        {
+            if (typeof(TV) == typeof(float)) P[j] = Op.Invoke(P[j], G[j]);
+            else if (typeof(TV) == typeof(Vector128<float>)) Op.Invoke(Vector128.Load(P + j), Vector128.Load(G + j)).Store(P + j);
+            else if (typeof(TV) == typeof(Vector256<float>)) Op.Invoke(Vector256.Load(P + j), Vector256.Load(G + j)).Store(P + j);
+            else
+            {
+                for (nuint h = 0; h < O.Count; h += 16)
+                    Op.Invoke(Vector512.Load(P + j + h), Vector512.Load(G + j + h)).Store(P + j + h);
+            }
+        }
+    }
+
+    private struct OneState<TOp> : ILaneBody where TOp : struct, IUpdateWithState
+    {
+        public TOp Op;
+        public float* P, G, S;
+
+        public void At<TV, O>(nuint j) where TV : struct where O : struct, ILanes<TV>
+        {
+            if (typeof(TV) == typeof(float)) P[j] = Op.Invoke(P[j], G[j], ref S[j]);
+            else if (typeof(TV) == typeof(Vector128<float>))
+            {
+                var s = Vector128.Load(S + j);
+                Op.Invoke(Vector128.Load(P + j), Vector128.Load(G + j), ref s).Store(P + j);
+                s.Store(S + j);
+            }
+            else if (typeof(TV) == typeof(Vector256<float>))
+            {
+                var s = Vector256.Load(S + j);
+                Op.Invoke(Vector256.Load(P + j), Vector256.Load(G + j), ref s).Store(P + j);
+                s.Store(S + j);
+            }
+            else
+            {
+                for (nuint h = 0; h < O.Count; h += 16)
+                {
+                    var s = Vector512.Load(S + j + h);
+                    Op.Invoke(Vector512.Load(P + j + h), Vector512.Load(G + j + h), ref s).Store(P + j + h);
+                    s.Store(S + j + h);
+                }
+            }
+        }
+    }
+
+    private struct TwoStates<TOp> : ILaneBody where TOp : struct, IUpdateWithTwoStates
+    {
+        public TOp Op;
+        public float* P, G, S1, S2;
+
+        public void At<TV, O>(nuint j) where TV : struct where O : struct, ILanes<TV>
+        {
+            if (typeof(TV) == typeof(float)) P[j] = Op.Invoke(P[j], G[j], ref S1[j], ref S2[j]);
+            else if (typeof(TV) == typeof(Vector128<float>))
+            {
+                var a = Vector128.Load(S1 + j);
+                var b = Vector128.Load(S2 + j);
+                Op.Invoke(Vector128.Load(P + j), Vector128.Load(G + j), ref a, ref b).Store(P + j);
+                a.Store(S1 + j);
+                b.Store(S2 + j);
+            }
+            else if (typeof(TV) == typeof(Vector256<float>))
+            {
+                var a = Vector256.Load(S1 + j);
+                var b = Vector256.Load(S2 + j);
+                Op.Invoke(Vector256.Load(P + j), Vector256.Load(G + j), ref a, ref b).Store(P + j);
+                a.Store(S1 + j);
+                b.Store(S2 + j);
+            }
+            else
+            {
+                for (nuint h = 0; h < O.Count; h += 16)
+                {
+                    var a = Vector512.Load(S1 + j + h);
+                    var b = Vector512.Load(S2 + j + h);
+                    Op.Invoke(Vector512.Load(P + j + h), Vector512.Load(G + j + h), ref a, ref b).Store(P + j + h);
+                    a.Store(S1 + j + h);
+                    b.Store(S2 + j + h);
+                }
+            }
+        }
     }
 }
 

@@ -1,6 +1,5 @@
-using System.Runtime.CompilerServices;
+using Microsoft.ML.Recurrent.Engine.Kernels;
 using System.Numerics.Tensors;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace Microsoft.ML.Recurrent.Engine.Optimizers;
@@ -11,7 +10,7 @@ internal static class GradientClipping
     /// <summary>
     /// √(Σ g²), accumulated in double: no overflow for any finite float input and no float round-off
     /// growing with the length. The summation order depends only on the length and the vector width
-    /// (<see cref="ElementwiseLoops.MaxVectorWidth"/>, the machine's widest accelerated one by default), see
+    /// (<see cref="Lanes.MaxVectorWidth"/>, the machine's widest accelerated one by default), see
     /// <see cref="SumOfSquares"/>: the same inputs give the same bits on machines of the same width, while
     /// machines of different widths may differ in the last bits of the double sum.
     /// </summary>
@@ -32,65 +31,83 @@ internal static class GradientClipping
 
     /// <summary>
     /// Σ g² in double. The widest path whose vector fits (512, 256 or 128 bits, at most
-    /// <see cref="ElementwiseLoops.MaxVectorWidth"/>) keeps two double vectors of partial sums over the whole
-    /// vector blocks — with c floats per vector, lane k of the first sums the squares of the elements whose index is
-    /// k modulo c, lane k of the second those whose index is k + c/2 modulo c — adds the two, reduces the lanes with
-    /// <c>VectorNNN.Sum</c>, then the remaining elements are added one at a time in order (all of them when no vector
+    /// <see cref="Lanes.MaxVectorWidth"/>: <see cref="Lanes.RunWidest{TBody}"/>) keeps two double vectors of partial sums
+    /// over the whole vector blocks — with c floats per vector, lane k of the first sums the squares of the elements whose
+    /// index is k modulo c, lane k of the second those whose index is k + c/2 modulo c — adds the two, reduces the lanes
+    /// with <c>VectorNNN.Sum</c>, then the remaining elements are added one at a time in order (all of them when no vector
     /// fits). The grouping of the partial sums differs between widths (c = 16, 8 or 4), so the result is
     /// deterministic for a length and a width but not bit-identical across widths. Every term is non-negative, so
     /// on every path the double sum is far more accurate than the float norm made from it. Internal so that tests
     /// can check the order bit for bit.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static double SumOfSquares(ReadOnlySpan<float> g)
+    internal static unsafe double SumOfSquares(ReadOnlySpan<float> g)
     {
-        int n = g.Length, i = 0;
-        ref float gr = ref MemoryMarshal.GetReference(g);
-        double sum = 0;
-        int width = ElementwiseLoops.MaxVectorWidth;
-        if (width >= 512 && n >= Vector512<float>.Count)
+        fixed (float* p = g)
         {
-            Vector512<double> a0 = default, a1 = default;
-            for (; i <= n - Vector512<float>.Count; i += Vector512<float>.Count)
+            var body = new SquareSums { G = p };
+            Lanes.RunWidest(ref body, (nuint)g.Length);
+            body.Fold();
+            return body.Sum;
+        }
+    }
+
+    /// <summary>
+    /// The body of <see cref="SumOfSquares"/>. Widening to double is no lane operation of <see cref="ILanes{TV}"/>
+    /// (every other kernel is float-only), so this body picks its double accumulators by the lane type; the JIT
+    /// removes the branches of the other widths in each instantiation.
+    /// </summary>
+    private unsafe struct SquareSums : ILaneBody
+    {
+        public float* G;
+        public double Sum;
+        private Vector512<double> _a512, _b512;
+        private Vector256<double> _a256, _b256;
+        private Vector128<double> _a128, _b128;
+        private int _width; // the vector width used (0: none yet); set to -1 once folded into Sum
+
+        public void At<TV, O>(nuint j) where TV : struct where O : struct, ILanes<TV>
+        {
+            if (typeof(TV) == typeof(Vector512<float>))
             {
-                var (lo, hi) = Vector512.Widen(Vector512.LoadUnsafe(ref gr, (nuint)i));
-                a0 += lo * lo;
-                a1 += hi * hi;
+                var (lo, hi) = Vector512.Widen(Vector512.Load(G + j));
+                _a512 += lo * lo;
+                _b512 += hi * hi;
+                _width = 512;
             }
-
-            sum = Vector512.Sum(a0 + a1);
-        }
-        else if (width >= 256 && n >= Vector256<float>.Count)
-        {
-            Vector256<double> a0 = default, a1 = default;
-            for (; i <= n - Vector256<float>.Count; i += Vector256<float>.Count)
+            else if (typeof(TV) == typeof(Vector256<float>))
             {
-                var (lo, hi) = Vector256.Widen(Vector256.LoadUnsafe(ref gr, (nuint)i));
-                a0 += lo * lo;
-                a1 += hi * hi;
+                var (lo, hi) = Vector256.Widen(Vector256.Load(G + j));
+                _a256 += lo * lo;
+                _b256 += hi * hi;
+                _width = 256;
             }
-
-            sum = Vector256.Sum(a0 + a1);
-        }
-        else if (width >= 128 && n >= Vector128<float>.Count)
-        {
-            Vector128<double> a0 = default, a1 = default;
-            for (; i <= n - Vector128<float>.Count; i += Vector128<float>.Count)
+            else if (typeof(TV) == typeof(Vector128<float>))
             {
-                var (lo, hi) = Vector128.Widen(Vector128.LoadUnsafe(ref gr, (nuint)i));
-                a0 += lo * lo;
-                a1 += hi * hi;
+                var (lo, hi) = Vector128.Widen(Vector128.Load(G + j));
+                _a128 += lo * lo;
+                _b128 += hi * hi;
+                _width = 128;
             }
-
-            sum = Vector128.Sum(a0 + a1);
+            else
+            {
+                Fold();
+                double x = G[j];
+                Sum += x * x;
+            }
         }
 
-        for (; i < n; i++)
+        /// <summary>Sum = the lanes' sum, once, before the first scalar element (or at the end).</summary>
+        public void Fold()
         {
-            double x = g[i];
-            sum += x * x;
+            if (_width < 0) return;
+            Sum = _width switch
+            {
+                512 => Vector512.Sum(_a512 + _b512),
+                256 => Vector256.Sum(_a256 + _b256),
+                128 => Vector128.Sum(_a128 + _b128),
+                _ => 0,
+            };
+            _width = -1;
         }
-
-        return sum;
     }
 }
