@@ -192,6 +192,35 @@ public class ParallelLoopTests
     }
 
     [Theory]
+    [InlineData("Lstm")]
+    [InlineData("Gru")]
+    public void TrainingPass_CallerForcesLanes_PoolWorkersUseTheSameLanes(string cell)
+    {
+        // The pool's workers run parts of the caller's time loop: they must use the lanes the caller forced (width and
+        // family), or a split pass would mix two families' bits. The unfused family differs from the fused one in the
+        // last bits, so a worker left on its defaults shows as a difference from the one-thread pass.
+        var spec = new NetworkSpec(Enum.Parse<CellKind>(cell), Features, HiddenSize: 20, NumberOfLayers: 1, OutputSize: 2);
+        var problem = Problem.Create(spec, [6, 6, 6, 6], seed: 31);
+        var fused = problem.Train(threads: 1);
+        var (width, fma) = (Lanes.MaxVectorWidth, Lanes.UseFma);
+        try
+        {
+            Lanes.UseFma = !Lanes.HardwareFma;
+            Lanes.MaxVectorWidth = 128;
+            var one = problem.Train(threads: 1);
+            var two = problem.TrainUntilSplit(threads: 2);
+            two.ForwardParts.Should().Be(2, "the forward loop must have been split between two threads");
+            two.AssertBitIdentical(one);
+            one.Gradients.Should().NotEqual(fused.Gradients, "the forced family must change the bits, or this test shows nothing");
+        }
+        finally
+        {
+            Lanes.MaxVectorWidth = width;
+            Lanes.UseFma = fma;
+        }
+    }
+
+    [Theory]
     [MemberData(nameof(CellNames))]
     public void SingleSequence_TwoThreadsVersusOne_BitIdentical(string cell)
     {

@@ -51,6 +51,15 @@ internal static class Lanes
         set => t_forcedFma = value ? 2 : 1;
     }
 
+    /// <summary>The calling thread's overrides (width and family), as <see cref="WorkerPool"/> hands them to its workers.</summary>
+    internal static (int Width, int Fma) Overrides => (t_forcedWidth, t_forcedFma);
+
+    /// <summary>
+    /// Makes the calling thread use <paramref name="overrides"/> (a pool worker taking part in a job: the parts of a
+    /// time loop then run the kernels the caller forced, not the worker's defaults).
+    /// </summary>
+    internal static void Apply((int Width, int Fma) overrides) => (t_forcedWidth, t_forcedFma) = overrides;
+
     /// <summary>"fused" or "unfused": the lane family of <see cref="UseFma"/> (reported by benchmarks and the fresh-process check).</summary>
     public static string Family => UseFma ? "fused" : "unfused";
 

@@ -39,6 +39,7 @@ internal static class WorkerPool
     private static int s_generation;
     private static PoolJob? s_job;
     private static int s_chunks;
+    private static (int Width, int Fma) s_laneOverrides; // the caller's Lanes overrides, published with the job
     private static int s_threads;
     private static int s_completed;
     private static int s_callerSleeping;
@@ -87,6 +88,7 @@ internal static class WorkerPool
         if (!Monitor.IsEntered(s_gate)) throw new InvalidOperationException("The GEMM pool is not held by this thread.");
         EnsureWorkers(threads - 1);
         s_job = job;
+        s_laneOverrides = Lanes.Overrides;
         s_chunks = chunks;
         s_threads = threads;
         s_failure = null;
@@ -112,6 +114,7 @@ internal static class WorkerPool
     {
         int threads = s_threads;
         if (rank >= threads) return;
+        if (rank > 0) Lanes.Apply(s_laneOverrides); // a worker runs the kernels its caller forced (tests), not its defaults
         for (int i = 0; i < threads; i++)
         {
             int share = rank + i < threads ? rank + i : rank + i - threads;
