@@ -25,7 +25,7 @@ internal sealed class LoadedModel
         Model = model;
         _predictor = new SequencePredictor(model.Spec, model.Parameters);
         if (model.ServingPrecision != RecurrentServingPrecision.Float32)
-            _reduced = new QuantizedPredictor(model.Spec, model.Parameters, model.ServingPrecision);
+            _reduced = new QuantizedPredictor(model.Spec, model.Parameters, model.ServingPrecision, threads: 0); // all cores, as float32 serving
     }
 
     public RecurrentModel Model { get; }
