@@ -11,7 +11,7 @@ namespace Microsoft.ML.Recurrent.Engine.Kernels;
 /// every instantiation gives the bits the hand-written tiles gave. The 8 × 2-vector tile needs 16 accumulators, 2 B
 /// vectors and a broadcast: it fits the 32 registers of AVX-512 and ARM64, not AVX2's 16 (which keeps its 6 × 16 tile,
 /// <see cref="GemmAvx2"/>). Measured against the per-ISA copies they replace: the same inner-loop instructions in the
-/// JIT's output and the same GFLOP/s (docs/performance-kernels.md).
+/// JIT's output and the same GFLOP/s (docs/performance.md, "Lanes and kernels").
 /// </summary>
 internal static unsafe class GemmTiles
 {
