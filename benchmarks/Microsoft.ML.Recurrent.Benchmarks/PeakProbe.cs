@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using Microsoft.ML.Recurrent.Engine.Kernels;
 
 namespace Microsoft.ML.Recurrent.Benchmarks;
 
@@ -219,61 +220,30 @@ internal static unsafe class PeakProbe
     }
 
     private static float Read(int bits, float* p, long count) =>
-        bits == 512 ? Read512(p, count) : bits == 256 ? Read256(p, count) : Read128(p, count);
+        bits == 512 ? Read<Vector512<float>, L512>(p, count)
+        : bits == 256 ? Read<Vector256<float>, L256>(p, count)
+        : Read<Vector128<float>, L128>(p, count);
 
+    /// <summary>Reads count floats with eight independent vector sums (enough loads in flight); the sum is only a sink.</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static float Read512(float* p, long count)
+    private static float Read<TV, O>(float* p, long count) where TV : struct where O : struct, ILanes<TV>
     {
-        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
-        long i = 0;
-        for (; i + 128 <= count; i += 128)
+        TV a0 = O.Zero, a1 = O.Zero, a2 = O.Zero, a3 = O.Zero, a4 = O.Zero, a5 = O.Zero, a6 = O.Zero, a7 = O.Zero;
+        long w = (long)O.Count, i = 0;
+        for (; i + 8 * w <= count; i += 8 * w)
         {
-            a0 += Vector512.Load(p + i); a1 += Vector512.Load(p + i + 16);
-            a2 += Vector512.Load(p + i + 32); a3 += Vector512.Load(p + i + 48);
-            a4 += Vector512.Load(p + i + 64); a5 += Vector512.Load(p + i + 80);
-            a6 += Vector512.Load(p + i + 96); a7 += Vector512.Load(p + i + 112);
+            a0 = O.Add(a0, O.Load(p + i)); a1 = O.Add(a1, O.Load(p + i + w));
+            a2 = O.Add(a2, O.Load(p + i + 2 * w)); a3 = O.Add(a3, O.Load(p + i + 3 * w));
+            a4 = O.Add(a4, O.Load(p + i + 4 * w)); a5 = O.Add(a5, O.Load(p + i + 5 * w));
+            a6 = O.Add(a6, O.Load(p + i + 6 * w)); a7 = O.Add(a7, O.Load(p + i + 7 * w));
         }
 
-        for (; i + 16 <= count; i += 16) a0 += Vector512.Load(p + i);
-        float s = Vector512.Sum((a0 + a1) + (a2 + a3) + (a4 + a5) + (a6 + a7));
-        for (; i < count; i++) s += p[i];
-        return s;
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static float Read256(float* p, long count)
-    {
-        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
-        long i = 0;
-        for (; i + 64 <= count; i += 64)
-        {
-            a0 += Vector256.Load(p + i); a1 += Vector256.Load(p + i + 8);
-            a2 += Vector256.Load(p + i + 16); a3 += Vector256.Load(p + i + 24);
-            a4 += Vector256.Load(p + i + 32); a5 += Vector256.Load(p + i + 40);
-            a6 += Vector256.Load(p + i + 48); a7 += Vector256.Load(p + i + 56);
-        }
-
-        for (; i + 8 <= count; i += 8) a0 += Vector256.Load(p + i);
-        float s = Vector256.Sum((a0 + a1) + (a2 + a3) + (a4 + a5) + (a6 + a7));
-        for (; i < count; i++) s += p[i];
-        return s;
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static float Read128(float* p, long count)
-    {
-        Vector128<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
-        long i = 0;
-        for (; i + 32 <= count; i += 32)
-        {
-            a0 += Vector128.Load(p + i); a1 += Vector128.Load(p + i + 4);
-            a2 += Vector128.Load(p + i + 8); a3 += Vector128.Load(p + i + 12);
-            a4 += Vector128.Load(p + i + 16); a5 += Vector128.Load(p + i + 20);
-            a6 += Vector128.Load(p + i + 24); a7 += Vector128.Load(p + i + 28);
-        }
-
-        for (; i + 4 <= count; i += 4) a0 += Vector128.Load(p + i);
-        float s = Vector128.Sum((a0 + a1) + (a2 + a3) + (a4 + a5) + (a6 + a7));
+        for (; i + w <= count; i += w) a0 = O.Add(a0, O.Load(p + i));
+        var sum = O.Add(O.Add(O.Add(a0, a1), O.Add(a2, a3)), O.Add(O.Add(a4, a5), O.Add(a6, a7)));
+        float* lanes = stackalloc float[16];
+        O.Store(sum, lanes);
+        float s = 0;
+        for (int k = 0; k < (int)w; k++) s += lanes[k];
         for (; i < count; i++) s += p[i];
         return s;
     }
