@@ -60,6 +60,23 @@ internal sealed unsafe class PackedWeights
 
     public int Parts => _parts.Length;
 
+    /// <summary>Pad the rows of the packed W_hhᵀ per <see cref="StrideFor"/> (benchmarks turn it off for a same-process A/B).</summary>
+    internal static bool PadRecurrent = true;
+
+    /// <summary>Pad the rows of the packed W_ihᵀ per <see cref="StrideFor"/> (benchmarks turn it off for a same-process A/B).</summary>
+    internal static bool PadInput = true;
+
+    /// <summary>
+    /// Row stride of a packed (k, G·n) copy: G·n, plus 16 floats when G·n is a multiple of 64 floats (and
+    /// <paramref name="pad"/>). Why: a row stride of a multiple of 4 cache lines maps the k rows of a column panel onto a
+    /// quarter (or fewer) of the 64 L1 sets (Zen 4, 32 KiB 8-way: every 4 KiB aliases), so an (H = 128)-deep panel of
+    /// 2 lines per row (256 lines) cannot stay in L1 between the rows of A; with 16 floats more the stride is an odd
+    /// number of lines and the rows spread over all 64 sets. The padding columns are never read; the arithmetic of
+    /// every element is unchanged (the row product's chain does not depend on its ldb). Measured (kernel-breakdown):
+    /// see docs/performance.md, "Padded weight packs".
+    /// </summary>
+    internal static int StrideFor(int gn, bool pad) => pad && gn % 64 == 0 ? gn + 16 : gn;
+
     private long _packCount;
 
     /// <summary>Times any part was packed (tests: a change of the weights is seen, an unchanged buffer is not repacked).</summary>
@@ -90,11 +107,17 @@ internal sealed unsafe class PackedWeights
 
     public int Units(int part) => _parts[part].Units;
 
-    /// <summary>(H, G·n) W_hhᵀ of part <paramref name="part"/>, row stride G·n.</summary>
+    /// <summary>(H, G·n) W_hhᵀ of part <paramref name="part"/>, row stride <see cref="RecurrentStride"/>.</summary>
     public float* Recurrent(int part) => _parts[part].Whh.Pointer;
 
-    /// <summary>(I, G·n) W_ihᵀ of the part, row stride G·n (only with input).</summary>
+    /// <summary>Row stride of <see cref="Recurrent"/> (G·n, padded per <see cref="StrideFor"/>); valid after <see cref="Refresh"/>.</summary>
+    public int RecurrentStride(int part) => _parts[part].LdHh;
+
+    /// <summary>(I, G·n) W_ihᵀ of the part, row stride <see cref="InputStride"/> (only with input).</summary>
     public float* Input(int part) => _parts[part].Wih.Pointer;
+
+    /// <summary>Row stride of <see cref="Input"/> (G·n, padded per <see cref="StrideFor"/>); valid after <see cref="Refresh"/>.</summary>
+    public int InputStride(int part) => _parts[part].LdIh;
 
     /// <summary>(G·n) input-projection bias: b_ih + b_hh (b_ih alone for GRU, whose b_hn stays inside r ⊙ (…)).</summary>
     public float* Bias(int part) => _parts[part].Bias.Pointer;
@@ -109,7 +132,8 @@ internal sealed unsafe class PackedWeights
     public void Refresh(int part, float[] parameters, long version)
     {
         var p = _parts[part];
-        if (ReferenceEquals(p.Source, parameters) && p.Version == version) return;
+        bool strides = p.SetStrides(PadRecurrent, PadInput);
+        if (!strides && ReferenceEquals(p.Source, parameters) && p.Version == version) return;
         p.Pack(this, parameters);
         p.Source = parameters;
         p.Version = version;
@@ -119,31 +143,47 @@ internal sealed unsafe class PackedWeights
     private sealed class Part
     {
         public readonly int First, Units;
+        private readonly int _gn, _hidden, _input;
         public readonly AlignedBuffer Whh = new(), Wih = new(), Bias = new(), Bhh = new();
         public float[]? Source;   // the parameter buffer the part was packed from (null: never packed)
         public long Version;      // its version then
+        public int LdHh, LdIh;    // row strides of Whh and Wih (0: not sized yet)
 
         public Part(int first, int units, int gates, int hidden, int input)
         {
             First = first;
             Units = units;
-            int gn = gates * units;
-            Whh.Ensure(hidden * gn);
+            _gn = gates * units;
+            _hidden = hidden;
+            _input = input;
             if (input > 0)
             {
-                Wih.Ensure(input * gn);
-                Bias.Ensure(gn);
-                Bhh.Ensure(gn);
+                Bias.Ensure(_gn);
+                Bhh.Ensure(_gn);
             }
+
+            SetStrides(PadRecurrent, PadInput);
+        }
+
+        /// <summary>Sizes the weight copies for the strides the switches ask for; true when a stride changed (repack).</summary>
+        public bool SetStrides(bool padRecurrent, bool padInput)
+        {
+            int hh = StrideFor(_gn, padRecurrent), ih = StrideFor(_gn, padInput);
+            if (hh == LdHh && ih == LdIh) return false;
+            LdHh = hh;
+            LdIh = ih;
+            Whh.Ensure(_hidden * hh);
+            if (_input > 0) Wih.Ensure(_input * ih);
+            return true;
         }
 
         public void Pack(PackedWeights w, float[] parameters)
         {
-            int G = w._gates, H = w._hidden, I = w._input, n = Units, gn = G * n;
-            RowProduct.PackTransposed(w._slices.WeightHh.Of(parameters), H, H, G, H, First, n, Whh.AsSpan(0, H * gn), gn);
+            int G = w._gates, H = w._hidden, I = w._input, n = Units;
+            RowProduct.PackTransposed(w._slices.WeightHh.Of(parameters), H, H, G, H, First, n, Whh.AsSpan(0, H * LdHh), LdHh);
             if (w._withInput)
             {
-                RowProduct.PackTransposed(w._slices.WeightIh.Of(parameters), I, I, G, H, First, n, Wih.AsSpan(0, I * gn), gn);
+                RowProduct.PackTransposed(w._slices.WeightIh.Of(parameters), I, I, G, H, First, n, Wih.AsSpan(0, I * LdIh), LdIh);
                 var bih = w._slices.BiasIh.Of(parameters);
                 var bhh = w._slices.BiasHh.Of(parameters);
                 bool fold = w._foldHiddenBias;
