@@ -292,12 +292,12 @@ public static unsafe class KernelBreakdown
     /// <summary>
     /// The packed weight copies' row padding (<see cref="PackedWeights.StrideFor"/>) off, on for W_hhᵀ only, on for
     /// W_hhᵀ and W_ihᵀ, alternated sample by sample in this process: whole inference forward passes and whole training
-    /// steps of configs 1, 2 and 4, medians of CPU ms and wall ms, ratios against unpadded.
+    /// steps of the throughput runner's configs 1 to 4, batch-1 forward passes of config 5 (the unit-split loop), medians of CPU ms and wall ms, ratios against unpadded.
     /// </summary>
     private static void PaddedPacks(int samples)
     {
         Console.WriteLine();
-        Console.WriteLine("Packed weight rows padded (ld = G·n + 16 when G·n is a multiple of 64): off / W_hh only / W_hh and W_ih,");
+        Console.WriteLine("Packed weight rows padded (ld = G·n + 16 when G·n ≥ 512 is a multiple of 128; the batch-1 loop never pads): off / W_hh only / W_hh and W_ih,");
         Console.WriteLine("alternated sample by sample in this process (medians of CPU ms and wall ms per call; ratio = off ÷ padded):");
         Console.WriteLine($"{"config",-38} {"cpu off",8} {"cpu hh",8} {"cpu both",9} {"ratio hh",9} {"ratio both",11} {"wall off",9} {"wall hh",8} {"wall both",10} {"ratio hh",9} {"ratio both",11}");
         var modes = new (bool Hh, bool Ih)[] { (false, false), (true, false), (true, true) };
@@ -305,11 +305,17 @@ public static unsafe class KernelBreakdown
         {
             ("1: LSTM B64 T50 I32 H128", CellKind.Lstm, 64, 50, 32, 128, 1),
             ("2: GRU B64 T50 I32 H128", CellKind.Gru, 64, 50, 32, 128, 1),
+            ("3: LSTM B32 T200 I8 H64", CellKind.Lstm, 32, 200, 8, 64, 1),
             ("4: LSTM B128 T30 I64 H256 L2", CellKind.Lstm, 128, 30, 64, 256, 2),
+            ("5: LSTM B1 T50 I32 H128", CellKind.Lstm, 1, 50, 32, 128, 1),
         })
         {
             var spec = new NetworkSpec(cell, i, h, layers, OutputSize: 1, Output: OutputMode.LastHidden);
-            foreach (var (kind, body) in new[] { ("forward", ForwardOf(spec, b, t)), ("train step", StepOf(spec, b, t)) })
+            var forward = ForwardOf(spec, b, t);
+            var calls = b == 1
+                ? new[] { ("forward ×100", (Action)(() => { for (int k = 0; k < 100; k++) forward(); })) } // ~0.1 ms a pass: 100 per sample
+                : new[] { ("forward", forward), ("train step", StepOf(spec, b, t)) };
+            foreach (var (kind, body) in calls)
             {
                 var results = modes.Select(_ => new List<(double, double)>()).ToArray();
                 for (int r = 0; r < 3; r++) { (PackedWeights.PadRecurrent, PackedWeights.PadInput) = modes[r % 3]; body(); }

@@ -39,7 +39,7 @@ internal sealed unsafe class PackedWeights
 {
     private readonly int _gates, _hidden, _input;
     private readonly CellSlices _slices;
-    private readonly bool _withInput, _foldHiddenBias;
+    private readonly bool _withInput, _foldHiddenBias, _padRows;
     private Part[] _parts = [];
 
     /// <param name="gates">G: gate blocks of the cell.</param>
@@ -48,8 +48,14 @@ internal sealed unsafe class PackedWeights
     /// <param name="slices">Where the layer-direction's weights sit in the flat parameter buffer.</param>
     /// <param name="withInput">Also pack W_ihᵀ (I, G·n) and the biases (the batch-1 loop does its own input projection).</param>
     /// <param name="foldHiddenBias">The input-projection bias is b_ih + b_hh (false for GRU, whose b_hn stays inside r ⊙ (…)).</param>
-    public PackedWeights(int gates, int inputSize, int hidden, CellSlices slices, bool withInput, bool foldHiddenBias)
+    /// <param name="padRows">
+    /// Pad the copies' rows per <see cref="StrideFor"/>: for the row-split loop, whose products reuse each panel of the
+    /// copy over many rows of h. The batch-1 loop streams its part once per step (one row of h: no reuse to keep in L1)
+    /// and keeps the plain contiguous stride (measured: padding its 1 KiB rows was 2–6 % slower).
+    /// </param>
+    public PackedWeights(int gates, int inputSize, int hidden, CellSlices slices, bool withInput, bool foldHiddenBias, bool padRows = true)
     {
+        _padRows = padRows;
         _foldHiddenBias = foldHiddenBias;
         _gates = gates;
         _input = inputSize;
@@ -67,15 +73,17 @@ internal sealed unsafe class PackedWeights
     internal static bool PadInput = true;
 
     /// <summary>
-    /// Row stride of a packed (k, G·n) copy: G·n, plus 16 floats when G·n is a multiple of 64 floats (and
-    /// <paramref name="pad"/>). Why: a row stride of a multiple of 4 cache lines maps the k rows of a column panel onto a
-    /// quarter (or fewer) of the 64 L1 sets (Zen 4, 32 KiB 8-way: every 4 KiB aliases), so an (H = 128)-deep panel of
-    /// 2 lines per row (256 lines) cannot stay in L1 between the rows of A; with 16 floats more the stride is an odd
-    /// number of lines and the rows spread over all 64 sets. The padding columns are never read; the arithmetic of
-    /// every element is unchanged (the row product's chain does not depend on its ldb). Measured (kernel-breakdown):
-    /// see docs/performance.md, "Padded weight packs".
+    /// Row stride of a packed (k, G·n) copy: G·n, plus 16 floats (one cache line) when the rows are 2 KiB or longer and
+    /// a multiple of 512 bytes (G·n ≥ 512 and a multiple of 128 floats), and <paramref name="pad"/>. Why: such a stride
+    /// maps the k rows of a column panel onto at most 8 of the 64 L1 sets (Zen 4: 32 KiB, 8-way, every 4 KiB aliases;
+    /// a 4 KiB row, LSTM H = 256, puts them all on one set, and the L2 sets alias the same way), so the panel cannot
+    /// stay in cache between the rows of A; one line more makes the stride an odd number of lines and the rows spread
+    /// over every set. Chosen from the same-process A/B of the kernel-breakdown verb (docs/performance.md, "Padded
+    /// weight packs"): whole forward passes of LSTM H = 256 (G·n = 1024) 1.05–1.11× faster, G·n = 512 and 384 within
+    /// noise, G·n = 256 (LSTM H = 64) 3–5 % slower, hence the 2 KiB floor. The padding columns are never read and the
+    /// arithmetic of every element is unchanged (the row product's chain does not depend on its ldb).
     /// </summary>
-    internal static int StrideFor(int gn, bool pad) => pad && gn % 64 == 0 ? gn + 16 : gn;
+    internal static int StrideFor(int gn, bool pad) => pad && gn >= 512 && gn % 128 == 0 ? gn + 16 : gn;
 
     private long _packCount;
 
@@ -97,6 +105,7 @@ internal sealed unsafe class PackedWeights
             if (q < parts - 1 && _hidden / parts >= 8) end -= end % 4;
             int n = end - first;
             list[q] = new Part(first, n, _gates, _hidden, _withInput ? _input : 0);
+            list[q].SetStrides(_padRows && PadRecurrent, _padRows && PadInput);
             first += n;
         }
 
@@ -132,7 +141,7 @@ internal sealed unsafe class PackedWeights
     public void Refresh(int part, float[] parameters, long version)
     {
         var p = _parts[part];
-        bool strides = p.SetStrides(PadRecurrent, PadInput);
+        bool strides = p.SetStrides(_padRows && PadRecurrent, _padRows && PadInput);
         if (!strides && ReferenceEquals(p.Source, parameters) && p.Version == version) return;
         p.Pack(this, parameters);
         p.Source = parameters;
@@ -161,8 +170,6 @@ internal sealed unsafe class PackedWeights
                 Bias.Ensure(_gn);
                 Bhh.Ensure(_gn);
             }
-
-            SetStrides(PadRecurrent, PadInput);
         }
 
         /// <summary>Sizes the weight copies for the strides the switches ask for; true when a stride changed (repack).</summary>

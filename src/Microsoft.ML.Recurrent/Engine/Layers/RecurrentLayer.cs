@@ -241,7 +241,7 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
         _slices = slices;
         bool fold = !TCell.SeparateRecurrentProjection;
         _rowWeights = new PackedWeights(TCell.Gates, inputSize, hidden, slices, withInput: true, foldHiddenBias: fold);
-        _unitWeights = new PackedWeights(TCell.Gates, inputSize, hidden, slices, withInput: true, foldHiddenBias: fold);
+        _unitWeights = new PackedWeights(TCell.Gates, inputSize, hidden, slices, withInput: true, foldHiddenBias: fold, padRows: false);
         _job = new LoopJob(this);
     }
 
