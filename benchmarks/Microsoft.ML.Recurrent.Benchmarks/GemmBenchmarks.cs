@@ -4,6 +4,7 @@ using System.Runtime.Intrinsics;
 using BenchmarkDotNet.Attributes;
 using Microsoft.ML.Recurrent.Engine;
 using Microsoft.ML.Recurrent.Engine.Kernels;
+using Microsoft.ML.Recurrent.Engine.Layers;
 using Microsoft.ML.Recurrent.Engine.Optimizers;
 
 namespace Microsoft.ML.Recurrent.Benchmarks;
@@ -284,7 +285,72 @@ public static unsafe class KernelBreakdown
         }
 
         RowProduct.UseTall = true;
+        PaddedPacks(samples);
         return 0;
+    }
+
+    /// <summary>
+    /// The packed weight copies' row padding (<see cref="PackedWeights.StrideFor"/>) off, on for W_hhᵀ only, on for
+    /// W_hhᵀ and W_ihᵀ, alternated sample by sample in this process: whole inference forward passes and whole training
+    /// steps of the throughput runner's configs 1 to 4, batch-1 forward passes of config 5 (the unit-split loop), medians of CPU ms and wall ms, ratios against unpadded.
+    /// </summary>
+    private static void PaddedPacks(int samples)
+    {
+        Console.WriteLine();
+        Console.WriteLine("Packed weight rows padded (ld = G·n + 16 when G·n ≥ 512 is a multiple of 128; the batch-1 loop never pads): off / W_hh only / W_hh and W_ih,");
+        Console.WriteLine("alternated sample by sample in this process (medians of CPU ms and wall ms per call; ratio = off ÷ padded):");
+        Console.WriteLine($"{"config",-38} {"cpu off",8} {"cpu hh",8} {"cpu both",9} {"ratio hh",9} {"ratio both",11} {"wall off",9} {"wall hh",8} {"wall both",10} {"ratio hh",9} {"ratio both",11}");
+        var modes = new (bool Hh, bool Ih)[] { (false, false), (true, false), (true, true) };
+        foreach (var (name, cell, b, t, i, h, layers) in new[]
+        {
+            ("1: LSTM B64 T50 I32 H128", CellKind.Lstm, 64, 50, 32, 128, 1),
+            ("2: GRU B64 T50 I32 H128", CellKind.Gru, 64, 50, 32, 128, 1),
+            ("3: LSTM B32 T200 I8 H64", CellKind.Lstm, 32, 200, 8, 64, 1),
+            ("4: LSTM B128 T30 I64 H256 L2", CellKind.Lstm, 128, 30, 64, 256, 2),
+            ("5: LSTM B1 T50 I32 H128", CellKind.Lstm, 1, 50, 32, 128, 1),
+        })
+        {
+            var spec = new NetworkSpec(cell, i, h, layers, OutputSize: 1, Output: OutputMode.LastHidden);
+            var forward = ForwardOf(spec, b, t);
+            var calls = b == 1
+                ? new[] { ("forward ×100", (Action)(() => { for (int k = 0; k < 100; k++) forward(); })) } // ~0.1 ms a pass: 100 per sample
+                : new[] { ("forward", forward), ("train step", StepOf(spec, b, t)) };
+            foreach (var (kind, body) in calls)
+            {
+                var results = modes.Select(_ => new List<(double, double)>()).ToArray();
+                for (int r = 0; r < 3; r++) { (PackedWeights.PadRecurrent, PackedWeights.PadInput) = modes[r % 3]; body(); }
+                for (int sample = 0; sample < samples; sample++)
+                {
+                    for (int m = 0; m < modes.Length; m++)
+                    {
+                        (PackedWeights.PadRecurrent, PackedWeights.PadInput) = modes[m];
+                        results[m].Add(Measure(body, 1));
+                    }
+                }
+
+                double Median(List<(double, double)> x, bool cpu) { var v = x.Select(e => cpu ? e.Item1 : e.Item2).OrderBy(e => e).ToArray(); return v[v.Length / 2]; }
+                double[] c = results.Select(x => Median(x, true)).ToArray(), w = results.Select(x => Median(x, false)).ToArray();
+                Console.WriteLine($"{name + " " + kind,-38} {c[0],8:F2} {c[1],8:F2} {c[2],9:F2} {c[0] / c[1],8:F3}× {c[0] / c[2],10:F3}× {w[0],9:F2} {w[1],8:F2} {w[2],10:F2} {w[0] / w[1],8:F3}× {w[0] / w[2],10:F3}×");
+            }
+        }
+
+        PackedWeights.PadRecurrent = true;
+        PackedWeights.PadInput = true;
+    }
+
+    /// <summary>An inference forward pass of the throughput runner's kind on random data (fixed seed).</summary>
+    private static Action ForwardOf(NetworkSpec spec, int batch, int length)
+    {
+        var layout = new ParameterLayout(spec);
+        var parameters = new float[layout.Count];
+        Initializer.Initialize(layout, parameters, 7);
+        var network = new RecurrentNetwork(layout, parameters, new float[layout.Count], batch, length) { Threads = 2 };
+        var data = new SequenceBatch(batch, length, spec.InputSize, targetWidth: 1);
+        var rng = new Random(7);
+        var sequences = Enumerable.Range(0, batch).Select(_ => Enumerable.Range(0, length * spec.InputSize).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray()).ToArray();
+        var targets = Enumerable.Range(0, batch).Select(_ => new[] { (float)(rng.NextDouble() * 2 - 1) }).ToArray();
+        data.Fill(batch, r => sequences[r], r => targets[r], perStepTargets: false);
+        return () => network.Forward(data, training: false);
     }
 
     /// <summary>A training step of the throughput runner's kind on random data (fixed seed).</summary>

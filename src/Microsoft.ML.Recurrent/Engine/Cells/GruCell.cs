@@ -44,7 +44,7 @@ internal readonly struct GruCell : IRecurrentCell
     public static unsafe void Forward(in ForwardStep s)
     {
         int rows = s.Rows, gn = 3 * s.Units;
-        RowProduct.Multiply(rows, gn, s.Hidden, s.HPrev, s.Hidden, s.RecurrentT, gn, s.Recurrent, gn, accumulate: false);
+        RowProduct.Multiply(rows, gn, s.Hidden, s.HPrev, s.Hidden, s.RecurrentT, s.RecurrentStride, s.Recurrent, gn, accumulate: false);
         var bhh = new ReadOnlySpan<float>(s.HiddenBias, gn);
         for (int r = 0; r < rows; r++)
         {

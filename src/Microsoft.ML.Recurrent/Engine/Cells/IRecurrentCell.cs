@@ -65,8 +65,11 @@ internal unsafe readonly struct ForwardStep
     /// <summary>(rows, n) h_{t−1} of the step's units (rows = 1 or n = H, so the rows are contiguous).</summary>
     public float* HPrevUnits => HPrev + First;
 
-    /// <summary>(H, G·n) W_hhᵀ restricted to the step's units, gate-major columns.</summary>
+    /// <summary>(H, G·n) W_hhᵀ restricted to the step's units, gate-major columns, row stride <see cref="RecurrentStride"/>.</summary>
     public float* RecurrentT { get; init; }
+
+    /// <summary>Row stride of <see cref="RecurrentT"/> (≥ G·n: the packed copy's rows may be padded, see <see cref="Layers.PackedWeights.StrideFor"/>).</summary>
+    public int RecurrentStride { get; init; }
 
     /// <summary>(G·n) b_hh of the step's units (GRU only; the other cells fold it into the input bias).</summary>
     public float* HiddenBias { get; init; }

@@ -42,7 +42,7 @@ internal readonly struct LstmCell : IRecurrentCell
     public static unsafe void Forward(in ForwardStep s)
     {
         int gn = 4 * s.Units;
-        RowProduct.Multiply(s.Rows, gn, s.Hidden, s.HPrev, s.Hidden, s.RecurrentT, gn, s.Gates, gn, accumulate: true);
+        RowProduct.Multiply(s.Rows, gn, s.Hidden, s.HPrev, s.Hidden, s.RecurrentT, s.RecurrentStride, s.Gates, gn, accumulate: true);
         ForwardRows(s.Gates, s.CPrev, s.C, s.TanhC, s.H, s.Rows, s.Units);
     }
 

@@ -38,7 +38,7 @@ internal readonly struct RnnCell : IRecurrentCell
     public static unsafe void Forward(in ForwardStep s)
     {
         int n = s.Units;
-        RowProduct.Multiply(s.Rows, n, s.Hidden, s.HPrev, s.Hidden, s.RecurrentT, n, s.Gates, n, accumulate: true);
+        RowProduct.Multiply(s.Rows, n, s.Hidden, s.HPrev, s.Hidden, s.RecurrentT, s.RecurrentStride, s.Gates, n, accumulate: true);
         ForwardAll(s.Gates, s.H, s.Rows * n);
     }
 

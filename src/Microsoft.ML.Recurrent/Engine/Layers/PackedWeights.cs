@@ -39,7 +39,7 @@ internal sealed unsafe class PackedWeights
 {
     private readonly int _gates, _hidden, _input;
     private readonly CellSlices _slices;
-    private readonly bool _withInput, _foldHiddenBias;
+    private readonly bool _withInput, _foldHiddenBias, _padRows;
     private Part[] _parts = [];
 
     /// <param name="gates">G: gate blocks of the cell.</param>
@@ -48,8 +48,14 @@ internal sealed unsafe class PackedWeights
     /// <param name="slices">Where the layer-direction's weights sit in the flat parameter buffer.</param>
     /// <param name="withInput">Also pack W_ihᵀ (I, G·n) and the biases (the batch-1 loop does its own input projection).</param>
     /// <param name="foldHiddenBias">The input-projection bias is b_ih + b_hh (false for GRU, whose b_hn stays inside r ⊙ (…)).</param>
-    public PackedWeights(int gates, int inputSize, int hidden, CellSlices slices, bool withInput, bool foldHiddenBias)
+    /// <param name="padRows">
+    /// Pad the copies' rows per <see cref="StrideFor"/>: for the row-split loop, whose products reuse each panel of the
+    /// copy over many rows of h. The batch-1 loop streams its part once per step (one row of h: no reuse to keep in L1)
+    /// and keeps the plain contiguous stride (measured: padding its 1 KiB rows was 2–6 % slower).
+    /// </param>
+    public PackedWeights(int gates, int inputSize, int hidden, CellSlices slices, bool withInput, bool foldHiddenBias, bool padRows = true)
     {
+        _padRows = padRows;
         _foldHiddenBias = foldHiddenBias;
         _gates = gates;
         _input = inputSize;
@@ -59,6 +65,25 @@ internal sealed unsafe class PackedWeights
     }
 
     public int Parts => _parts.Length;
+
+    /// <summary>Pad the rows of the packed W_hhᵀ per <see cref="StrideFor"/> (benchmarks turn it off for a same-process A/B).</summary>
+    internal static bool PadRecurrent = true;
+
+    /// <summary>Pad the rows of the packed W_ihᵀ per <see cref="StrideFor"/> (benchmarks turn it off for a same-process A/B).</summary>
+    internal static bool PadInput = true;
+
+    /// <summary>
+    /// Row stride of a packed (k, G·n) copy: G·n, plus 16 floats (one cache line) when the rows are 2 KiB or longer and
+    /// a multiple of 512 bytes (G·n ≥ 512 and a multiple of 128 floats), and <paramref name="pad"/>. Why: such a stride
+    /// maps the k rows of a column panel onto at most 8 of the 64 L1 sets (Zen 4: 32 KiB, 8-way, every 4 KiB aliases;
+    /// a 4 KiB row, LSTM H = 256, puts them all on one set, and the L2 sets alias the same way), so the panel cannot
+    /// stay in cache between the rows of A; one line more makes the stride an odd number of lines and the rows spread
+    /// over every set. Chosen from the same-process A/B of the kernel-breakdown verb (docs/performance.md, "Padded
+    /// weight packs"): whole forward passes of LSTM H = 256 (G·n = 1024) 1.05–1.11× faster, G·n = 512 and 384 within
+    /// noise, G·n = 256 (LSTM H = 64) 3–5 % slower, hence the 2 KiB floor. The padding columns are never read and the
+    /// arithmetic of every element is unchanged (the row product's chain does not depend on its ldb).
+    /// </summary>
+    internal static int StrideFor(int gn, bool pad) => pad && gn >= 512 && gn % 128 == 0 ? gn + 16 : gn;
 
     private long _packCount;
 
@@ -80,6 +105,7 @@ internal sealed unsafe class PackedWeights
             if (q < parts - 1 && _hidden / parts >= 8) end -= end % 4;
             int n = end - first;
             list[q] = new Part(first, n, _gates, _hidden, _withInput ? _input : 0);
+            list[q].SetStrides(_padRows && PadRecurrent, _padRows && PadInput);
             first += n;
         }
 
@@ -90,11 +116,17 @@ internal sealed unsafe class PackedWeights
 
     public int Units(int part) => _parts[part].Units;
 
-    /// <summary>(H, G·n) W_hhᵀ of part <paramref name="part"/>, row stride G·n.</summary>
+    /// <summary>(H, G·n) W_hhᵀ of part <paramref name="part"/>, row stride <see cref="RecurrentStride"/>.</summary>
     public float* Recurrent(int part) => _parts[part].Whh.Pointer;
 
-    /// <summary>(I, G·n) W_ihᵀ of the part, row stride G·n (only with input).</summary>
+    /// <summary>Row stride of <see cref="Recurrent"/> (G·n, padded per <see cref="StrideFor"/>); valid after <see cref="Refresh"/>.</summary>
+    public int RecurrentStride(int part) => _parts[part].LdHh;
+
+    /// <summary>(I, G·n) W_ihᵀ of the part, row stride <see cref="InputStride"/> (only with input).</summary>
     public float* Input(int part) => _parts[part].Wih.Pointer;
+
+    /// <summary>Row stride of <see cref="Input"/> (G·n, padded per <see cref="StrideFor"/>); valid after <see cref="Refresh"/>.</summary>
+    public int InputStride(int part) => _parts[part].LdIh;
 
     /// <summary>(G·n) input-projection bias: b_ih + b_hh (b_ih alone for GRU, whose b_hn stays inside r ⊙ (…)).</summary>
     public float* Bias(int part) => _parts[part].Bias.Pointer;
@@ -109,7 +141,8 @@ internal sealed unsafe class PackedWeights
     public void Refresh(int part, float[] parameters, long version)
     {
         var p = _parts[part];
-        if (ReferenceEquals(p.Source, parameters) && p.Version == version) return;
+        bool strides = p.SetStrides(_padRows && PadRecurrent, _padRows && PadInput);
+        if (!strides && ReferenceEquals(p.Source, parameters) && p.Version == version) return;
         p.Pack(this, parameters);
         p.Source = parameters;
         p.Version = version;
@@ -119,31 +152,45 @@ internal sealed unsafe class PackedWeights
     private sealed class Part
     {
         public readonly int First, Units;
+        private readonly int _gn, _hidden, _input;
         public readonly AlignedBuffer Whh = new(), Wih = new(), Bias = new(), Bhh = new();
         public float[]? Source;   // the parameter buffer the part was packed from (null: never packed)
         public long Version;      // its version then
+        public int LdHh, LdIh;    // row strides of Whh and Wih (0: not sized yet)
 
         public Part(int first, int units, int gates, int hidden, int input)
         {
             First = first;
             Units = units;
-            int gn = gates * units;
-            Whh.Ensure(hidden * gn);
+            _gn = gates * units;
+            _hidden = hidden;
+            _input = input;
             if (input > 0)
             {
-                Wih.Ensure(input * gn);
-                Bias.Ensure(gn);
-                Bhh.Ensure(gn);
+                Bias.Ensure(_gn);
+                Bhh.Ensure(_gn);
             }
+        }
+
+        /// <summary>Sizes the weight copies for the strides the switches ask for; true when a stride changed (repack).</summary>
+        public bool SetStrides(bool padRecurrent, bool padInput)
+        {
+            int hh = StrideFor(_gn, padRecurrent), ih = StrideFor(_gn, padInput);
+            if (hh == LdHh && ih == LdIh) return false;
+            LdHh = hh;
+            LdIh = ih;
+            Whh.Ensure(_hidden * hh);
+            if (_input > 0) Wih.Ensure(_input * ih);
+            return true;
         }
 
         public void Pack(PackedWeights w, float[] parameters)
         {
-            int G = w._gates, H = w._hidden, I = w._input, n = Units, gn = G * n;
-            RowProduct.PackTransposed(w._slices.WeightHh.Of(parameters), H, H, G, H, First, n, Whh.AsSpan(0, H * gn), gn);
+            int G = w._gates, H = w._hidden, I = w._input, n = Units;
+            RowProduct.PackTransposed(w._slices.WeightHh.Of(parameters), H, H, G, H, First, n, Whh.AsSpan(0, H * LdHh), LdHh);
             if (w._withInput)
             {
-                RowProduct.PackTransposed(w._slices.WeightIh.Of(parameters), I, I, G, H, First, n, Wih.AsSpan(0, I * gn), gn);
+                RowProduct.PackTransposed(w._slices.WeightIh.Of(parameters), I, I, G, H, First, n, Wih.AsSpan(0, I * LdIh), LdIh);
                 var bih = w._slices.BiasIh.Of(parameters);
                 var bhh = w._slices.BiasHh.Of(parameters);
                 bool fold = w._foldHiddenBias;

@@ -241,7 +241,7 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
         _slices = slices;
         bool fold = !TCell.SeparateRecurrentProjection;
         _rowWeights = new PackedWeights(TCell.Gates, inputSize, hidden, slices, withInput: true, foldHiddenBias: fold);
-        _unitWeights = new PackedWeights(TCell.Gates, inputSize, hidden, slices, withInput: true, foldHiddenBias: fold);
+        _unitWeights = new PackedWeights(TCell.Gates, inputSize, hidden, slices, withInput: true, foldHiddenBias: fold, padRows: false);
         _job = new LoopJob(this);
     }
 
@@ -494,6 +494,7 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
         bool keep = args.Keep;
         var activeAt = args.ActiveAt;
         float* whhT = _rowWeights.Recurrent(0), wihT = _rowWeights.Input(0), bias = _rowWeights.Bias(0), bhh = _rowWeights.HiddenBias(0);
+        int ldHh = _rowWeights.RecurrentStride(0), ldIh = _rowWeights.InputStride(0);
         float* x = args.X;
         fixed (float* gates = _gatesBuf, hs = _hs, cs = _cs, tanhC = _tanhC, ghN = _ghN, ghStep = _ghStep, finalC = _finalCell)
         {
@@ -519,10 +520,10 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
                     }
 
                     // The step's input projection for these rows, plus the (folded) bias; then the cell's step.
-                    RowProduct.MultiplyAddRow(rows, GH, I, x + ((nint)t * B + r0) * I, I, wihT, GH, gates + gt, GH, bias);
+                    RowProduct.MultiplyAddRow(rows, GH, I, x + ((nint)t * B + r0) * I, I, wihT, ldIh, gates + gt, GH, bias);
                     TCell.Forward(new ForwardStep
                     {
-                        Rows = rows, Units = H, Hidden = H, HPrev = hs + ht, RecurrentT = whhT, HiddenBias = bhh,
+                        Rows = rows, Units = H, Hidden = H, HPrev = hs + ht, RecurrentT = whhT, RecurrentStride = ldHh, HiddenBias = bhh,
                         Gates = gates + gt, Recurrent = ghStep + (nint)r0 * GH,
                         CPrev = cs + ct, C = cs + cn, TanhC = tanhC + st, GhN = ghN + st, H = hs + hn,
                     });
@@ -701,7 +702,7 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
         _unitWeights.Refresh(q, args.Parameters, args.Version);
         int T = args.Length, gn = TCell.Gates * _unitWeights.Units(q);
         float* g = _partGates[q].Pointer;
-        RowProduct.MultiplyAddRow(T, gn, _inputSize, args.X, _inputSize, _unitWeights.Input(q), gn, g, gn, _unitWeights.Bias(q));
+        RowProduct.MultiplyAddRow(T, gn, _inputSize, args.X, _inputSize, _unitWeights.Input(q), _unitWeights.InputStride(q), g, gn, _unitWeights.Bias(q));
     }
 
     /// <summary>Step t for part q's units: the cell's step on their gate columns (the same step function as the row loop).</summary>
@@ -718,7 +719,7 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
             if (_unitWeights.Parts > 1) Prefetch(hPrev, H);
             TCell.Forward(new ForwardStep
             {
-                Rows = 1, Units = n, Hidden = H, HPrev = hPrev, First = j0, RecurrentT = _unitWeights.Recurrent(q), HiddenBias = _unitWeights.HiddenBias(q),
+                Rows = 1, Units = n, Hidden = H, HPrev = hPrev, First = j0, RecurrentT = _unitWeights.Recurrent(q), RecurrentStride = _unitWeights.RecurrentStride(q), HiddenBias = _unitWeights.HiddenBias(q),
                 Gates = _partGates[q].Pointer + (nint)t * gn, Recurrent = _partGh[q].Pointer,
                 CPrev = cs + ht, C = cs + hn, TanhC = tanhC + ht, GhN = ghN + ht, H = hs + hn,
             });
