@@ -350,152 +350,40 @@ internal readonly struct L1 : ILanes<float>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Pow2(float kf) => Bits((Bits(kf) << 23) + 0x3F800000);
 }
 
-/// <summary>As <see cref="L512x2"/> with <see cref="L512x2Unfused.Fma"/> and <see cref="L512x2Unfused.Fnma"/> a multiply then an add (two roundings).</summary>
-internal readonly struct L512x2Unfused : ILanes<Pair512>
+/// <summary>
+/// The unfused twin of the lane type <typeparamref name="F"/>: every operation is <typeparamref name="F"/>'s, except that
+/// <see cref="Fma"/> and <see cref="Fnma"/> (and the scalar tail's <see cref="ScalarFma"/>) are a multiply then an add, two
+/// roundings, for machines without a fused multiply–add instruction (<see cref="Lanes.HardwareFma"/>). One generic struct
+/// instead of a copy per width; the JIT inlines the forwarding calls.
+/// </summary>
+internal readonly struct Unfused<TV, F> : ILanes<TV> where TV : struct where F : struct, ILanes<TV>
 {
-    public static nuint Count => L512x2.Count;
+    public static nuint Count => F.Count;
     public static bool Fused => false;
-    public static Pair512 Zero => L512x2.Zero;
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Load(ref float p, nuint i) => L512x2.Load(ref p, i);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Pair512 v, ref float p, nuint i) => L512x2.Store(v, ref p, i);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe Pair512 Load(float* p) => L512x2.Load(p);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe void Store(Pair512 v, float* p) => L512x2.Store(v, p);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Splat(float x) => L512x2.Splat(x);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Add(Pair512 a, Pair512 b) => L512x2.Add(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Sub(Pair512 a, Pair512 b) => L512x2.Sub(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Mul(Pair512 a, Pair512 b) => L512x2.Mul(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Div(Pair512 a, Pair512 b) => L512x2.Div(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Min(Pair512 a, Pair512 b) => L512x2.Min(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Max(Pair512 a, Pair512 b) => L512x2.Max(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 LessThan(Pair512 a, Pair512 b) => L512x2.LessThan(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Neg(Pair512 a) => L512x2.Neg(a);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Abs(Pair512 a) => L512x2.Abs(a);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 IsNaN(Pair512 a) => L512x2.IsNaN(a);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Pow2(Pair512 a) => L512x2.Pow2(a);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Fma(Pair512 a, Pair512 b, Pair512 c) => L512x2.Add(L512x2.Mul(a, b), c);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Fnma(Pair512 a, Pair512 b, Pair512 c) => L512x2.Sub(c, L512x2.Mul(a, b));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Select(Pair512 mask, Pair512 t, Pair512 f) => L512x2.Select(mask, t, f);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 CopySign(Pair512 m, Pair512 s) => L512x2.CopySign(m, s);
+    public static TV Zero => F.Zero;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV Load(ref float p, nuint i) => F.Load(ref p, i);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(TV v, ref float p, nuint i) => F.Store(v, ref p, i);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe TV Load(float* p) => F.Load(p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe void Store(TV v, float* p) => F.Store(v, p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV Splat(float x) => F.Splat(x);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV Add(TV a, TV b) => F.Add(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV Sub(TV a, TV b) => F.Sub(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV Mul(TV a, TV b) => F.Mul(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV Div(TV a, TV b) => F.Div(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV Min(TV a, TV b) => F.Min(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV Max(TV a, TV b) => F.Max(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV LessThan(TV a, TV b) => F.LessThan(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV Neg(TV a) => F.Neg(a);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV Abs(TV a) => F.Abs(a);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV IsNaN(TV a) => F.IsNaN(a);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV Pow2(TV a) => F.Pow2(a);
+    /// <summary>a·b + c with two roundings.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV Fma(TV a, TV b, TV c) => F.Add(F.Mul(a, b), c);
+    /// <summary>c − a·b with two roundings.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV Fnma(TV a, TV b, TV c) => F.Sub(c, F.Mul(a, b));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV Select(TV mask, TV t, TV f) => F.Select(mask, t, f);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV CopySign(TV m, TV s) => F.CopySign(m, s);
+    /// <summary>a·b + c with two roundings (the scalar tail of a kernel on this family).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float ScalarFma(float a, float b, float c) => a * b + c;
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static bool EqualsAll(Pair512 a, Pair512 b) => L512x2.EqualsAll(a, b);
-}
-
-/// <summary>As <see cref="L512"/> with <see cref="L512Unfused.Fma"/> and <see cref="L512Unfused.Fnma"/> a multiply then an add (two roundings).</summary>
-internal readonly struct L512Unfused : ILanes<Vector512<float>>
-{
-    public static nuint Count => L512.Count;
-    public static bool Fused => false;
-    public static Vector512<float> Zero => L512.Zero;
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Load(ref float p, nuint i) => L512.Load(ref p, i);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Vector512<float> v, ref float p, nuint i) => L512.Store(v, ref p, i);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe Vector512<float> Load(float* p) => L512.Load(p);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe void Store(Vector512<float> v, float* p) => L512.Store(v, p);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Splat(float x) => L512.Splat(x);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => L512.Add(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Sub(Vector512<float> a, Vector512<float> b) => L512.Sub(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Mul(Vector512<float> a, Vector512<float> b) => L512.Mul(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Div(Vector512<float> a, Vector512<float> b) => L512.Div(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Min(Vector512<float> a, Vector512<float> b) => L512.Min(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Max(Vector512<float> a, Vector512<float> b) => L512.Max(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> LessThan(Vector512<float> a, Vector512<float> b) => L512.LessThan(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Neg(Vector512<float> a) => L512.Neg(a);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Abs(Vector512<float> a) => L512.Abs(a);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> IsNaN(Vector512<float> a) => L512.IsNaN(a);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Pow2(Vector512<float> a) => L512.Pow2(a);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Fma(Vector512<float> a, Vector512<float> b, Vector512<float> c) => L512.Add(L512.Mul(a, b), c);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Fnma(Vector512<float> a, Vector512<float> b, Vector512<float> c) => L512.Sub(c, L512.Mul(a, b));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Select(Vector512<float> mask, Vector512<float> t, Vector512<float> f) => L512.Select(mask, t, f);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> CopySign(Vector512<float> m, Vector512<float> s) => L512.CopySign(m, s);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float ScalarFma(float a, float b, float c) => a * b + c;
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static bool EqualsAll(Vector512<float> a, Vector512<float> b) => L512.EqualsAll(a, b);
-}
-
-/// <summary>As <see cref="L256"/> with <see cref="L256Unfused.Fma"/> and <see cref="L256Unfused.Fnma"/> a multiply then an add (two roundings).</summary>
-internal readonly struct L256Unfused : ILanes<Vector256<float>>
-{
-    public static nuint Count => L256.Count;
-    public static bool Fused => false;
-    public static Vector256<float> Zero => L256.Zero;
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Load(ref float p, nuint i) => L256.Load(ref p, i);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Vector256<float> v, ref float p, nuint i) => L256.Store(v, ref p, i);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe Vector256<float> Load(float* p) => L256.Load(p);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe void Store(Vector256<float> v, float* p) => L256.Store(v, p);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Splat(float x) => L256.Splat(x);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => L256.Add(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Sub(Vector256<float> a, Vector256<float> b) => L256.Sub(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Mul(Vector256<float> a, Vector256<float> b) => L256.Mul(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Div(Vector256<float> a, Vector256<float> b) => L256.Div(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Min(Vector256<float> a, Vector256<float> b) => L256.Min(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Max(Vector256<float> a, Vector256<float> b) => L256.Max(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> LessThan(Vector256<float> a, Vector256<float> b) => L256.LessThan(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Neg(Vector256<float> a) => L256.Neg(a);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Abs(Vector256<float> a) => L256.Abs(a);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> IsNaN(Vector256<float> a) => L256.IsNaN(a);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Pow2(Vector256<float> a) => L256.Pow2(a);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Fma(Vector256<float> a, Vector256<float> b, Vector256<float> c) => L256.Add(L256.Mul(a, b), c);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Fnma(Vector256<float> a, Vector256<float> b, Vector256<float> c) => L256.Sub(c, L256.Mul(a, b));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Select(Vector256<float> mask, Vector256<float> t, Vector256<float> f) => L256.Select(mask, t, f);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> CopySign(Vector256<float> m, Vector256<float> s) => L256.CopySign(m, s);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float ScalarFma(float a, float b, float c) => a * b + c;
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static bool EqualsAll(Vector256<float> a, Vector256<float> b) => L256.EqualsAll(a, b);
-}
-
-/// <summary>As <see cref="L128"/> with <see cref="L128Unfused.Fma"/> and <see cref="L128Unfused.Fnma"/> a multiply then an add (two roundings).</summary>
-internal readonly struct L128Unfused : ILanes<Vector128<float>>
-{
-    public static nuint Count => L128.Count;
-    public static bool Fused => false;
-    public static Vector128<float> Zero => L128.Zero;
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Load(ref float p, nuint i) => L128.Load(ref p, i);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Vector128<float> v, ref float p, nuint i) => L128.Store(v, ref p, i);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe Vector128<float> Load(float* p) => L128.Load(p);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe void Store(Vector128<float> v, float* p) => L128.Store(v, p);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Splat(float x) => L128.Splat(x);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Add(Vector128<float> a, Vector128<float> b) => L128.Add(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Sub(Vector128<float> a, Vector128<float> b) => L128.Sub(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Mul(Vector128<float> a, Vector128<float> b) => L128.Mul(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Div(Vector128<float> a, Vector128<float> b) => L128.Div(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Min(Vector128<float> a, Vector128<float> b) => L128.Min(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Max(Vector128<float> a, Vector128<float> b) => L128.Max(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> LessThan(Vector128<float> a, Vector128<float> b) => L128.LessThan(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Neg(Vector128<float> a) => L128.Neg(a);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Abs(Vector128<float> a) => L128.Abs(a);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> IsNaN(Vector128<float> a) => L128.IsNaN(a);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Pow2(Vector128<float> a) => L128.Pow2(a);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Fma(Vector128<float> a, Vector128<float> b, Vector128<float> c) => L128.Add(L128.Mul(a, b), c);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Fnma(Vector128<float> a, Vector128<float> b, Vector128<float> c) => L128.Sub(c, L128.Mul(a, b));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Select(Vector128<float> mask, Vector128<float> t, Vector128<float> f) => L128.Select(mask, t, f);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> CopySign(Vector128<float> m, Vector128<float> s) => L128.CopySign(m, s);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float ScalarFma(float a, float b, float c) => a * b + c;
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static bool EqualsAll(Vector128<float> a, Vector128<float> b) => L128.EqualsAll(a, b);
-}
-
-/// <summary>As <see cref="L1"/> with <see cref="L1Unfused.Fma"/> and <see cref="L1Unfused.Fnma"/> a multiply then an add (two roundings).</summary>
-internal readonly struct L1Unfused : ILanes<float>
-{
-    public static nuint Count => L1.Count;
-    public static bool Fused => false;
-    public static float Zero => L1.Zero;
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Load(ref float p, nuint i) => L1.Load(ref p, i);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(float v, ref float p, nuint i) => L1.Store(v, ref p, i);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe float Load(float* p) => L1.Load(p);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe void Store(float v, float* p) => L1.Store(v, p);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Splat(float x) => L1.Splat(x);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Add(float a, float b) => L1.Add(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sub(float a, float b) => L1.Sub(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Mul(float a, float b) => L1.Mul(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Div(float a, float b) => L1.Div(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Min(float a, float b) => L1.Min(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Max(float a, float b) => L1.Max(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float LessThan(float a, float b) => L1.LessThan(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Neg(float a) => L1.Neg(a);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Abs(float a) => L1.Abs(a);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float IsNaN(float a) => L1.IsNaN(a);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Pow2(float a) => L1.Pow2(a);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Fma(float a, float b, float c) => L1.Add(L1.Mul(a, b), c);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Fnma(float a, float b, float c) => L1.Sub(c, L1.Mul(a, b));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Select(float mask, float t, float f) => L1.Select(mask, t, f);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float CopySign(float m, float s) => L1.CopySign(m, s);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float ScalarFma(float a, float b, float c) => a * b + c;
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static bool EqualsAll(float a, float b) => L1.EqualsAll(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static bool EqualsAll(TV a, TV b) => F.EqualsAll(a, b);
 }
