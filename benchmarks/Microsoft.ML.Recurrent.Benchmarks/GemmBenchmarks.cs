@@ -298,9 +298,26 @@ public static unsafe class KernelBreakdown
     {
         Console.WriteLine();
         Console.WriteLine("Packed weight rows padded (ld = G·n + 16 when G·n ≥ 512 is a multiple of 128; the batch-1 loop never pads): off / W_hh only / W_hh and W_ih,");
-        Console.WriteLine("alternated sample by sample in this process (medians of CPU ms and wall ms per call; ratio = off ÷ padded):");
-        Console.WriteLine($"{"config",-38} {"cpu off",8} {"cpu hh",8} {"cpu both",9} {"ratio hh",9} {"ratio both",11} {"wall off",9} {"wall hh",8} {"wall both",10} {"ratio hh",9} {"ratio both",11}");
         var modes = new (bool Hh, bool Ih)[] { (false, false), (true, false), (true, true) };
+        Alternate(["off", "hh", "both"], m => (PackedWeights.PadRecurrent, PackedWeights.PadInput) = modes[m], samples);
+        PackedWeights.PadRecurrent = true;
+        PackedWeights.PadInput = true;
+    }
+
+    /// <summary>
+    /// Runs forward passes and training steps of the throughput runner's five configurations under each mode
+    /// (<paramref name="setMode"/>), alternated sample by sample in this process; prints medians of CPU ms and wall ms
+    /// per call and each mode's ratio against the first (first ÷ mode: > 1 is faster).
+    /// </summary>
+    private static void Alternate(string[] modeNames, Action<int> setMode, int samples, string? configs = null)
+    {
+        Console.WriteLine("alternated sample by sample in this process (medians of CPU ms and wall ms per call; ratio = first mode ÷ this mode):");
+        var head = new System.Text.StringBuilder($"{"config",-38}");
+        foreach (var m in modeNames) head.Append($" {"cpu " + m,10}");
+        foreach (var m in modeNames.Skip(1)) head.Append($" {"ratio " + m,11}");
+        foreach (var m in modeNames) head.Append($" {"wall " + m,10}");
+        foreach (var m in modeNames.Skip(1)) head.Append($" {"ratio " + m,11}");
+        Console.WriteLine(head);
         foreach (var (name, cell, b, t, i, h, layers) in new[]
         {
             ("1: LSTM B64 T50 I32 H128", CellKind.Lstm, 64, 50, 32, 128, 1),
@@ -310,6 +327,7 @@ public static unsafe class KernelBreakdown
             ("5: LSTM B1 T50 I32 H128", CellKind.Lstm, 1, 50, 32, 128, 1),
         })
         {
+            if (configs is not null && !configs.Split(',').Contains(name[..1])) continue;
             var spec = new NetworkSpec(cell, i, h, layers, OutputSize: 1, Output: OutputMode.LastHidden);
             var forward = ForwardOf(spec, b, t);
             var calls = b == 1
@@ -317,29 +335,31 @@ public static unsafe class KernelBreakdown
                 : new[] { ("forward", forward), ("train step", StepOf(spec, b, t)) };
             foreach (var (kind, body) in calls)
             {
-                var results = modes.Select(_ => new List<(double, double)>()).ToArray();
-                for (int r = 0; r < 3; r++) { (PackedWeights.PadRecurrent, PackedWeights.PadInput) = modes[r % 3]; body(); }
+                var results = modeNames.Select(_ => new List<(double, double)>()).ToArray();
+                for (int r = 0; r < 3; r++) { setMode(r % modeNames.Length); body(); }
                 for (int sample = 0; sample < samples; sample++)
                 {
-                    for (int m = 0; m < modes.Length; m++)
+                    for (int m = 0; m < modeNames.Length; m++)
                     {
-                        (PackedWeights.PadRecurrent, PackedWeights.PadInput) = modes[m];
+                        setMode(m);
                         results[m].Add(Measure(body, 1));
                     }
                 }
 
                 double Median(List<(double, double)> x, bool cpu) { var v = x.Select(e => cpu ? e.Item1 : e.Item2).OrderBy(e => e).ToArray(); return v[v.Length / 2]; }
                 double[] c = results.Select(x => Median(x, true)).ToArray(), w = results.Select(x => Median(x, false)).ToArray();
-                Console.WriteLine($"{name + " " + kind,-38} {c[0],8:F2} {c[1],8:F2} {c[2],9:F2} {c[0] / c[1],8:F3}× {c[0] / c[2],10:F3}× {w[0],9:F2} {w[1],8:F2} {w[2],10:F2} {w[0] / w[1],8:F3}× {w[0] / w[2],10:F3}×");
+                var line = new System.Text.StringBuilder($"{name + " " + kind,-38}");
+                foreach (var v in c) line.Append($" {v,10:F2}");
+                foreach (var v in c.Skip(1)) line.Append($" {c[0] / v,10:F3}×");
+                foreach (var v in w) line.Append($" {v,10:F2}");
+                foreach (var v in w.Skip(1)) line.Append($" {w[0] / v,10:F3}×");
+                Console.WriteLine(line);
             }
         }
-
-        PackedWeights.PadRecurrent = true;
-        PackedWeights.PadInput = true;
     }
 
     /// <summary>An inference forward pass of the throughput runner's kind on random data (fixed seed).</summary>
-    private static Action ForwardOf(NetworkSpec spec, int batch, int length)
+    internal static Action ForwardOf(NetworkSpec spec, int batch, int length)
     {
         var layout = new ParameterLayout(spec);
         var parameters = new float[layout.Count];
@@ -354,7 +374,7 @@ public static unsafe class KernelBreakdown
     }
 
     /// <summary>A training step of the throughput runner's kind on random data (fixed seed).</summary>
-    private static Action StepOf(NetworkSpec spec, int batch, int length)
+    internal static Action StepOf(NetworkSpec spec, int batch, int length)
     {
         var layout = new ParameterLayout(spec);
         var parameters = new float[layout.Count];
@@ -378,7 +398,7 @@ public static unsafe class KernelBreakdown
     }
 
     /// <summary>Median CPU and wall milliseconds of one call of <paramref name="body"/> over <paramref name="samples"/> samples (after a warm-up).</summary>
-    private static (double CpuMs, double WallMs) Measure(Action body, int samples)
+    internal static (double CpuMs, double WallMs) Measure(Action body, int samples)
     {
         for (int i = 0; i < 3; i++) body();
         var process = Process.GetCurrentProcess();
@@ -401,3 +421,4 @@ public static unsafe class KernelBreakdown
         return (cpu[samples / 2], wall[samples / 2]);
     }
 }
+

@@ -20,6 +20,7 @@ public static class Program
         "       Microsoft.ML.Recurrent.Benchmarks mlnet [--repeats N] [--rows N] [--pe-rows N] [--only fit|predict] [--threads N]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks serving-route [repeats]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks kernel-breakdown [--samples N]\n" +
+        "       Microsoft.ML.Recurrent.Benchmarks " + ShapeTiming.Usage + "\n" +
         "       Microsoft.ML.Recurrent.Benchmarks bdn [BenchmarkDotNet args, e.g. --filter *Gemm*]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks gemm-gflops [shape filter] [--isa Vector512|Vector256|Vector128|Scalar]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks streaming run --file PATH --rows N [--epochs E] [--hidden H] [--modes memory,stream,auto,cache,cache-memory]\n" +
@@ -46,6 +47,7 @@ public static class Program
             return 0;
         },
         ["kernel-breakdown"] = KernelBreakdown.Run,
+        ["shape"] = ShapeTiming.Run,
         ["gemm-gflops"] = rest =>
         {
             int isaAt = Array.IndexOf(rest, "--isa");

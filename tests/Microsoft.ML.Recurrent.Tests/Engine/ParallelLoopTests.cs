@@ -33,14 +33,18 @@ public class ParallelLoopTests
     // ---- RowProduct: one arithmetic order per element ----
 
     [Theory]
-    [InlineData(512)]
-    [InlineData(256)]
-    [InlineData(128)]
-    [InlineData(0)]
-    public void RowProduct_AnyShapeOffsetOrWidth_EveryElementIsTheSequentialFmaChain(int width)
+    [InlineData(512, 150)] // N = 9·16 + 6: full panels, single vectors, a 4-float vector and a scalar tail
+    [InlineData(256, 150)]
+    [InlineData(128, 150)]
+    [InlineData(0, 150)]
+    [InlineData(512, 300)] // a GRU's 3H for H = 100: 18 vectors + 12 columns (one 256-bit and one 128-bit vector)
+    [InlineData(512, 159)] // 9·16 + 8 + 4 + 3: every narrower width, then single floats
+    [InlineData(256, 159)]
+    public void RowProduct_AnyShapeOffsetOrWidth_EveryElementIsTheSequentialFmaChain(int width, int N)
     {
         var random = new Random(11);
-        const int M = 9, N = 150, K = 37, Lda = K + 3, Ldb = N + 5, Ldc = N + 2; // N = 9·16 + 6: full panels, single vectors and a scalar tail
+        const int M = 9, K = 37, Lda = K + 3;
+        int Ldb = N + 5, Ldc = N + 2;
         var a = Randoms(random, M * Lda);
         var b = Randoms(random, K * Ldb);
         var c0 = Randoms(random, M * Ldc);

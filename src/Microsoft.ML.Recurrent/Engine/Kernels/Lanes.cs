@@ -108,18 +108,32 @@ internal static class Lanes
         where T32 : struct, ILanes<Pair512> where T16 : struct, ILanes<Vector512<float>>
         where T8 : struct, ILanes<Vector256<float>> where T4 : struct, ILanes<Vector128<float>> where T1 : struct, ILanes<float>
     {
+        // Each width's loop is its own method: inlined here, the bodies of the later widths no longer fitted the JIT's
+        // inlining budget for this method and ran as calls per vector (measured: a 16-unit LSTM gate pass 4.6× slower).
         nuint j = 0;
         if (width >= 512)
         {
-            for (; j + T32.Count <= n; j += T32.Count) body.At<Pair512, T32>(j);
-            for (; j + T16.Count <= n; j += T16.Count) body.At<Vector512<float>, T16>(j);
+            if (n >= T32.Count) j = Loop<TBody, Pair512, T32>(ref body, j, n);
+            if (n - j >= T16.Count) j = Loop<TBody, Vector512<float>, T16>(ref body, j, n);
         }
 
-        if (width >= 256)
-            for (; j + T8.Count <= n; j += T8.Count) body.At<Vector256<float>, T8>(j);
-        if (width >= 128)
-            for (; j + T4.Count <= n; j += T4.Count) body.At<Vector128<float>, T4>(j);
-        for (; j < n; j++) body.At<float, T1>(j);
+        if (width >= 256 && n - j >= T8.Count) j = Loop<TBody, Vector256<float>, T8>(ref body, j, n);
+        if (width >= 128 && n - j >= T4.Count) j = Loop<TBody, Vector128<float>, T4>(ref body, j, n);
+        if (j < n) Loop<TBody, float, T1>(ref body, j, n);
+    }
+
+    /// <summary>
+    /// body.At over [j, n) in steps of O.Count while a whole step fits; returns where it stopped. On a local copy of the
+    /// body, so that its pointers live in registers; the copy is written back (a body may accumulate).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static nuint Loop<TBody, TV, O>(ref TBody body, nuint j, nuint n)
+        where TBody : struct, ILaneBody where TV : struct where O : struct, ILanes<TV>
+    {
+        var local = body;
+        for (; j + O.Count <= n; j += O.Count) local.At<TV, O>(j);
+        body = local;
+        return j;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

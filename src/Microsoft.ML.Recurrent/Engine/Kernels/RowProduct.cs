@@ -188,7 +188,34 @@ internal static unsafe class RowProduct
             for (; i < m; i++) Tile1x1<TV, V>(k, a + i * lda, b + j, ldb, c + i * ldc + j, At(d, i * ldd + j));
         }
 
-        if (j < n) Scalar<TV, V>(m, j, n, k, a, lda, b, ldb, c, ldc, d, ldd);
+        if (j < n) Narrower<TV, V>(m, j, n, k, a, lda, b, ldb, c, ldc, d, ldd);
+    }
+
+    /// <summary>
+    /// Columns [j0, n), fewer than one vector of V: with the next narrower vectors of the same family (each lane runs
+    /// the same chain as a scalar would, so the bits are those of the scalar tail), then single floats. Measured: a GRU
+    /// with H = 100 (3H = 300 = 18 vectors + 12 columns) spent most of its forward pass in the scalar tail's
+    /// latency-bound chains.
+    /// </summary>
+    private static void Narrower<TV, V>(int m, int j0, int n, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
+        where TV : struct where V : struct, ILanes<TV>
+    {
+        int w = (int)V.Count, cols = n - j0;
+        float* dj = At(d, j0);
+        if (w > 8 && cols >= 8)
+        {
+            if (V.Fused) Run<Vector256<float>, L256>(m, cols, k, a, lda, b + j0, ldb, c + j0, ldc, dj, ldd);
+            else Run<Vector256<float>, L256Unfused>(m, cols, k, a, lda, b + j0, ldb, c + j0, ldc, dj, ldd);
+        }
+        else if (w > 4 && cols >= 4)
+        {
+            if (V.Fused) Run<Vector128<float>, L128>(m, cols, k, a, lda, b + j0, ldb, c + j0, ldc, dj, ldd);
+            else Run<Vector128<float>, L128Unfused>(m, cols, k, a, lda, b + j0, ldb, c + j0, ldc, dj, ldd);
+        }
+        else
+        {
+            Scalar<TV, V>(m, j0, n, k, a, lda, b, ldb, c, ldc, d, ldd);
+        }
     }
 
     /// <summary>Whether rows go in groups of 8 through <see cref="Tile8x2{TV, V}"/> at 512 bits (a switch for benchmarks; the bits are the same).</summary>
@@ -209,7 +236,7 @@ internal static unsafe class RowProduct
             for (int i = 0; i < m; i += 8) Tile8x2<TV, V>(k, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, At(d, i * ldd + j), ldd);
         for (; j + w <= n; j += w)
             for (int i = 0; i < m; i += 4) Tile4x1<TV, V>(k, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, At(d, i * ldd + j), ldd);
-        if (j < n) Scalar<TV, V>(m, j, n, k, a, lda, b, ldb, c, ldc, d, ldd);
+        if (j < n) Narrower<TV, V>(m, j, n, k, a, lda, b, ldb, c, ldc, d, ldd);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] // own register allocation: inlined into Product it reloaded a pointer from the stack every step of k
@@ -262,10 +289,35 @@ internal static unsafe class RowProduct
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float* At(float* d, nint offset) => d == null ? null : d + offset;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // used from the first call (tier 0 ran its chains as calls)
     private static void Scalar<TV, V>(int m, int j0, int n, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
         where TV : struct where V : struct, ILanes<TV>
     {
-        for (int i = 0; i < m; i++)
+        int i0 = 0;
+        // Four rows' chains side by side (each still its own chain in order): one chain alone waits on every FMA's latency.
+        for (; i0 + 4 <= m; i0 += 4)
+        {
+            float* a0 = a + i0 * lda, a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda;
+            for (int j = j0; j < n; j++)
+            {
+                float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
+                float* bp = b + j;
+                for (int p = 0; p < k; p++, bp += ldb)
+                {
+                    float bv = *bp;
+                    s0 = V.ScalarFma(a0[p], bv, s0); s1 = V.ScalarFma(a1[p], bv, s1);
+                    s2 = V.ScalarFma(a2[p], bv, s2); s3 = V.ScalarFma(a3[p], bv, s3);
+                }
+
+                float* dr = At(d, i0 * ldd);
+                c[i0 * ldc + j] = dr == null ? s0 : dr[j] + s0;
+                c[(i0 + 1) * ldc + j] = dr == null ? s1 : dr[ldd + j] + s1;
+                c[(i0 + 2) * ldc + j] = dr == null ? s2 : dr[2 * ldd + j] + s2;
+                c[(i0 + 3) * ldc + j] = dr == null ? s3 : dr[3 * ldd + j] + s3;
+            }
+        }
+
+        for (int i = i0; i < m; i++)
         {
             float* ar = a + i * lda;
             float* cr = c + i * ldc;
