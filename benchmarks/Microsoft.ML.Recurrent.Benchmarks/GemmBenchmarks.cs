@@ -359,12 +359,12 @@ public static unsafe class KernelBreakdown
     }
 
     /// <summary>An inference forward pass of the throughput runner's kind on random data (fixed seed).</summary>
-    internal static Action ForwardOf(NetworkSpec spec, int batch, int length)
+    internal static Action ForwardOf(NetworkSpec spec, int batch, int length, int threads = 2)
     {
         var layout = new ParameterLayout(spec);
         var parameters = new float[layout.Count];
         Initializer.Initialize(layout, parameters, 7);
-        var network = new RecurrentNetwork(layout, parameters, new float[layout.Count], batch, length) { Threads = 2 };
+        var network = new RecurrentNetwork(layout, parameters, new float[layout.Count], batch, length) { Threads = threads };
         var data = new SequenceBatch(batch, length, spec.InputSize, targetWidth: 1);
         var rng = new Random(7);
         var sequences = Enumerable.Range(0, batch).Select(_ => Enumerable.Range(0, length * spec.InputSize).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray()).ToArray();
@@ -374,12 +374,12 @@ public static unsafe class KernelBreakdown
     }
 
     /// <summary>A training step of the throughput runner's kind on random data (fixed seed).</summary>
-    internal static Action StepOf(NetworkSpec spec, int batch, int length)
+    internal static Action StepOf(NetworkSpec spec, int batch, int length, int threads = 2)
     {
         var layout = new ParameterLayout(spec);
         var parameters = new float[layout.Count];
         Initializer.Initialize(layout, parameters, 7);
-        var network = new RecurrentNetwork(layout, parameters, new float[layout.Count], batch, length) { Threads = 2 };
+        var network = new RecurrentNetwork(layout, parameters, new float[layout.Count], batch, length) { Threads = threads };
         var data = new SequenceBatch(batch, length, spec.InputSize, targetWidth: 1);
         var rng = new Random(7);
         var sequences = Enumerable.Range(0, batch).Select(_ => Enumerable.Range(0, length * spec.InputSize).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray()).ToArray();

@@ -11,12 +11,13 @@ namespace Microsoft.ML.Recurrent.Benchmarks;
 /// </summary>
 public static class ShapeTiming
 {
-    public const string Usage = "shape [--cell Lstm|Gru|SimpleRnn] [--hidden 100] [--batch 64] [--length 50] [--input 32] [--layers 1] [--samples 11]";
+    public const string Usage = "shape [--cell Lstm|Gru|SimpleRnn] [--hidden 100] [--batch 64] [--length 50] [--input 32] [--layers 1] [--threads 2] [--samples 11] [--forward-only]";
 
     public static int Run(string[] args)
     {
         var cell = CellKind.Lstm;
-        int hidden = 100, batch = 64, length = 50, input = 32, layers = 1, samples = 11;
+        bool forwardOnly = false;
+        int hidden = 100, batch = 64, length = 50, input = 32, layers = 1, samples = 11, threads = 2;
         for (int i = 0; i < args.Length; i++)
         {
             string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value. usage: {Usage}");
@@ -30,19 +31,97 @@ public static class ShapeTiming
                 case "--input": input = Int(); break;
                 case "--layers": layers = Int(); break;
                 case "--samples": samples = Int(); break;
+                case "--threads": threads = Int(); break;
+                case "--forward-only": forwardOnly = true; break;
                 default: throw new ArgumentException($"unknown option {args[i]}. usage: {Usage}");
             }
         }
 
         var spec = new NetworkSpec(cell, input, hidden, layers, OutputSize: 1, Output: OutputMode.LastHidden);
-        var forward = KernelBreakdown.ForwardOf(spec, batch, length);
-        var step = KernelBreakdown.StepOf(spec, batch, length);
+        var forward = KernelBreakdown.ForwardOf(spec, batch, length, threads);
+        var step = forwardOnly ? () => { } : KernelBreakdown.StepOf(spec, batch, length, threads);
         // Warm-up: a second of both, so that every method the passes use has left the JIT's early tiers.
         var warm = System.Diagnostics.Stopwatch.StartNew();
         while (warm.Elapsed.TotalSeconds < 1) { forward(); step(); }
         var (fc, fw) = KernelBreakdown.Measure(forward, samples);
         var (sc, swl) = KernelBreakdown.Measure(step, samples);
-        Console.WriteLine($"{cell} B={batch} T={length} I={input} H={hidden} L={layers}: forward {fw:F3} ms wall, {fc:F3} ms CPU; training step {swl:F3} ms wall, {sc:F3} ms CPU");
+        Console.WriteLine($"{cell} B={batch} T={length} I={input} H={hidden} L={layers}, {threads} threads: forward {fw:F3} ms wall, {fc:F3} ms CPU; training step {swl:F3} ms wall, {sc:F3} ms CPU");
+        return 0;
+    }
+}
+
+/// <summary>
+/// <c>matvec N K</c>: the batch-1 loop's mat-vec, one row of K times a K × N block with contiguous rows (as a panel of the
+/// packed recurrent weights), on one thread, the block hot in cache: ns a call and the weights' read rate. Shows what
+/// streaming a block costs by its width (docs/performance.md, "Batch-1 loop": 256-column panels against 512-column rows).
+/// </summary>
+public static unsafe class MatVecProbe
+{
+    public const string Usage = "matvec N K";
+
+    public static int Run(string[] args)
+    {
+        if (args.Length < 2) throw new ArgumentException($"usage: {Usage}");
+        int n = int.Parse(args[0], CultureInfo.InvariantCulture), k = int.Parse(args[1], CultureInfo.InvariantCulture);
+        var w = new float[k * n + 64];
+        var h = new float[k];
+        var c = new float[n];
+        var rng = new Random(1);
+        for (int i = 0; i < w.Length; i++) w[i] = (float)rng.NextDouble();
+        for (int i = 0; i < k; i++) h[i] = (float)rng.NextDouble();
+        fixed (float* pw = w, ph = h, pc = c)
+        {
+            for (int round = 0; round < 5; round++)
+            {
+                var sw = System.Diagnostics.Stopwatch.StartNew();
+                const int iters = 20000;
+                for (int it = 0; it < iters; it++) Microsoft.ML.Recurrent.Engine.Kernels.RowProduct.Multiply(1, n, k, ph, k, pw, n, pc, n, accumulate: true);
+                double ns = sw.Elapsed.TotalNanoseconds / iters;
+                Console.WriteLine($"1 x {n} x {k}: {ns:F0} ns, {4.0 * n * k / ns:F1} GB/s of weights, {2.0 * n * k / ns:F1} GFLOP/s");
+            }
+        }
+
+        return 0;
+    }
+}
+
+/// <summary>
+/// <c>handover [H]</c>: what one step of a single sequence costs on one thread and split over two (LSTM, H = 16 by
+/// default: the step's work is a few dozen ns, so the split's figure is the hand-over between the cores), 2,000 steps a
+/// pass, median of 31 passes, alternated. The figure <see cref="Microsoft.ML.Recurrent.Engine.Layers.SplitChooser"/> weighs.
+/// </summary>
+public static class HandoverProbe
+{
+    public const string Usage = "handover [H]";
+
+    public static int Run(string[] args)
+    {
+        int hidden = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 16, T = 2000;
+        var spec = new NetworkSpec(CellKind.Lstm, 4, hidden, 1, OutputSize: 1, Output: OutputMode.LastHidden);
+        foreach (int threads in new[] { 1, 2, 1, 2 })
+        {
+            var layout = new ParameterLayout(spec);
+            var parameters = new float[layout.Count];
+            Initializer.Initialize(layout, parameters, 7);
+            var network = new RecurrentNetwork(layout, parameters, new float[layout.Count], 1, T)
+            {
+                Threads = threads, UnitSplitMinWeights = 0, ChooseUnitSplit = false,
+            };
+            var data = new SequenceBatch(1, T, 4, targetWidth: 1);
+            data.Fill(1, r => new float[T * 4], r => new float[1], perStepTargets: false);
+            for (int i = 0; i < 200; i++) network.Forward(data, training: false);
+            var times = new double[31];
+            for (int s = 0; s < times.Length; s++)
+            {
+                var sw = System.Diagnostics.Stopwatch.StartNew();
+                network.Forward(data, training: false);
+                times[s] = sw.Elapsed.TotalNanoseconds / T;
+            }
+
+            Array.Sort(times);
+            Console.WriteLine($"H={hidden}, {threads} threads (parts {network.LastLoopParts}): {times[15]:F0} ns a step");
+        }
+
         return 0;
     }
 }

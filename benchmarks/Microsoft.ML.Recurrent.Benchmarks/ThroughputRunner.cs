@@ -111,6 +111,10 @@ internal static class ThroughputRunner
         public int BatchOneThreads;                 // batch-1 rows: threads the probe (and the engine's loop) use
         public double? CacheBandwidthGbs;           // batch-1 rows: read bandwidth over W_hh's bytes, hot in cache
         public LatencyFloor? Floor;                 // batch-1 rows
+        public int LoopThreads;                     // batch-1 rows: threads the loop ran on after choosing (LastLoopParts)
+        public double? ChosenBandwidthGbs;          // batch-1 rows: the same probe on LoopThreads threads, when fewer
+        public LatencyFloor? ChosenFloor;           // batch-1 rows: the floor on LoopThreads threads, when fewer
+        public double? ChosenPeakGflops;            // batch-1 rows: the FMA peak scaled to LoopThreads threads, when fewer
         public OrtFigures? Ort1, Ort2;              // null with --no-ort
         public int SubnormalGradientsStep1, SubnormalGradientsSteady, SubnormalAdamStateSteady;
         public float LossStep1, LossSteady;
@@ -479,6 +483,16 @@ internal static class ThroughputRunner
             r.BatchOneThreads = LatencyFloor.BatchOneThreads(c.Spec, Gemm.DefaultThreads, work.Network.UnitSplitMinWeights);
             r.CacheBandwidthGbs = PeakProbe.MeasureReadBandwidthGbs(LatencyFloor.RecurrentBytes(c.Spec), r.BatchOneThreads);
             r.Floor = LatencyFloor.Compute(c.Spec, c.Length, r.CacheBandwidthGbs.Value, peak);
+            // The loop times split and unsplit passes and keeps the faster (SplitChooser): when it chose fewer threads than
+            // it could use (a hand-over between the cores costs more than it saves here), its floor on those threads too.
+            r.LoopThreads = work.Network.LastLoopParts;
+            if (r.LoopThreads < r.BatchOneThreads)
+            {
+                r.ChosenBandwidthGbs = PeakProbe.MeasureReadBandwidthGbs(LatencyFloor.RecurrentBytes(c.Spec), r.LoopThreads);
+                // The input projection on those threads too: the peak probe ran on all of them.
+                r.ChosenPeakGflops = peak * r.LoopThreads / Math.Max(1, Gemm.DefaultThreads);
+                r.ChosenFloor = LatencyFloor.Compute(c.Spec, c.Length, r.ChosenBandwidthGbs.Value, r.ChosenPeakGflops.Value);
+            }
         }
 
         r.PeakWorkingSet = Process.GetCurrentProcess().PeakWorkingSet64;
@@ -590,13 +604,19 @@ internal static class ThroughputRunner
         if (results.Any(r => r.Floor is not null))
         {
             Console.WriteLine();
-            Console.WriteLine("Batch-1 latency against its roofline (target latency / floor ≤ 1.30)");
+            Console.WriteLine("Batch-1 latency against its roofline (target latency / floor ≤ 1.30); a second line per row when the loop chose fewer threads");
+            Console.WriteLine("than it could use (the floor on the threads it ran on); the first line's floor, on every thread the loop may use, is the stricter");
             Console.WriteLine("  # | threads | W_hh KiB | cache GB/s | weights µs | input µs | floor µs | latency / floor µs  | ratio | ORT1 µs | ORT2 µs");
             foreach (var r in results)
             {
                 if (r.Floor is not LatencyFloor f || r.CacheBandwidthGbs is not double bw || r.LatencyUs is not double us) continue;
                 double weightsUs = f.WeightsStreamedBytes / (bw * 1e9) * 1e6, inputUs = f.InputProjectionFlops / (peak * 1e9) * 1e6;
                 Console.WriteLine($"  {r.Config.Id} | {r.BatchOneThreads,7} | {f.RecurrentWeightBytes / 1024.0,8:F0} | {bw,10:F1} | {weightsUs,10:F1} | {inputUs,8:F2} | {f.FloorUs,8:F1} | {$"{us:F1} / {f.FloorUs:F1}",-19} | {us / f.FloorUs,4:F2}× | {Opt(r.OrtLatencyUs(r.Ort1), "F1"),7} | {Opt(r.OrtLatencyUs(r.Ort2), "F1"),7}");
+                if (r.ChosenFloor is LatencyFloor cf && r.ChosenBandwidthGbs is double cbw && r.ChosenPeakGflops is double cpeak)
+                {
+                    double cw = cf.WeightsStreamedBytes / (cbw * 1e9) * 1e6, ci = cf.InputProjectionFlops / (cpeak * 1e9) * 1e6;
+                    Console.WriteLine($"  {r.Config.Id} | {r.LoopThreads,4} ch | {cf.RecurrentWeightBytes / 1024.0,8:F0} | {cbw,10:F1} | {cw,10:F1} | {ci,8:F2} | {cf.FloorUs,8:F1} | {$"{us:F1} / {cf.FloorUs:F1}",-19} | {us / cf.FloorUs,4:F2}× |         |");
+                }
             }
         }
 
@@ -668,6 +688,10 @@ internal static class ThroughputRunner
             if (r.Floor is LatencyFloor floor)
             {
                 json.WriteNumber("batch1_threads", r.BatchOneThreads);
+                json.WriteNumber("batch1_loop_threads", r.LoopThreads);
+                Number(json, "chosen_cache_bandwidth_gbs", r.ChosenBandwidthGbs, 1);
+                Number(json, "chosen_latency_floor_us", r.ChosenFloor?.FloorUs, 2);
+                Number(json, "latency_over_chosen_floor", r.ChosenFloor is LatencyFloor chosen && r.LatencyUs is double lat ? lat / chosen.FloorUs : null, 3);
                 json.WriteNumber("recurrent_weight_bytes", floor.RecurrentWeightBytes);
                 Number(json, "input_projection_flops", floor.InputProjectionFlops, 0);
             }

@@ -87,6 +87,16 @@ internal sealed class RecurrentNetwork
     }
 
     /// <summary>
+    /// Whether a single sequence's loop times split and unsplit passes and runs the faster way (the default; see
+    /// <see cref="SplitChooser"/>); off, it splits whenever it can (tests that must see a split).
+    /// </summary>
+    public bool ChooseUnitSplit
+    {
+        get => _cells[0].ChooseUnitSplit;
+        set { foreach (var c in _cells) c.ChooseUnitSplit = value; }
+    }
+
+    /// <summary>
     /// Says that <see cref="Parameters"/> were written outside an optimizer step (which says so itself): the layers'
     /// transposed weight copies are rebuilt on the next forward pass. Every network over the same parameter buffer sees
     /// it (the version belongs to the buffer, see <see cref="ParameterVersions"/>). Writing weights without calling it

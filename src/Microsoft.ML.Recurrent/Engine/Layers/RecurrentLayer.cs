@@ -43,8 +43,9 @@ internal readonly struct BatchShape(int batch, int length, int[] lengths, Func<i
 /// contiguous ranges of about equal work (Σ lengths) and each worker runs every step of its rows (recurrent product on
 /// one thread, gate pass) with no synchronisation between steps; forward and backward alike. A single sequence (B = 1)
 /// has no rows to share, so its hidden units are cut instead: worker q owns units [j0, j1), always multiplies by the
-/// same slice of W_hh (its gate rows g·H + j), runs the gate pass of its units and waits, spinning, for the other parts
-/// of each step before the next (<see cref="StepClaims"/>: a part whose thread is late is taken over, so a busy machine
+/// same slice of W_hh (its gate rows g·H + j, packed as panels of at most <see cref="RecurrentLayer.PanelColumns"/> gate columns with
+/// contiguous rows), runs the gate pass of its units and waits, spinning, for the other parts of each step before the
+/// next (<see cref="StepClaims"/>: a part whose thread is late is taken over, so a busy machine
 /// costs time, not a stall). Both loops call the same cell step (<see cref="IRecurrentCell.Forward"/>) and run on
 /// <see cref="WorkerPool"/>'s threads (part 0 on the caller); when the pool is busy with another caller's work, the
 /// calling thread runs every part itself. A pass's inputs travel in an arguments struct (<c>LoopArgs</c>) handed to the
@@ -69,6 +70,15 @@ internal abstract class RecurrentLayer
     /// </summary>
     public const int DefaultUnitSplitMinWeights = 8_192;
 
+    /// <summary>
+    /// Most gate columns of one panel of the batch-1 loop: a panel's packed W_hhᵀ is a (H, G·n) block of its own with
+    /// contiguous rows of at most this many floats (one 1 × 16-vector tile of the row product at 512 bits). Measured
+    /// (one thread, 1 × 128 mat-vec): a 256-column block with its own 1 KiB rows streams at 160 GB/s, the same 256
+    /// columns read out of 2 KiB rows at 95 GB/s, so one part of 512 columns (LSTM H = 128 on one thread) took 2.7 µs a
+    /// step where two 256-column panels take 1.6 µs.
+    /// </summary>
+    public const int PanelColumns = 256;
+
     /// <summary>Most threads one sequence's loop uses: every step waits for every part, so more parts cost more hand-overs.</summary>
     public const int MaxUnitParts = 4;
 
@@ -89,6 +99,12 @@ internal abstract class RecurrentLayer
 
     /// <summary>See <see cref="DefaultUnitSplitMinWeights"/>.</summary>
     public int UnitSplitMinWeights { get; set; } = DefaultUnitSplitMinWeights;
+
+    /// <summary>
+    /// Whether the batch-1 loop times split and unsplit passes and runs the faster (<see cref="SplitChooser"/>); off, it
+    /// splits whenever it can (tests that must see a split).
+    /// </summary>
+    public abstract bool ChooseUnitSplit { get; set; }
 
     /// <summary>Parts the last forward or backward time loop was handed to the pool as (1 = the calling thread alone).</summary>
     public int LastLoopParts { get; protected set; } = 1;
@@ -219,13 +235,14 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
 
     // Time-loop threading (storage reused from call to call; a call's inputs travel in LoopArgs).
     private readonly PackedWeights _rowWeights;   // W_hhᵀ (H, G·H), W_ihᵀ (I, G·H), biases, one part: the row-partitioned loop
-    private readonly PackedWeights _unitWeights;  // W_hhᵀ, W_ihᵀ and biases cut by hidden units: the batch-1 loop
+    private readonly PackedWeights _unitWeights;  // W_hhᵀ, W_ihᵀ and biases cut by hidden units into panels: the batch-1 loop
     private readonly LoopJob _job;
     private readonly StepClaims _claims = new();
+    private readonly SplitChooser _splitChooser = new();  // whether the batch-1 loop splits (measured both ways)
     private int[] _bounds = [0, 0];               // rows [bounds[q], bounds[q+1]) belong to part q (scratch of the current call)
     private int[] _rowClaimed = [];               // [q] 1 once some thread took part q's rows (scratch of the current call)
-    private AlignedBuffer[] _partGates = [];      // [q] (T, G·n_q): the batch-1 loop's gates of part q's units
-    private AlignedBuffer[] _partGh = [];         // [q] (G·n_q): GRU recurrent projection of part q's units
+    private AlignedBuffer[] _partGates = [];      // [q] (T, G·n_q): the batch-1 loop's gates of panel q's units
+    private AlignedBuffer[] _partGh = [];         // [q] (G·n_q): GRU recurrent projection of panel q's units
 
     // What the storage holds: the last forward's shape, whether it kept every step for a backward pass, and where the
     // batch-1 loop's gates are.
@@ -247,6 +264,13 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
 
     /// <inheritdoc/>
     public override long WeightPacks => _rowWeights.PackCount + _unitWeights.PackCount;
+
+    /// <inheritdoc/>
+    public override bool ChooseUnitSplit
+    {
+        get => _splitChooser.Enabled;
+        set => _splitChooser.Enabled = value;
+    }
 
     /// <inheritdoc/>
     public override float[] FinalHidden => _finalHidden;
@@ -631,18 +655,25 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
         return (int)Math.Min(Math.Min(Math.Min(ThreadCount, MaxUnitParts), _hidden), byWork);
     }
 
+
+    /// <summary>Panels of the batch-1 loop: at least one per part, and enough that none is wider than <see cref="RecurrentLayer.PanelColumns"/>.</summary>
+    private int UnitPanels(int parts) => Math.Min(_hidden, Math.Max(parts, (_gh + PanelColumns - 1) / PanelColumns));
+
+    /// <summary>Part q of <paramref name="parts"/> runs panels [First, End) of <paramref name="panels"/> (about equal shares).</summary>
+    private static (int First, int End) PanelsOf(int q, int parts, int panels) => (q * panels / parts, (q + 1) * panels / parts);
+
     private void ForwardSingle(ref LoopArgs args)
     {
-        int parts = UnitParts();
-        _unitWeights.Configure(parts);
-        if (_partGates.Length != parts)
+        int parts = UnitParts(), panels = UnitPanels(parts);
+        _unitWeights.Configure(panels);
+        if (_partGates.Length != panels)
         {
-            _partGates = new AlignedBuffer[parts];
-            _partGh = new AlignedBuffer[parts];
-            for (int q = 0; q < parts; q++) { _partGates[q] = new AlignedBuffer(); _partGh[q] = new AlignedBuffer(); }
+            _partGates = new AlignedBuffer[panels];
+            _partGh = new AlignedBuffer[panels];
+            for (int q = 0; q < panels; q++) { _partGates[q] = new AlignedBuffer(); _partGh[q] = new AlignedBuffer(); }
         }
 
-        for (int q = 0; q < parts; q++)
+        for (int q = 0; q < panels; q++)
         {
             int gn = TCell.Gates * _unitWeights.Units(q);
             _partGates[q].Ensure(Math.Max(_capT, args.Length) * gn);
@@ -654,23 +685,29 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
         bool alone = Interlocked.Increment(ref s_singleSequenceCallers) == 1;
         try
         {
-            // Split only when no other thread is scoring a single sequence: under ML.NET's parallel cursors
-            // (Transform) every core already has a caller, and a split would only add hand-overs between them.
-            if (parts > 1 && alone && !WorkerPool.IsHeldByCurrentThread)
+            // Split only when no other thread is scoring a single sequence (under ML.NET's parallel cursors every core
+            // already has a caller, and a split would only add hand-overs between them), and when splitting measured
+            // faster than one thread on this machine (see SplitChooser).
+            bool could = parts > 1 && alone && !WorkerPool.IsHeldByCurrentThread;
+            long start = SplitChooser.Now;
+            if (could && _splitChooser.Split)
             {
                 _claims.Reset(parts);
                 if (RunOnPool(in args, parts))
                 {
                     LastLoopParts = parts;
+                    _splitChooser.Record(split: true, SplitChooser.Now - start, args.Length);
                     return;
                 }
             }
 
-            // One thread: every part's work in turn, step by step (the same arithmetic, so the same bits).
+            // One thread: every panel's work in turn, step by step (the same arithmetic, so the same bits).
             LastLoopParts = 1;
-            for (int q = 0; q < parts; q++) PrepareUnits(in args, q);
+            args.Parts = 1;
+            for (int q = 0; q < panels; q++) PrepareUnits(in args, q);
             for (int t = 0; t < args.Length; t++)
-                for (int q = 0; q < parts; q++) StepUnits(q, t);
+                for (int q = 0; q < panels; q++) StepUnits(q, t, shared: false);
+            if (could) _splitChooser.Record(split: false, SplitChooser.Now - start, args.Length);
         }
         finally
         {
@@ -678,7 +715,7 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
         }
     }
 
-    /// <summary>Thread side of the batch-1 loop: op 0 prepares a part, op s + 1 is time step s (see <see cref="StepClaims"/>).</summary>
+    /// <summary>Thread side of the batch-1 loop: op 0 prepares a part's panels, op s + 1 is time step s (see <see cref="StepClaims"/>).</summary>
     private void RunUnitsPart(in LoopArgs args, int home)
     {
         var op = new UnitOp(this, args);
@@ -690,12 +727,16 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
     {
         public void Run(int part, long step)
         {
-            if (step == 0) owner.PrepareUnits(in args, part);
-            else owner.StepUnits(part, (int)step - 1);
+            var (first, end) = PanelsOf(part, args.Parts, owner._unitWeights.Parts);
+            for (int q = first; q < end; q++)
+            {
+                if (step == 0) owner.PrepareUnits(in args, q);
+                else owner.StepUnits(q, (int)step - 1, shared: true);
+            }
         }
     }
 
-    /// <summary>Refreshes part q's packed weights and projects every step's input onto its gate columns.</summary>
+    /// <summary>Refreshes panel q's packed weights and projects every step's input onto its gate columns.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void PrepareUnits(in LoopArgs args, int q)
     {
@@ -705,9 +746,12 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
         RowProduct.MultiplyAddRow(T, gn, _inputSize, args.X, _inputSize, _unitWeights.Input(q), _unitWeights.InputStride(q), g, gn, _unitWeights.Bias(q));
     }
 
-    /// <summary>Step t for part q's units: the cell's step on their gate columns (the same step function as the row loop).</summary>
+    /// <summary>
+    /// Step t for panel q's units: the cell's step on their gate columns (the same step function as the row loop).
+    /// <paramref name="shared"/>: other threads run the other panels (h_{t−1} was partly written on other cores).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void StepUnits(int q, int t)
+    private void StepUnits(int q, int t, bool shared)
     {
         int H = _hidden, j0 = _unitWeights.First(q), n = _unitWeights.Units(q), gn = TCell.Gates * n;
         fixed (float* hs = _hs, cs = _cs, tanhC = _tanhC, ghN = _ghN)
@@ -716,7 +760,7 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
             nint ht = (nint)t * H + j0, hn = ht + H;
             // The other parts' units of h_{t−1} were just written on other cores: ask for all of its lines now, so those
             // transfers overlap instead of stalling the product one by one when it reaches them.
-            if (_unitWeights.Parts > 1) Prefetch(hPrev, H);
+            if (shared) Prefetch(hPrev, H);
             TCell.Forward(new ForwardStep
             {
                 Rows = 1, Units = n, Hidden = H, HPrev = hPrev, First = j0, RecurrentT = _unitWeights.Recurrent(q), RecurrentStride = _unitWeights.RecurrentStride(q), HiddenBias = _unitWeights.HiddenBias(q),

@@ -201,7 +201,10 @@ internal sealed class QuantizedNetwork
         bool alone = Interlocked.Increment(ref s_singleSequenceCallers) == 1;
         try
         {
-            if (Parts > 1 && alone && !WorkerPool.IsHeldByCurrentThread)
+            // Split only while alone, and while splitting measures faster than one thread here (SplitChooser).
+            bool could = Parts > 1 && alone && !WorkerPool.IsHeldByCurrentThread;
+            long start = SplitChooser.Now;
+            if (could && ws.Chooser.Split)
             {
                 ws.Claims.Reset(Parts);
                 ws.Failure = null;
@@ -209,6 +212,7 @@ internal sealed class QuantizedNetwork
                 {
                     ws.LastLoopParts = Parts;
                     ws.Failure?.Throw();
+                    ws.Chooser.Record(split: true, SplitChooser.Now - start, T);
                     return;
                 }
             }
@@ -216,6 +220,7 @@ internal sealed class QuantizedNetwork
             ws.LastLoopParts = 1;
             for (int s = 0; s < T; s++)
                 for (int q = 0; q < Parts; q++) StepPart(ws, q, s);
+            if (could) ws.Chooser.Record(split: false, SplitChooser.Now - start, T);
         }
         finally
         {
@@ -350,6 +355,7 @@ internal sealed class QuantizedNetwork
         internal PartBuffer[] PartBuffers { get; }
         internal LoopState Loop;
         internal StepClaims Claims { get; } = new();
+        internal SplitChooser Chooser { get; } = new();  // whether this workspace's loops split (measured both ways)
         internal ExceptionDispatchInfo? Failure;
         internal int LastLoopParts { get; set; } = 1;
         private LoopJob? _job;
