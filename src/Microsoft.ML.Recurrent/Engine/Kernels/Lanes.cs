@@ -86,9 +86,18 @@ internal static class Lanes
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Run<TBody>(ref TBody body, nuint n) where TBody : struct, ILaneBody
     {
-        if (UseFma) Walk<TBody, L512x2, L512, L256, L128, L1>(ref body, n, MaxVectorWidth);
-        else Walk<TBody, L512x2Unfused, L512Unfused, L256Unfused, L128Unfused, L1Unfused>(ref body, n, MaxVectorWidth);
+        if (UseFma) Walk<TBody, L512x2, L512, L256, L128, L1>(ref body, n, MaxVectorWidth, inlineWidest: true);
+        else WalkUnfused(ref body, n, MaxVectorWidth);
     }
+
+    /// <summary>
+    /// The unfused family's walk (machines without FMA), compiled on its own and with every width's loop in a method of
+    /// its own: inlined beside the fused walk, its bodies did not fit the caller's inlining budget and ran their lane
+    /// operations as calls.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void WalkUnfused<TBody>(ref TBody body, nuint n, int width) where TBody : struct, ILaneBody =>
+        Walk<TBody, L512x2Unfused, L512Unfused, L256Unfused, L128Unfused, L1Unfused>(ref body, n, width, inlineWidest: false);
 
     /// <summary>
     /// Runs <paramref name="body"/> over [0, n) with ONE vector width, the widest allowed by <see cref="MaxVectorWidth"/>
@@ -103,17 +112,21 @@ internal static class Lanes
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Walk<TBody, T32, T16, T8, T4, T1>(ref TBody body, nuint n, int width)
+    private static void Walk<TBody, T32, T16, T8, T4, T1>(ref TBody body, nuint n, int width, bool inlineWidest)
         where TBody : struct, ILaneBody
         where T32 : struct, ILanes<Pair512> where T16 : struct, ILanes<Vector512<float>>
         where T8 : struct, ILanes<Vector256<float>> where T4 : struct, ILanes<Vector128<float>> where T1 : struct, ILanes<float>
     {
-        // Each width's loop is its own method: inlined here, the bodies of the later widths no longer fitted the JIT's
-        // inlining budget for this method and ran as calls per vector (measured: a 16-unit LSTM gate pass 4.6× slower).
+        // The widest loop is inlined here (the common case: rows of a multiple of 32 floats pay no call); every other
+        // width's loop is a method of its own. Inlined into one driver, the bodies of the later widths no longer fitted
+        // the JIT's inlining budget and ran their lane operations as calls (measured: a 16-unit LSTM gate pass 4.6× slower).
         nuint j = 0;
         if (width >= 512)
         {
-            if (n >= T32.Count) j = Loop<TBody, Pair512, T32>(ref body, j, n);
+            if (inlineWidest)
+                for (; j + T32.Count <= n; j += T32.Count) body.At<Pair512, T32>(j);
+            else if (n >= T32.Count)
+                j = Loop<TBody, Pair512, T32>(ref body, j, n);
             if (n - j >= T16.Count) j = Loop<TBody, Vector512<float>, T16>(ref body, j, n);
         }
 

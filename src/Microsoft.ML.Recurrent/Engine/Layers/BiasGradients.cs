@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.ML.Recurrent.Engine.Kernels;
 
 namespace Microsoft.ML.Recurrent.Engine.Layers;
@@ -29,6 +30,8 @@ internal static unsafe class BiasGradients
         public int Rows;
         public nint Lda;
         public float* Acc;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
 
         public void At<TV, O>(nuint j) where TV : struct where O : struct, ILanes<TV>
         {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace Microsoft.ML.Recurrent.Engine.Optimizers;
@@ -42,6 +43,7 @@ internal sealed class AdamOptimizer : Optimizer
         float sqrtBiasCorrection2, float epsilon, float stepSize) : IUpdateWithTwoStates
     {
         /// <inheritdoc />
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public float Invoke(float p, float g, ref float m, ref float v)
         {
             m = StateFlush.Apply(beta1 * m + oneMinusBeta1 * g);
@@ -51,6 +53,7 @@ internal sealed class AdamOptimizer : Optimizer
         }
 
         /// <inheritdoc />
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector128<float> Invoke(Vector128<float> p, Vector128<float> g, ref Vector128<float> m, ref Vector128<float> v)
         {
             m = StateFlush.Apply(beta1 * m + oneMinusBeta1 * g);
@@ -60,6 +63,7 @@ internal sealed class AdamOptimizer : Optimizer
         }
 
         /// <inheritdoc />
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector256<float> Invoke(Vector256<float> p, Vector256<float> g, ref Vector256<float> m, ref Vector256<float> v)
         {
             m = StateFlush.Apply(beta1 * m + oneMinusBeta1 * g);
@@ -69,6 +73,7 @@ internal sealed class AdamOptimizer : Optimizer
         }
 
         /// <inheritdoc />
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector512<float> Invoke(Vector512<float> p, Vector512<float> g, ref Vector512<float> m, ref Vector512<float> v)
         {
             m = StateFlush.Apply(beta1 * m + oneMinusBeta1 * g);

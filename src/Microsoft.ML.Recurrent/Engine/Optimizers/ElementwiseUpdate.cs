@@ -109,6 +109,8 @@ internal static unsafe class UpdateDriver
         public TOp Op;
         public float* P, G;
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+
         public void At<TV, O>(nuint j) where TV : struct where O : struct, ILanes<TV>
         {
             if (typeof(TV) == typeof(float)) P[j] = Op.Invoke(P[j], G[j]);
@@ -126,6 +128,8 @@ internal static unsafe class UpdateDriver
     {
         public TOp Op;
         public float* P, G, S;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
 
         public void At<TV, O>(nuint j) where TV : struct where O : struct, ILanes<TV>
         {
@@ -158,6 +162,8 @@ internal static unsafe class UpdateDriver
     {
         public TOp Op;
         public float* P, G, S1, S2;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
 
         public void At<TV, O>(nuint j) where TV : struct where O : struct, ILanes<TV>
         {

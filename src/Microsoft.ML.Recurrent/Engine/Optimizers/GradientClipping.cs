@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.ML.Recurrent.Engine.Kernels;
 using System.Numerics.Tensors;
 using System.Runtime.Intrinsics;
@@ -64,6 +65,8 @@ internal static class GradientClipping
         private Vector256<double> _a256, _b256;
         private Vector128<double> _a128, _b128;
         private int _width; // the vector width used (0: none yet); set to -1 once folded into Sum
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
 
         public void At<TV, O>(nuint j) where TV : struct where O : struct, ILanes<TV>
         {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.ML.Recurrent.Engine.Kernels;
 
 namespace Microsoft.ML.Recurrent.Engine.Optimizers;
@@ -24,6 +25,8 @@ internal static unsafe class NumericChecks
     {
         public float* X;
         public bool Finite;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
 
         public void At<TV, O>(nuint j) where TV : struct where O : struct, ILanes<TV>
         {

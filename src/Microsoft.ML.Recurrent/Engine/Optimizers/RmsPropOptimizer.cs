@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace Microsoft.ML.Recurrent.Engine.Optimizers;
@@ -33,6 +34,7 @@ internal sealed class RmsPropOptimizer : Optimizer
     private readonly struct Plain(float lr, float wd, float rho, float oneMinusRho, float eps) : IUpdateWithState
     {
         /// <inheritdoc />
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public float Invoke(float p, float g, ref float s)
         {
             g += wd * p;
@@ -41,6 +43,7 @@ internal sealed class RmsPropOptimizer : Optimizer
         }
 
         /// <inheritdoc />
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector128<float> Invoke(Vector128<float> p, Vector128<float> g, ref Vector128<float> s)
         {
             g += wd * p;
@@ -49,6 +52,7 @@ internal sealed class RmsPropOptimizer : Optimizer
         }
 
         /// <inheritdoc />
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector256<float> Invoke(Vector256<float> p, Vector256<float> g, ref Vector256<float> s)
         {
             g += wd * p;
@@ -57,6 +61,7 @@ internal sealed class RmsPropOptimizer : Optimizer
         }
 
         /// <inheritdoc />
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector512<float> Invoke(Vector512<float> p, Vector512<float> g, ref Vector512<float> s)
         {
             g += wd * p;
@@ -68,6 +73,7 @@ internal sealed class RmsPropOptimizer : Optimizer
     private readonly struct WithMomentum(float lr, float wd, float rho, float oneMinusRho, float eps, float mu) : IUpdateWithTwoStates
     {
         /// <inheritdoc />
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public float Invoke(float p, float g, ref float s, ref float b)
         {
             g += wd * p;
@@ -77,6 +83,7 @@ internal sealed class RmsPropOptimizer : Optimizer
         }
 
         /// <inheritdoc />
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector128<float> Invoke(Vector128<float> p, Vector128<float> g, ref Vector128<float> s, ref Vector128<float> b)
         {
             g += wd * p;
@@ -86,6 +93,7 @@ internal sealed class RmsPropOptimizer : Optimizer
         }
 
         /// <inheritdoc />
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector256<float> Invoke(Vector256<float> p, Vector256<float> g, ref Vector256<float> s, ref Vector256<float> b)
         {
             g += wd * p;
@@ -95,6 +103,7 @@ internal sealed class RmsPropOptimizer : Optimizer
         }
 
         /// <inheritdoc />
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector512<float> Invoke(Vector512<float> p, Vector512<float> g, ref Vector512<float> s, ref Vector512<float> b)
         {
             g += wd * p;

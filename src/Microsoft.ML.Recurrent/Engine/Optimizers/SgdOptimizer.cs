@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace Microsoft.ML.Recurrent.Engine.Optimizers;
@@ -31,21 +32,26 @@ internal sealed class SgdOptimizer : Optimizer
     private readonly struct Plain(float lr, float wd) : IStatelessUpdate
     {
         /// <inheritdoc />
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public float Invoke(float p, float g) => p - lr * (g + wd * p);
 
         /// <inheritdoc />
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector128<float> Invoke(Vector128<float> p, Vector128<float> g) => p - lr * (g + wd * p);
 
         /// <inheritdoc />
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector256<float> Invoke(Vector256<float> p, Vector256<float> g) => p - lr * (g + wd * p);
 
         /// <inheritdoc />
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector512<float> Invoke(Vector512<float> p, Vector512<float> g) => p - lr * (g + wd * p);
     }
 
     private readonly struct WithMomentum(float lr, float wd, float mu, bool nesterov) : IUpdateWithState
     {
         /// <inheritdoc />
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public float Invoke(float p, float g, ref float b)
         {
             g += wd * p;
@@ -54,6 +60,7 @@ internal sealed class SgdOptimizer : Optimizer
         }
 
         /// <inheritdoc />
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector128<float> Invoke(Vector128<float> p, Vector128<float> g, ref Vector128<float> b)
         {
             g += wd * p;
@@ -62,6 +69,7 @@ internal sealed class SgdOptimizer : Optimizer
         }
 
         /// <inheritdoc />
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector256<float> Invoke(Vector256<float> p, Vector256<float> g, ref Vector256<float> b)
         {
             g += wd * p;
@@ -70,6 +78,7 @@ internal sealed class SgdOptimizer : Optimizer
         }
 
         /// <inheritdoc />
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector512<float> Invoke(Vector512<float> p, Vector512<float> g, ref Vector512<float> b)
         {
             g += wd * p;
