@@ -12,7 +12,7 @@ namespace Microsoft.ML.Recurrent.Tests.Engine;
 public class SplitChooserTests
 {
     [Fact]
-    public void Probes_AlternateFromASplit_ThenTheFasterWayPerStepIsKept()
+    public void Probes_SplitsThenAlone_ThenTheFasterWayPerStepIsKept()
     {
         var chooser = new SplitChooser();
         var asked = new List<bool>();
@@ -24,7 +24,8 @@ public class SplitChooserTests
             chooser.Record(split, split ? 300 * 50 : 200 * 20, split ? 50 : 20);
         }
 
-        asked.Should().Equal(Enumerable.Range(0, 2 * SplitChooser.ProbesPerWay).Select(i => i % 2 == 0), "probes alternate, starting with a split");
+        asked.Should().Equal(Enumerable.Range(0, 2 * SplitChooser.ProbesPerWay).Select(i => i < SplitChooser.ProbesPerWay),
+            "the split probes run back to back, then the probes alone");
         chooser.PrefersSplit.Should().BeFalse("alone took 200 ticks a step against 300");
         chooser.Split.Should().BeFalse();
         for (int i = 2 * SplitChooser.ProbesPerWay; i < SplitChooser.Window; i++)
@@ -37,7 +38,7 @@ public class SplitChooserTests
         for (int i = 0; i < 2 * SplitChooser.ProbesPerWay; i++)
         {
             bool split = chooser.Split;
-            split.Should().Be(i % 2 == 0, $"probe {i} of the second window");
+            split.Should().Be(i < SplitChooser.ProbesPerWay, $"probe {i} of the second window");
             chooser.Record(split, split ? 100 : 400, 1);
         }
 
