@@ -43,10 +43,10 @@ internal readonly struct BatchShape(int batch, int length, int[] lengths, Func<i
 /// contiguous ranges of about equal work (Σ lengths) and each worker runs every step of its rows (recurrent product on
 /// one thread, gate pass) with no synchronisation between steps; forward and backward alike. A single sequence (B = 1)
 /// has no rows to share, so its hidden units are cut instead: worker q owns units [j0, j1), always multiplies by the
-/// same slice of W_hh (its gate rows g·H + j, packed as panels of at most <see cref="RecurrentLayer.PanelColumns"/> gate columns with
-/// contiguous rows), runs the gate pass of its units and waits, spinning, for the other parts of each step before the
-/// next (<see cref="StepClaims"/>: a part whose thread is late is taken over, so a busy machine
-/// costs time, not a stall). Both loops call the same cell step (<see cref="IRecurrentCell.Forward"/>) and run on
+/// same slice of W_hh (its gate rows g·H + j, packed as panels of at most <see cref="RecurrentLayer.PanelColumns"/>
+/// gate columns with contiguous rows), runs the gate pass of its units and waits, spinning, for the other parts of each
+/// step before the next (<see cref="StepClaims"/>: a part whose thread is late is taken over, so a busy machine costs
+/// time, not a stall); it splits only while that measures faster than one thread (<see cref="SplitChooser"/>). Both loops call the same cell step (<see cref="IRecurrentCell.Forward"/>) and run on
 /// <see cref="WorkerPool"/>'s threads (part 0 on the caller); when the pool is busy with another caller's work, the
 /// calling thread runs every part itself. A pass's inputs travel in an arguments struct (<c>LoopArgs</c>) handed to the
 /// pool job; the layer's fields hold only its storage and what that storage holds.
@@ -241,14 +241,14 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
     private readonly SplitChooser _splitChooser = new();  // whether the batch-1 loop splits (measured both ways)
     private int[] _bounds = [0, 0];               // rows [bounds[q], bounds[q+1]) belong to part q (scratch of the current call)
     private int[] _rowClaimed = [];               // [q] 1 once some thread took part q's rows (scratch of the current call)
-    private AlignedBuffer[] _partGates = [];      // [q] (T, G·n_q): the batch-1 loop's gates of panel q's units
-    private AlignedBuffer[] _partGh = [];         // [q] (G·n_q): GRU recurrent projection of panel q's units
+    private AlignedBuffer[] _panelGates = [];      // [q] (T, G·n_q): the batch-1 loop's gates of panel q's units
+    private AlignedBuffer[] _panelGh = [];         // [q] (G·n_q): GRU recurrent projection of panel q's units
 
     // What the storage holds: the last forward's shape, whether it kept every step for a backward pass, and where the
     // batch-1 loop's gates are.
     private int _storedBatch = -1, _storedLength = -1;
     private bool _storedForBackward;
-    private bool _gatesInParts;                   // the gates of the last forward are in _partGates (batch-1 loop), not yet in _gatesBuf
+    private bool _gatesInPanels;                   // the gates of the last forward are in _panelGates (batch-1 loop), not yet in _gatesBuf
 
     public RecurrentLayer(int inputSize, int hidden, CellSlices slices)
     {
@@ -327,7 +327,7 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
         // New buffers: nothing of the last forward pass survives.
         _storedBatch = _storedLength = -1;
         _storedForBackward = false;
-        _gatesInParts = false;
+        _gatesInPanels = false;
     }
 
     /// <inheritdoc/>
@@ -337,7 +337,7 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
         int B = shape.Batch, T = shape.Length, H = _hidden;
         if (B > _capB || T > _capT) throw new InvalidOperationException($"The batch ({B} rows, {T} steps) exceeds the layer's capacity ({_capB}, {_capT}).");
         _storedBatch = _storedLength = -1; // until this pass completes
-        _gatesInParts = false;
+        _gatesInPanels = false;
         var hs = _hs.AsSpan(0, (T + 1) * B * H);
         if (h0.IsEmpty) hs.Slice(0, B * H).Clear(); else h0.Slice(0, B * H).CopyTo(hs);
         if (TCell.CarriesCellState)
@@ -346,7 +346,7 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
             if (c0.IsEmpty) cs0.Clear(); else c0.Slice(0, B * H).CopyTo(cs0);
         }
 
-        // The batch-1 loop keeps its own per-part gates either way.
+        // The batch-1 loop keeps its own per-panel gates either way.
         bool keep = keepForBackward || B == 1;
         fixed (float* px = x)
         {
@@ -358,7 +358,7 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
             if (B == 1)
             {
                 ForwardSingle(ref args);
-                _gatesInParts = true;
+                _gatesInPanels = true;
             }
             else
             {
@@ -397,10 +397,10 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
         var dC = _dCCarry.AsSpan(0, B * H);
         if (dFinalH.IsEmpty) dH.Clear(); else dFinalH.Slice(0, B * H).CopyTo(dH);
         if (TCell.CarriesCellState) { if (dFinalC.IsEmpty) dC.Clear(); else dFinalC.Slice(0, B * H).CopyTo(dC); }
-        if (_gatesInParts)
+        if (_gatesInPanels)
         {
-            ScatterPartGates(T);
-            _gatesInParts = false;
+            ScatterPanelGates(T);
+            _gatesInPanels = false;
         }
 
         fixed (float* pd = dOut, par = parameters)
@@ -655,7 +655,6 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
         return (int)Math.Min(Math.Min(Math.Min(ThreadCount, MaxUnitParts), _hidden), byWork);
     }
 
-
     /// <summary>Panels of the batch-1 loop: at least one per part, and enough that none is wider than <see cref="RecurrentLayer.PanelColumns"/>.</summary>
     private int UnitPanels(int parts) => Math.Min(_hidden, Math.Max(parts, (_gh + PanelColumns - 1) / PanelColumns));
 
@@ -666,18 +665,18 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
     {
         int parts = UnitParts(), panels = UnitPanels(parts);
         _unitWeights.Configure(panels);
-        if (_partGates.Length != panels)
+        if (_panelGates.Length != panels)
         {
-            _partGates = new AlignedBuffer[panels];
-            _partGh = new AlignedBuffer[panels];
-            for (int q = 0; q < panels; q++) { _partGates[q] = new AlignedBuffer(); _partGh[q] = new AlignedBuffer(); }
+            _panelGates = new AlignedBuffer[panels];
+            _panelGh = new AlignedBuffer[panels];
+            for (int q = 0; q < panels; q++) { _panelGates[q] = new AlignedBuffer(); _panelGh[q] = new AlignedBuffer(); }
         }
 
         for (int q = 0; q < panels; q++)
         {
             int gn = TCell.Gates * _unitWeights.Units(q);
-            _partGates[q].Ensure(Math.Max(_capT, args.Length) * gn);
-            if (TCell.SeparateRecurrentProjection) _partGh[q].Ensure(gn);
+            _panelGates[q].Ensure(Math.Max(_capT, args.Length) * gn);
+            if (TCell.SeparateRecurrentProjection) _panelGh[q].Ensure(gn);
         }
 
         args.Mode = LoopMode.ForwardUnits;
@@ -742,7 +741,7 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
     {
         _unitWeights.Refresh(q, args.Parameters, args.Version);
         int T = args.Length, gn = TCell.Gates * _unitWeights.Units(q);
-        float* g = _partGates[q].Pointer;
+        float* g = _panelGates[q].Pointer;
         RowProduct.MultiplyAddRow(T, gn, _inputSize, args.X, _inputSize, _unitWeights.Input(q), _unitWeights.InputStride(q), g, gn, _unitWeights.Bias(q));
     }
 
@@ -764,20 +763,20 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
             TCell.Forward(new ForwardStep
             {
                 Rows = 1, Units = n, Hidden = H, HPrev = hPrev, First = j0, RecurrentT = _unitWeights.Recurrent(q), RecurrentStride = _unitWeights.RecurrentStride(q), HiddenBias = _unitWeights.HiddenBias(q),
-                Gates = _partGates[q].Pointer + (nint)t * gn, Recurrent = _partGh[q].Pointer,
+                Gates = _panelGates[q].Pointer + (nint)t * gn, Recurrent = _panelGh[q].Pointer,
                 CPrev = cs + ht, C = cs + hn, TanhC = tanhC + ht, GhN = ghN + ht, H = hs + hn,
             });
         }
     }
 
-    /// <summary>Copies the batch-1 loop's per-part gates into the (T, 1, G·H) layout the backward pass reads.</summary>
-    private void ScatterPartGates(int T)
+    /// <summary>Copies the batch-1 loop's per-panel gates into the (T, 1, G·H) layout the backward pass reads.</summary>
+    private void ScatterPanelGates(int T)
     {
         int H = _hidden, GH = _gh, G = TCell.Gates;
         for (int q = 0; q < _unitWeights.Parts; q++)
         {
             int j0 = _unitWeights.First(q), n = _unitWeights.Units(q), gn = G * n;
-            float* src = _partGates[q].Pointer;
+            float* src = _panelGates[q].Pointer;
             for (int t = 0; t < T; t++)
                 for (int g = 0; g < G; g++)
                     new ReadOnlySpan<float>(src + (nint)t * gn + g * n, n).CopyTo(_gatesBuf.AsSpan(t * GH + g * H + j0, n));
