@@ -361,20 +361,12 @@ public static unsafe class KernelBreakdown
     /// <summary>An inference forward pass of the throughput runner's kind on random data (fixed seed).</summary>
     internal static Action ForwardOf(NetworkSpec spec, int batch, int length, int threads = 2)
     {
-        var layout = new ParameterLayout(spec);
-        var parameters = new float[layout.Count];
-        Initializer.Initialize(layout, parameters, 7);
-        var network = new RecurrentNetwork(layout, parameters, new float[layout.Count], batch, length) { Threads = threads };
-        var data = new SequenceBatch(batch, length, spec.InputSize, targetWidth: 1);
-        var rng = new Random(7);
-        var sequences = Enumerable.Range(0, batch).Select(_ => Enumerable.Range(0, length * spec.InputSize).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray()).ToArray();
-        var targets = Enumerable.Range(0, batch).Select(_ => new[] { (float)(rng.NextDouble() * 2 - 1) }).ToArray();
-        data.Fill(batch, r => sequences[r], r => targets[r], perStepTargets: false);
+        var (network, data, _) = Problem(spec, batch, length, threads);
         return () => network.Forward(data, training: false);
     }
 
-    /// <summary>A training step of the throughput runner's kind on random data (fixed seed).</summary>
-    internal static Action StepOf(NetworkSpec spec, int batch, int length, int threads = 2)
+    /// <summary>A network over initialized parameters (seed 7) and a batch of random sequences with one target each.</summary>
+    private static (RecurrentNetwork Network, SequenceBatch Data, ParameterLayout Layout) Problem(NetworkSpec spec, int batch, int length, int threads)
     {
         var layout = new ParameterLayout(spec);
         var parameters = new float[layout.Count];
@@ -385,6 +377,14 @@ public static unsafe class KernelBreakdown
         var sequences = Enumerable.Range(0, batch).Select(_ => Enumerable.Range(0, length * spec.InputSize).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray()).ToArray();
         var targets = Enumerable.Range(0, batch).Select(_ => new[] { (float)(rng.NextDouble() * 2 - 1) }).ToArray();
         data.Fill(batch, r => sequences[r], r => targets[r], perStepTargets: false);
+        return (network, data, layout);
+    }
+
+    /// <summary>A training step of the throughput runner's kind on random data (fixed seed).</summary>
+    internal static Action StepOf(NetworkSpec spec, int batch, int length, int threads = 2)
+    {
+        var (network, data, layout) = Problem(spec, batch, length, threads);
+        var parameters = network.Parameters;
         var dOut = new float[batch];
         var optimizer = Optimizer.Create(OptimizerKind.Adam, layout.Count, new OptimizerSettings());
         return () =>
