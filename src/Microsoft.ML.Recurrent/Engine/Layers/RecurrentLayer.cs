@@ -688,7 +688,7 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
             // already has a caller, and a split would only add hand-overs between them), and when splitting measured
             // faster than one thread on this machine (see SplitChooser).
             bool could = parts > 1 && alone && !WorkerPool.IsHeldByCurrentThread;
-            long start = SplitChooser.Now;
+            long start = could ? SplitChooser.Now : 0; // timed only when the chooser records it
             if (could && _splitChooser.Split)
             {
                 _claims.Reset(parts);

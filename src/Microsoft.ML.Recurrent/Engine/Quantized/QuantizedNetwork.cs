@@ -219,7 +219,7 @@ internal sealed class QuantizedNetwork
         {
             // Split only while alone, and while splitting measures faster than one thread here (SplitChooser).
             bool could = Parts > 1 && alone && !WorkerPool.IsHeldByCurrentThread;
-            long start = SplitChooser.Now;
+            long start = could ? SplitChooser.Now : 0; // timed only when the chooser records it
             if (could && ws.Chooser.Split)
             {
                 ws.Claims.Reset(Parts);
