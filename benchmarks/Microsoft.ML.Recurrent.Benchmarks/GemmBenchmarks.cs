@@ -359,14 +359,18 @@ public static unsafe class KernelBreakdown
     }
 
     /// <summary>An inference forward pass of the throughput runner's kind on random data (fixed seed).</summary>
-    internal static Action ForwardOf(NetworkSpec spec, int batch, int length, int threads = 2)
+    internal static Action ForwardOf(NetworkSpec spec, int batch, int length, int threads = 2, int minLength = 0)
     {
-        var (network, data, _) = Problem(spec, batch, length, threads);
+        var (network, data, _) = Problem(spec, batch, length, threads, minLength);
         return () => network.Forward(data, training: false);
     }
 
-    /// <summary>A network over initialized parameters (seed 7) and a batch of random sequences with one target each.</summary>
-    private static (RecurrentNetwork Network, SequenceBatch Data, ParameterLayout Layout) Problem(NetworkSpec spec, int batch, int length, int threads)
+    /// <summary>
+    /// A network over initialized parameters (seed 7) and a batch of random sequences with one target each: all of
+    /// <paramref name="length"/> steps, or (<paramref name="minLength"/> &gt; 0) lengths spread evenly over
+    /// [minLength, length], so that the rows still running change from step to step as in real data.
+    /// </summary>
+    private static (RecurrentNetwork Network, SequenceBatch Data, ParameterLayout Layout) Problem(NetworkSpec spec, int batch, int length, int threads, int minLength = 0)
     {
         var layout = new ParameterLayout(spec);
         var parameters = new float[layout.Count];
@@ -374,16 +378,17 @@ public static unsafe class KernelBreakdown
         var network = new RecurrentNetwork(layout, parameters, new float[layout.Count], batch, length) { Threads = threads };
         var data = new SequenceBatch(batch, length, spec.InputSize, targetWidth: 1);
         var rng = new Random(7);
-        var sequences = Enumerable.Range(0, batch).Select(_ => Enumerable.Range(0, length * spec.InputSize).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray()).ToArray();
+        int LengthOf(int r) => minLength <= 0 || batch == 1 ? length : minLength + (int)((long)(length - minLength) * r / (batch - 1));
+        var sequences = Enumerable.Range(0, batch).Select(r => Enumerable.Range(0, LengthOf(r) * spec.InputSize).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray()).ToArray();
         var targets = Enumerable.Range(0, batch).Select(_ => new[] { (float)(rng.NextDouble() * 2 - 1) }).ToArray();
         data.Fill(batch, r => sequences[r], r => targets[r], perStepTargets: false);
         return (network, data, layout);
     }
 
     /// <summary>A training step of the throughput runner's kind on random data (fixed seed).</summary>
-    internal static Action StepOf(NetworkSpec spec, int batch, int length, int threads = 2)
+    internal static Action StepOf(NetworkSpec spec, int batch, int length, int threads = 2, int minLength = 0)
     {
-        var (network, data, layout) = Problem(spec, batch, length, threads);
+        var (network, data, layout) = Problem(spec, batch, length, threads, minLength);
         var parameters = network.Parameters;
         var dOut = new float[batch];
         var optimizer = Optimizer.Create(OptimizerKind.Adam, layout.Count, new OptimizerSettings());

@@ -23,6 +23,7 @@ public static class Program
         "       Microsoft.ML.Recurrent.Benchmarks " + ShapeTiming.Usage + "\n" +
         "       Microsoft.ML.Recurrent.Benchmarks " + MatVecProbe.Usage + "\n" +
         "       Microsoft.ML.Recurrent.Benchmarks " + HandoverProbe.Usage + "\n" +
+        "       Microsoft.ML.Recurrent.Benchmarks " + RowProductProbe.Usage + "\n" +
         "       Microsoft.ML.Recurrent.Benchmarks bdn [BenchmarkDotNet args, e.g. --filter *Gemm*]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks gemm-gflops [shape filter] [--isa Vector512|Vector256|Vector128|Scalar]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks streaming run --file PATH --rows N [--epochs E] [--hidden H] [--modes memory,stream,auto,cache,cache-memory]\n" +
@@ -52,6 +53,7 @@ public static class Program
         ["shape"] = ShapeTiming.Run,
         ["matvec"] = MatVecProbe.Run,
         ["handover"] = HandoverProbe.Run,
+        ["rowproduct"] = RowProductProbe.Run,
         ["gemm-gflops"] = rest =>
         {
             int isaAt = Array.IndexOf(rest, "--isa");

@@ -6,18 +6,18 @@ namespace Microsoft.ML.Recurrent.Benchmarks;
 /// <summary>
 /// Inference forward passes and training steps (zero grads, forward, MSE, backward, Adam; 2 threads) of one network
 /// shape given on the command line, on random data with a fixed seed: medians of CPU ms and wall ms per call. For shapes
-/// the throughput runner's five configurations do not cover (hidden sizes that are not multiples of 32, for instance);
-/// compare builds by running it on each, interleaved.
+/// the throughput runner's five configurations do not cover (hidden sizes that are not multiples of 32, small batches, or
+/// mixed lengths with <c>--min-length</c>, for instance); compare builds by running it on each, interleaved.
 /// </summary>
 public static class ShapeTiming
 {
-    public const string Usage = "shape [--cell Lstm|Gru|SimpleRnn] [--hidden 100] [--batch 64] [--length 50] [--input 32] [--layers 1] [--threads 2] [--samples 11] [--forward-only]";
+    public const string Usage = "shape [--cell Lstm|Gru|SimpleRnn] [--hidden 100] [--batch 64] [--length 50] [--input 32] [--layers 1] [--threads 2] [--min-length L] [--samples 11] [--forward-only|--training-only]";
 
     public static int Run(string[] args)
     {
         var cell = CellKind.Lstm;
-        bool forwardOnly = false;
-        int hidden = 100, batch = 64, length = 50, input = 32, layers = 1, samples = 11, threads = 2;
+        bool forwardOnly = false, trainingOnly = false;
+        int hidden = 100, batch = 64, length = 50, minLength = 0, input = 32, layers = 1, samples = 11, threads = 2;
         for (int i = 0; i < args.Length; i++)
         {
             string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value. usage: {Usage}");
@@ -28,24 +28,29 @@ public static class ShapeTiming
                 case "--hidden": hidden = Int(); break;
                 case "--batch": batch = Int(); break;
                 case "--length": length = Int(); break;
+                case "--min-length": minLength = Int(); break;
                 case "--input": input = Int(); break;
                 case "--layers": layers = Int(); break;
                 case "--samples": samples = Int(); break;
                 case "--threads": threads = Int(); break;
                 case "--forward-only": forwardOnly = true; break;
+                case "--training-only": trainingOnly = true; break;
                 default: throw new ArgumentException($"unknown option {args[i]}. usage: {Usage}");
             }
         }
 
         var spec = new NetworkSpec(cell, input, hidden, layers, OutputSize: 1, Output: OutputMode.LastHidden);
-        var forward = KernelBreakdown.ForwardOf(spec, batch, length, threads);
-        var step = forwardOnly ? () => { } : KernelBreakdown.StepOf(spec, batch, length, threads);
+        if (minLength < 0 || minLength > length) throw new ArgumentException($"--min-length must lie in [0, --length]; it is {minLength} with --length {length}. usage: {Usage}");
+        if (forwardOnly && trainingOnly) throw new ArgumentException($"--forward-only and --training-only exclude each other. usage: {Usage}");
+        var forward = trainingOnly ? () => { } : KernelBreakdown.ForwardOf(spec, batch, length, threads, minLength);
+        var step = forwardOnly ? () => { } : KernelBreakdown.StepOf(spec, batch, length, threads, minLength);
         // Warm-up: a second of both, so that every method the passes use has left the JIT's early tiers.
         var warm = System.Diagnostics.Stopwatch.StartNew();
         while (warm.Elapsed.TotalSeconds < 1) { forward(); step(); }
         var (fc, fw) = KernelBreakdown.Measure(forward, samples);
         var (sc, swl) = KernelBreakdown.Measure(step, samples);
-        Console.WriteLine($"{cell} B={batch} T={length} I={input} H={hidden} L={layers}, {threads} threads: forward {fw:F3} ms wall, {fc:F3} ms CPU; training step {swl:F3} ms wall, {sc:F3} ms CPU");
+        string lengths = minLength > 0 ? $"T={minLength}…{length}" : $"T={length}";
+        Console.WriteLine($"{cell} B={batch} {lengths} I={input} H={hidden} L={layers}, {threads} threads: forward {fw:F3} ms wall, {fc:F3} ms CPU; training step {swl:F3} ms wall, {sc:F3} ms CPU");
         return 0;
     }
 }
@@ -78,6 +83,50 @@ public static unsafe class MatVecProbe
                 for (int it = 0; it < iters; it++) Microsoft.ML.Recurrent.Engine.Kernels.RowProduct.Multiply(1, n, k, ph, k, pw, n, pc, n, accumulate: true);
                 double ns = sw.Elapsed.TotalNanoseconds / iters;
                 Console.WriteLine($"1 x {n} x {k}: {ns:F0} ns, {4.0 * n * k / ns:F1} GB/s of weights, {2.0 * n * k / ns:F1} GFLOP/s");
+            }
+        }
+
+        return 0;
+    }
+}
+
+/// <summary>
+/// <c>rowproduct N K</c>: the row loop's per-step product, m rows of K times a K × N block (as the packed recurrent
+/// weights), on one thread, the block hot in cache, for m = 1 … 16: ns a call and GFLOP/s. Shows what row counts that are
+/// not multiples of the tiles' heights cost (a part's rows at a step of a batch with mixed lengths can be any count).
+/// </summary>
+public static unsafe class RowProductProbe
+{
+    public const string Usage = "rowproduct N K";
+
+    public static int Run(string[] args)
+    {
+        if (args.Length < 2) throw new ArgumentException($"usage: {Usage}");
+        int n = int.Parse(args[0], CultureInfo.InvariantCulture), k = int.Parse(args[1], CultureInfo.InvariantCulture);
+        const int maxRows = 16;
+        var w = new float[k * n];
+        var h = new float[maxRows * k];
+        var c = new float[maxRows * n];
+        var rng = new Random(1);
+        for (int i = 0; i < w.Length; i++) w[i] = (float)rng.NextDouble();
+        for (int i = 0; i < h.Length; i++) h[i] = (float)rng.NextDouble();
+        fixed (float* pw = w, ph = h, pc = c)
+        {
+            for (int m = 1; m <= maxRows; m++)
+            {
+                Array.Clear(c);
+                var times = new double[7];
+                for (int round = 0; round < times.Length; round++)
+                {
+                    int iters = Math.Max(200, 200_000_000 / (2 * m * n * k));
+                    var sw = System.Diagnostics.Stopwatch.StartNew();
+                    for (int it = 0; it < iters; it++) Microsoft.ML.Recurrent.Engine.Kernels.RowProduct.Multiply(m, n, k, ph, k, pw, n, pc, n, accumulate: true);
+                    times[round] = sw.Elapsed.TotalNanoseconds / iters;
+                }
+
+                Array.Sort(times);
+                double ns = times[times.Length / 2];
+                Console.WriteLine($"{m,2} x {n} x {k}: {ns,9:F0} ns, {2.0 * m * n * k / ns,6:F1} GFLOP/s");
             }
         }
 

@@ -91,6 +91,58 @@ public class ParallelLoopTests
         }
     }
 
+    [Theory]
+    [InlineData(512)]
+    [InlineData(256)]
+    [InlineData(128)]
+    [InlineData(0)]
+    public unsafe void RowProduct_EveryRowCount_EveryElementIsTheSequentialFmaChain(int width)
+    {
+        // Every height of the row tiles and every leftover (1–7 rows after groups of 8, 1–3 after groups of 4), in the
+        // three forms (overwrite, accumulate, plus a bias row); N = 2·2·16 + 16 + 8 + 5: 2-vector panels, a single
+        // vector, a narrower vector and a scalar tail at 512 bits.
+        var random = new Random(17);
+        const int K = 29, N = 2 * 2 * 16 + 16 + 8 + 5, Lda = K + 1, Ldb = N + 3, Ldc = N + 7;
+        var a = Randoms(random, 19 * Lda);
+        var b = Randoms(random, K * Ldb);
+        var bias = Randoms(random, N);
+        int saved = Lanes.MaxVectorWidth;
+        try
+        {
+            Lanes.MaxVectorWidth = width;
+            for (int m = 1; m <= 19; m++)
+            {
+                var c0 = Randoms(random, m * Ldc);
+                var fresh = new float[m * Ldc];
+                var accumulated = (float[])c0.Clone();
+                var biased = new float[m * Ldc];
+                RowProduct.Multiply(m, N, K, a, Lda, b, Ldb, fresh, Ldc, accumulate: false);
+                RowProduct.Multiply(m, N, K, a, Lda, b, Ldb, accumulated, Ldc, accumulate: true);
+                fixed (float* pa = a, pb = b, pc = biased, pr = bias) RowProduct.MultiplyAddRow(m, N, K, pa, Lda, pb, Ldb, pc, Ldc, pr);
+                for (int i = 0; i < m; i++)
+                {
+                    for (int j = 0; j < N; j++)
+                    {
+                        float s = Chain(a, b, i, j, K, Lda, Ldb);
+                        int e = i * Ldc + j;
+                        BitConverter.SingleToInt32Bits(fresh[e]).Should().Be(BitConverter.SingleToInt32Bits(s), $"m = {m}, element ({i}, {j}), width {width}, overwrite");
+                        BitConverter.SingleToInt32Bits(accumulated[e]).Should().Be(BitConverter.SingleToInt32Bits(c0[e] + s), $"m = {m}, element ({i}, {j}), width {width}, accumulate");
+                        BitConverter.SingleToInt32Bits(biased[e]).Should().Be(BitConverter.SingleToInt32Bits(bias[j] + s), $"m = {m}, element ({i}, {j}), width {width}, bias row");
+                    }
+                }
+
+                // Columns past N and rows past m are not written.
+                for (int i = 0; i < m; i++)
+                    for (int j = N; j < Ldc; j++)
+                        fresh[i * Ldc + j].Should().Be(0f, $"m = {m}: column {j} lies past N");
+            }
+        }
+        finally
+        {
+            Lanes.MaxVectorWidth = saved;
+        }
+    }
+
     [Fact]
     public void RowProduct_SmallIntegers_KnownProduct()
     {

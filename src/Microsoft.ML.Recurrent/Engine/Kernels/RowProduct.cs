@@ -158,16 +158,40 @@ internal static unsafe class RowProduct
     private static void Run<TV, V>(int m, int n, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
         where TV : struct where V : struct, ILanes<TV>
     {
-        int w = (int)V.Count, w4 = 4 * w, j = 0;
-        if (UseTall && w == 16 && m >= 8)
+        if (UseTall && V.Count == 16 && m >= 5)
         {
-            // 512-bit lanes (32 registers): rows in groups of 8 with 8 × 2-vector tiles, the rest of the rows below.
-            int m8 = m & ~7;
-            Tall<TV, V>(m8, n, k, a, lda, b, ldb, c, ldc, d, ldd);
-            if (m8 < m) Run<TV, V>(m - m8, n, k, a + m8 * lda, lda, b, ldb, c + m8 * ldc, ldc, At(d, m8 * ldd), ldd);
+            // 512-bit lanes (32 registers): rows in groups of 8 with 8 × 2-vector tiles, then the last rows: 5–7 in one
+            // 5–7-row tile, 1–4 in the 4-row path (one pass over B either way).
+            int m8 = m & ~7, rest = m - m8;
+            if (m8 > 0) Tall<TV, V, Rows8>(m8, n, k, a, lda, b, ldb, c, ldc, d, ldd);
+            float* ar = a + m8 * lda, cr = c + m8 * ldc, dr = At(d, m8 * ldd);
+            switch (rest)
+            {
+                case 5: Tall<TV, V, Rows5>(5, n, k, ar, lda, b, ldb, cr, ldc, dr, ldd); break;
+                case 6: Tall<TV, V, Rows6>(6, n, k, ar, lda, b, ldb, cr, ldc, dr, ldd); break;
+                case 7: Tall<TV, V, Rows7>(7, n, k, ar, lda, b, ldb, cr, ldc, dr, ldd); break;
+                case > 0: Short<TV, V>(rest, n, k, ar, lda, b, ldb, cr, ldc, dr, ldd); break;
+            }
+
             return;
         }
 
+        Short<TV, V>(m, n, k, a, lda, b, ldb, c, ldc, d, ldd);
+    }
+
+    /// <summary>
+    /// Any m with 4-vector panels (the path below 512 bits, and the last 1–4 rows at 512): one row alone through the
+    /// 16- and 8-vector mat-vec tiles, otherwise rows in groups of 4 and the last 1–3 in one shorter tile, so every row
+    /// count passes over each panel of B once (measured before the shorter tiles, one thread, n = 512, k = 128: 3 rows
+    /// took 3× and 7 rows 2.5× the time of 4 and 8, each leftover row another pass over B). Compiled optimised from the
+    /// first call: as the leftover rows' callee it would otherwise start unoptimised (measured: 10 to 12 rows ran 8×
+    /// slower than 13 for the first half second).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Short<TV, V>(int m, int n, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
+        where TV : struct where V : struct, ILanes<TV>
+    {
+        int w = (int)V.Count, w4 = 4 * w, j = 0;
         if (m == 1)
         {
             for (; j + 16 * w <= n; j += 16 * w) Row1x16<TV, V>(k, a, b + j, ldb, c + j, At(d, j));
@@ -177,10 +201,24 @@ internal static unsafe class RowProduct
         for (; j + w4 <= n; j += w4)
         {
             int i = 0;
-            for (; i + 4 <= m; i += 4) Tile4x4<TV, V>(k, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, At(d, i * ldd + j), ldd);
-            for (; i < m; i++) Tile1x4<TV, V>(k, a + i * lda, b + j, ldb, c + i * ldc + j, At(d, i * ldd + j));
+            for (; i + 4 <= m; i += 4) TileRx4<TV, V, Rows4>(k, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, At(d, i * ldd + j), ldd);
+            switch (m - i)
+            {
+                case 1: TileRx4<TV, V, Rows1>(k, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, At(d, i * ldd + j), ldd); break;
+                case 2: TileRx4<TV, V, Rows2>(k, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, At(d, i * ldd + j), ldd); break;
+                case 3: TileRx4<TV, V, Rows3>(k, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, At(d, i * ldd + j), ldd); break;
+            }
         }
 
+        OneVectorColumns<TV, V>(m, j, n, k, a, lda, b, ldb, c, ldc, d, ldd);
+    }
+
+    /// <summary>Columns [j0, n), fewer than 4 vectors of V: 1-vector tiles of 4 rows, then single rows, then <see cref="Narrower{TV, V}"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void OneVectorColumns<TV, V>(int m, int j, int n, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
+        where TV : struct where V : struct, ILanes<TV>
+    {
+        int w = (int)V.Count;
         for (; j + w <= n; j += w)
         {
             int i = 0;
@@ -197,6 +235,7 @@ internal static unsafe class RowProduct
     /// with H = 100 (3H = 300 = 18 vectors + 12 columns) spent most of its forward pass in the scalar tail's
     /// latency-bound chains.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // as a tail's callee it would otherwise start unoptimised (see Short)
     private static void Narrower<TV, V>(int m, int j0, int n, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
         where TV : struct where V : struct, ILanes<TV>
     {
@@ -218,30 +257,32 @@ internal static unsafe class RowProduct
         }
     }
 
-    /// <summary>Whether rows go in groups of 8 through <see cref="Tile8x2{TV, V}"/> at 512 bits (a switch for benchmarks; the bits are the same).</summary>
+    /// <summary>Whether rows go in groups of 8 through <see cref="TileRx2{TV, V, R}"/> at 512 bits (a switch for benchmarks; the bits are the same).</summary>
     internal static bool UseTall { get; set; } = true;
 
     /// <summary>
-    /// m (a multiple of 8) rows: 8 × 2-vector tiles (16 accumulators), then 4 × 1-vector tiles, then the scalar tail.
-    /// Per step of k a tile loads 2 vectors of B for 16 fused multiply–adds (the 4 × 4 tile loads 4): B's rows lie
-    /// 4H floats apart, a power-of-two stride that maps a panel of B onto a few L1 sets, so B comes from L2 whatever the
-    /// tile, and the taller tile halves that traffic.
+    /// m rows (a multiple of R) at 512 bits: R × 2-vector tiles (R = 8: 16 accumulators), then the 1-vector columns and the
+    /// narrower tail. Per step of k an 8-row tile loads 2 vectors of B for 16 fused multiply–adds (the 4 × 4 tile loads
+    /// 4): B's rows lie 4H floats apart, a power-of-two stride that maps a panel of B onto a few L1 sets, so B comes from
+    /// L2 whatever the tile, and the taller tile halves that traffic.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Tall<TV, V>(int m, int n, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
-        where TV : struct where V : struct, ILanes<TV>
+    private static void Tall<TV, V, R>(int m, int n, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
+        where TV : struct where V : struct, ILanes<TV> where R : struct, IRowCount
     {
         int w = (int)V.Count, j = 0;
         for (; j + 2 * w <= n; j += 2 * w)
-            for (int i = 0; i < m; i += 8) Tile8x2<TV, V>(k, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, At(d, i * ldd + j), ldd);
-        for (; j + w <= n; j += w)
-            for (int i = 0; i < m; i += 4) Tile4x1<TV, V>(k, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, At(d, i * ldd + j), ldd);
-        if (j < n) Narrower<TV, V>(m, j, n, k, a, lda, b, ldb, c, ldc, d, ldd);
+            for (int i = 0; i < m; i += R.Value) TileRx2<TV, V, R>(k, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, At(d, i * ldd + j), ldd);
+        OneVectorColumns<TV, V>(m, j, n, k, a, lda, b, ldb, c, ldc, d, ldd);
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] // own register allocation: inlined into Product it reloaded a pointer from the stack every step of k
-    private static void Tile8x2<TV, V>(int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
-        where TV : struct where V : struct, ILanes<TV>
+    /// <summary>
+    /// R × 2-vector tile (R ≤ 8: up to 16 accumulators; R is a type so each height compiles with its unused rows
+    /// removed; 5–8 are used, fewer rows have too few chains to hide the latency of the multiply–adds). Compiled on its own: inlined into Product it reloaded a pointer from the stack every step of k.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void TileRx2<TV, V, R>(int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
+        where TV : struct where V : struct, ILanes<TV> where R : struct, IRowCount
     {
         int w = (int)V.Count;
         float* a0 = a, a1 = a + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda, a6 = a5 + lda, a7 = a6 + lda;
@@ -252,35 +293,35 @@ internal static unsafe class RowProduct
             TV b0 = V.Load(b), b1 = V.Load(b + w);
             TV x = V.Splat(a0[p]);
             c00 = V.Fma(x, b0, c00); c01 = V.Fma(x, b1, c01);
-            x = V.Splat(a1[p]);
-            c10 = V.Fma(x, b0, c10); c11 = V.Fma(x, b1, c11);
-            x = V.Splat(a2[p]);
-            c20 = V.Fma(x, b0, c20); c21 = V.Fma(x, b1, c21);
-            x = V.Splat(a3[p]);
-            c30 = V.Fma(x, b0, c30); c31 = V.Fma(x, b1, c31);
-            x = V.Splat(a4[p]);
-            c40 = V.Fma(x, b0, c40); c41 = V.Fma(x, b1, c41);
-            x = V.Splat(a5[p]);
-            c50 = V.Fma(x, b0, c50); c51 = V.Fma(x, b1, c51);
-            x = V.Splat(a6[p]);
-            c60 = V.Fma(x, b0, c60); c61 = V.Fma(x, b1, c61);
-            x = V.Splat(a7[p]);
-            c70 = V.Fma(x, b0, c70); c71 = V.Fma(x, b1, c71);
+            if (R.Value > 1) { x = V.Splat(a1[p]); c10 = V.Fma(x, b0, c10); c11 = V.Fma(x, b1, c11); }
+            if (R.Value > 2) { x = V.Splat(a2[p]); c20 = V.Fma(x, b0, c20); c21 = V.Fma(x, b1, c21); }
+            if (R.Value > 3) { x = V.Splat(a3[p]); c30 = V.Fma(x, b0, c30); c31 = V.Fma(x, b1, c31); }
+            if (R.Value > 4) { x = V.Splat(a4[p]); c40 = V.Fma(x, b0, c40); c41 = V.Fma(x, b1, c41); }
+            if (R.Value > 5) { x = V.Splat(a5[p]); c50 = V.Fma(x, b0, c50); c51 = V.Fma(x, b1, c51); }
+            if (R.Value > 6) { x = V.Splat(a6[p]); c60 = V.Fma(x, b0, c60); c61 = V.Fma(x, b1, c61); }
+            if (R.Value > 7) { x = V.Splat(a7[p]); c70 = V.Fma(x, b0, c70); c71 = V.Fma(x, b1, c71); }
         }
 
         Put<TV, V>(c, d, 0, c00); Put<TV, V>(c, d, w, c01);
+        if (R.Value == 1) return;
         c += ldc; d = At(d, ldd);
         Put<TV, V>(c, d, 0, c10); Put<TV, V>(c, d, w, c11);
+        if (R.Value == 2) return;
         c += ldc; d = At(d, ldd);
         Put<TV, V>(c, d, 0, c20); Put<TV, V>(c, d, w, c21);
+        if (R.Value == 3) return;
         c += ldc; d = At(d, ldd);
         Put<TV, V>(c, d, 0, c30); Put<TV, V>(c, d, w, c31);
+        if (R.Value == 4) return;
         c += ldc; d = At(d, ldd);
         Put<TV, V>(c, d, 0, c40); Put<TV, V>(c, d, w, c41);
+        if (R.Value == 5) return;
         c += ldc; d = At(d, ldd);
         Put<TV, V>(c, d, 0, c50); Put<TV, V>(c, d, w, c51);
+        if (R.Value == 6) return;
         c += ldc; d = At(d, ldd);
         Put<TV, V>(c, d, 0, c60); Put<TV, V>(c, d, w, c61);
+        if (R.Value == 7) return;
         c += ldc; d = At(d, ldd);
         Put<TV, V>(c, d, 0, c70); Put<TV, V>(c, d, w, c71);
     }
@@ -337,9 +378,10 @@ internal static unsafe class RowProduct
     private static void Put<TV, V>(float* c, float* d, int off, TV s) where TV : struct where V : struct, ILanes<TV>
         => V.Store(d == null ? s : V.Add(V.Load(d + off), s), c + off);
 
+    /// <summary>R × 4-vector tile (R ≤ 4: up to 16 accumulators; R is a type, see <see cref="TileRx2{TV, V, R}"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Tile4x4<TV, V>(int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
-        where TV : struct where V : struct, ILanes<TV>
+    private static void TileRx4<TV, V, R>(int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
+        where TV : struct where V : struct, ILanes<TV> where R : struct, IRowCount
     {
         int w = (int)V.Count;
         float* a0 = a, a1 = a + lda, a2 = a1 + lda, a3 = a2 + lda;
@@ -352,37 +394,35 @@ internal static unsafe class RowProduct
             TV b0 = V.Load(b), b1 = V.Load(b + w), b2 = V.Load(b + 2 * w), b3 = V.Load(b + 3 * w);
             TV x = V.Splat(a0[p]);
             c00 = V.Fma(x, b0, c00); c01 = V.Fma(x, b1, c01); c02 = V.Fma(x, b2, c02); c03 = V.Fma(x, b3, c03);
-            x = V.Splat(a1[p]);
-            c10 = V.Fma(x, b0, c10); c11 = V.Fma(x, b1, c11); c12 = V.Fma(x, b2, c12); c13 = V.Fma(x, b3, c13);
-            x = V.Splat(a2[p]);
-            c20 = V.Fma(x, b0, c20); c21 = V.Fma(x, b1, c21); c22 = V.Fma(x, b2, c22); c23 = V.Fma(x, b3, c23);
-            x = V.Splat(a3[p]);
-            c30 = V.Fma(x, b0, c30); c31 = V.Fma(x, b1, c31); c32 = V.Fma(x, b2, c32); c33 = V.Fma(x, b3, c33);
+            if (R.Value > 1)
+            {
+                x = V.Splat(a1[p]);
+                c10 = V.Fma(x, b0, c10); c11 = V.Fma(x, b1, c11); c12 = V.Fma(x, b2, c12); c13 = V.Fma(x, b3, c13);
+            }
+
+            if (R.Value > 2)
+            {
+                x = V.Splat(a2[p]);
+                c20 = V.Fma(x, b0, c20); c21 = V.Fma(x, b1, c21); c22 = V.Fma(x, b2, c22); c23 = V.Fma(x, b3, c23);
+            }
+
+            if (R.Value > 3)
+            {
+                x = V.Splat(a3[p]);
+                c30 = V.Fma(x, b0, c30); c31 = V.Fma(x, b1, c31); c32 = V.Fma(x, b2, c32); c33 = V.Fma(x, b3, c33);
+            }
         }
 
         Put<TV, V>(c, d, 0, c00); Put<TV, V>(c, d, w, c01); Put<TV, V>(c, d, 2 * w, c02); Put<TV, V>(c, d, 3 * w, c03);
+        if (R.Value == 1) return;
         c += ldc; d = At(d, ldd);
         Put<TV, V>(c, d, 0, c10); Put<TV, V>(c, d, w, c11); Put<TV, V>(c, d, 2 * w, c12); Put<TV, V>(c, d, 3 * w, c13);
+        if (R.Value == 2) return;
         c += ldc; d = At(d, ldd);
         Put<TV, V>(c, d, 0, c20); Put<TV, V>(c, d, w, c21); Put<TV, V>(c, d, 2 * w, c22); Put<TV, V>(c, d, 3 * w, c23);
+        if (R.Value == 3) return;
         c += ldc; d = At(d, ldd);
         Put<TV, V>(c, d, 0, c30); Put<TV, V>(c, d, w, c31); Put<TV, V>(c, d, 2 * w, c32); Put<TV, V>(c, d, 3 * w, c33);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Tile1x4<TV, V>(int k, float* a, float* b, nint ldb, float* c, float* d)
-        where TV : struct where V : struct, ILanes<TV>
-    {
-        int w = (int)V.Count;
-        TV c0 = V.Zero, c1 = V.Zero, c2 = V.Zero, c3 = V.Zero;
-        for (int p = 0; p < k; p++, b += ldb)
-        {
-            TV x = V.Splat(a[p]);
-            c0 = V.Fma(x, V.Load(b), c0); c1 = V.Fma(x, V.Load(b + w), c1);
-            c2 = V.Fma(x, V.Load(b + 2 * w), c2); c3 = V.Fma(x, V.Load(b + 3 * w), c3);
-        }
-
-        Put<TV, V>(c, d, 0, c0); Put<TV, V>(c, d, w, c1); Put<TV, V>(c, d, 2 * w, c2); Put<TV, V>(c, d, 3 * w, c3);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -458,3 +498,25 @@ internal static unsafe class RowProduct
         Put<TV, V>(c, d, 0, c0);
     }
 }
+
+/// <summary>A register tile's height as a type: a generic tile body compiles once per height, its unused rows removed.</summary>
+internal interface IRowCount
+{
+    static abstract int Value { get; }
+}
+
+internal struct Rows1 : IRowCount { public static int Value => 1; }
+
+internal struct Rows2 : IRowCount { public static int Value => 2; }
+
+internal struct Rows3 : IRowCount { public static int Value => 3; }
+
+internal struct Rows4 : IRowCount { public static int Value => 4; }
+
+internal struct Rows5 : IRowCount { public static int Value => 5; }
+
+internal struct Rows6 : IRowCount { public static int Value => 6; }
+
+internal struct Rows7 : IRowCount { public static int Value => 7; }
+
+internal struct Rows8 : IRowCount { public static int Value => 8; }
