@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using BenchmarkDotNet.Attributes;
@@ -305,11 +306,38 @@ public static unsafe class KernelBreakdown
     }
 
     /// <summary>
+    /// <c>row-chunks [samples] [threads] [configs]</c>: the row loop with one part per thread against parts of
+    /// <see cref="RecurrentLayer.RowChunkRows"/> rows (the weight limit lifted, so every configuration shows both), forward
+    /// passes and training steps of the throughput runner's configurations alternated in this process.
+    /// </summary>
+    internal static int RowChunks(string[] args)
+    {
+        int samples = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 15;
+        int threads = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 2;
+        string configs = args.Length > 2 ? args[2] : "1,2,3,4";
+        int rows = RecurrentLayer.RowChunkRows;
+        long limit = RecurrentLayer.RowChunkMaxWeightBytes;
+        RecurrentLayer.RowChunkMaxWeightBytes = long.MaxValue;
+        Console.WriteLine($"Row loop on {threads} thread(s): one part per thread (off) against parts of about {rows} rows,");
+        try
+        {
+            Alternate(["off", rows.ToString(CultureInfo.InvariantCulture)], m => RecurrentLayer.RowChunkRows = m == 0 ? 0 : rows, samples, configs, threads);
+        }
+        finally
+        {
+            RecurrentLayer.RowChunkRows = rows;
+            RecurrentLayer.RowChunkMaxWeightBytes = limit;
+        }
+
+        return 0;
+    }
+
+    /// <summary>
     /// Runs forward passes and training steps of the throughput runner's five configurations under each mode
     /// (<paramref name="setMode"/>), alternated sample by sample in this process; prints medians of CPU ms and wall ms
     /// per call and each mode's ratio against the first (first ÷ mode: > 1 is faster).
     /// </summary>
-    private static void Alternate(string[] modeNames, Action<int> setMode, int samples, string? configs = null)
+    private static void Alternate(string[] modeNames, Action<int> setMode, int samples, string? configs = null, int threads = 2)
     {
         Console.WriteLine("alternated sample by sample in this process (medians of CPU ms and wall ms per call; ratio = first mode ÷ this mode):");
         var head = new System.Text.StringBuilder($"{"config",-38}");
@@ -329,10 +357,10 @@ public static unsafe class KernelBreakdown
         {
             if (configs is not null && !configs.Split(',').Contains(name[..1])) continue;
             var spec = new NetworkSpec(cell, i, h, layers, OutputSize: 1, Output: OutputMode.LastHidden);
-            var forward = ForwardOf(spec, b, t);
+            var forward = ForwardOf(spec, b, t, threads);
             var calls = b == 1
                 ? new[] { ("forward ×100", (Action)(() => { for (int k = 0; k < 100; k++) forward(); })) } // ~0.1 ms a pass: 100 per sample
-                : new[] { ("forward", forward), ("train step", StepOf(spec, b, t)) };
+                : new[] { ("forward", forward), ("train step", StepOf(spec, b, t, threads)) };
             foreach (var (kind, body) in calls)
             {
                 var results = modeNames.Select(_ => new List<(double, double)>()).ToArray();

@@ -24,6 +24,7 @@ public static class Program
         "       Microsoft.ML.Recurrent.Benchmarks " + MatVecProbe.Usage + "\n" +
         "       Microsoft.ML.Recurrent.Benchmarks " + HandoverProbe.Usage + "\n" +
         "       Microsoft.ML.Recurrent.Benchmarks " + RowProductProbe.Usage + "\n" +
+        "       Microsoft.ML.Recurrent.Benchmarks row-chunks [samples] [threads] [configs]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks bdn [BenchmarkDotNet args, e.g. --filter *Gemm*]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks gemm-gflops [shape filter] [--isa Vector512|Vector256|Vector128|Scalar]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks streaming run --file PATH --rows N [--epochs E] [--hidden H] [--modes memory,stream,auto,cache,cache-memory]\n" +
@@ -54,6 +55,7 @@ public static class Program
         ["matvec"] = MatVecProbe.Run,
         ["handover"] = HandoverProbe.Run,
         ["rowproduct"] = RowProductProbe.Run,
+        ["row-chunks"] = KernelBreakdown.RowChunks,
         ["gemm-gflops"] = rest =>
         {
             int isaAt = Array.IndexOf(rest, "--isa");

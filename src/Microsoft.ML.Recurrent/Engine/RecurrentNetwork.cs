@@ -115,6 +115,17 @@ internal sealed class RecurrentNetwork
         }
     }
 
+    /// <summary>The most parts any layer's row loop cut its rows into in the last forward or backward pass.</summary>
+    public int LastRowParts
+    {
+        get
+        {
+            int parts = 1;
+            foreach (var c in _cells) parts = Math.Max(parts, c.LastRowParts);
+            return parts;
+        }
+    }
+
     /// <summary>The fewest threads any layer's time loop ran on in the last forward or backward pass (1: some loop ran alone).</summary>
     public int LastLoopParts
     {

@@ -250,6 +250,52 @@ public class ParallelLoopTests
     [Theory]
     [InlineData("Lstm")]
     [InlineData("Gru")]
+    public void TrainingPass_RowsInPartsOfEight_SameBitsAsOnePartPerThreadAndAsOneThread(string cell)
+    {
+        // 37 rows of mixed lengths on 2 threads: 2 · ⌈37 / 16⌉ = 6 parts of about 6 rows (equal work), claimed in turn.
+        var spec = new NetworkSpec(Enum.Parse<CellKind>(cell), Features, HiddenSize: 24, NumberOfLayers: 2, Bidirectional: true,
+            OutputSize: 2, Output: OutputMode.LastHidden);
+        int[] lengths = Enumerable.Range(0, 37).Select(r => 1 + r * 7 % 13).ToArray();
+        var problem = Problem.Create(spec, lengths, seed: 41);
+        int savedRows = RecurrentLayer.RowChunkRows;
+        try
+        {
+            var one = problem.Train(threads: 1);
+            RecurrentLayer.RowChunkRows = 0;
+            var perThread = problem.TrainUntilSplit(threads: 2);
+            RecurrentLayer.RowChunkRows = 8;
+            var (chunked, rowParts) = TrainUntilRowParts(problem, 6);
+
+            rowParts.Should().Be(6, "37 rows on 2 threads in parts of about 8 rows");
+            chunked.ForwardParts.Should().Be(2, "the parts run on the two threads");
+            perThread.ForwardParts.Should().Be(2);
+            chunked.AssertBitIdentical(one);
+            perThread.AssertBitIdentical(one);
+        }
+        finally
+        {
+            RecurrentLayer.RowChunkRows = savedRows;
+        }
+    }
+
+    /// <summary>Training passes on 2 threads until a forward and backward pass both ran on the pool (it is shared with other tests).</summary>
+    private static (PassResult Result, int RowParts) TrainUntilRowParts(Problem problem, int expected)
+    {
+        PassResult result = problem.Train(threads: 2);
+        int parts = problem.LastRowParts;
+        for (int attempt = 0; attempt < 200 && (parts != expected || result.ForwardParts < 2 || result.BackwardParts < 2); attempt++)
+        {
+            Thread.Sleep(2);
+            result = problem.Train(threads: 2);
+            parts = problem.LastRowParts;
+        }
+
+        return (result, parts);
+    }
+
+    [Theory]
+    [InlineData("Lstm")]
+    [InlineData("Gru")]
     public void TrainingPass_CallerForcesLanes_PoolWorkersUseTheSameLanes(string cell)
     {
         // The pool's workers run parts of the caller's time loop: they must use the lanes the caller forced (width and
@@ -757,6 +803,9 @@ public class ParallelLoopTests
                 UnitSplitMinWeights = 1,
             };
 
+        /// <summary>The row parts of the last <see cref="Train"/>'s backward pass (<see cref="RecurrentNetwork.LastRowParts"/>).</summary>
+        public int LastRowParts { get; private set; }
+
         public PassResult Train(int threads)
         {
             var network = Network(threads, training: true);
@@ -765,6 +814,7 @@ public class ParallelLoopTests
             var dOutputs = new float[outputs.Length];
             Loss.Compute(LossKind.MeanSquaredError, outputs, Batch, Spec.Output, Spec.OutputSize, dOutputs);
             network.Backward(dOutputs);
+            LastRowParts = network.LastRowParts;
             return new PassResult(outputs, network.FinalHidden.ToArray(), network.FinalCell.ToArray(), (float[])network.Gradients.Clone(),
                 network.InputGradients.ToArray(), network.InitialHiddenGradients.ToArray(), network.InitialCellGradients.ToArray(),
                 forwardParts, network.LastLoopParts, (int[])Batch.Order.Clone(), Spec.OutputSize);
