@@ -11,12 +11,23 @@ namespace Microsoft.ML.Recurrent.Benchmarks;
 /// </summary>
 public static class ShapeTiming
 {
-    public const string Usage = "shape [--cell Lstm|Gru|SimpleRnn] [--hidden 100] [--batch 64] [--length 50] [--input 32] [--layers 1] [--threads 2] [--min-length L] [--samples 11] [--forward-only|--training-only]";
+    public const string Usage = "shape [--cell Lstm|Gru|SimpleRnn] [--hidden 100] [--batch 64] [--length 50] [--input 32] [--layers 1] [--threads 2] [--min-length L] [--samples 11] [--forward-only|--training-only] [--ab row-chunks]";
+
+    /// <summary>Engine switches <c>--ab</c> turns off and on, alternated call by call in this process (off first).</summary>
+    private static readonly Dictionary<string, Action<bool>> Switches = new()
+    {
+        ["row-chunks"] = on =>
+        {
+            Microsoft.ML.Recurrent.Engine.Layers.RecurrentLayer.RowChunkRows = on ? 8 : 0;
+            Microsoft.ML.Recurrent.Engine.Layers.RecurrentLayer.RowChunkMaxWeightBytes = on ? long.MaxValue : 512 * 1024;
+        },
+    };
 
     public static int Run(string[] args)
     {
         var cell = CellKind.Lstm;
         bool forwardOnly = false, trainingOnly = false;
+        string? ab = null;
         int hidden = 100, batch = 64, length = 50, minLength = 0, input = 32, layers = 1, samples = 11, threads = 2;
         for (int i = 0; i < args.Length; i++)
         {
@@ -35,6 +46,7 @@ public static class ShapeTiming
                 case "--threads": threads = Int(); break;
                 case "--forward-only": forwardOnly = true; break;
                 case "--training-only": trainingOnly = true; break;
+                case "--ab": ab = Value(); break;
                 default: throw new ArgumentException($"unknown option {args[i]}. usage: {Usage}");
             }
         }
@@ -47,10 +59,44 @@ public static class ShapeTiming
         // Warm-up: a second of both, so that every method the passes use has left the JIT's early tiers.
         var warm = System.Diagnostics.Stopwatch.StartNew();
         while (warm.Elapsed.TotalSeconds < 1) { forward(); step(); }
-        var (fc, fw) = KernelBreakdown.Measure(forward, samples);
-        var (sc, swl) = KernelBreakdown.Measure(step, samples);
         string lengths = minLength > 0 ? $"T={minLength}…{length}" : $"T={length}";
-        Console.WriteLine($"{cell} B={batch} {lengths} I={input} H={hidden} L={layers}, {threads} threads: forward {fw:F3} ms wall, {fc:F3} ms CPU; training step {swl:F3} ms wall, {sc:F3} ms CPU");
+        string title = $"{cell} B={batch} {lengths} I={input} H={hidden} L={layers}, {threads} threads";
+        if (ab is null)
+        {
+            var (fc, fw) = KernelBreakdown.Measure(forward, samples);
+            var (sc, swl) = KernelBreakdown.Measure(step, samples);
+            Console.WriteLine($"{title}: forward {fw:F3} ms wall, {fc:F3} ms CPU; training step {swl:F3} ms wall, {sc:F3} ms CPU");
+            return 0;
+        }
+
+        if (!Switches.TryGetValue(ab, out var set)) throw new ArgumentException($"--ab takes one of {string.Join(", ", Switches.Keys)}; got {ab}. usage: {Usage}");
+        try
+        {
+            foreach (var (kind, body) in new[] { ("forward", forward), ("training step", step) })
+            {
+                if (kind == "forward" && trainingOnly || kind != "forward" && forwardOnly) continue;
+                var off = new List<(double Cpu, double Wall)>();
+                var on = new List<(double Cpu, double Wall)>();
+                for (int sample = 0; sample < samples; sample++)
+                {
+                    set(false);
+                    off.Add(KernelBreakdown.Measure(body, 1));
+                    set(true);
+                    on.Add(KernelBreakdown.Measure(body, 1));
+                }
+
+                static double Median(IEnumerable<double> v) { var a = v.OrderBy(x => x).ToArray(); return a[a.Length / 2]; }
+                double w0 = Median(off.Select(x => x.Wall)), w1 = Median(on.Select(x => x.Wall));
+                double c0 = Median(off.Select(x => x.Cpu)), c1 = Median(on.Select(x => x.Cpu));
+                Console.WriteLine($"{title}, {kind}, {ab} off / on alternated: {w0:F3} / {w1:F3} ms wall ({w0 / w1:F3}×), {c0:F3} / {c1:F3} ms CPU ({c0 / c1:F3}×)");
+            }
+        }
+        finally
+        {
+            Microsoft.ML.Recurrent.Engine.Layers.RecurrentLayer.RowChunkRows = 8;
+            Microsoft.ML.Recurrent.Engine.Layers.RecurrentLayer.RowChunkMaxWeightBytes = 512 * 1024;
+        }
+
         return 0;
     }
 }
