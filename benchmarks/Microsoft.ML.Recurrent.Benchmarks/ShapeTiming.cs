@@ -11,7 +11,7 @@ namespace Microsoft.ML.Recurrent.Benchmarks;
 /// </summary>
 public static class ShapeTiming
 {
-    public const string Usage = "shape [--cell Lstm|Gru|SimpleRnn] [--hidden 100] [--batch 64] [--length 50] [--input 32] [--layers 1] [--threads 2] [--min-length L] [--samples 11] [--forward-only|--training-only] [--ab row-chunks]";
+    public const string Usage = "shape [--cell Lstm|Gru|SimpleRnn] [--hidden 100] [--batch 64] [--length 50] [--input 32] [--layers 1] [--threads 2] [--min-length L] [--samples 11] [--forward-only|--training-only] [--ab row-chunks[:ROWS]]";
 
     /// <summary>Engine switches <c>--ab</c> turns off and on, alternated call by call in this process (off first).</summary>
     private static readonly Dictionary<string, Action<bool>> Switches = new()
@@ -69,6 +69,13 @@ public static class ShapeTiming
             return 0;
         }
 
+        int abRows = 8;
+        if (ab.StartsWith("row-chunks:", StringComparison.Ordinal))
+        {
+            abRows = int.Parse(ab["row-chunks:".Length..], CultureInfo.InvariantCulture);
+            ab = "row-chunks";
+        }
+
         if (!Switches.TryGetValue(ab, out var set)) throw new ArgumentException($"--ab takes one of {string.Join(", ", Switches.Keys)}; got {ab}. usage: {Usage}");
         try
         {
@@ -82,13 +89,14 @@ public static class ShapeTiming
                     set(false);
                     off.Add(KernelBreakdown.Measure(body, 1));
                     set(true);
+                    if (ab == "row-chunks") Microsoft.ML.Recurrent.Engine.Layers.RecurrentLayer.RowChunkRows = abRows;
                     on.Add(KernelBreakdown.Measure(body, 1));
                 }
 
                 static double Median(IEnumerable<double> v) { var a = v.OrderBy(x => x).ToArray(); return a[a.Length / 2]; }
                 double w0 = Median(off.Select(x => x.Wall)), w1 = Median(on.Select(x => x.Wall));
                 double c0 = Median(off.Select(x => x.Cpu)), c1 = Median(on.Select(x => x.Cpu));
-                Console.WriteLine($"{title}, {kind}, {ab} off / on alternated: {w0:F3} / {w1:F3} ms wall ({w0 / w1:F3}×), {c0:F3} / {c1:F3} ms CPU ({c0 / c1:F3}×)");
+                Console.WriteLine($"{title}, {kind}, {ab}{(ab == "row-chunks" ? $" ({abRows} rows)" : "")} off / on alternated: {w0:F3} / {w1:F3} ms wall ({w0 / w1:F3}×), {c0:F3} / {c1:F3} ms CPU ({c0 / c1:F3}×)");
             }
         }
         finally
