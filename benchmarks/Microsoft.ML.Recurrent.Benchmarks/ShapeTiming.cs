@@ -122,12 +122,7 @@ public static unsafe class MatVecProbe
     {
         if (args.Length < 2) throw new ArgumentException($"usage: {Usage}");
         int n = int.Parse(args[0], CultureInfo.InvariantCulture), k = int.Parse(args[1], CultureInfo.InvariantCulture);
-        var w = new float[k * n + 64];
-        var h = new float[k];
-        var c = new float[n];
-        var rng = new Random(1);
-        for (int i = 0; i < w.Length; i++) w[i] = (float)rng.NextDouble();
-        for (int i = 0; i < k; i++) h[i] = (float)rng.NextDouble();
+        var (w, h, c) = RowProductProbe.Operands(n, k, rows: 1);
         fixed (float* pw = w, ph = h, pc = c)
         {
             for (int round = 0; round < 5; round++)
@@ -153,17 +148,20 @@ public static unsafe class RowProductProbe
 {
     public const string Usage = "rowproduct N K";
 
+    /// <summary>A K × N block (W), <paramref name="rows"/> rows of K (h) and of N (c), random with seed 1; W has 64 floats of slack.</summary>
+    internal static (float[] W, float[] H, float[] C) Operands(int n, int k, int rows)
+    {
+        var rng = new Random(1);
+        float[] Random(int count) => Enumerable.Range(0, count).Select(_ => (float)rng.NextDouble()).ToArray();
+        return (Random(k * n + 64), Random(rows * k), new float[rows * n]);
+    }
+
     public static int Run(string[] args)
     {
         if (args.Length < 2) throw new ArgumentException($"usage: {Usage}");
         int n = int.Parse(args[0], CultureInfo.InvariantCulture), k = int.Parse(args[1], CultureInfo.InvariantCulture);
         const int maxRows = 16;
-        var w = new float[k * n];
-        var h = new float[maxRows * k];
-        var c = new float[maxRows * n];
-        var rng = new Random(1);
-        for (int i = 0; i < w.Length; i++) w[i] = (float)rng.NextDouble();
-        for (int i = 0; i < h.Length; i++) h[i] = (float)rng.NextDouble();
+        var (w, h, c) = Operands(n, k, maxRows);
         fixed (float* pw = w, ph = h, pc = c)
         {
             for (int m = 1; m <= maxRows; m++)
