@@ -14,9 +14,11 @@ namespace Microsoft.ML.Recurrent.Engine.Kernels;
 /// each worker its own rows (or its own hidden units) and still produce the same bits as one thread.
 /// </summary>
 /// <remarks>
-/// Tiles: 4 rows × 4 vectors (16 accumulators), 1 row × 8 vectors for a single row (the batch-1 mat-vec),
-/// then 1-vector panels and a scalar tail. Column panels are the outer loop so that a panel of B (k × 4
-/// vectors) stays in L1 while every row tile of A passes over it. The tiles are written once over the engine's lane
+/// Tiles: at 512 bits rows in groups of 8 × 2 vectors and the last 5–7 rows in one 5–7-row × 2-vector tile; otherwise
+/// (and for the last 1–4 rows at 512 bits) rows in groups of 4 × 4 vectors and the last 1–3 rows in one 1–3-row tile;
+/// 1 row × 16 or 8 vectors for a single row (the batch-1 mat-vec); then 1-vector panels, narrower vectors and a scalar
+/// tail. Every row count passes over each panel of B once per group height. Column panels are the outer loop so that a
+/// panel of B stays in L1 while every row tile of A passes over it. The tiles are written once over the engine's lane
 /// types (<see cref="ILanes{TV}"/>): vector width 512, 256 or 128 bits where accelerated, else scalar, forced narrower on
 /// the calling thread by the shared <see cref="Lanes.MaxVectorWidth"/> (tests); fused multiply–add, or multiply then
 /// add on machines without the instruction (<see cref="Lanes.UseFma"/>), the scalar tail included.
@@ -278,7 +280,8 @@ internal static unsafe class RowProduct
 
     /// <summary>
     /// R × 2-vector tile (R ≤ 8: up to 16 accumulators; R is a type so each height compiles with its unused rows
-    /// removed; 5–8 are used, fewer rows have too few chains to hide the latency of the multiply–adds). Compiled on its own: inlined into Product it reloaded a pointer from the stack every step of k.
+    /// removed; 5–8 are used, fewer rows have too few chains to hide the latency of the multiply–adds). Compiled on its
+    /// own: inlined into Product it reloaded a pointer from the stack every step of k.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void TileRx2<TV, V, R>(int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)

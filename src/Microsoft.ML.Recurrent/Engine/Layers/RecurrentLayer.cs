@@ -69,9 +69,10 @@ internal abstract class RecurrentLayer
     /// parts in turn, each part running all its steps. 0: one part per thread. Measured (AMD EPYC Zen 5, 2 threads, in
     /// one process alternated with one part per thread, four processes): LSTM B 64 H 128 forward 1.44–1.47× faster,
     /// training step 1.04–1.17×; GRU B 64 H 128 1.24–1.29× and 1.03–1.10×; LSTM B 32 H 64 T 200 1.77–1.97× and
-    /// 1.17–1.19×. On one thread the same parts changed nothing (0.98–1.02×), and with 1.25 MiB of weights (LSTM H 256) they
-    /// cost 3–13 % (each part streams the weights from beyond L2 at every step), hence the weight limit. Settable for
-    /// benchmarks (the <c>row-chunks</c> verb); the bits do not depend on it.
+    /// 1.17–1.19×. On one thread the same parts changed nothing (0.98–1.02×). With 1.25 MiB of weights (LSTM H 256, two
+    /// layers) they cost 1–3.5 % of a training step on two threads and 13 % of a forward pass on one (each part streams
+    /// the weights from beyond L2 at every step), hence the weight limit. Settable for benchmarks (the <c>row-chunks</c>
+    /// verb, <c>shape --ab row-chunks</c>); the bits do not depend on it.
     /// </summary>
     internal static int RowChunkRows { get; set; } = 8;
 
@@ -462,7 +463,6 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
 
     // ---- Row-partitioned loop (B ≥ 2) ----
 
-    /// <summary>Chooses the parts of the row loop (enough flops per part) and cuts the rows between them.</summary>
     /// <summary>
     /// Chooses the threads of the row loop (enough flops per thread) and cuts the rows into parts: one per thread, or,
     /// on two threads or more when the packed weights are small (<see cref="RecurrentLayer.RowChunkMaxWeightBytes"/>),
@@ -515,9 +515,9 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
     /// </summary>
     private bool RunOnPool(in LoopArgs args, int threads, int parts)
     {
+        if (!WorkerPool.TryAcquire()) return false;
         _job.Args = args;
         _job.Failure = null;
-        if (!WorkerPool.TryAcquire()) return false;
         try
         {
             WorkerPool.Run(_job, threads, parts);
