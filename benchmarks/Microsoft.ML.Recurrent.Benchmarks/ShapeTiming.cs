@@ -19,7 +19,7 @@ public static class ShapeTiming
         ["row-chunks"] = on =>
         {
             Microsoft.ML.Recurrent.Engine.Layers.RecurrentLayer.RowChunkRows = on ? 8 : 0;
-            Microsoft.ML.Recurrent.Engine.Layers.RecurrentLayer.RowChunkMaxWeightBytes = on ? long.MaxValue : 512 * 1024;
+            Microsoft.ML.Recurrent.Engine.Layers.RecurrentLayer.RowChunkMaxWeightBytes = on ? long.MaxValue : Microsoft.ML.Recurrent.Engine.Kernels.CacheSizes.L2Bytes;
         },
     };
 
@@ -102,7 +102,7 @@ public static class ShapeTiming
         finally
         {
             Microsoft.ML.Recurrent.Engine.Layers.RecurrentLayer.RowChunkRows = 8;
-            Microsoft.ML.Recurrent.Engine.Layers.RecurrentLayer.RowChunkMaxWeightBytes = 512 * 1024;
+            Microsoft.ML.Recurrent.Engine.Layers.RecurrentLayer.RowChunkMaxWeightBytes = Microsoft.ML.Recurrent.Engine.Kernels.CacheSizes.L2Bytes;
         }
 
         return 0;
