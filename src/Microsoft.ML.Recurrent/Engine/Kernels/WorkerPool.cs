@@ -87,14 +87,28 @@ internal static class WorkerPool
     {
         if (!Monitor.IsEntered(s_gate)) throw new InvalidOperationException("The GEMM pool is not held by this thread.");
         EnsureWorkers(threads - 1);
+        int generation = s_generation + 1;
+
+        // Move every share to the new generation BEFORE the job's fields change. A worker may still be leaving the last
+        // job: it read a share's old state, then reads s_job and s_chunks, and claims with a compare-exchange on that
+        // state. Had the fields changed first, that claim could succeed on a share not yet reset and run a chunk of the
+        // new job twice, one completion too many (a caller waiting for exactly `chunks` completions then waited forever:
+        // seen as a hang of the test run, reproduced by WorkerPoolTests). Shares the last job had and this one has not
+        // are closed as well (no chunk claimable).
+        int shares = Math.Max(threads, s_threads);
+        for (int r = 0; r < shares; r++)
+        {
+            int start = r < threads ? ShareStart(r, threads, chunks) : chunks;
+            Volatile.Write(ref s_next[r * Pad], ((long)generation << 32) | (uint)start);
+        }
+
+        Interlocked.MemoryBarrier(); // the shares are visible before the fields below
         s_job = job;
         s_laneOverrides = Lanes.Overrides;
         s_chunks = chunks;
         s_threads = threads;
         s_failure = null;
         Volatile.Write(ref s_completed, 0);
-        int generation = s_generation + 1;
-        for (int r = 0; r < threads; r++) Volatile.Write(ref s_next[r * Pad], ((long)generation << 32) | (uint)ShareStart(r, threads, chunks));
         Interlocked.Exchange(ref s_generation, generation); // publishes the fields above
         for (int w = 0; w < threads - 1; w++) s_workers[w].Wake();
 
