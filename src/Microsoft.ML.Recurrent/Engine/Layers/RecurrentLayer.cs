@@ -486,7 +486,8 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
         if (threads > 1 && RowChunkRows > 0 && weightBytes <= RowChunkMaxWeightBytes)
             parts = Math.Min(B, threads * (int)Math.Max(1, (B + (long)threads * RowChunkRows - 1) / ((long)threads * RowChunkRows)));
         _rowThreads = threads;
-        if (_bounds.Length < parts + 1) _bounds = new int[parts + 1];
+        // Sized for the most parts the capacity allows (parts ≤ B), so that a change of partition never allocates.
+        if (_bounds.Length < parts + 1) _bounds = new int[Math.Max(parts, _capB) + 1];
         SplitRows(shape.Lengths.AsSpan(0, B), parts, _bounds);
         return parts;
     }
@@ -496,9 +497,9 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
         int parts = args.Parts, threads = Math.Min(_rowThreads, parts);
         if (threads > 1 && !WorkerPool.IsHeldByCurrentThread)
         {
-            if (_rowClaimed.Length < parts) _rowClaimed = new int[parts];
+            if (_rowClaimed.Length < parts) _rowClaimed = new int[Math.Max(parts, _capB)];
             Array.Clear(_rowClaimed, 0, parts);
-            _claims.Reset(parts);
+            _claims.Reset(threads); // the row loop uses only its abort flag; one slot per thread, as the unit loop
             if (RunOnPool(in args, threads, parts))
             {
                 LastLoopParts = threads;
