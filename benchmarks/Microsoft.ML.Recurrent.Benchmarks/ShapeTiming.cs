@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.ML.Recurrent.Engine;
+using Microsoft.ML.Recurrent.Engine.Layers;
 
 namespace Microsoft.ML.Recurrent.Benchmarks;
 
@@ -13,21 +14,11 @@ public static class ShapeTiming
 {
     public const string Usage = "shape [--cell Lstm|Gru|SimpleRnn] [--hidden 100] [--batch 64] [--length 50] [--input 32] [--layers 1] [--threads 2] [--min-length L] [--samples 11] [--forward-only|--training-only] [--ab row-chunks[:ROWS]]";
 
-    /// <summary>Engine switches <c>--ab</c> turns off and on, alternated call by call in this process (off first).</summary>
-    private static readonly Dictionary<string, Action<bool>> Switches = new()
-    {
-        ["row-chunks"] = on =>
-        {
-            Microsoft.ML.Recurrent.Engine.Layers.RecurrentLayer.RowChunkRows = on ? 8 : 0;
-            Microsoft.ML.Recurrent.Engine.Layers.RecurrentLayer.RowChunkMaxWeightBytes = on ? long.MaxValue : Microsoft.ML.Recurrent.Engine.Kernels.CacheSizes.L2Bytes;
-        },
-    };
-
     public static int Run(string[] args)
     {
         var cell = CellKind.Lstm;
         bool forwardOnly = false, trainingOnly = false;
-        string? ab = null;
+        int? abRows = null; // --ab row-chunks[:ROWS]: one part of rows per thread (off) against parts of ROWS rows (on)
         int hidden = 100, batch = 64, length = 50, minLength = 0, input = 32, layers = 1, samples = 11, threads = 2;
         for (int i = 0; i < args.Length; i++)
         {
@@ -46,7 +37,12 @@ public static class ShapeTiming
                 case "--threads": threads = Int(); break;
                 case "--forward-only": forwardOnly = true; break;
                 case "--training-only": trainingOnly = true; break;
-                case "--ab": ab = Value(); break;
+                case "--ab":
+                    string what = Value();
+                    if (what != "row-chunks" && !what.StartsWith("row-chunks:", StringComparison.Ordinal))
+                        throw new ArgumentException($"--ab takes row-chunks or row-chunks:ROWS; got {what}. usage: {Usage}");
+                    abRows = what == "row-chunks" ? RecurrentLayer.RowChunkRows : int.Parse(what["row-chunks:".Length..], CultureInfo.InvariantCulture);
+                    break;
                 default: throw new ArgumentException($"unknown option {args[i]}. usage: {Usage}");
             }
         }
@@ -61,7 +57,7 @@ public static class ShapeTiming
         while (warm.Elapsed.TotalSeconds < 1) { forward(); step(); }
         string lengths = minLength > 0 ? $"T={minLength}…{length}" : $"T={length}";
         string title = $"{cell} B={batch} {lengths} I={input} H={hidden} L={layers}, {threads} threads";
-        if (ab is null)
+        if (abRows is not int rows)
         {
             var (fc, fw) = KernelBreakdown.Measure(forward, samples);
             var (sc, swl) = KernelBreakdown.Measure(step, samples);
@@ -69,14 +65,14 @@ public static class ShapeTiming
             return 0;
         }
 
-        int abRows = 8;
-        if (ab.StartsWith("row-chunks:", StringComparison.Ordinal))
+        int savedRows = RecurrentLayer.RowChunkRows;
+        long savedLimit = RecurrentLayer.RowChunkMaxWeightBytes;
+        void Set(bool on)
         {
-            abRows = int.Parse(ab["row-chunks:".Length..], CultureInfo.InvariantCulture);
-            ab = "row-chunks";
+            RecurrentLayer.RowChunkRows = on ? rows : 0;
+            RecurrentLayer.RowChunkMaxWeightBytes = on ? long.MaxValue : savedLimit; // the parts whatever the weights
         }
 
-        if (!Switches.TryGetValue(ab, out var set)) throw new ArgumentException($"--ab takes one of {string.Join(", ", Switches.Keys)}; got {ab}. usage: {Usage}");
         try
         {
             foreach (var (kind, body) in new[] { ("forward", forward), ("training step", step) })
@@ -86,23 +82,22 @@ public static class ShapeTiming
                 var on = new List<(double Cpu, double Wall)>();
                 for (int sample = 0; sample < samples; sample++)
                 {
-                    set(false);
+                    Set(false);
                     off.Add(KernelBreakdown.Measure(body, 1));
-                    set(true);
-                    if (ab == "row-chunks") Microsoft.ML.Recurrent.Engine.Layers.RecurrentLayer.RowChunkRows = abRows;
+                    Set(true);
                     on.Add(KernelBreakdown.Measure(body, 1));
                 }
 
                 static double Median(IEnumerable<double> v) { var a = v.OrderBy(x => x).ToArray(); return a[a.Length / 2]; }
                 double w0 = Median(off.Select(x => x.Wall)), w1 = Median(on.Select(x => x.Wall));
                 double c0 = Median(off.Select(x => x.Cpu)), c1 = Median(on.Select(x => x.Cpu));
-                Console.WriteLine($"{title}, {kind}, {ab}{(ab == "row-chunks" ? $" ({abRows} rows)" : "")} off / on alternated: {w0:F3} / {w1:F3} ms wall ({w0 / w1:F3}×), {c0:F3} / {c1:F3} ms CPU ({c0 / c1:F3}×)");
+                Console.WriteLine($"{title}, {kind}, row parts off / {rows} rows alternated: {w0:F3} / {w1:F3} ms wall ({w0 / w1:F3}×), {c0:F3} / {c1:F3} ms CPU ({c0 / c1:F3}×)");
             }
         }
         finally
         {
-            Microsoft.ML.Recurrent.Engine.Layers.RecurrentLayer.RowChunkRows = 8;
-            Microsoft.ML.Recurrent.Engine.Layers.RecurrentLayer.RowChunkMaxWeightBytes = Microsoft.ML.Recurrent.Engine.Kernels.CacheSizes.L2Bytes;
+            RecurrentLayer.RowChunkRows = savedRows;
+            RecurrentLayer.RowChunkMaxWeightBytes = savedLimit;
         }
 
         return 0;
