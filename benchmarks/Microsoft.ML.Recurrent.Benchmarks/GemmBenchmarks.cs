@@ -40,6 +40,15 @@ public sealed record GemmShape(string Name, bool TransA, bool TransB, int M, int
         new("in-proj NT m6400 n1024 k256", false, true, 6400, 1024, 256),
         new("dW_ih TN m512 n32 k1600", true, false, 512, 32, 1600),
         new("dW_hh TN m512 n128 k1600", true, false, 512, 128, 1600),
+        new("dW_hh TN m512 n128 k3200", true, false, 512, 128, 3200),
+        new("dW_ih TN m512 n32 k3200", true, false, 512, 32, 3200),
+        new("dW_hh TN m256 n64 k6400", true, false, 256, 64, 6400),
+        new("dW_ih TN m256 n8 k6400", true, false, 256, 8, 6400),
+        new("dW_hh TN m768 n192 k3200", true, false, 768, 192, 3200),
+        new("dW_hh TN m384 n128 k3200", true, false, 384, 128, 3200),
+        new("dW_hh TN m1024 n256 k3840", true, false, 1024, 256, 3840),
+        new("dW_ih TN m512 n512 k3200", true, false, 512, 512, 3200),
+        new("dW_hh TN m2048 n512 k1600", true, false, 2048, 512, 1600),
         new("dW_hh TN m1024 n256 k6400", true, false, 1024, 256, 6400),
         new("dX NN m6400 n256 k1024", false, false, 6400, 256, 1024),
     ];
@@ -90,7 +99,7 @@ public class GemmBenchmarks
 /// </summary>
 public static class GemmGflops
 {
-    public static void Run(string? filter, string? isa)
+    public static void Run(string? filter, string? isa, int? abPackA = null)
     {
         if (isa is not null) Gemm.MaxIsa = Enum.Parse<GemmIsa>(isa, ignoreCase: true);
         Console.WriteLine($"ISA: {Gemm.EffectiveIsa} (hardware {Gemm.HardwareIsa}); {Environment.ProcessorCount} cores");
@@ -109,6 +118,28 @@ public static class GemmGflops
             double gCpu = shape.Flops * runs1 / cpu.TotalSeconds / 1e9;
             var (g2, b2, _) = Measure(shape, a, lda, b, ldb, c, 2);
             Console.WriteLine($"{shape.Name,-30} {g1,7:F1} ({b1,6:F1}) {100 * g1 / peak,5:F0}% {gCpu,6:F1} {g2,7:F1} ({b2,6:F1}) {50 * g2 / peak,5:F0}%");
+            if (abPackA is int other)
+            {
+                // In-process A/B of the A-packing threshold: three rounds alternating the default and the other value.
+                int keep = Gemm.PackAMinTilesN;
+                try
+                {
+                    for (int round = 0; round < 3; round++)
+                    {
+                        foreach (int v in new[] { keep, other })
+                        {
+                            Gemm.PackAMinTilesN = v;
+                            var (x1, _, _) = Measure(shape, a, lda, b, ldb, c, 1);
+                            var (x2, _, _) = Measure(shape, a, lda, b, ldb, c, 2);
+                            Console.WriteLine($"  pack A from {v,4} panels: {x1,7:F1} {x2,7:F1}");
+                        }
+                    }
+                }
+                finally
+                {
+                    Gemm.PackAMinTilesN = keep;
+                }
+            }
         }
     }
 

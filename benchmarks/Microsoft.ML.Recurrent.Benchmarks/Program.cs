@@ -26,7 +26,7 @@ public static class Program
         "       Microsoft.ML.Recurrent.Benchmarks " + RowProductProbe.Usage + "\n" +
         "       Microsoft.ML.Recurrent.Benchmarks row-chunks [samples] [threads] [configs]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks bdn [BenchmarkDotNet args, e.g. --filter *Gemm*]\n" +
-        "       Microsoft.ML.Recurrent.Benchmarks gemm-gflops [shape filter] [--isa Vector512|Vector256|Vector128|Scalar]\n" +
+        "       Microsoft.ML.Recurrent.Benchmarks gemm-gflops [shape filter] [--isa Vector512|Vector256|Vector128|Scalar] [--ab-pack-a PANELS]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks streaming run --file PATH --rows N [--epochs E] [--hidden H] [--modes memory,stream,auto,cache,cache-memory]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks forecasting [--repeats N] [--steps N] [--calls N] [--only fit|backtest|engine|stationarization] [--threads N]\n" +
         "       Microsoft.ML.Recurrent.Benchmarks tagging [--hidden 128] [--batch 64] [--length 50] [--input 32] [--classes 9] [--repeats 5] [--min-time 1]\n" +
@@ -58,10 +58,11 @@ public static class Program
         ["row-chunks"] = KernelBreakdown.RowChunks,
         ["gemm-gflops"] = rest =>
         {
-            int isaAt = Array.IndexOf(rest, "--isa");
+            int isaAt = Array.IndexOf(rest, "--isa"), abAt = Array.IndexOf(rest, "--ab-pack-a");
             string? isa = isaAt >= 0 && isaAt + 1 < rest.Length ? rest[isaAt + 1] : null;
-            string? filter = rest.Length > 0 && rest[0] != "--isa" ? rest[0] : null;
-            GemmGflops.Run(filter, isa);
+            int? abPackA = abAt >= 0 && abAt + 1 < rest.Length ? int.Parse(rest[abAt + 1], System.Globalization.CultureInfo.InvariantCulture) : null;
+            string? filter = rest.Length > 0 && !rest[0].StartsWith("--", StringComparison.Ordinal) ? rest[0] : null;
+            GemmGflops.Run(filter, isa, abPackA);
             return 0;
         },
     };

@@ -39,8 +39,22 @@ internal static unsafe class Gemm
     /// <summary>Transposed-weight products with m up to this use the swapped form Cᵀ = op(B)ᵀ·op(A)ᵀ.</summary>
     internal const int SwapMaxM = 64;
 
-    /// <summary>A with transposed storage is packed when at least this many B panels reuse each of its blocks.</summary>
-    internal const int PackAMinTilesN = 4;
+    /// <summary>
+    /// A with transposed storage is packed when at least this many B panels reuse each of its blocks, or a few when
+    /// its k steps are a page or more apart (<see cref="PackAMinStride"/>). Otherwise the tile reads it in place: its MR
+    /// values for one k are contiguous, and the copy cost more than the strided reads (docs/performance.md, "Gate
+    /// gradients read in place"). Settable for the benchmarks' A/B only.
+    /// </summary>
+    internal static int PackAMinTilesN = 16;
+
+    /// <summary>A with transposed storage whose k steps are at least this many floats apart (4 KiB) is packed from <see cref="PackAPagedMinTilesN"/> panels.</summary>
+    internal const int PackAMinStride = 1024;
+
+    /// <summary>
+    /// Panels from which A with k steps a page apart is packed, as before the in-place reads (LSTM H 256's dW_hh,
+    /// 8 panels at 512 bits: level alone, 0.98–1.01× in the training step read in place).
+    /// </summary>
+    internal const int PackAPagedMinTilesN = 4;
 
     /// <summary>Products with M at most this many register tiles read row-contiguous B in place (no packing).</summary>
     internal const int DirectBMaxTilesM = 4;
@@ -150,8 +164,9 @@ internal static unsafe class Gemm
             int tilesM = GemmCore.TilesM(p), tilesN = GemmCore.TilesN(p);
             p.PackB = p.Bcs != 1 || tilesM > DirectBMaxTilesM;
             // A is read in place (broadcasts) except when its k steps are whole rows apart (transposed storage,
-            // the weight-gradient products) and it is reused by several B panels.
-            p.PackA = p.Ars == 1 && p.Acs > 1 && tilesN >= PackAMinTilesN && tilesM > 1;
+            // the weight-gradient products) and it is reused by many B panels or its rows are a page apart.
+            p.PackA = p.Ars == 1 && p.Acs > 1 && tilesM > 1
+                && (tilesN >= PackAMinTilesN || (tilesN >= PackAPagedMinTilesN && p.Acs >= PackAMinStride));
             p.SplitN = tilesN >= tilesM;
             RunCore(ref p, Math.Min(maxParts, p.SplitN ? tilesN : tilesM));
         }
@@ -215,7 +230,9 @@ internal static unsafe class Gemm
                 // A chunk split over M packs all of B for itself: give it at least two MC blocks to amortize that.
                 int tiles = p.SplitN ? GemmCore.TilesN(p) : GemmCore.TilesM(p);
                 int minTiles = !p.SplitN && p.PackB ? 2 * GemmCore.McTiles : 1;
-                int chunks = Math.Clamp(tiles / minTiles, threads, threads * ChunksPerThread);
+                // A whole multiple of the threads: 3 chunks on 2 threads left one thread a chunk behind (LSTM H 192's
+                // dW_hh ran at 52 % of the two-core peak).
+                int chunks = Math.Clamp(tiles / minTiles / threads * threads, threads, threads * ChunksPerThread);
                 WorkerPool.Run(job, threads, Math.Min(chunks, tiles));
             }
             finally
