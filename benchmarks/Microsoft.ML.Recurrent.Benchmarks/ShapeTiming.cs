@@ -12,13 +12,16 @@ namespace Microsoft.ML.Recurrent.Benchmarks;
 /// </summary>
 public static class ShapeTiming
 {
-    public const string Usage = "shape [--cell Lstm|Gru|SimpleRnn] [--hidden 100] [--batch 64] [--length 50] [--input 32] [--layers 1] [--threads 2] [--min-length L] [--samples 11] [--forward-only|--training-only] [--ab row-chunks[:ROWS]]";
+    public const string Usage = "shape [--cell Lstm|Gru|SimpleRnn] [--hidden 100] [--batch 64] [--length 50] [--input 32] [--layers 1] [--threads 2] [--min-length L] [--samples 11] [--forward-only|--training-only] [--ab row-chunks[:ROWS]|unit-split[:ROWS]]";
 
     public static int Run(string[] args)
     {
         var cell = CellKind.Lstm;
         bool forwardOnly = false, trainingOnly = false;
-        int? abRows = null; // --ab row-chunks[:ROWS]: one part of rows per thread (off) against parts of ROWS rows (on)
+        // --ab row-chunks[:ROWS]: one part of rows per thread (off) against parts of ROWS rows (on);
+        // --ab unit-split[:ROWS]: inference passes of up to ROWS rows by the row loop (off) against the unit loop (on).
+        string? abSwitch = null;
+        int abRows = 0;
         int hidden = 100, batch = 64, length = 50, minLength = 0, input = 32, layers = 1, samples = 11, threads = 2;
         for (int i = 0; i < args.Length; i++)
         {
@@ -39,9 +42,12 @@ public static class ShapeTiming
                 case "--training-only": trainingOnly = true; break;
                 case "--ab":
                     string what = Value();
-                    if (what != "row-chunks" && !what.StartsWith("row-chunks:", StringComparison.Ordinal))
-                        throw new ArgumentException($"--ab takes row-chunks or row-chunks:ROWS; got {what}. usage: {Usage}");
-                    abRows = what == "row-chunks" ? RecurrentLayer.RowChunkRows : int.Parse(what["row-chunks:".Length..], CultureInfo.InvariantCulture);
+                    int colon = what.IndexOf(':');
+                    abSwitch = colon < 0 ? what : what[..colon];
+                    if (abSwitch is not ("row-chunks" or "unit-split"))
+                        throw new ArgumentException($"--ab takes row-chunks[:ROWS] or unit-split[:ROWS]; got {what}. usage: {Usage}");
+                    abRows = colon >= 0 ? int.Parse(what[(colon + 1)..], CultureInfo.InvariantCulture)
+                        : abSwitch == "row-chunks" ? RecurrentLayer.RowChunkRows : RecurrentLayer.UnitSplitMaxRows;
                     break;
                 default: throw new ArgumentException($"unknown option {args[i]}. usage: {Usage}");
             }
@@ -57,7 +63,7 @@ public static class ShapeTiming
         while (warm.Elapsed.TotalSeconds < 1) { forward(); step(); }
         string lengths = minLength > 0 ? $"T={minLength}…{length}" : $"T={length}";
         string title = $"{cell} B={batch} {lengths} I={input} H={hidden} L={layers}, {threads} threads";
-        if (abRows is not int rows)
+        if (abSwitch is null)
         {
             var (fc, fw) = KernelBreakdown.Measure(forward, samples);
             var (sc, swl) = KernelBreakdown.Measure(step, samples);
@@ -65,13 +71,22 @@ public static class ShapeTiming
             return 0;
         }
 
-        int savedRows = RecurrentLayer.RowChunkRows;
+        int savedRows = RecurrentLayer.RowChunkRows, savedUnitRows = RecurrentLayer.UnitSplitMaxRows;
         long savedLimit = RecurrentLayer.RowChunkMaxWeightBytes;
         void Set(bool on)
         {
-            RecurrentLayer.RowChunkRows = on ? rows : 0;
-            RecurrentLayer.RowChunkMaxWeightBytes = on ? long.MaxValue : savedLimit; // the parts whatever the weights
+            if (abSwitch == "row-chunks")
+            {
+                RecurrentLayer.RowChunkRows = on ? abRows : 0;
+                RecurrentLayer.RowChunkMaxWeightBytes = on ? long.MaxValue : savedLimit; // the parts whatever the weights
+            }
+            else
+            {
+                RecurrentLayer.UnitSplitMaxRows = on ? abRows : 0;
+            }
         }
+
+        string label = abSwitch == "row-chunks" ? $"row parts off / {abRows} rows" : $"row loop / unit loop up to {abRows} rows";
 
         try
         {
@@ -91,13 +106,14 @@ public static class ShapeTiming
                 static double Median(IEnumerable<double> v) { var a = v.OrderBy(x => x).ToArray(); return a[a.Length / 2]; }
                 double w0 = Median(off.Select(x => x.Wall)), w1 = Median(on.Select(x => x.Wall));
                 double c0 = Median(off.Select(x => x.Cpu)), c1 = Median(on.Select(x => x.Cpu));
-                Console.WriteLine($"{title}, {kind}, row parts off / {rows} rows alternated: {w0:F3} / {w1:F3} ms wall ({w0 / w1:F3}×), {c0:F3} / {c1:F3} ms CPU ({c0 / c1:F3}×)");
+                Console.WriteLine($"{title}, {kind}, {label} alternated: {w0:F3} / {w1:F3} ms wall ({w0 / w1:F3}×), {c0:F3} / {c1:F3} ms CPU ({c0 / c1:F3}×)");
             }
         }
         finally
         {
             RecurrentLayer.RowChunkRows = savedRows;
             RecurrentLayer.RowChunkMaxWeightBytes = savedLimit;
+            RecurrentLayer.UnitSplitMaxRows = savedUnitRows;
         }
 
         return 0;

@@ -357,6 +357,52 @@ public class ParallelLoopTests
 
     [Theory]
     [MemberData(nameof(Networks))]
+    public void SmallBatchInference_UnitLoop_SameBitsAsTrainingPass(string cell, bool bidirectional, bool mixedLengths, string output)
+    {
+        // A small batch of a layer whose weights outgrow L2 splits its units, not its rows, in inference (here the weight
+        // limit is lowered so that a small layer takes that loop). H = 42 is cut into 20 + 22 units (vector tails in both).
+        var spec = new NetworkSpec(Enum.Parse<CellKind>(cell), Features, HiddenSize: 42, NumberOfLayers: 2, bidirectional,
+            OutputSize: 2, Output: Enum.Parse<OutputMode>(output));
+        int[] lengths = mixedLengths ? [7, 3, 7, 1, 5] : [6, 6, 6, 6, 6];
+        var problem = Problem.Create(spec, lengths, seed: 11 + cell.Length);
+        var training = problem.Train(threads: 2);
+
+        long savedBytes = RecurrentLayer.UnitSplitMinWeightBytes;
+        try
+        {
+            RecurrentLayer.UnitSplitMinWeightBytes = 0;
+            // The same network first runs a batch whose rows all run every step, so that stale states sit in the rows
+            // the mixed-length batch pads (they must read as zeros).
+            var full = Problem.Create(spec, [.. Enumerable.Repeat(lengths.Max(), lengths.Length)], seed: 99);
+            RecurrentNetwork network = null!;
+            float[] outputs = [];
+            for (int attempt = 0; attempt < 200 && (attempt == 0 || network.LastLoopParts < 2); attempt++)
+            {
+                if (attempt > 0) Thread.Sleep(2); // the pool was busy with another test's work: the row loop ran instead
+                network = problem.Network(threads: 2, training: false);
+                network.Forward(full.Batch);
+                outputs = network.Forward(problem.Batch).ToArray();
+            }
+
+            network.LastLoopParts.Should().Be(2, "the units must have been split between two threads");
+            network.LastRowParts.Should().Be(1, "the unit loop ran, not the row loop");
+            BitsOf(outputs).Should().Equal(BitsOf(training.Outputs), "outputs");
+            BitsOf(network.FinalHidden.ToArray()).Should().Equal(BitsOf(training.FinalHidden), "final hidden states");
+            BitsOf(network.FinalCell.ToArray()).Should().Equal(BitsOf(training.FinalCell), "final cell states");
+
+            // Above the batch limit the row loop runs, with its parts.
+            RecurrentLayer.UnitSplitMaxRows.Should().BeLessThan(9);
+            var large = Problem.Create(spec, [.. Enumerable.Repeat(4, 9)], seed: 2).Infer(threads: 2);
+            large.RowParts.Should().NotBe(1, "nine rows exceed the unit loop's batch limit; the row loop cut them into parts");
+        }
+        finally
+        {
+            RecurrentLayer.UnitSplitMinWeightBytes = savedBytes;
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Networks))]
     public void InferencePass_SameBitsAsTrainingPass(string cell, bool bidirectional, bool mixedLengths, string output)
     {
         // Inference keeps one step of gates and two of cell states (rolling); a training pass keeps every step.
@@ -734,6 +780,9 @@ public class ParallelLoopTests
     private sealed record PassResult(float[] Outputs, float[] FinalHidden, float[] FinalCell, float[] Gradients, float[] InputGradients,
         float[] InitialHiddenGradients, float[] InitialCellGradients, int ForwardParts, int BackwardParts, int[] Order, int Width)
     {
+        /// <summary>Row parts of an inference pass's loop (1: the unit loop or one thread).</summary>
+        public int RowParts { get; init; }
+
         public void AssertBitIdentical(PassResult other)
         {
             BitsOf(Outputs).Should().Equal(BitsOf(other.Outputs), "outputs");
@@ -854,7 +903,7 @@ public class ParallelLoopTests
             var network = Network(threads, training: false);
             var outputs = network.Forward(Batch).ToArray();
             return new PassResult(outputs, network.FinalHidden.ToArray(), network.FinalCell.ToArray(), [], [], [], [],
-                network.LastLoopParts, 0, (int[])Batch.Order.Clone(), Spec.OutputSize);
+                network.LastLoopParts, 0, (int[])Batch.Order.Clone(), Spec.OutputSize) { RowParts = network.LastRowParts };
         }
     }
 }

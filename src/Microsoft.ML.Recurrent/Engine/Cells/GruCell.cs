@@ -52,7 +52,7 @@ internal readonly struct GruCell : IRecurrentCell
             TensorPrimitives.Add(row, bhh, row);
         }
 
-        ForwardRows(s.Gates, s.Recurrent, s.HPrevUnits, s.GhN, s.H, rows, s.Units);
+        ForwardRows(s.Gates, s.Recurrent, s.HPrevUnits, s.GhN, s.H, rows, s.Units, s.Hidden);
     }
 
     /// <summary>The element-wise backward (B1–B5), then the carry product dh_{t−1} += dGh·W_hh.</summary>
@@ -77,7 +77,7 @@ internal readonly struct GruCell : IRecurrentCell
         CheckLength(hPrev.Length, (long)b * H, nameof(hPrev));
         CheckLength(ghN.Length, (long)b * H, nameof(ghN));
         CheckLength(h.Length, (long)b * H, nameof(h));
-        fixed (float* g = gates, ghr = gh, hp = hPrev, hn = ghN, hh = h) ForwardRows(g, ghr, hp, hn, hh, b, H);
+        fixed (float* g = gates, ghr = gh, hp = hPrev, hn = ghN, hh = h) ForwardRows(g, ghr, hp, hn, hh, b, H, H);
     }
 
     /// <summary>
@@ -103,15 +103,16 @@ internal readonly struct GruCell : IRecurrentCell
     // Compiled on its own (never inlined into a caller): its lane bodies need the whole inlining budget of a method, and
     // inlined into a larger caller they ran their operations as calls (measured: an int8 step 2× slower).
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void ForwardRows(float* gates, float* gh, float* hPrev, float* ghN, float* h, int b, int H)
+    private static unsafe void ForwardRows(float* gates, float* gh, float* hPrev, float* ghN, float* h, int b, int units, int stateStride)
     {
         // One body for all rows, advanced row by row: the row pointers live in the body, not in registers across the driver.
-        nuint n = (nuint)H;
+        // Gate rows hold 3·units floats; state rows are stateStride apart (H: the unit loop passes a range of a row's units).
+        nuint n = (nuint)units, ss = (nuint)stateStride;
         var body = new ForwardBody { G = gates, Gh = gh, HPrev = hPrev, GhN = ghN, H = h, N = n };
         for (int r = 0; r < b; r++)
         {
             Lanes.Run(ref body, n);
-            body.G += 3 * n; body.Gh += 3 * n; body.HPrev += n; body.GhN += n; body.H += n;
+            body.G += 3 * n; body.Gh += 3 * n; body.HPrev += ss; body.GhN += ss; body.H += ss;
         }
     }
 

@@ -6,11 +6,12 @@ namespace Microsoft.ML.Recurrent.Engine.Cells;
 /// instantiated once per cell type, so every member below is a constant or a direct call for the JIT: no branch
 /// on the cell kind survives in the loops.
 /// <para>
-/// Buffer conventions of every step: row-major, contiguous rows. A step covers <c>rows</c> batch rows and
-/// <c>n</c> hidden units; a gate buffer row holds the G gate blocks of those units one after the other
-/// (LSTM i, f, g, o; GRU r, z, n), G·n floats; a state buffer row holds n floats. The row-split loop (B ≥ 2)
-/// passes all H units of a range of rows; the unit-split loop (B = 1) passes one row and a range of units, whose
-/// recurrent weights are packed with the same gate-major layout (see <see cref="Layers.PackedWeights"/>).
+/// Buffer conventions of every step: row-major. A step covers <c>rows</c> batch rows and <c>n</c> hidden units; a gate
+/// buffer row holds the G gate blocks of those units one after the other (LSTM i, f, g, o; GRU r, z, n), G·n floats,
+/// rows contiguous; a state buffer row holds the step's n units of a row whose rows are H floats apart. The row-split
+/// loop passes all H units of a range of rows; the unit-split loop (B = 1, and small batches of large layers in
+/// inference) passes every running row and a range of units, whose recurrent weights are packed with the same
+/// gate-major layout (see <see cref="Layers.PackedWeights"/>).
 /// </para>
 /// </summary>
 internal interface IRecurrentCell
@@ -62,7 +63,7 @@ internal unsafe readonly struct ForwardStep
     /// <summary>The step's first unit: <see cref="HPrevUnits"/> starts there (0 in the row-split loop).</summary>
     public int First { get; init; }
 
-    /// <summary>(rows, n) h_{t−1} of the step's units (rows = 1 or n = H, so the rows are contiguous).</summary>
+    /// <summary>(rows, n) h_{t−1} of the step's units, row stride H.</summary>
     public float* HPrevUnits => HPrev + First;
 
     /// <summary>(H, G·n) W_hhᵀ restricted to the step's units, gate-major columns, row stride <see cref="RecurrentStride"/>.</summary>
@@ -80,19 +81,19 @@ internal unsafe readonly struct ForwardStep
     /// <summary>(rows, G·n) scratch for the recurrent projection (GRU).</summary>
     public float* Recurrent { get; init; }
 
-    /// <summary>(rows, n) c_{t−1} (LSTM).</summary>
+    /// <summary>(rows, n) c_{t−1} (LSTM), row stride H.</summary>
     public float* CPrev { get; init; }
 
-    /// <summary>(rows, n) c_t out (LSTM).</summary>
+    /// <summary>(rows, n) c_t out (LSTM), row stride H.</summary>
     public float* C { get; init; }
 
-    /// <summary>(rows, n) tanh(c_t) out (LSTM).</summary>
+    /// <summary>(rows, n) tanh(c_t) out (LSTM), row stride H.</summary>
     public float* TanhC { get; init; }
 
-    /// <summary>(rows, n) gh_n = (W_hn·h_{t−1} + b_hn) out (GRU).</summary>
+    /// <summary>(rows, n) gh_n = (W_hn·h_{t−1} + b_hn) out (GRU), row stride H.</summary>
     public float* GhN { get; init; }
 
-    /// <summary>(rows, n) h_t out.</summary>
+    /// <summary>(rows, n) h_t out, row stride H.</summary>
     public float* H { get; init; }
 }
 

@@ -43,7 +43,7 @@ internal readonly struct LstmCell : IRecurrentCell
     {
         int gn = 4 * s.Units;
         RowProduct.Multiply(s.Rows, gn, s.Hidden, s.HPrev, s.Hidden, s.RecurrentT, s.RecurrentStride, s.Gates, gn, accumulate: true);
-        ForwardRows(s.Gates, s.CPrev, s.C, s.TanhC, s.H, s.Rows, s.Units);
+        ForwardRows(s.Gates, s.CPrev, s.C, s.TanhC, s.H, s.Rows, s.Units, s.Hidden);
     }
 
     /// <summary>The element-wise backward (B1–B6), then the carry product dh_{t−1} = dPre·W_hh.</summary>
@@ -68,7 +68,7 @@ internal readonly struct LstmCell : IRecurrentCell
         CheckLength(c.Length, (long)b * H, nameof(c));
         CheckLength(tanhC.Length, (long)b * H, nameof(tanhC));
         CheckLength(h.Length, (long)b * H, nameof(h));
-        fixed (float* g = gates, cp = cPrev, cc = c, tc = tanhC, hh = h) ForwardRows(g, cp, cc, tc, hh, b, H);
+        fixed (float* g = gates, cp = cPrev, cc = c, tc = tanhC, hh = h) ForwardRows(g, cp, cc, tc, hh, b, H, H);
     }
 
     /// <summary>
@@ -94,15 +94,16 @@ internal readonly struct LstmCell : IRecurrentCell
     // Compiled on its own (never inlined into a caller): its lane bodies need the whole inlining budget of a method, and
     // inlined into a larger caller they ran their operations as calls (measured: an int8 step 2× slower).
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void ForwardRows(float* gates, float* cPrev, float* c, float* tanhC, float* h, int b, int H)
+    private static unsafe void ForwardRows(float* gates, float* cPrev, float* c, float* tanhC, float* h, int b, int units, int stateStride)
     {
         // One body for all rows, advanced row by row: the row pointers live in the body, not in registers across the driver.
-        nuint n = (nuint)H;
+        // Gate rows hold 4·units floats; state rows are stateStride apart (H: the unit loop passes a range of a row's units).
+        nuint n = (nuint)units, ss = (nuint)stateStride;
         var body = new ForwardBody { G = gates, CPrev = cPrev, C = c, TanhC = tanhC, H = h, N = n };
         for (int r = 0; r < b; r++)
         {
             Lanes.Run(ref body, n);
-            body.G += 4 * n; body.CPrev += n; body.C += n; body.TanhC += n; body.H += n;
+            body.G += 4 * n; body.CPrev += ss; body.C += ss; body.TanhC += ss; body.H += ss;
         }
     }
 

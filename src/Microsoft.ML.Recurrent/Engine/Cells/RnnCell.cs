@@ -39,7 +39,15 @@ internal readonly struct RnnCell : IRecurrentCell
     {
         int n = s.Units;
         RowProduct.Multiply(s.Rows, n, s.Hidden, s.HPrev, s.Hidden, s.RecurrentT, s.RecurrentStride, s.Gates, n, accumulate: true);
-        ForwardAll(s.Gates, s.H, s.Rows * n);
+        if (n == s.Hidden || s.Rows == 1)
+        {
+            ForwardAll(s.Gates, s.H, s.Rows * n);
+        }
+        else
+        {
+            // A range of units of several rows (the unit loop): h rows are H apart.
+            for (int r = 0; r < s.Rows; r++) ForwardAll(s.Gates + (nint)r * n, s.H + (nint)r * s.Hidden, n);
+        }
     }
 
     /// <summary>B1, then the carry product dh_{t−1} = dPre·W_hh.</summary>

@@ -42,7 +42,9 @@ internal readonly struct BatchShape(int batch, int length, int[] lengths, Func<i
 /// Threads across the time loop. Rows of a batch never interact in the recurrence, so for B ≥ 2 the rows are cut into
 /// contiguous ranges of about equal work (Σ lengths) and each worker runs every step of its rows (recurrent product on
 /// one thread, gate pass) with no synchronisation between steps; forward and backward alike. A single sequence (B = 1)
-/// has no rows to share, so its hidden units are cut instead: worker q owns units [j0, j1), always multiplies by the
+/// has no rows to share, so its hidden units are cut instead (so are an inference pass's, for a batch of up to
+/// <see cref="RecurrentLayer.UnitSplitMaxRows"/> rows of a layer whose weights outgrow one core's L2, where the row
+/// split would stream all the weights from L3 on every core at every step): worker q owns units [j0, j1), always multiplies by the
 /// same slice of W_hh (its gate rows g·H + j, packed as panels of at most <see cref="RecurrentLayer.PanelColumns"/>
 /// gate columns with contiguous rows), runs the gate pass of its units and waits, spinning, for the other parts of each
 /// step before the next (<see cref="StepClaims"/>: a part whose thread is late is taken over, so a busy machine costs
@@ -99,6 +101,22 @@ internal abstract class RecurrentLayer
     /// step where two 256-column panels take 1.6 µs.
     /// </summary>
     public const int PanelColumns = 256;
+
+    /// <summary>
+    /// Largest batch whose inference pass splits the hidden units between threads, as a single sequence does, when the
+    /// layer's packed weights outgrow one core's L2 (<see cref="UnitSplitMinWeightBytes"/>). Measured (AMD EPYC Zen 5,
+    /// 2 threads, alternated in one process against the row loop): LSTM H 256 B 2 1.88×, B 4 1.75×, B 6 1.36×, B 8
+    /// 1.07–1.11×, B 16 0.93×; LSTM H 512 B 2 1.75×, B 8 1.11×, B 16 0.95×. Settable for benchmarks (<c>shape --ab
+    /// unit-split</c>); the bits do not depend on it.
+    /// </summary>
+    internal static int UnitSplitMaxRows { get; set; } = 8;
+
+    /// <summary>
+    /// A small batch's inference pass takes the unit loop only when the layer's packed weights (W_hhᵀ and W_ihᵀ, bytes)
+    /// exceed this: one core's L2 (<see cref="CacheSizes.L2Bytes"/>). Below it the row loop's parts of eight rows keep
+    /// the weights in each core's L2 already. Settable for tests.
+    /// </summary>
+    internal static long UnitSplitMinWeightBytes { get; set; } = CacheSizes.L2Bytes;
 
     /// <summary>Most threads one sequence's loop uses: every step waits for every part, so more parts cost more hand-overs.</summary>
     public const int MaxUnitParts = 4;
@@ -229,8 +247,8 @@ internal abstract class RecurrentLayer
         for (int i = 0; i < floats; i += 16) System.Runtime.Intrinsics.X86.Sse.Prefetch0(p + i);
     }
 
-    /// <summary>Threads now inside a batch-1 forward pass (any layer): the loop splits only while it is the only one.</summary>
-    protected static int s_singleSequenceCallers;
+    /// <summary>Threads now inside a unit loop's forward pass (any layer): the loop splits only while it is the only one.</summary>
+    protected static int s_unitLoopCallers;
 }
 
 /// <summary>The layer loop of <see cref="RecurrentLayer"/> for one cell type (see there).</summary>
@@ -371,19 +389,25 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
             if (c0.IsEmpty) cs0.Clear(); else c0.Slice(0, B * H).CopyTo(cs0);
         }
 
-        // The batch-1 loop keeps its own per-panel gates either way.
-        bool keep = keepForBackward || B == 1;
+        // The unit loop (batch 1, or a small batch of a large layer in inference) keeps every step's states and its own
+        // per-panel gates either way.
+        bool keep = keepForBackward;
         fixed (float* px = x)
         {
             var args = new LoopArgs
             {
                 Batch = B, Length = T, Lengths = shape.Lengths, ActiveAt = shape.ActiveAt, X = px, Parameters = parameters,
-                Version = ParameterVersions.Current(parameters), Keep = keep,
+                Version = ParameterVersions.Current(parameters), Keep = keepForBackward,
             };
             if (B == 1)
             {
                 ForwardSingle(ref args);
                 _gatesInPanels = true;
+                keep = true;
+            }
+            else if (!keepForBackward && UnitSplitFits(B) && TryForwardUnits(ref args))
+            {
+                keep = true;
             }
             else
             {
@@ -707,9 +731,19 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
     /// <summary>Part q of <paramref name="parts"/> runs panels [First, End) of <paramref name="panels"/> (about equal shares).</summary>
     private static (int First, int End) PanelsOf(int q, int parts, int panels) => (q * panels / parts, (q + 1) * panels / parts);
 
-    private void ForwardSingle(ref LoopArgs args)
+    /// <summary>
+    /// Whether an inference pass over <paramref name="batch"/> ≥ 2 rows splits the units rather than the rows: when the
+    /// packed weights outgrow one core's L2 (<see cref="RecurrentLayer.UnitSplitMinWeightBytes"/>) the row split makes
+    /// every core stream all of them (W_ih included) from L3 at every step, while each unit part keeps only its panels of
+    /// W_hhᵀ, in its own L2, the input projection having run for all steps before the loop.
+    /// </summary>
+    private bool UnitSplitFits(int batch)
+        => batch <= UnitSplitMaxRows && 4L * _gh * (_hidden + _inputSize) > UnitSplitMinWeightBytes && UnitParts() > 1;
+
+    /// <summary>Cuts the units into panels for <paramref name="parts"/> parts and sizes their gate storage for the call.</summary>
+    private int PreparePanels(int parts, int batch, int length)
     {
-        int parts = UnitParts(), panels = UnitPanels(parts);
+        int panels = UnitPanels(parts);
         _unitWeights.Configure(panels);
         if (_panelGates.Length != panels)
         {
@@ -721,13 +755,19 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
         for (int q = 0; q < panels; q++)
         {
             int gn = TCell.Gates * _unitWeights.Units(q);
-            _panelGates[q].Ensure(Math.Max(_capT, args.Length) * gn);
-            if (TCell.SeparateRecurrentProjection) _panelGh[q].Ensure(gn);
+            _panelGates[q].Ensure(Math.Max(_capT, length) * batch * gn);
+            if (TCell.SeparateRecurrentProjection) _panelGh[q].Ensure(batch * gn);
         }
 
+        return panels;
+    }
+
+    private void ForwardSingle(ref LoopArgs args)
+    {
+        int parts = UnitParts(), panels = PreparePanels(parts, 1, args.Length);
         args.Mode = LoopMode.ForwardUnits;
         args.Parts = parts;
-        bool alone = Interlocked.Increment(ref s_singleSequenceCallers) == 1;
+        bool alone = Interlocked.Increment(ref s_unitLoopCallers) == 1;
         try
         {
             // Split only when no other thread is scoring a single sequence (under ML.NET's parallel cursors every core
@@ -751,12 +791,39 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
             args.Parts = 1;
             for (int q = 0; q < panels; q++) PrepareUnits(in args, q);
             for (int t = 0; t < args.Length; t++)
-                for (int q = 0; q < panels; q++) StepUnits(q, t, shared: false);
+                for (int q = 0; q < panels; q++) StepUnits(in args, q, t, shared: false);
             if (could) _splitChooser.Record(split: false, SplitChooser.Now - start, args.Length);
         }
         finally
         {
-            Interlocked.Decrement(ref s_singleSequenceCallers);
+            Interlocked.Decrement(ref s_unitLoopCallers);
+        }
+    }
+
+    /// <summary>
+    /// The unit loop over a small batch (inference, see <see cref="UnitSplitFits"/>): each part runs its panels for every
+    /// running row at every step. False (nothing ran) when it cannot split now: another caller runs a unit loop or holds
+    /// the pool; the caller then runs the row loop, which gives the same bits.
+    /// </summary>
+    private bool TryForwardUnits(ref LoopArgs args)
+    {
+        bool alone = Interlocked.Increment(ref s_unitLoopCallers) == 1;
+        try
+        {
+            if (!alone || WorkerPool.IsHeldByCurrentThread) return false;
+            int parts = UnitParts();
+            PreparePanels(parts, args.Batch, args.Length);
+            args.Mode = LoopMode.ForwardUnits;
+            args.Parts = parts;
+            _claims.Reset(parts);
+            if (!RunOnPool(in args, parts, parts)) return false;
+            LastLoopParts = parts;
+            LastRowParts = 1;
+            return true;
+        }
+        finally
+        {
+            Interlocked.Decrement(ref s_unitLoopCallers);
         }
     }
 
@@ -776,7 +843,7 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
             for (int q = first; q < end; q++)
             {
                 if (step == 0) owner.PrepareUnits(in args, q);
-                else owner.StepUnits(q, (int)step - 1, shared: true);
+                else owner.StepUnits(in args, q, (int)step - 1, shared: true);
             }
         }
     }
@@ -786,32 +853,35 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
     private void PrepareUnits(in LoopArgs args, int q)
     {
         _unitWeights.Refresh(q, args.Parameters, args.Version);
-        int T = args.Length, gn = TCell.Gates * _unitWeights.Units(q);
+        int rows = args.Length * args.Batch, gn = TCell.Gates * _unitWeights.Units(q);
         float* g = _panelGates[q].Pointer;
-        RowProduct.MultiplyAddRow(T, gn, _inputSize, args.X, _inputSize, _unitWeights.Input(q), _unitWeights.InputStride(q), g, gn, _unitWeights.Bias(q));
+        RowProduct.MultiplyAddRow(rows, gn, _inputSize, args.X, _inputSize, _unitWeights.Input(q), _unitWeights.InputStride(q), g, gn, _unitWeights.Bias(q));
     }
 
     /// <summary>
-    /// Step t for panel q's units: the cell's step on their gate columns (the same step function as the row loop).
-    /// <paramref name="shared"/>: other threads run the other panels (h_{t−1} was partly written on other cores).
+    /// Step t for panel q's units: the cell's step on their gate columns for every running row (the same step function as
+    /// the row loop). <paramref name="shared"/>: other threads run the other panels (h_{t−1} was partly written on other
+    /// cores). Rows whose sequence has ended keep zero hidden states in the panel's units.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void StepUnits(int q, int t, bool shared)
+    private void StepUnits(in LoopArgs args, int q, int t, bool shared)
     {
-        int H = _hidden, j0 = _unitWeights.First(q), n = _unitWeights.Units(q), gn = TCell.Gates * n;
+        int B = args.Batch, H = _hidden, j0 = _unitWeights.First(q), n = _unitWeights.Units(q), gn = TCell.Gates * n;
+        int rows = B == 1 ? 1 : args.ActiveAt(t);
         fixed (float* hs = _hs, cs = _cs, tanhC = _tanhC, ghN = _ghN)
         {
-            float* hPrev = hs + (nint)t * H;
-            nint ht = (nint)t * H + j0, hn = ht + H;
+            float* hPrev = hs + (nint)t * B * H;
+            nint ht = (nint)t * B * H + j0, hn = ht + (nint)B * H;
             // The other parts' units of h_{t−1} were just written on other cores: ask for all of its lines now, so those
             // transfers overlap instead of stalling the product one by one when it reaches them.
-            if (shared) Prefetch(hPrev, H);
+            if (shared) Prefetch(hPrev, rows * H);
             TCell.Forward(new ForwardStep
             {
-                Rows = 1, Units = n, Hidden = H, HPrev = hPrev, First = j0, RecurrentT = _unitWeights.Recurrent(q), RecurrentStride = _unitWeights.RecurrentStride(q), HiddenBias = _unitWeights.HiddenBias(q),
-                Gates = _panelGates[q].Pointer + (nint)t * gn, Recurrent = _panelGh[q].Pointer,
+                Rows = rows, Units = n, Hidden = H, HPrev = hPrev, First = j0, RecurrentT = _unitWeights.Recurrent(q), RecurrentStride = _unitWeights.RecurrentStride(q), HiddenBias = _unitWeights.HiddenBias(q),
+                Gates = _panelGates[q].Pointer + (nint)t * B * gn, Recurrent = _panelGh[q].Pointer,
                 CPrev = cs + ht, C = cs + hn, TanhC = tanhC + ht, GhN = ghN + ht, H = hs + hn,
             });
+            for (int r = rows; r < B; r++) new Span<float>(hs + hn + (nint)r * H, n).Clear();
         }
     }
 
