@@ -530,4 +530,38 @@ public class GemmTests
             });
         }
     }
+
+    [Fact]
+    public void Multiply_WholeProductAfterSplitParts_AllocatesNothing()
+    {
+        // A thread that ran its part of a split product and then runs the whole product alone (as it does when the pool is
+        // busy) must find its workspace large enough: a steady state under contention never allocates. Split over N
+        // (8 row tiles, 32 column panels at 512 bits), so each part packs half of B's columns.
+        const int M = 64, N = 1024, K = 256;
+        var random = new Random(3);
+        float[] a = [.. Enumerable.Range(0, M * K).Select(_ => (float)random.NextDouble())];
+        float[] b = [.. Enumerable.Range(0, K * N).Select(_ => (float)random.NextDouble())];
+        var c = new float[M * N];
+        long allocated = -1;
+        int split = 0;
+        var thread = new Thread(() =>
+        {
+            for (int attempt = 0; attempt < 200 && split < 3; attempt++)
+            {
+                Gemm.Multiply(false, false, M, N, K, 1f, a, K, b, N, 0f, c, N, threads: 2);
+                if (Gemm.LastThreads == 2) split++;
+                else Thread.Sleep(2); // another test held the pool
+            }
+
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            Gemm.Multiply(false, false, M, N, K, 1f, a, K, b, N, 0f, c, N, threads: 2);
+            Gemm.Multiply(false, false, M, N, K, 1f, a, K, b, N, 0f, c, N, threads: 1);
+            allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        });
+        thread.Start();
+        thread.Join();
+
+        split.Should().BeGreaterThan(0, "the product must have run split at least once");
+        allocated.Should().Be(0);
+    }
 }

@@ -116,7 +116,9 @@ internal static unsafe class GemmCore
         int mr = p.Tile.MR, nr = p.Tile.NR, mcMax = mr * McTiles;
         var kernel = p.Tile.Kernel;
         int kcMax = Math.Min(KC, p.K);
-        int ncMax = Math.Min(NC, j1 - j0);
+        // Sized for the whole problem, not this part: a thread that runs the whole product (the pool was busy) then needs
+        // no larger workspace than it had for its part, so a steady state never allocates.
+        int ncMax = Math.Min(NC, p.N);
         int ncPadded = (ncMax + nr - 1) / nr * nr;
 
         // Thread-local pinned workspace: [scratch tile | edge panel | packed block].
