@@ -63,8 +63,8 @@ internal static class Activations
         TV s = ExpParts<TV, O>(t, out TV q);
         TV one = O.Splat(1f);
         TV y = O.Div(one, O.Add(one, O.Fma(s, q, s)));
-        y = O.Select(O.LessThan(y, O.Splat(FlushThreshold)), O.Splat(0f), y);
-        return O.Select(O.IsNaN(x), x, y);
+        y = O.SelectLess(y, O.Splat(FlushThreshold), O.Splat(0f), y);
+        return O.SelectNaN(x, x, y);
     }
 
     /// <summary>
@@ -82,15 +82,15 @@ internal static class Activations
         TV one = O.Splat(1f);
         TV u = O.Fnma(s, q, O.Sub(one, s));                  // 1 − e^t = (1 − s) − s·q
         TV th = O.Div(u, O.Sub(O.Splat(2f), u));
-        th = O.Select(O.LessThan(y, O.Splat(TanhLinear)), y, th);
-        th = O.Select(O.LessThan(th, O.Splat(FlushThreshold)), O.Splat(0f), th);
-        return O.Select(O.IsNaN(x), x, O.CopySign(th, x));
+        th = O.SelectLess(y, O.Splat(TanhLinear), y, th);
+        th = O.SelectLess(th, O.Splat(FlushThreshold), O.Splat(0f), th);
+        return O.SelectNaN(x, x, O.CopySign(th, x));
     }
 
     /// <summary>x, or exactly 0 where |x| &lt; <see cref="FlushThreshold"/>; NaN and ±∞ pass.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TV Flush<TV, O>(TV x) where TV : struct where O : struct, ILanes<TV>
-        => O.Select(O.LessThan(O.Abs(x), O.Splat(FlushThreshold)), O.Splat(0f), x);
+        => O.SelectLess(O.Abs(x), O.Splat(FlushThreshold), O.Splat(0f), x);
 
     /// <summary>Throws for a negative batch or hidden size.</summary>
     internal static void CheckShape(int b, int H)

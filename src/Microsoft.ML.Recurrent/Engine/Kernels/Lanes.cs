@@ -209,6 +209,14 @@ internal unsafe interface ILanes<TV> where TV : struct
     static abstract TV LessThan(TV a, TV b);
     static abstract TV IsNaN(TV a);
     static abstract TV Select(TV mask, TV whenTrue, TV whenFalse);
+    /// <summary>
+    /// whenTrue where a &lt; b, else whenFalse: <see cref="Select"/> of <see cref="LessThan"/>, in one operation so that a
+    /// lane type can keep the comparison in a mask register (AVX-512: a compare into k and a masked blend, instead of
+    /// widening the mask into a vector and selecting bitwise).
+    /// </summary>
+    static abstract TV SelectLess(TV a, TV b, TV whenTrue, TV whenFalse);
+    /// <summary>whenNaN where x is NaN, else otherwise (<see cref="Select"/> of <see cref="IsNaN"/>, see <see cref="SelectLess"/>).</summary>
+    static abstract TV SelectNaN(TV x, TV whenNaN, TV otherwise);
     /// <summary>magnitude (sign bit clear) with the sign bit of sign.</summary>
     static abstract TV CopySign(TV magnitude, TV sign);
     /// <summary>2^k from kf = k + 1.5·2^23 (|k| ≤ 126).</summary>
@@ -240,6 +248,8 @@ internal readonly struct L512 : ILanes<Vector512<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> LessThan(Vector512<float> a, Vector512<float> b) => Vector512.LessThan(a, b);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> IsNaN(Vector512<float> a) => Vector512.IsNaN(a);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Select(Vector512<float> mask, Vector512<float> t, Vector512<float> f) => Vector512.ConditionalSelect(mask, t, f);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> SelectLess(Vector512<float> a, Vector512<float> b, Vector512<float> t, Vector512<float> f) => Vector512.ConditionalSelect(Vector512.LessThan(a, b), t, f);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> SelectNaN(Vector512<float> x, Vector512<float> t, Vector512<float> f) => Vector512.ConditionalSelect(Vector512.IsNaN(x), t, f);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> CopySign(Vector512<float> m, Vector512<float> s) => m | (s & Vector512.Create(-0f));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Pow2(Vector512<float> kf) => (Vector512.ShiftLeft(kf.AsInt32(), 23) + Vector512.Create(0x3F800000)).AsSingle();
@@ -279,6 +289,8 @@ internal readonly struct L512x2 : ILanes<Pair512>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 LessThan(Pair512 a, Pair512 b) => new(Vector512.LessThan(a.A, b.A), Vector512.LessThan(a.B, b.B));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 IsNaN(Pair512 a) => new(Vector512.IsNaN(a.A), Vector512.IsNaN(a.B));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Select(Pair512 mask, Pair512 t, Pair512 f) => new(Vector512.ConditionalSelect(mask.A, t.A, f.A), Vector512.ConditionalSelect(mask.B, t.B, f.B));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 SelectLess(Pair512 a, Pair512 b, Pair512 t, Pair512 f) => new(L512.SelectLess(a.A, b.A, t.A, f.A), L512.SelectLess(a.B, b.B, t.B, f.B));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 SelectNaN(Pair512 x, Pair512 t, Pair512 f) => new(L512.SelectNaN(x.A, t.A, f.A), L512.SelectNaN(x.B, t.B, f.B));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 CopySign(Pair512 m, Pair512 s) => new(L512.CopySign(m.A, s.A), L512.CopySign(m.B, s.B));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Pow2(Pair512 kf) => new(L512.Pow2(kf.A), L512.Pow2(kf.B));
 }
@@ -308,6 +320,8 @@ internal readonly struct L256 : ILanes<Vector256<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> LessThan(Vector256<float> a, Vector256<float> b) => Vector256.LessThan(a, b);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> IsNaN(Vector256<float> a) => Vector256.IsNaN(a);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Select(Vector256<float> mask, Vector256<float> t, Vector256<float> f) => Vector256.ConditionalSelect(mask, t, f);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> SelectLess(Vector256<float> a, Vector256<float> b, Vector256<float> t, Vector256<float> f) => Vector256.ConditionalSelect(Vector256.LessThan(a, b), t, f);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> SelectNaN(Vector256<float> x, Vector256<float> t, Vector256<float> f) => Vector256.ConditionalSelect(Vector256.IsNaN(x), t, f);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> CopySign(Vector256<float> m, Vector256<float> s) => m | (s & Vector256.Create(-0f));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Pow2(Vector256<float> kf) => (Vector256.ShiftLeft(kf.AsInt32(), 23) + Vector256.Create(0x3F800000)).AsSingle();
@@ -338,6 +352,8 @@ internal readonly struct L128 : ILanes<Vector128<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> LessThan(Vector128<float> a, Vector128<float> b) => Vector128.LessThan(a, b);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> IsNaN(Vector128<float> a) => Vector128.IsNaN(a);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Select(Vector128<float> mask, Vector128<float> t, Vector128<float> f) => Vector128.ConditionalSelect(mask, t, f);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> SelectLess(Vector128<float> a, Vector128<float> b, Vector128<float> t, Vector128<float> f) => Vector128.ConditionalSelect(Vector128.LessThan(a, b), t, f);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> SelectNaN(Vector128<float> x, Vector128<float> t, Vector128<float> f) => Vector128.ConditionalSelect(Vector128.IsNaN(x), t, f);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> CopySign(Vector128<float> m, Vector128<float> s) => m | (s & Vector128.Create(-0f));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<float> Pow2(Vector128<float> kf) => (Vector128.ShiftLeft(kf.AsInt32(), 23) + Vector128.Create(0x3F800000)).AsSingle();
@@ -373,6 +389,8 @@ internal readonly struct L1 : ILanes<float>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float LessThan(float a, float b) => Mask(a < b);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float IsNaN(float a) => Mask(float.IsNaN(a));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Select(float mask, float t, float f) => Bits(mask) != 0 ? t : f;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float SelectLess(float a, float b, float t, float f) => a < b ? t : f;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float SelectNaN(float x, float t, float f) => float.IsNaN(x) ? t : f;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float CopySign(float m, float s) => Bits(Bits(m) | (Bits(s) & int.MinValue));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Pow2(float kf) => Bits((Bits(kf) << 23) + 0x3F800000);
 }
@@ -409,6 +427,8 @@ internal readonly struct Unfused<TV, F> : ILanes<TV> where TV : struct where F :
     /// <summary>c − a·b with two roundings.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV Fnma(TV a, TV b, TV c) => F.Sub(c, F.Mul(a, b));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV Select(TV mask, TV t, TV f) => F.Select(mask, t, f);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV SelectLess(TV a, TV b, TV t, TV f) => F.SelectLess(a, b, t, f);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV SelectNaN(TV x, TV t, TV f) => F.SelectNaN(x, t, f);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV CopySign(TV m, TV s) => F.CopySign(m, s);
     /// <summary>a·b + c with two roundings (the scalar tail of a kernel on this family).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float ScalarFma(float a, float b, float c) => a * b + c;
