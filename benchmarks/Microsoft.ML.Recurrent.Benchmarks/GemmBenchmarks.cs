@@ -44,6 +44,7 @@ public sealed record GemmShape(string Name, bool TransA, bool TransB, int M, int
         new("dW_ih TN m512 n32 k3200", true, false, 512, 32, 3200),
         new("dW_hh TN m256 n64 k6400", true, false, 256, 64, 6400),
         new("dW_ih TN m256 n8 k6400", true, false, 256, 8, 6400),
+        new("dW_ih swapped TN m8 n256 k6400", true, false, 8, 256, 6400),
         new("dW_hh TN m768 n192 k3200", true, false, 768, 192, 3200),
         new("dW_hh TN m384 n128 k3200", true, false, 384, 128, 3200),
         new("dW_hh TN m1024 n256 k3840", true, false, 1024, 256, 3840),
