@@ -355,16 +355,23 @@ public class ParallelLoopTests
         }
     }
 
+    /// <summary>Two layers of <paramref name="cell"/> over five rows, of mixed lengths (7, 3, 7, 1, 5) or all 6 steps long.</summary>
+    private static (NetworkSpec Spec, int[] Lengths, Problem Problem) FiveRows(string cell, bool bidirectional, bool mixedLengths, string output,
+        int hidden, int seed)
+    {
+        var spec = new NetworkSpec(Enum.Parse<CellKind>(cell), Features, HiddenSize: hidden, NumberOfLayers: 2, bidirectional,
+            OutputSize: 2, Output: Enum.Parse<OutputMode>(output));
+        int[] lengths = mixedLengths ? [7, 3, 7, 1, 5] : [6, 6, 6, 6, 6];
+        return (spec, lengths, Problem.Create(spec, lengths, seed));
+    }
+
     [Theory]
     [MemberData(nameof(Networks))]
     public void SmallBatchInference_UnitLoop_SameBitsAsTrainingPass(string cell, bool bidirectional, bool mixedLengths, string output)
     {
         // A small batch of a layer whose weights outgrow L2 splits its units, not its rows, in inference (here the weight
         // limit is lowered so that a small layer takes that loop). H = 42 is cut into 20 + 22 units (vector tails in both).
-        var spec = new NetworkSpec(Enum.Parse<CellKind>(cell), Features, HiddenSize: 42, NumberOfLayers: 2, bidirectional,
-            OutputSize: 2, Output: Enum.Parse<OutputMode>(output));
-        int[] lengths = mixedLengths ? [7, 3, 7, 1, 5] : [6, 6, 6, 6, 6];
-        var problem = Problem.Create(spec, lengths, seed: 11 + cell.Length);
+        var (spec, lengths, problem) = FiveRows(cell, bidirectional, mixedLengths, output, hidden: 42, seed: 11 + cell.Length);
         var training = problem.Train(threads: 2);
 
         long savedBytes = RecurrentLayer.UnitSplitMinWeightBytes;
@@ -407,10 +414,7 @@ public class ParallelLoopTests
     {
         // Inference keeps one step of gates and two of cell states (rolling); a training pass keeps every step.
         // Outputs and final states (each row's cell state saved at its own last step) must not differ.
-        var spec = new NetworkSpec(Enum.Parse<CellKind>(cell), Features, HiddenSize: 20, NumberOfLayers: 2, bidirectional,
-            OutputSize: 2, Output: Enum.Parse<OutputMode>(output));
-        int[] lengths = mixedLengths ? [7, 3, 7, 1, 5] : [6, 6, 6, 6, 6];
-        var problem = Problem.Create(spec, lengths, seed: 3 + cell.Length);
+        var (_, _, problem) = FiveRows(cell, bidirectional, mixedLengths, output, hidden: 20, seed: 3 + cell.Length);
 
         var training = problem.Train(threads: 2);
         var inference = problem.Infer(threads: 2);
