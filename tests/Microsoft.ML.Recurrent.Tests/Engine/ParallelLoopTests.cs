@@ -660,6 +660,35 @@ public class ParallelLoopTests
     }
 
     [Fact]
+    public void SmallBatchInference_UnitLoop_AllocatesNothingOnTheCallingThread()
+    {
+        var (_, _, problem) = FiveRows(nameof(CellKind.Gru), bidirectional: true, mixedLengths: true, nameof(OutputMode.EveryStep), hidden: 42, seed: 4);
+        var network = problem.Network(threads: 2, training: false);
+        long savedBytes = RecurrentLayer.UnitSplitMinWeightBytes;
+        try
+        {
+            for (int i = 0; i < 3; i++) network.Forward(problem.Batch); // the row loop's storage, for a pass that falls back to it
+            RecurrentLayer.UnitSplitMinWeightBytes = 0; // this small layer takes the unit loop
+            for (int i = 0; i < 3; i++) network.Forward(problem.Batch);
+            for (int attempt = 0; attempt < 200 && !(network.LastLoopParts == 2 && network.LastRowParts == 1); attempt++)
+            {
+                Thread.Sleep(2); // the pool was busy with another test's work: the row loop ran instead
+                network.Forward(problem.Batch);
+            }
+
+            network.LastRowParts.Should().Be(1, "the unit loop must have run split");
+            network.LastLoopParts.Should().Be(2, "the unit loop must have run split");
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 10; i++) network.Forward(problem.Batch); // whichever loop runs: no allocation
+            (GC.GetAllocatedBytesForCurrentThread() - before).Should().Be(0);
+        }
+        finally
+        {
+            RecurrentLayer.UnitSplitMinWeightBytes = savedBytes;
+        }
+    }
+
+    [Fact]
     public void Predict_SteadyState_AllocatesNothingOnTheCallingThread()
     {
         var spec = new NetworkSpec(CellKind.Lstm, InputSize: 4, HiddenSize: 64, OutputSize: 1);
