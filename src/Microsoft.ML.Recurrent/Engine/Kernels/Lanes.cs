@@ -47,6 +47,7 @@ internal static class Lanes
     /// </summary>
     public static bool UseFma
     {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] // read once per row of every gate pass (perf: 0.3–0.4 % of a training step as a call)
         get => t_forcedFma == 0 ? HardwareFma : t_forcedFma == 2;
         set => t_forcedFma = value ? 2 : 1;
     }
@@ -70,6 +71,7 @@ internal static class Lanes
     /// </summary>
     public static int MaxVectorWidth
     {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] // as UseFma
         get => t_forcedWidth == 0 ? WidestAccelerated : t_forcedWidth - 1;
         set
         {
