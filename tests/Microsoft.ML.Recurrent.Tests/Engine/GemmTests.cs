@@ -564,4 +564,55 @@ public class GemmTests
         split.Should().BeGreaterThan(0, "the product must have run split at least once");
         allocated.Should().Be(0);
     }
+
+    [Theory]
+    [InlineData("Scalar")]
+    [InlineData("Vector128")]
+    [InlineData("Vector256")]
+    [InlineData("Vector512")]
+    public void MultiplyTransposedSplitA_RowsFromTwoBuffers_SameBitsAsOneBuffer(string isa)
+    {
+        // GRU's dW_hh: the first rows of op(A) = Aᵀ from one buffer (dGx, wider rows), the rest from another (dGh's n block).
+        // Split rows on and off the register tiles' edges, single-tile and multi-block shapes, N on the matrix–vector path.
+        var shapes = new (int M, int N, int K, int Split)[]
+        {
+            (384, 128, 600, 256), (15, 5, 70, 10), (21, 7, 40, 14), (120, 40, 300, 80), (9, 3, 33, 6), (48, 1, 20, 32), (30, 50, 9, 7),
+        };
+        var random = new Random(7);
+        float[] Randoms(int count) => [.. Enumerable.Range(0, count).Select(_ => (float)(random.NextDouble() * 2 - 1))];
+        foreach (var (m, n, k, split) in shapes)
+        {
+            int lda1 = m + 3, lda2 = m - split + 1; // the first buffer's rows are wider (dGx holds every gate block)
+            var whole = Randoms(k * m);
+            var a1 = new float[k * lda1];
+            var a2 = new float[k * lda2];
+            for (int p = 0; p < k; p++)
+            {
+                whole.AsSpan(p * m, split).CopyTo(a1.AsSpan(p * lda1));
+                whole.AsSpan(p * m + split, m - split).CopyTo(a2.AsSpan(p * lda2));
+            }
+
+            var b = Randoms(k * n);
+            var c0 = Randoms(m * n);
+            foreach (int threads in new[] { 1, 2 })
+            {
+                foreach (var (alpha, beta) in new[] { (1f, 1f), (0.5f, 0f), (-1.5f, 0.25f) })
+                {
+                    var expected = (float[])c0.Clone();
+                    var actual = (float[])c0.Clone();
+                    WithIsa(isa, () =>
+                    {
+                        Gemm.Multiply(true, false, m, n, k, alpha, whole, m, b, n, beta, expected, n, threads);
+                        Gemm.MultiplyTransposedSplitA(m, n, k, alpha, a1, lda1, split, a2, lda2, b, n, beta, actual, n, threads);
+                    });
+                    BitsOf(actual).Should().Equal(BitsOf(expected), $"{isa} m={m} n={n} k={k} split={split} threads={threads} alpha={alpha} beta={beta}");
+                }
+            }
+        }
+
+        Action outOfRange = () => Gemm.MultiplyTransposedSplitA(4, 4, 4, 1f, new float[16], 4, 4, new float[16], 4, new float[16], 4, 0f, new float[16], 4);
+        outOfRange.Should().Throw<ArgumentOutOfRangeException>().Which.ParamName.Should().Be("split");
+    }
+
+    private static int[] BitsOf(float[] values) => [.. values.Select(BitConverter.SingleToInt32Bits)];
 }

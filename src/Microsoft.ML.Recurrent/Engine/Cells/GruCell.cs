@@ -60,7 +60,7 @@ internal readonly struct GruCell : IRecurrentCell
     public static unsafe void Backward(in BackwardStep s)
     {
         int H = s.Hidden, GH = 3 * H;
-        BackwardRows(s.Gates, s.GhN, s.HPrev, s.DH, s.DGx, s.DGh, s.Rows, H);
+        BackwardRows(s.Gates, s.GhN, s.HPrev, s.DH, s.DGx, s.DGh, s.DGhKept, s.Rows, H);
         RowProduct.Multiply(s.Rows, H, GH, s.DGh, GH, s.Recurrent, H, s.DH, H, accumulate: true);
     }
 
@@ -97,7 +97,7 @@ internal readonly struct GruCell : IRecurrentCell
         CheckLength(dh.Length, (long)b * H, nameof(dh));
         CheckLength(dGx.Length, 3L * b * H, nameof(dGx));
         CheckLength(dGh.Length, 3L * b * H, nameof(dGh));
-        fixed (float* a = act, hn = ghN, hp = hPrev, d = dh, dx = dGx, dg = dGh) BackwardRows(a, hn, hp, d, dx, dg, b, H);
+        fixed (float* a = act, hn = ghN, hp = hPrev, d = dh, dx = dGx, dg = dGh) BackwardRows(a, hn, hp, d, dx, dg, null, b, H);
     }
 
     // Compiled on its own (never inlined into a caller): its lane bodies need the whole inlining budget of a method, and
@@ -119,14 +119,16 @@ internal readonly struct GruCell : IRecurrentCell
     // Compiled on its own (never inlined into a caller): its lane bodies need the whole inlining budget of a method, and
     // inlined into a larger caller they ran their operations as calls (measured: an int8 step 2× slower).
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void BackwardRows(float* act, float* ghN, float* hPrev, float* dh, float* dGx, float* dGh, int b, int H)
+    private static unsafe void BackwardRows(float* act, float* ghN, float* hPrev, float* dh, float* dGx, float* dGh, float* dGhKept, int b, int H)
     {
+        // dGhKept (b, H), or null: a second copy of dGh's n block (the layer keeps it per step; dGh is its step scratch).
         nuint n = (nuint)H;
-        var body = new BackwardBody { Act = act, DGx = dGx, DGh = dGh, GhN = ghN, HPrev = hPrev, DH = dh, N = n };
+        var body = new BackwardBody { Act = act, DGx = dGx, DGh = dGh, DGhKept = dGhKept, GhN = ghN, HPrev = hPrev, DH = dh, N = n };
         for (int r = 0; r < b; r++)
         {
             Lanes.Run(ref body, n);
             body.Act += 3 * n; body.DGx += 3 * n; body.DGh += 3 * n; body.GhN += n; body.HPrev += n; body.DH += n;
+            if (dGhKept != null) body.DGhKept += n;
         }
     }
 
@@ -166,6 +168,7 @@ internal readonly struct GruCell : IRecurrentCell
         public float* DH;     // (n) dL/dh_t in; dh·z out (direct carry)
         public float* DGx;    // (3n) out: [dr, dz, dn]
         public float* DGh;    // (3n) out: [dr, dz, dn·r]
+        public float* DGhKept; // (n) out, or null: dn·r again
         public nuint N;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -183,7 +186,9 @@ internal readonly struct GruCell : IRecurrentCell
             O.Store(Flush<TV, O>(dn), ref *DGx, 2 * n + j);                                            // B4 (F4 → x_n): dn
             O.Store(dr, ref *DGh, j);
             O.Store(dz, ref *DGh, n + j);
-            O.Store(Flush<TV, O>(O.Mul(dn, r)), ref *DGh, 2 * n + j);                                  // B4 (F4 → gh_n): dn·r
+            TV dnr = Flush<TV, O>(O.Mul(dn, r));                                                        // B4 (F4 → gh_n): dn·r
+            O.Store(dnr, ref *DGh, 2 * n + j);
+            if (DGhKept != null) O.Store(dnr, ref *DGhKept, j);
             O.Store(Flush<TV, O>(O.Mul(dh, z)), ref *DH, j);                                           // B5 (F5 → h): direct carry dh·z
         }
     }

@@ -136,6 +136,15 @@ internal unsafe readonly struct BackwardStep
     /// <summary>(rows, G·H) out: gradient w.r.t. the input projection (pre-activations), kept for dW_ih, b_ih and dX.</summary>
     public float* DGx { get; init; }
 
-    /// <summary>(rows, G·H) out: gradient w.r.t. the recurrent projection (GRU; the other cells share <see cref="DGx"/>).</summary>
+    /// <summary>
+    /// (rows, G·H) out: gradient w.r.t. the recurrent projection, the step's scratch for the carry product (GRU; the other
+    /// cells share <see cref="DGx"/>).
+    /// </summary>
     public float* DGh { get; init; }
+
+    /// <summary>
+    /// (rows, H) out, or null: the block of <see cref="DGh"/> that differs from <see cref="DGx"/> (GRU: dn·r; its r and z
+    /// blocks are DGx's), kept per step for dW_hh.
+    /// </summary>
+    public float* DGhKept { get; init; }
 }

@@ -173,6 +173,48 @@ internal static unsafe class Gemm
     }
 
     /// <summary>
+    /// C = beta·C + alpha·op(A)·B with op(A) = Aᵀ whose first <paramref name="split"/> rows come from a1 (stored k × ·,
+    /// row stride lda1) and the rest from a2 (stored k × (m − split), row stride lda2); B row-major k × n. GRU's dW_hh,
+    /// whose gate gradients' r and z blocks are dGx's and only the n block is kept apart. Every element gets the bits
+    /// <see cref="Multiply"/> gives it over one A holding both; shapes the single product does not cover run as two.
+    /// </summary>
+    public static void MultiplyTransposedSplitA(int m, int n, int k, float alpha, ReadOnlySpan<float> a1, int lda1, int split,
+        ReadOnlySpan<float> a2, int lda2, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc, int threads = 0)
+    {
+        if (split <= 0 || split >= m) throw new ArgumentOutOfRangeException(nameof(split), split, $"must lie in (0, {m})");
+        CheckMatrix(a1.Length, k, split, lda1, nameof(a1), nameof(lda1));
+        CheckMatrix(a2.Length, k, m - split, lda2, nameof(a2), nameof(lda2));
+        CheckMatrix(b.Length, k, n, ldb, nameof(b), nameof(ldb));
+        CheckMatrix(c.Length, m, n, ldc, nameof(c), nameof(ldc));
+        GemmIsa isa = EffectiveIsa;
+        var tile = ChooseTile(isa, n, false);
+        int tilesM = (m + tile.MR - 1) / tile.MR, tilesN = (n + tile.NR - 1) / tile.NR;
+        bool packA = tilesM > 1 && (tilesN >= PackAMinTilesN || (tilesN >= PackAPagedMinTilesN && Math.Max(lda1, lda2) >= PackAMinStride));
+        bool gemv = m == 1 || n == 1 || (isa == GemmIsa.Vector512 && Math.Min(m, n) <= GemvProblem.MaxRows);
+        if (k == 0 || alpha == 0f || gemv || packA)
+        {
+            Multiply(true, false, split, n, k, alpha, a1, lda1, b, ldb, beta, c, ldc, threads);
+            Multiply(true, false, m - split, n, k, alpha, a2, lda2, b, ldb, beta, c.Slice(split * ldc), ldc, threads);
+            return;
+        }
+
+        if (threads == 0) threads = DefaultThreads;
+        threads = Math.Clamp(threads, 1, WorkerPool.MaxThreads);
+        int maxParts = (int)Math.Min(threads, Math.Max(1.0, 2.0 * m * n * k / MinFlopsPerThread));
+        fixed (float* pa1 = a1, pa2 = a2, pb = b, pc = c)
+        {
+            var p = new GemmProblem
+            {
+                M = m, N = n, K = k, Alpha = alpha, Beta = beta, A = pa1, Ars = 1, Acs = lda1, B = pb, Brs = ldb, Bcs = 1,
+                C = pc, Crs = ldc, Ccs = 1, Tile = tile, SplitRow = split, A2 = pa2, Acs2 = lda2,
+            };
+            p.PackB = tilesM > DirectBMaxTilesM;
+            p.SplitN = tilesN >= tilesM;
+            RunCore(ref p, Math.Min(maxParts, p.SplitN ? tilesN : tilesM));
+        }
+    }
+
+    /// <summary>
     /// The register tile for the (possibly swapped) product with N columns. Swapped products store C through
     /// 8 × 8 transposes, which need 8-row tiles (the AVX2 wide tile has 6 rows; both Vector128 tiles have 8).
     /// </summary>

@@ -50,6 +50,14 @@ internal unsafe struct GemmProblem
 
     /// <summary>Threads split N (panels of NR columns) rather than M (tiles of MR rows).</summary>
     public bool SplitN;
+
+    /// <summary>
+    /// 0, or the first row of A read from <see cref="A2"/> (A is then read in place): row i ≥ SplitRow of A is
+    /// A2[(i − SplitRow)·Ars + p·Acs2]. Lets one product take A's rows from two buffers.
+    /// </summary>
+    public int SplitRow;
+    public float* A2;
+    public nint Acs2;
 }
 
 /// <summary>
@@ -187,10 +195,34 @@ internal static unsafe class GemmCore
 
                         float* cPanel = p.C + ic * p.Crs + (jc + jr) * p.Ccs;
                         float* aTile = aBlock;
-                        for (int ir = 0; ir < mc; ir += mr, aTile += tileStride)
+                        if (p.SplitRow == 0)
                         {
-                            kernel(kc, aTile, ars, acs, Math.Min(mr, mc - ir),
-                                panel, bs, cPanel + ir * p.Crs, p.Crs, p.Ccs, nValid, p.Alpha, beta, scratch);
+                            for (int ir = 0; ir < mc; ir += mr, aTile += tileStride)
+                            {
+                                kernel(kc, aTile, ars, acs, Math.Min(mr, mc - ir),
+                                    panel, bs, cPanel + ir * p.Crs, p.Crs, p.Ccs, nValid, p.Alpha, beta, scratch);
+                            }
+                        }
+                        else
+                        {
+                            // Rows from SplitRow on come from A2; the tile that holds SplitRow runs as two shorter tiles
+                            // (each element's chain does not depend on the tile it sits in).
+                            for (int ir = 0; ir < mc; ir += mr, aTile += tileStride)
+                            {
+                                int i = ic + ir, rows = Math.Min(mr, mc - ir), first = Math.Clamp(p.SplitRow - i, 0, rows);
+                                if (first > 0)
+                                {
+                                    kernel(kc, aTile, ars, acs, first,
+                                        panel, bs, cPanel + ir * p.Crs, p.Crs, p.Ccs, nValid, p.Alpha, beta, scratch);
+                                }
+
+                                if (first < rows)
+                                {
+                                    float* at = p.A2 + pc * p.Acs2 + (i + first - p.SplitRow) * p.Ars;
+                                    kernel(kc, at, ars, p.Acs2, rows - first,
+                                        panel, bs, cPanel + (ir + first) * p.Crs, p.Crs, p.Ccs, nValid, p.Alpha, beta, scratch);
+                                }
+                            }
                         }
                     }
                 }

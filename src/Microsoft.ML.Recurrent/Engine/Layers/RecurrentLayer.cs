@@ -268,7 +268,8 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
     private float[] _finalHidden = [], _finalCell = []; // (B, H)
     // Backward storage.
     private float[] _dGx = [];        // (T, B, G·H): gradient w.r.t. the input projection (pre-activations)
-    private float[] _dGh = [];        // (T, B, G·H): gradient w.r.t. the recurrent projection (SeparateRecurrentProjection; else _dGx)
+    private float[] _dGh = [];        // (T, B, H): the last gate block of the gradient w.r.t. the recurrent projection (SeparateRecurrentProjection: its other blocks are _dGx's; else _dGx itself)
+    private float[] _dGhRows = [];    // (B, G·H): one step's whole recurrent-projection gradient, for the carry product (SeparateRecurrentProjection)
     private float[] _dHCarry = [];    // (B, H)
     private float[] _dCCarry = [];    // (B, H)
     private float[] _dX = [];         // (T, B, I)
@@ -359,7 +360,8 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
         if (training || _dGx.Length > 0)
         {
             _dGx = new float[tb * _gh];
-            _dGh = TCell.SeparateRecurrentProjection ? new float[tb * _gh] : _dGx;
+            _dGh = TCell.SeparateRecurrentProjection ? new float[tb * _hidden] : _dGx;
+            _dGhRows = TCell.SeparateRecurrentProjection ? new float[_capB * _gh] : [];
             _dHCarry = new float[_capB * _hidden];
             _dCCarry = new float[_capB * _hidden];
             _dX = new float[tb * _inputSize];
@@ -466,13 +468,21 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
 
         // Weight gradients for all steps at once; padding rows of dGx/dGh are zero.
         var dGx = _dGx.AsSpan(0, T * B * GH);
-        var dGh = _dGh.AsSpan(0, T * B * GH);
+        var dGh = _dGh.AsSpan(0, T * B * (TCell.SeparateRecurrentProjection ? H : GH));
         var hs = _hs.AsSpan(0, (T + 1) * B * H);
         int tb = T * B;
         var gWih = _slices.WeightIh.Of(gradients);
         var gWhh = _slices.WeightHh.Of(gradients);
         Gemm.Multiply(true, false, GH, _inputSize, tb, 1f, dGx, GH, x, _inputSize, 1f, gWih, _inputSize, threads: Threads);
-        Gemm.Multiply(true, false, GH, H, tb, 1f, dGh, GH, hs.Slice(0, tb * H), H, 1f, gWhh, H, threads: Threads);
+        if (TCell.SeparateRecurrentProjection)
+        {
+            // dGh's first G − 1 gate blocks are dGx's; only its last block is kept apart: one product over both.
+            Gemm.MultiplyTransposedSplitA(GH, H, tb, 1f, dGx, GH, GH - H, dGh, H, hs.Slice(0, tb * H), H, 1f, gWhh, H, threads: Threads);
+        }
+        else
+        {
+            Gemm.Multiply(true, false, GH, H, tb, 1f, dGh, GH, hs.Slice(0, tb * H), H, 1f, gWhh, H, threads: Threads);
+        }
         // Bias gradients: the loop left each row's sum over its steps; add the rows in order.
         fixed (float* rows = _biasRows, rowsH = _biasRowsH, gBih = _slices.BiasIh.Of(gradients), gBhh = _slices.BiasHh.Of(gradients))
         {
@@ -660,7 +670,7 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
         var activeAt = args.ActiveAt;
         bool separate = TCell.SeparateRecurrentProjection;
         fixed (float* gates = _gatesBuf, hs = _hs, cs = _cs, tanhC = _tanhC, ghN = _ghN,
-            dGx = _dGx, dGh = _dGh, dH = _dHCarry, dC = _dCCarry, biasRows = _biasRows, biasRowsH = _biasRowsH, dX = _dX)
+            dGx = _dGx, dGh = _dGh, dGhRows = _dGhRows, dH = _dHCarry, dC = _dCCarry, biasRows = _biasRows, biasRowsH = _biasRowsH, dX = _dX)
         {
             float* whh = args.ParameterPointer + _slices.WeightHh.Offset, wih = args.ParameterPointer + _slices.WeightIh.Offset;
             float* dOut = args.DOut;
@@ -688,7 +698,8 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
                     TCell.Backward(new BackwardStep
                     {
                         Rows = rows, Hidden = H, Recurrent = whh, Gates = gates + gt, HPrev = hs + ht, H = hs + ht + (nint)B * H,
-                        CPrev = cs + ht, TanhC = tanhC + ht, GhN = ghN + ht, DH = dh, DC = dC + (nint)r0 * H, DGx = dGx + gt, DGh = dGh + gt,
+                        CPrev = cs + ht, TanhC = tanhC + ht, GhN = ghN + ht, DH = dh, DC = dC + (nint)r0 * H, DGx = dGx + gt,
+                        DGh = separate ? dGhRows + (nint)r0 * GH : dGx + gt, DGhKept = separate ? dGh + ht : null,
                     });
 
                     // These rows' input gradient dX = dGx · W_ih, and their bias-gradient sums, while the step's gate
@@ -699,7 +710,7 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
                     if (separate)
                     {
                         var accH = new Span<float>(biasRowsH + (nint)r0 * GH, rows * GH);
-                        TensorPrimitives.Add(accH, new ReadOnlySpan<float>(dGh + gt, rows * GH), accH);
+                        TensorPrimitives.Add(accH, new ReadOnlySpan<float>(dGhRows + (nint)r0 * GH, rows * GH), accH);
                     }
                 }
 
@@ -708,7 +719,7 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
                 {
                     nint gp = (nint)t * B * GH + (nint)pad0 * GH;
                     new Span<float>(dGx + gp, (r1 - pad0) * GH).Clear();
-                    if (separate) new Span<float>(dGh + gp, (r1 - pad0) * GH).Clear();
+                    if (separate) new Span<float>(dGh + (nint)t * B * H + (nint)pad0 * H, (r1 - pad0) * H).Clear();
                     if (dx) new Span<float>(dX + ((nint)t * B + pad0) * I, (r1 - pad0) * I).Clear();
                 }
             }
