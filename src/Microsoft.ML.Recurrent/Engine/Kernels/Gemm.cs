@@ -56,6 +56,14 @@ internal static unsafe class Gemm
     /// </summary>
     internal const int PackAPagedMinTilesN = 4;
 
+    /// <summary>
+    /// Whether A stored transposed (its k steps <paramref name="kStride"/> floats apart) is packed rather than read in
+    /// place: from <see cref="PackAMinTilesN"/> panels of B, or <see cref="PackAPagedMinTilesN"/> when the k steps are a
+    /// page or more apart; never for a single row tile.
+    /// </summary>
+    private static bool PacksTransposedA(int tilesM, int tilesN, nint kStride) =>
+        tilesM > 1 && (tilesN >= PackAMinTilesN || (tilesN >= PackAPagedMinTilesN && kStride >= PackAMinStride));
+
     /// <summary>Products with M at most this many register tiles read row-contiguous B in place (no packing).</summary>
     internal const int DirectBMaxTilesM = 4;
 
@@ -165,8 +173,7 @@ internal static unsafe class Gemm
             p.PackB = p.Bcs != 1 || tilesM > DirectBMaxTilesM;
             // A is read in place (broadcasts) except when its k steps are whole rows apart (transposed storage,
             // the weight-gradient products) and it is reused by many B panels or its rows are a page apart.
-            p.PackA = p.Ars == 1 && p.Acs > 1 && tilesM > 1
-                && (tilesN >= PackAMinTilesN || (tilesN >= PackAPagedMinTilesN && p.Acs >= PackAMinStride));
+            p.PackA = p.Ars == 1 && p.Acs > 1 && PacksTransposedA(tilesM, tilesN, p.Acs);
             p.SplitN = tilesN >= tilesM;
             RunCore(ref p, Math.Min(maxParts, p.SplitN ? tilesN : tilesM));
         }
@@ -189,7 +196,7 @@ internal static unsafe class Gemm
         GemmIsa isa = EffectiveIsa;
         var tile = ChooseTile(isa, n, false);
         int tilesM = (m + tile.MR - 1) / tile.MR, tilesN = (n + tile.NR - 1) / tile.NR;
-        bool packA = tilesM > 1 && (tilesN >= PackAMinTilesN || (tilesN >= PackAPagedMinTilesN && Math.Max(lda1, lda2) >= PackAMinStride));
+        bool packA = PacksTransposedA(tilesM, tilesN, Math.Max(lda1, lda2));
         bool gemv = m == 1 || n == 1 || (isa == GemmIsa.Vector512 && Math.Min(m, n) <= GemvProblem.MaxRows);
         if (k == 0 || alpha == 0f || gemv || packA)
         {
