@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using Microsoft.ML.Recurrent.Engine.Kernels;
 using static Microsoft.ML.Recurrent.Engine.Cells.Activations;
@@ -39,19 +38,12 @@ internal readonly struct GruCell : IRecurrentCell
     /// <inheritdoc/>
     public static bool SeparateRecurrentProjection => true;
 
-    /// <summary>F2 (product into the scratch, plus b_hh row by row), then F3–F5 element-wise.</summary>
+    /// <summary>F2 (product into the scratch, b_hh added to each sum as it is stored), then F3–F5 element-wise.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static unsafe void Forward(in ForwardStep s)
     {
         int rows = s.Rows, gn = 3 * s.Units;
-        RowProduct.Multiply(rows, gn, s.Hidden, s.HPrev, s.Hidden, s.RecurrentT, s.RecurrentStride, s.Recurrent, gn, accumulate: false);
-        var bhh = new ReadOnlySpan<float>(s.HiddenBias, gn);
-        for (int r = 0; r < rows; r++)
-        {
-            var row = new Span<float>(s.Recurrent + (nint)r * gn, gn);
-            TensorPrimitives.Add(row, bhh, row);
-        }
-
+        RowProduct.MultiplyAddRow(rows, gn, s.Hidden, s.HPrev, s.Hidden, s.RecurrentT, s.RecurrentStride, s.Recurrent, gn, s.HiddenBias);
         ForwardRows(s.Gates, s.Recurrent, s.HPrevUnits, s.GhN, s.H, rows, s.Units, s.Hidden);
     }
 

@@ -274,7 +274,7 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
     private float[] _dCCarry = [];    // (B, H)
     private float[] _dX = [];         // (T, B, I)
     private float[] _biasRows = [];   // (B, G·H): each row's Σ over its steps of dGx (the bias gradient before the rows are added)
-    private float[] _biasRowsH = [];  // (B, G·H): the same for dGh (SeparateRecurrentProjection; else _biasRows)
+    private float[] _biasRowsH = [];  // (B, H): the same for dGh's last gate block (SeparateRecurrentProjection: its other blocks are dGx's, so _biasRows holds their sums; else _biasRows)
 
     // Time-loop threading (storage reused from call to call; a call's inputs travel in LoopArgs).
     private readonly PackedWeights _rowWeights;   // W_hhᵀ (H, G·H), W_ihᵀ (I, G·H), biases, one part: the row-partitioned loop
@@ -366,7 +366,7 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
             _dCCarry = new float[_capB * _hidden];
             _dX = new float[tb * _inputSize];
             _biasRows = new float[_capB * _gh];
-            _biasRowsH = TCell.SeparateRecurrentProjection ? new float[_capB * _gh] : _biasRows;
+            _biasRowsH = TCell.SeparateRecurrentProjection ? new float[_capB * _hidden] : _biasRows;
         }
 
         // New buffers: nothing of the last forward pass survives.
@@ -487,7 +487,16 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
         fixed (float* rows = _biasRows, rowsH = _biasRowsH, gBih = _slices.BiasIh.Of(gradients), gBhh = _slices.BiasHh.Of(gradients))
         {
             BiasGradients.AddColumns(rows, B, GH, GH, gBih);
-            BiasGradients.AddColumns(rowsH, B, GH, GH, gBhh);
+            if (TCell.SeparateRecurrentProjection)
+            {
+                // dGh's first G − 1 blocks are dGx's (the same values in the same order), so are their sums.
+                BiasGradients.AddColumns(rows, B, GH, GH - H, gBhh);
+                BiasGradients.AddColumns(rowsH, B, H, H, gBhh + GH - H);
+            }
+            else
+            {
+                BiasGradients.AddColumns(rowsH, B, GH, GH, gBhh);
+            }
         }
     }
 
@@ -676,7 +685,7 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
             float* dOut = args.DOut;
             bool dx = args.InputGradient;
             new Span<float>(biasRows + (nint)r0 * GH, (r1 - r0) * GH).Clear();
-            if (separate) new Span<float>(biasRowsH + (nint)r0 * GH, (r1 - r0) * GH).Clear();
+            if (separate) new Span<float>(biasRowsH + (nint)r0 * H, (r1 - r0) * H).Clear();
             for (int t = T - 1; t >= 0; t--)
             {
                 int b = activeAt(t);
@@ -709,8 +718,9 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
                     TensorPrimitives.Add(acc, new ReadOnlySpan<float>(dGx + gt, rows * GH), acc);
                     if (separate)
                     {
-                        var accH = new Span<float>(biasRowsH + (nint)r0 * GH, rows * GH);
-                        TensorPrimitives.Add(accH, new ReadOnlySpan<float>(dGhRows + (nint)r0 * GH, rows * GH), accH);
+                        // Only the last block: the kept copy of it is contiguous (the others are summed in biasRows).
+                        var accH = new Span<float>(biasRowsH + (nint)r0 * H, rows * H);
+                        TensorPrimitives.Add(accH, new ReadOnlySpan<float>(dGh + ht, rows * H), accH);
                     }
                 }
 
