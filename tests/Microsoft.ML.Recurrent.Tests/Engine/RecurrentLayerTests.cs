@@ -80,4 +80,47 @@ public class RecurrentLayerTests
             act.Should().Throw<InvalidOperationException>().WithMessage("*training pass*inference pass*", $"B = {lengths.Length}");
         }
     }
+
+    [Theory]
+    [MemberData(nameof(Kinds))]
+    public void Backward_TwiceForOneForwardPass_ThrowsAndAFreshPassGivesTheSameBits(string cell)
+    {
+        // The backward pass writes each step's gate gradients over the activations they were computed from, so a second
+        // backward pass over the same forward pass must refuse instead of differentiating gradients.
+        var kind = Enum.Parse<CellKind>(cell);
+        foreach (int[] lengths in new[] { new[] { 4, 3, 2 }, new[] { 4 } })
+        {
+            var (layer, parameters, x, shape) = Setup(kind, lengths);
+            int B = lengths.Length;
+            var dFinal = Enumerable.Range(0, B * Hidden).Select(i => 0.25f + 0.1f * (i % 7)).ToArray();
+            var first = new float[parameters.Length];
+            layer.Forward(parameters, x, shape, default, default, keepForBackward: true);
+            layer.Backward(parameters, first, x, shape, default, dFinal, default, computeInputGradient: true);
+            first.Should().Contain(g => g != 0f);
+
+            var again = new float[parameters.Length];
+            var act = () => layer.Backward(parameters, again, x, shape, default, dFinal, default, computeInputGradient: true);
+            act.Should().Throw<InvalidOperationException>().WithMessage("*Backward already ran*forward pass again*", $"B = {B}");
+            again.Should().OnlyContain(g => g == 0f, "nothing was accumulated");
+
+            // A new training pass restores the activations: the same gradients, bit for bit.
+            layer.Forward(parameters, x, shape, default, default, keepForBackward: true);
+            layer.Backward(parameters, again, x, shape, default, dFinal, default, computeInputGradient: true);
+            again.Select(BitConverter.SingleToInt32Bits).Should().Equal(first.Select(BitConverter.SingleToInt32Bits), $"B = {B}");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Kinds))]
+    public void ComputeInputGradient_BeforeBackward_Throws(string cell)
+    {
+        var kind = Enum.Parse<CellKind>(cell);
+        var (layer, parameters, x, shape) = Setup(kind, [4, 3, 2]);
+        layer.Forward(parameters, x, shape, default, default, keepForBackward: true);
+        var act = () => layer.ComputeInputGradient(parameters);
+        act.Should().Throw<InvalidOperationException>().WithMessage("*its Backward first*");
+
+        layer.Backward(parameters, new float[parameters.Length], x, shape, default, default, default, computeInputGradient: false);
+        layer.Invoking(l => l.ComputeInputGradient(parameters)).Should().NotThrow();
+    }
 }

@@ -20,7 +20,9 @@ namespace Microsoft.ML.Recurrent.Engine.Cells;
 /// </para>
 /// <para>
 /// Storage a training pass keeps per step: the four activations (T, B, 4H), c_t (T + 1, B, H), tanh(c_t) (T, B, H)
-/// and h_t (T + 1, B, H). An inference pass over a batch reuses one step's gates and alternates two cell-state blocks.
+/// and h_t (T + 1, B, H); the backward pass writes the gate gradients dPre over the activations (the body reads all four
+/// of a lane's activations before it stores). An inference pass over a batch reuses one step's gates and alternates two
+/// cell-state blocks.
 /// </para>
 /// </summary>
 internal readonly struct LstmCell : IRecurrentCell

@@ -16,7 +16,8 @@ namespace Microsoft.ML.Recurrent.Engine.Cells;
 /// </para>
 /// <para>
 /// Storage a training pass keeps per step: h_t (T + 1, B, H) only (the derivative of tanh is read from its output);
-/// the gate buffer holds pre-activations that the backward pass does not read. The backward pass keeps dPre (T, B, H).
+/// the gate buffer holds pre-activations that the backward pass does not read. The backward pass writes dPre (T, B, H)
+/// over them.
 /// </para>
 /// </summary>
 internal readonly struct RnnCell : IRecurrentCell

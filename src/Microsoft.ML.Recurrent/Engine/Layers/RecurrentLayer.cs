@@ -190,7 +190,9 @@ internal abstract class RecurrentLayer
     /// output in step space (or empty); dFinalH/dFinalC: (B, H) gradients w.r.t. the final states (or empty). Adds
     /// weight and bias gradients into <paramref name="gradients"/>; leaves dh0, dc0 and (unless
     /// <paramref name="computeInputGradient"/> is false: see <see cref="ComputeInputGradient"/>) dX in this object;
-    /// the loop computes each step's dX rows right after their gate gradients, while those are in cache.
+    /// the loop computes each step's dX rows right after their gate gradients, while those are in cache. Each step's gate
+    /// gradients are written over the activations they were computed from (one (T, B, G·H) buffer instead of two), so a
+    /// forward pass serves one Backward: a second one throws <see cref="InvalidOperationException"/>.
     /// </summary>
     public abstract void Backward(float[] parameters, float[] gradients, ReadOnlySpan<float> x, in BatchShape shape, ReadOnlySpan<float> dOut,
         ReadOnlySpan<float> dFinalH, ReadOnlySpan<float> dFinalC, bool computeInputGradient);
@@ -259,7 +261,7 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
     private int _capB, _capT;
 
     // Forward storage (capacity-sized).
-    private float[] _gatesBuf = [];   // (T, B, G·H): the cell's activations (simple RNN: pre-activations, unused)
+    private float[] _gatesBuf = [];   // (T, B, G·H): the cell's activations (simple RNN: pre-activations, unused); after a backward pass, the gate gradients (_dGx)
     private float[] _hs = [];         // (T+1, B, H): hs[0] = h0, hs[t+1] = h_t
     private float[] _cs = [];         // (T+1, B, H): cell states, cs[0] = c0 (CarriesCellState)
     private float[] _tanhC = [];      // (T, B, H): tanh(c_t) (CarriesCellState)
@@ -267,7 +269,8 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
     private float[] _ghStep = [];     // (B, G·H): recurrent projection of one step (SeparateRecurrentProjection)
     private float[] _finalHidden = [], _finalCell = []; // (B, H)
     // Backward storage.
-    private float[] _dGx = [];        // (T, B, G·H): gradient w.r.t. the input projection (pre-activations)
+    private float[] _dGx = [];        // (T, B, G·H): gradient w.r.t. the input projection (pre-activations). Training storage: _gatesBuf
+                                      // itself, each step's gradients written over the activations they were computed from
     private float[] _dGh = [];        // (T, B, H): the last gate block of the gradient w.r.t. the recurrent projection (SeparateRecurrentProjection: its other blocks are _dGx's; else _dGx itself)
     private float[] _dGhRows = [];    // (B, G·H): one step's whole recurrent-projection gradient, for the carry product (SeparateRecurrentProjection)
     private float[] _dHCarry = [];    // (B, H)
@@ -293,6 +296,7 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
     private int _storedBatch = -1, _storedLength = -1;
     private bool _storedForBackward;
     private bool _gatesInPanels;                   // the gates of the last forward are in _panelGates (batch-1 loop), not yet in _gatesBuf
+    private bool _gradientsInGates;                // a backward pass has (or began to) overwrite the last forward's activations with dGx
 
     public RecurrentLayer(int inputSize, int hidden, CellSlices slices)
     {
@@ -359,7 +363,7 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
 
         if (training || _dGx.Length > 0)
         {
-            _dGx = new float[tb * _gh];
+            _dGx = _gatesBuf; // (see _dGx): the backward step reads a step's activations, then writes its gate gradients over them
             _dGh = TCell.SeparateRecurrentProjection ? new float[tb * _hidden] : _dGx;
             _dGhRows = TCell.SeparateRecurrentProjection ? new float[_capB * _gh] : [];
             _dHCarry = new float[_capB * _hidden];
@@ -373,6 +377,7 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
         _storedBatch = _storedLength = -1;
         _storedForBackward = false;
         _gatesInPanels = false;
+        _gradientsInGates = false;
     }
 
     /// <inheritdoc/>
@@ -383,6 +388,7 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
         if (B > _capB || T > _capT) throw new InvalidOperationException($"The batch ({B} rows, {T} steps) exceeds the layer's capacity ({_capB}, {_capT}).");
         _storedBatch = _storedLength = -1; // until this pass completes
         _gatesInPanels = false;
+        _gradientsInGates = false;
         var hs = _hs.AsSpan(0, (T + 1) * B * H);
         if (h0.IsEmpty) hs.Slice(0, B * H).Clear(); else h0.Slice(0, B * H).CopyTo(hs);
         if (TCell.CarriesCellState)
@@ -444,6 +450,8 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
         if (B != _storedBatch || T != _storedLength)
             throw new InvalidOperationException($"Backward was called for a batch of {B} rows and {T} steps; the last forward pass ran over {_storedBatch} rows and {_storedLength} steps.");
         if (_dGx.Length == 0) throw new InvalidOperationException("Backward needs the layer's training storage (EnsureCapacity with training).");
+        if (_gradientsInGates)
+            throw new InvalidOperationException("Backward already ran for the last forward pass: its gate gradients were written over the stored activations. Run a training forward pass again before the next Backward.");
         var dH = _dHCarry.AsSpan(0, B * H);
         var dC = _dCCarry.AsSpan(0, B * H);
         if (dFinalH.IsEmpty) dH.Clear(); else dFinalH.Slice(0, B * H).CopyTo(dH);
@@ -454,6 +462,7 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
             _gatesInPanels = false;
         }
 
+        _gradientsInGates = true; // from here on the activations are being overwritten, whether or not the loop completes
         fixed (float* pd = dOut, par = parameters)
         {
             var args = new LoopArgs
@@ -503,7 +512,7 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
     /// <inheritdoc/>
     public override void ComputeInputGradient(float[] parameters)
     {
-        if (!_storedForBackward) throw new InvalidOperationException("The input gradient needs a training forward pass and its Backward first.");
+        if (!_storedForBackward || !_gradientsInGates) throw new InvalidOperationException("The input gradient needs a training forward pass and its Backward first.");
         int tb = _storedLength * _storedBatch;
         Gemm.Multiply(false, false, tb, _inputSize, _gh, 1f, _dGx.AsSpan(0, tb * _gh), _gh, _slices.WeightIh.Of(parameters), _inputSize,
             0f, _dX.AsSpan(0, tb * _inputSize), _inputSize, threads: Threads);
@@ -696,9 +705,8 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
                     int prevRows = t > 0 ? Math.Min(r1, activeAt(t - 1)) - r0 : 0;
                     if (prevRows > 0)
                     {
-                        // The previous step's gates (read) and gate gradients (written) are far back in big buffers.
+                        // The previous step's gates (read, then overwritten by their gradients) are far back in a big buffer.
                         Prefetch(gates + gt - (nint)B * GH, prevRows * GH);
-                        Prefetch(dGx + gt - (nint)B * GH, prevRows * GH);
                     }
 
                     float* dh = dH + (nint)r0 * H;
