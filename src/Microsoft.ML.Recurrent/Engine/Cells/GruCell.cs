@@ -21,7 +21,7 @@ namespace Microsoft.ML.Recurrent.Engine.Cells;
 /// </para>
 /// <para>
 /// Storage a training pass keeps per step: the activations r, z, n (T, B, 3H), gh_n (T, B, H), h_t (T + 1, B, H);
-/// the backward pass writes dGx over the activations and keeps dGh's n block, dn·r (T, B, H) (its r and z blocks are
+/// the backward pass writes dGx over the activations and dGh's n block, dn·r, over gh_n (its r and z blocks are
 /// dGx's). The recurrent projection of one step (B, 3H) and one step's whole dGh (B, 3H) are scratch.
 /// </para>
 /// </summary>

@@ -265,13 +265,14 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
     private float[] _hs = [];         // (T+1, B, H): hs[0] = h0, hs[t+1] = h_t
     private float[] _cs = [];         // (T+1, B, H): cell states, cs[0] = c0 (CarriesCellState)
     private float[] _tanhC = [];      // (T, B, H): tanh(c_t) (CarriesCellState)
-    private float[] _ghN = [];        // (T, B, H): W_hn h + b_hn (SeparateRecurrentProjection)
+    private float[] _ghN = [];        // (T, B, H): W_hn h + b_hn (SeparateRecurrentProjection); after a backward pass, _dGh
     private float[] _ghStep = [];     // (B, G·H): recurrent projection of one step (SeparateRecurrentProjection)
     private float[] _finalHidden = [], _finalCell = []; // (B, H)
     // Backward storage.
     private float[] _dGx = [];        // (T, B, G·H): gradient w.r.t. the input projection (pre-activations). Training storage: _gatesBuf
                                       // itself, each step's gradients written over the activations they were computed from
-    private float[] _dGh = [];        // (T, B, H): the last gate block of the gradient w.r.t. the recurrent projection (SeparateRecurrentProjection: its other blocks are _dGx's; else _dGx itself)
+    private float[] _dGh = [];        // (T, B, H): the last gate block of the gradient w.r.t. the recurrent projection (SeparateRecurrentProjection: its other blocks are _dGx's; else _dGx itself).
+                                      // Training storage: _ghN itself, each step's block written over the gh_n it was computed from
     private float[] _dGhRows = [];    // (B, G·H): one step's whole recurrent-projection gradient, for the carry product (SeparateRecurrentProjection)
     private float[] _dHCarry = [];    // (B, H)
     private float[] _dCCarry = [];    // (B, H)
@@ -364,7 +365,7 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
         if (training || _dGx.Length > 0)
         {
             _dGx = _gatesBuf; // (see _dGx): the backward step reads a step's activations, then writes its gate gradients over them
-            _dGh = TCell.SeparateRecurrentProjection ? new float[tb * _hidden] : _dGx;
+            _dGh = TCell.SeparateRecurrentProjection ? _ghN : _dGx; // (see _dGh): read, then overwritten, by the same step
             _dGhRows = TCell.SeparateRecurrentProjection ? new float[_capB * _gh] : [];
             _dHCarry = new float[_capB * _hidden];
             _dCCarry = new float[_capB * _hidden];
