@@ -278,6 +278,25 @@ public class ParallelLoopTests
         }
     }
 
+    [Theory]
+    [InlineData("Lstm")]
+    [InlineData("Gru")]
+    public void TrainingPass_SixteenRows_TwoPartsPerThreadSameBitsAsOneThread(string cell)
+    {
+        // 16 rows on 2 threads: one part of 8 rows per thread would put the parts that run together side by side in
+        // memory, so the loop cuts 4 parts of 4 rows (RowPartMinRows) and the threads start 2 parts apart.
+        var spec = new NetworkSpec(Enum.Parse<CellKind>(cell), Features, HiddenSize: 24, NumberOfLayers: 1, Bidirectional: false,
+            OutputSize: 2, Output: OutputMode.LastHidden);
+        int[] lengths = Enumerable.Range(0, 16).Select(r => 2 + r * 5 % 9).ToArray();
+        var problem = Problem.Create(spec, lengths, seed: 17);
+        var one = problem.Train(threads: 1);
+        var (four, rowParts) = TrainUntilRowParts(problem, 4);
+
+        rowParts.Should().Be(2 * 2, "two parts per thread once each holds at least RowPartMinRows rows");
+        four.ForwardParts.Should().Be(2, "the parts run on the two threads");
+        four.AssertBitIdentical(one);
+    }
+
     /// <summary>Training passes on 2 threads until a forward and backward pass both ran on the pool (it is shared with other tests).</summary>
     private static (PassResult Result, int RowParts) TrainUntilRowParts(Problem problem, int expected)
     {
