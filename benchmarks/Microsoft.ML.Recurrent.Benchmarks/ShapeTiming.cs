@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.ML.Recurrent.Engine;
+using Microsoft.ML.Recurrent.Engine.Kernels;
 using Microsoft.ML.Recurrent.Engine.Layers;
 
 namespace Microsoft.ML.Recurrent.Benchmarks;
@@ -12,7 +13,7 @@ namespace Microsoft.ML.Recurrent.Benchmarks;
 /// </summary>
 public static class ShapeTiming
 {
-    public const string Usage = "shape [--cell Lstm|Gru|SimpleRnn] [--hidden 100] [--batch 64] [--length 50] [--input 32] [--layers 1] [--threads 2] [--min-length L] [--samples 11] [--forward-only|--training-only] [--ab row-chunks[:ROWS]|unit-split[:ROWS]]";
+    public const string Usage = "shape [--cell Lstm|Gru|SimpleRnn] [--hidden 100] [--batch 64] [--length 50] [--input 32] [--layers 1] [--threads 2] [--min-length L] [--samples 11] [--forward-only|--training-only] [--ab row-chunks[:ROWS]|unit-split[:ROWS]|narrow-swap[:N]]";
 
     public static int Run(string[] args)
     {
@@ -44,10 +45,10 @@ public static class ShapeTiming
                     string what = Value();
                     int colon = what.IndexOf(':');
                     abSwitch = colon < 0 ? what : what[..colon];
-                    if (abSwitch is not ("row-chunks" or "unit-split"))
-                        throw new ArgumentException($"--ab takes row-chunks[:ROWS] or unit-split[:ROWS]; got {what}. usage: {Usage}");
+                    if (abSwitch is not ("row-chunks" or "unit-split" or "narrow-swap"))
+                        throw new ArgumentException($"--ab takes row-chunks[:ROWS], unit-split[:ROWS] or narrow-swap[:N]; got {what}. usage: {Usage}");
                     abRows = colon >= 0 ? int.Parse(what[(colon + 1)..], CultureInfo.InvariantCulture)
-                        : abSwitch == "row-chunks" ? RecurrentLayer.RowChunkRows : RecurrentLayer.UnitSplitMaxRows;
+                        : abSwitch switch { "row-chunks" => RecurrentLayer.RowChunkRows, "unit-split" => RecurrentLayer.UnitSplitMaxRows, _ => Gemm.SwapMaxNarrowN };
                     break;
                 default: throw new ArgumentException($"unknown option {args[i]}. usage: {Usage}");
             }
@@ -71,7 +72,7 @@ public static class ShapeTiming
             return 0;
         }
 
-        int savedRows = RecurrentLayer.RowChunkRows, savedUnitRows = RecurrentLayer.UnitSplitMaxRows;
+        int savedRows = RecurrentLayer.RowChunkRows, savedUnitRows = RecurrentLayer.UnitSplitMaxRows, savedNarrow = Gemm.SwapMaxNarrowN;
         long savedLimit = RecurrentLayer.RowChunkMaxWeightBytes;
         void Set(bool on)
         {
@@ -80,13 +81,22 @@ public static class ShapeTiming
                 RecurrentLayer.RowChunkRows = on ? abRows : 0;
                 RecurrentLayer.RowChunkMaxWeightBytes = on ? long.MaxValue : savedLimit; // the parts whatever the weights
             }
-            else
+            else if (abSwitch == "unit-split")
             {
                 RecurrentLayer.UnitSplitMaxRows = on ? abRows : 0;
             }
+            else
+            {
+                Gemm.SwapMaxNarrowN = on ? abRows : 0;
+            }
         }
 
-        string label = abSwitch == "row-chunks" ? $"row parts off / {abRows} rows" : $"row loop / unit loop up to {abRows} rows";
+        string label = abSwitch switch
+        {
+            "row-chunks" => $"row parts off / {abRows} rows",
+            "unit-split" => $"row loop / unit loop up to {abRows} rows",
+            _ => $"narrow weight gradients as they are / swapped up to {abRows} columns",
+        };
 
         try
         {
@@ -114,6 +124,7 @@ public static class ShapeTiming
             RecurrentLayer.RowChunkRows = savedRows;
             RecurrentLayer.RowChunkMaxWeightBytes = savedLimit;
             RecurrentLayer.UnitSplitMaxRows = savedUnitRows;
+            Gemm.SwapMaxNarrowN = savedNarrow;
         }
 
         return 0;

@@ -614,5 +614,47 @@ public class GemmTests
         outOfRange.Should().Throw<ArgumentOutOfRangeException>().Which.ParamName.Should().Be("split");
     }
 
+    [Theory]
+    [MemberData(nameof(Isas))]
+    public void Multiply_NarrowWeightGradients_SwappedFormSameBitsAsDirect(string isa)
+    {
+        // dW_ih = dGᵀ·X with few input columns runs as Xᵀ·dG (Gemm.SwapMaxNarrowN): the same chain per element, so the
+        // same bits as the direct form, for every width, thread count, alpha and beta, and C's row stride.
+        var shapes = new (int M, int N, int K)[] { (256, 8, 700), (512, 16, 300), (300, 5, 37), (64, 12, 129), (17, 9, 50), (96, 16, 1) };
+        var random = new Random(11);
+        float[] Randoms(int count) => [.. Enumerable.Range(0, count).Select(_ => (float)(random.NextDouble() * 2 - 1))];
+        int saved = Gemm.SwapMaxNarrowN;
+        try
+        {
+            foreach (var (m, n, k) in shapes)
+            {
+                int lda = m + 2, ldc = n + 3;
+                var a = Randoms(k * lda);
+                var b = Randoms(k * n);
+                var c0 = Randoms(m * ldc);
+                foreach (int threads in new[] { 1, 2 })
+                {
+                    foreach (var (alpha, beta) in new[] { (1f, 1f), (0.5f, 0f), (-1.5f, 0.25f) })
+                    {
+                        var direct = (float[])c0.Clone();
+                        var swapped = (float[])c0.Clone();
+                        WithIsa(isa, () =>
+                        {
+                            Gemm.SwapMaxNarrowN = 0;
+                            Gemm.Multiply(true, false, m, n, k, alpha, a, lda, b, n, beta, direct, ldc, threads);
+                            Gemm.SwapMaxNarrowN = 16;
+                            Gemm.Multiply(true, false, m, n, k, alpha, a, lda, b, n, beta, swapped, ldc, threads);
+                        });
+                        BitsOf(swapped).Should().Equal(BitsOf(direct), $"{isa} m={m} n={n} k={k} threads={threads} alpha={alpha} beta={beta}");
+                    }
+                }
+            }
+        }
+        finally
+        {
+            Gemm.SwapMaxNarrowN = saved;
+        }
+    }
+
     private static int[] BitsOf(float[] values) => [.. values.Select(BitConverter.SingleToInt32Bits)];
 }

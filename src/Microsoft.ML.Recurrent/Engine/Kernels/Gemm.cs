@@ -40,6 +40,14 @@ internal static unsafe class Gemm
     internal const int SwapMaxM = 64;
 
     /// <summary>
+    /// Products Aᵀ·B (A stored k × m, B k × n) with n up to this and n &lt; m also use the swapped form: a narrow
+    /// input's weight gradient dW_ih = dGᵀ·X (I ≤ 16 columns) then runs as Xᵀ·dG, whose wide tiles stream the gate
+    /// gradients row by row, instead of tiles that use at most 16 of their lanes. Each element is the same chain over k,
+    /// so the bits do not change. Settable for the benchmarks' A/B (<c>shape --ab narrow-swap</c>) and the tests.
+    /// </summary>
+    internal static int SwapMaxNarrowN = 16;
+
+    /// <summary>
     /// A with transposed storage is packed when at least this many B panels reuse each of its blocks, or a few when
     /// its k steps are a page or more apart (<see cref="PackAMinStride"/>). Otherwise the tile reads it in place: its MR
     /// values for one k are contiguous, and the copy cost more than the strided reads (docs/performance.md, "Gate
@@ -150,7 +158,8 @@ internal static unsafe class Gemm
                 return;
             }
 
-            bool swap = transB && m <= SwapMaxM && m < n;
+            bool swapWeights = transB && m <= SwapMaxM && m < n;
+            bool swap = swapWeights || (transA && !transB && n <= SwapMaxNarrowN && n < m);
             var p = new GemmProblem { K = k, Alpha = alpha, Beta = beta };
             if (!swap)
             {
@@ -168,7 +177,7 @@ internal static unsafe class Gemm
                 p.C = pc; p.Crs = 1; p.Ccs = ldc;
             }
 
-            p.Tile = ChooseTile(isa, p.N, swap);
+            p.Tile = ChooseTile(isa, p.N, swapWeights);
             int tilesM = GemmCore.TilesM(p), tilesN = GemmCore.TilesN(p);
             p.PackB = p.Bcs != 1 || tilesM > DirectBMaxTilesM;
             // A is read in place (broadcasts) except when its k steps are whole rows apart (transposed storage,
