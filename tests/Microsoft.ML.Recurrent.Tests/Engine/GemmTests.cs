@@ -593,21 +593,9 @@ public class GemmTests
             }
 
             var b = Randoms(k * n);
-            var c0 = Randoms(m * n);
-            foreach (int threads in new[] { 1, 2 })
-            {
-                foreach (var (alpha, beta) in new[] { (1f, 1f), (0.5f, 0f), (-1.5f, 0.25f) })
-                {
-                    var expected = (float[])c0.Clone();
-                    var actual = (float[])c0.Clone();
-                    WithIsa(isa, () =>
-                    {
-                        Gemm.Multiply(true, false, m, n, k, alpha, whole, m, b, n, beta, expected, n, threads);
-                        Gemm.MultiplyTransposedSplitA(m, n, k, alpha, a1, lda1, split, a2, lda2, b, n, beta, actual, n, threads);
-                    });
-                    BitsOf(actual).Should().Equal(BitsOf(expected), $"{isa} m={m} n={n} k={k} split={split} threads={threads} alpha={alpha} beta={beta}");
-                }
-            }
+            AssertSameBitsForEachRun(isa, Randoms(m * n), $"m={m} n={n} k={k} split={split}",
+                (threads, alpha, beta, c) => Gemm.Multiply(true, false, m, n, k, alpha, whole, m, b, n, beta, c, n, threads),
+                (threads, alpha, beta, c) => Gemm.MultiplyTransposedSplitA(m, n, k, alpha, a1, lda1, split, a2, lda2, b, n, beta, c, n, threads));
         }
 
         Action outOfRange = () => Gemm.MultiplyTransposedSplitA(4, 4, 4, 1f, new float[16], 4, 4, new float[16], 4, new float[16], 4, 0f, new float[16], 4);
@@ -631,28 +619,44 @@ public class GemmTests
                 int lda = m + 2, ldc = n + 3;
                 var a = Randoms(k * lda);
                 var b = Randoms(k * n);
-                var c0 = Randoms(m * ldc);
-                foreach (int threads in new[] { 1, 2 })
+                void Product(int threads, float alpha, float beta, float[] c, int swapMaxN)
                 {
-                    foreach (var (alpha, beta) in new[] { (1f, 1f), (0.5f, 0f), (-1.5f, 0.25f) })
-                    {
-                        var direct = (float[])c0.Clone();
-                        var swapped = (float[])c0.Clone();
-                        WithIsa(isa, () =>
-                        {
-                            Gemm.SwapMaxNarrowN = 0;
-                            Gemm.Multiply(true, false, m, n, k, alpha, a, lda, b, n, beta, direct, ldc, threads);
-                            Gemm.SwapMaxNarrowN = 16;
-                            Gemm.Multiply(true, false, m, n, k, alpha, a, lda, b, n, beta, swapped, ldc, threads);
-                        });
-                        BitsOf(swapped).Should().Equal(BitsOf(direct), $"{isa} m={m} n={n} k={k} threads={threads} alpha={alpha} beta={beta}");
-                    }
+                    Gemm.SwapMaxNarrowN = swapMaxN;
+                    Gemm.Multiply(true, false, m, n, k, alpha, a, lda, b, n, beta, c, ldc, threads);
                 }
+
+                AssertSameBitsForEachRun(isa, Randoms(m * ldc), $"m={m} n={n} k={k}",
+                    (threads, alpha, beta, c) => Product(threads, alpha, beta, c, swapMaxN: 0),
+                    (threads, alpha, beta, c) => Product(threads, alpha, beta, c, swapMaxN: 16));
             }
         }
         finally
         {
             Gemm.SwapMaxNarrowN = saved;
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="expected"/> and <paramref name="actual"/> (threads, alpha, beta, C) on copies of
+    /// <paramref name="c0"/> at <paramref name="isa"/>, on 1 and 2 threads and three alpha/beta pairs, and asserts the
+    /// same bits every time.
+    /// </summary>
+    private static void AssertSameBitsForEachRun(string isa, float[] c0, string shape, Action<int, float, float, float[]> expected,
+        Action<int, float, float, float[]> actual)
+    {
+        foreach (int threads in new[] { 1, 2 })
+        {
+            foreach (var (alpha, beta) in new[] { (1f, 1f), (0.5f, 0f), (-1.5f, 0.25f) })
+            {
+                var want = (float[])c0.Clone();
+                var got = (float[])c0.Clone();
+                WithIsa(isa, () =>
+                {
+                    expected(threads, alpha, beta, want);
+                    actual(threads, alpha, beta, got);
+                });
+                BitsOf(got).Should().Equal(BitsOf(want), $"{isa} {shape} threads={threads} alpha={alpha} beta={beta}");
+            }
         }
     }
 
