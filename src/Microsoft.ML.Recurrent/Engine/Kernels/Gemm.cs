@@ -72,6 +72,17 @@ internal static unsafe class Gemm
     private static bool PacksTransposedA(int tilesM, int tilesN, nint kStride) =>
         tilesM > 1 && (tilesN >= PackAMinTilesN || (tilesN >= PackAPagedMinTilesN && kStride >= PackAMinStride));
 
+    /// <summary>
+    /// Resolves <paramref name="threads"/> (0: <see cref="DefaultThreads"/>; clamped to the pool) and returns the most
+    /// parts a product of <paramref name="flops"/> is cut into: one per thread, while each gets <see cref="MinFlopsPerThread"/>.
+    /// </summary>
+    private static int PartsFor(ref int threads, double flops)
+    {
+        if (threads == 0) threads = DefaultThreads;
+        threads = Math.Clamp(threads, 1, WorkerPool.MaxThreads);
+        return (int)Math.Min(threads, Math.Max(1.0, flops / MinFlopsPerThread));
+    }
+
     /// <summary>Products with M at most this many register tiles read row-contiguous B in place (no packing).</summary>
     internal const int DirectBMaxTilesM = 4;
 
@@ -133,10 +144,8 @@ internal static unsafe class Gemm
                 return;
             }
 
-            if (threads == 0) threads = DefaultThreads;
-            threads = Math.Clamp(threads, 1, WorkerPool.MaxThreads);
             double flops = 2.0 * m * n * k;
-            int maxParts = (int)Math.Min(threads, Math.Max(1.0, flops / MinFlopsPerThread));
+            int maxParts = PartsFor(ref threads, flops);
             GemmIsa isa = EffectiveIsa;
 
             // op(A)[i, p] = pa[i·ars + p·acs], op(B)[p, j] = pb[p·brs + j·bcs].
@@ -214,9 +223,7 @@ internal static unsafe class Gemm
             return;
         }
 
-        if (threads == 0) threads = DefaultThreads;
-        threads = Math.Clamp(threads, 1, WorkerPool.MaxThreads);
-        int maxParts = (int)Math.Min(threads, Math.Max(1.0, 2.0 * m * n * k / MinFlopsPerThread));
+        int maxParts = PartsFor(ref threads, 2.0 * m * n * k);
         fixed (float* pa1 = a1, pa2 = a2, pb = b, pc = c)
         {
             var p = new GemmProblem
