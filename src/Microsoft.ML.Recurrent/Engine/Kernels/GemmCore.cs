@@ -446,6 +446,9 @@ internal static unsafe class GemmBuffers
     [ThreadStatic]
     private static int t_capacity;
 
+    /// <summary>Floats this thread's workspace holds now (0 before its first product; tests check who allocated it).</summary>
+    internal static int ThreadCapacity => t_capacity;
+
     /// <summary>At least <paramref name="floats"/> floats, valid until the next call on this thread.</summary>
     public static float* Get(int floats)
     {
