@@ -26,6 +26,8 @@ namespace Microsoft.ML.Recurrent.Benchmarks;
 /// <para>
 /// FLOPs count only the cell matrix products: a forward pass is 2·G·H·(I_l + H)·T per sequence per layer and
 /// direction (G = 4 LSTM, 3 GRU, 1 RNN; I_l = H·dirs after the first layer); a training step counts 3× that.
+/// Fractions of peak divide by the highest of the FMA-peak probes taken at the start and after each configuration
+/// (a probe can only read low when other work shares the cores); --peak fixes it instead.
 /// </para>
 /// <para>
 /// Batch-1 rows also report their roofline floor (<see cref="LatencyFloor"/>): the cache read bandwidth is measured
@@ -158,7 +160,18 @@ internal static class ThroughputRunner
 
     private static int Run(Options o)
     {
-        double peak = o.Peak ?? PeakProbe.MeasureGflops(Math.Min(o.Threads, Environment.ProcessorCount));
+        // The FMA peak is probed at the start and again after each configuration, and the tables use the highest probe:
+        // on a shared machine a probe can only read low (another tenant took a core for part of it), and one low probe
+        // at the start once put every row of a run at 86–144 % of "peak".
+        var probes = new List<double>();
+        double ProbePeak()
+        {
+            double v = PeakProbe.MeasureGflops(Math.Min(o.Threads, Environment.ProcessorCount));
+            probes.Add(v);
+            return v;
+        }
+
+        double peak = o.Peak ?? ProbePeak();
         var configs = AllConfigs;
         if (o.LibTorchJson is not null)
         {
@@ -185,8 +198,18 @@ internal static class ThroughputRunner
             Console.Write($"config {c.Id}: {c.Cell} B={c.Batch} T={c.Length} I={c.Input} H={c.Hidden} L={c.Layers} ... ");
             var r = Measure(c, o, peak);
             results.Add(r);
+            if (o.Peak is null) ProbePeak();
             string ort = r.Ort1 is null || r.Ort2 is null ? "" : $", ORT {r.Ort1.SeqPerSec:F0} / {r.Ort2.SeqPerSec:F0} seq/s (1 / 2 threads, max |ours − ORT| {Math.Max(r.Ort1.MaxAbsDiff, r.Ort2.MaxAbsDiff):G3})";
             Console.WriteLine($"{r.TrainingSeqPerSec:F0} train seq/s, {r.InferenceSeqPerSec:F0} infer seq/s{ort} ({clock.Elapsed.TotalSeconds:F1} s)");
+        }
+
+        if (o.Peak is null)
+        {
+            peak = probes.Max();
+            foreach (var r in results) ApplyPeak(r, peak);
+            Console.WriteLine();
+            Console.WriteLine($"Peak = {peak:F1} GFLOP/s, the highest of {probes.Count} probes ({string.Join(", ", probes.Select(v => v.ToString("F1", CultureInfo.InvariantCulture)))}): " +
+                "one at the start, one after each configuration.");
         }
 
         Console.WriteLine();
@@ -195,7 +218,7 @@ internal static class ThroughputRunner
         Console.WriteLine($"Total time {total.Elapsed.TotalSeconds:F1} s.");
         if (o.JsonPath is not null)
         {
-            WriteJson(o.JsonPath, results, peak);
+            WriteJson(o.JsonPath, results, peak, probes);
             Console.WriteLine($"Wrote {o.JsonPath}.");
         }
 
@@ -482,7 +505,7 @@ internal static class ThroughputRunner
             // The roof the batch-1 loop meets: stream W_hh (every layer and direction) from cache on its threads.
             r.BatchOneThreads = LatencyFloor.BatchOneThreads(c.Spec, Gemm.DefaultThreads, work.Network.UnitSplitMinWeights);
             r.CacheBandwidthGbs = PeakProbe.MeasureReadBandwidthGbs(LatencyFloor.RecurrentBytes(c.Spec), r.BatchOneThreads);
-            r.Floor = LatencyFloor.Compute(c.Spec, c.Length, r.CacheBandwidthGbs.Value, peak);
+            r.Floor = LatencyFloor.Compute(c.Spec, c.Length, r.CacheBandwidthGbs.Value, peak); // recomputed by ApplyPeak with the run's peak
             // The loop times split and unsplit passes and keeps the faster (SplitChooser): when it chose fewer threads than
             // it could use (a hand-over between the cores costs more than it saves here), its floor on those threads too.
             r.LoopThreads = work.Network.LastLoopParts;
@@ -497,6 +520,18 @@ internal static class ThroughputRunner
 
         r.PeakWorkingSet = Process.GetCurrentProcess().PeakWorkingSet64;
         return r;
+    }
+
+    /// <summary>The batch-1 floors again with the run's final peak (their input-projection term divides by it).</summary>
+    private static void ApplyPeak(Result r, double peak)
+    {
+        var c = r.Config;
+        if (r.CacheBandwidthGbs is double bw) r.Floor = LatencyFloor.Compute(c.Spec, c.Length, bw, peak);
+        if (r.ChosenBandwidthGbs is double cbw)
+        {
+            r.ChosenPeakGflops = peak * r.LoopThreads / Math.Max(1, Gemm.DefaultThreads);
+            r.ChosenFloor = LatencyFloor.Compute(c.Spec, c.Length, cbw, r.ChosenPeakGflops.Value);
+        }
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -552,7 +587,7 @@ internal static class ThroughputRunner
         if (!optimized) Console.WriteLine("  WARNING: JIT optimisation is disabled (Debug build?); run with -c Release.");
         Console.WriteLine($"  Gemm.DefaultThreads = {o.Threads}; median of {o.Repeats} repeat(s), each ≥ {o.MinSeconds:0.###} s; seed {o.Seed}");
         Console.WriteLine(o.Peak is null
-            ? $"  Peak = {peak:F1} GFLOP/s: FMA throughput measured on {Math.Min(o.Threads, Environment.ProcessorCount)} thread(s) just now (--peak to override)"
+            ? $"  Peak: FMA throughput on {Math.Min(o.Threads, Environment.ProcessorCount)} thread(s), {peak:F1} GFLOP/s just now; probed again after each configuration, the tables use the highest probe (--peak to override)"
             : $"  Peak = {peak:F1} GFLOP/s (--peak)");
         Console.WriteLine(o.LibTorchJson is null
             ? "  libtorch = the issue's figures (2 threads, another machine); --libtorch-json FILE uses figures measured here by benchmarks/LibTorchBaseline"
@@ -641,7 +676,7 @@ internal static class ThroughputRunner
         if (c4 is not null) Console.WriteLine($"  Peak working set after config 4: {c4.PeakWorkingSet / (1024.0 * 1024.0):F1} MiB.");
     }
 
-    private static void WriteJson(string path, List<Result> results, double peak)
+    private static void WriteJson(string path, List<Result> results, double peak, List<double> probes)
     {
         string? dir = Path.GetDirectoryName(Path.GetFullPath(path));
         if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
@@ -677,6 +712,9 @@ internal static class ThroughputRunner
             Number(json, "libtorch_latency_us", c.TorchLatencyUs);
             json.WriteString("libtorch_source", c.TorchMeasuredHere ? "measured on this machine" : "issue figures (another machine)");
             Number(json, "peak_gflops", peak, 1);
+            json.WriteStartArray("peak_probes_gflops"); // empty with --peak
+            foreach (double v in probes) json.WriteNumberValue(Math.Round(v, 1));
+            json.WriteEndArray();
             Number(json, "cache_bandwidth_gbs", r.CacheBandwidthGbs, 1);
             Number(json, "latency_floor_us", r.FloorUs, 2);
             Number(json, "latency_over_floor", r.LatencyOverFloor, 3);

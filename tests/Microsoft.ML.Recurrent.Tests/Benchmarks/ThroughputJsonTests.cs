@@ -54,6 +54,39 @@ public class ThroughputJsonTests
     }
 
     [Fact]
+    public void ThroughputJson_PeakProbed_IsTheHighestProbeAndFloorsUseIt()
+    {
+        // Without --peak the runner probes the FMA peak at the start and after each configuration, and divides by the
+        // highest probe: every row reports that one value, and the batch-1 floor is computed with it.
+        string path = Path.Combine(Path.GetTempPath(), $"throughput-{Guid.NewGuid():N}.json");
+        try
+        {
+            ThroughputRunner.Run(["--configs", "5,3", "--repeats", "1", "--min-time", "0.01", "--no-ort", "--json", path]).Should().Be(0);
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+            var rows = doc.RootElement.EnumerateArray().ToList();
+            rows.Should().HaveCount(2);
+            foreach (var row in rows)
+            {
+                var probes = row.GetProperty("peak_probes_gflops").EnumerateArray().Select(p => p.GetDouble()).ToList();
+                probes.Should().HaveCount(3, "one probe at the start and one after each of the 2 configurations");
+                probes.Should().OnlyContain(p => p > 0);
+                row.GetProperty("peak_gflops").GetDouble().Should().Be(probes.Max());
+                double fraction = row.GetProperty("gflops").GetDouble() / row.GetProperty("peak_gflops").GetDouble();
+                fraction.Should().BeInRange(0, 1.5, "a fraction of the highest probe");
+            }
+
+            var b1 = rows.Single(r => r.GetProperty("config").GetInt32() == 5);
+            double peak = b1.GetProperty("peak_gflops").GetDouble(), bandwidth = b1.GetProperty("cache_bandwidth_gbs").GetDouble();
+            double expectedFloor = LatencyFloor.Compute(new NetworkSpec(CellKind.Lstm, 32, 128, 1, OutputSize: 1), 50, bandwidth, peak).FloorUs;
+            b1.GetProperty("latency_floor_us").GetDouble().Should().BeApproximately(expectedFloor, expectedFloor * 0.051 / bandwidth + 0.02);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
     public void ThroughputJson_NoOrt_LeavesOrtFieldsNull()
     {
         string path = Path.Combine(Path.GetTempPath(), $"throughput-{Guid.NewGuid():N}.json");
@@ -65,6 +98,7 @@ public class ThroughputJsonTests
             row.GetProperty("ort1_inference_seq_per_s").ValueKind.Should().Be(JsonValueKind.Null);
             row.GetProperty("ort_max_abs_diff").ValueKind.Should().Be(JsonValueKind.Null);
             row.GetProperty("latency_floor_us").GetDouble().Should().BePositive();
+            row.GetProperty("peak_probes_gflops").GetArrayLength().Should().Be(0, "--peak fixes the peak: nothing is probed");
         }
         finally
         {
