@@ -196,17 +196,17 @@ internal static class ThroughputRunner
             BenchStats.FullCollect(); // the previous configuration's buffers
             var clock = Stopwatch.StartNew();
             Console.Write($"config {c.Id}: {c.Cell} B={c.Batch} T={c.Length} I={c.Input} H={c.Hidden} L={c.Layers} ... ");
-            var r = Measure(c, o, peak);
+            var r = Measure(c, o);
             results.Add(r);
             if (o.Peak is null) ProbePeak();
             string ort = r.Ort1 is null || r.Ort2 is null ? "" : $", ORT {r.Ort1.SeqPerSec:F0} / {r.Ort2.SeqPerSec:F0} seq/s (1 / 2 threads, max |ours − ORT| {Math.Max(r.Ort1.MaxAbsDiff, r.Ort2.MaxAbsDiff):G3})";
             Console.WriteLine($"{r.TrainingSeqPerSec:F0} train seq/s, {r.InferenceSeqPerSec:F0} infer seq/s{ort} ({clock.Elapsed.TotalSeconds:F1} s)");
         }
 
+        if (o.Peak is null) peak = probes.Max();
+        foreach (var r in results) ApplyPeak(r, peak); // the batch-1 floors, once the run's peak is known
         if (o.Peak is null)
         {
-            peak = probes.Max();
-            foreach (var r in results) ApplyPeak(r, peak);
             Console.WriteLine();
             Console.WriteLine($"Peak = {peak:F1} GFLOP/s, the highest of {probes.Count} probes ({string.Join(", ", probes.Select(v => v.ToString("F1", CultureInfo.InvariantCulture)))}): " +
                 "one at the start, one after each configuration.");
@@ -380,7 +380,7 @@ internal static class ThroughputRunner
         }
     }
 
-    private static Result Measure(Config c, Options o, double peak)
+    private static Result Measure(Config c, Options o)
     {
         var r = new Result { Config = c, Threads = Gemm.DefaultThreads };
 
@@ -505,30 +505,26 @@ internal static class ThroughputRunner
             // The roof the batch-1 loop meets: stream W_hh (every layer and direction) from cache on its threads.
             r.BatchOneThreads = LatencyFloor.BatchOneThreads(c.Spec, Gemm.DefaultThreads, work.Network.UnitSplitMinWeights);
             r.CacheBandwidthGbs = PeakProbe.MeasureReadBandwidthGbs(LatencyFloor.RecurrentBytes(c.Spec), r.BatchOneThreads);
-            r.Floor = LatencyFloor.Compute(c.Spec, c.Length, r.CacheBandwidthGbs.Value, peak); // recomputed by ApplyPeak with the run's peak
             // The loop times split and unsplit passes and keeps the faster (SplitChooser): when it chose fewer threads than
             // it could use (a hand-over between the cores costs more than it saves here), its floor on those threads too.
+            // The floors themselves are computed once the run's peak is known (ApplyPeak).
             r.LoopThreads = work.Network.LastLoopParts;
             if (r.LoopThreads < r.BatchOneThreads)
-            {
                 r.ChosenBandwidthGbs = PeakProbe.MeasureReadBandwidthGbs(LatencyFloor.RecurrentBytes(c.Spec), r.LoopThreads);
-                // The input projection on those threads too: the peak probe ran on all of them.
-                r.ChosenPeakGflops = peak * r.LoopThreads / Math.Max(1, Gemm.DefaultThreads);
-                r.ChosenFloor = LatencyFloor.Compute(c.Spec, c.Length, r.ChosenBandwidthGbs.Value, r.ChosenPeakGflops.Value);
-            }
         }
 
         r.PeakWorkingSet = Process.GetCurrentProcess().PeakWorkingSet64;
         return r;
     }
 
-    /// <summary>The batch-1 floors again with the run's final peak (their input-projection term divides by it).</summary>
+    /// <summary>A batch-1 row's floors from its measured bandwidths and the run's peak (their input-projection term divides by it).</summary>
     private static void ApplyPeak(Result r, double peak)
     {
         var c = r.Config;
         if (r.CacheBandwidthGbs is double bw) r.Floor = LatencyFloor.Compute(c.Spec, c.Length, bw, peak);
         if (r.ChosenBandwidthGbs is double cbw)
         {
+            // The input projection on the chosen threads too: the peak probe ran on all of them.
             r.ChosenPeakGflops = peak * r.LoopThreads / Math.Max(1, Gemm.DefaultThreads);
             r.ChosenFloor = LatencyFloor.Compute(c.Spec, c.Length, cbw, r.ChosenPeakGflops.Value);
         }
