@@ -66,7 +66,7 @@ internal static class CompareRunner
         string[] head =
         [
             "#", "config", "train seq/s", "libtorch", "ratio", "GFLOP/s", "% peak", "infer seq/s", "libtorch", "ratio", "latency µs", "libtorch µs", "ratio",
-            "floor µs", "latency / floor", "ORT1 seq/s", "ours/ORT1", "ORT2 seq/s", "ours/ORT2", "ORT1 µs", "ORT2 µs",
+            "floor µs", "latency / floor", "ORT1 seq/s", "ours/ORT1", "ORT2 seq/s", "ours/ORT2", "ORT1 µs", "ORT2 µs", "round trip ns",
         ];
         yield return markdown ? "| " + string.Join(" | ", head) + " |" : string.Join(sep, head);
         if (markdown) yield return "|" + string.Concat(Enumerable.Repeat("---|", head.Length));
@@ -95,6 +95,7 @@ internal static class CompareRunner
                 F(floor, "F1"), R(lat, floor),
                 F(ort1, "F0"), R(inf, ort1), F(ort2, "F0"), R(inf, ort2),
                 F(Median(runs, "ort1_latency_us"), "F1"), F(Median(runs, "ort2_latency_us"), "F1"),
+                RoundTrips(runs),
             ];
             yield return markdown ? "| " + string.Join(" | ", cells) + " |" : string.Join(sep, cells);
         }
@@ -123,6 +124,18 @@ internal static class CompareRunner
         var values = runs.Where(e => e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number)
             .Select(e => e.GetProperty(name).GetDouble()).ToArray();
         return values.Length == 0 ? null : BenchStats.Median(values);
+    }
+
+    /// <summary>
+    /// The lowest and highest of every round-trip probe around this row's runs (<c>core_round_trip_ns</c>): whether the
+    /// medians mix runs whose threads sat close together with runs where they sat far apart.
+    /// </summary>
+    private static string RoundTrips(List<JsonElement> runs)
+    {
+        var all = runs.Where(e => e.TryGetProperty("core_round_trip_ns", out var v) && v.ValueKind == JsonValueKind.Array)
+            .SelectMany(e => e.GetProperty("core_round_trip_ns").EnumerateArray())
+            .Where(v => v.ValueKind == JsonValueKind.Number).Select(v => v.GetDouble()).ToArray();
+        return all.Length == 0 ? "—" : string.Create(CultureInfo.InvariantCulture, $"{all.Min():F0}–{all.Max():F0}");
     }
 
     private static int Int(JsonElement e, string name) => e.TryGetProperty(name, out var v) && v.TryGetInt32(out int n) ? n : 0;

@@ -18,6 +18,11 @@ namespace Microsoft.ML.Recurrent.Benchmarks;
 /// can stream a buffer of a given size that is already hot in their caches (the recurrent weights, read once per
 /// step).
 /// </para>
+/// <para>
+/// <see cref="MeasureRoundTripNs"/> measures what every split loop pays to hand data between its threads: the time for a
+/// cache line to go from one thread to another and back. It depends on where the two threads' cores sit (on a shared
+/// VM, where the host puts its vCPUs, which can change from one minute to the next).
+/// </para>
 /// </summary>
 internal static unsafe class PeakProbe
 {
@@ -133,6 +138,56 @@ internal static unsafe class PeakProbe
         }
 
         return Vector128.Sum(c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11);
+    }
+
+    /// <summary>
+    /// Nanoseconds for one round trip of a cache line between two threads: this thread writes a counter, a partner
+    /// thread waiting on it answers on a second line 128 bytes away, and this thread waits for the answer;
+    /// <paramref name="roundTrips"/> of them in a row is one try, and the result is the median try's mean. Both threads
+    /// spin (no pause, no yield), as the engine's step hand-over does before it yields. Null on one logical core, where
+    /// the partner can only run when this thread is descheduled. <paramref name="partnerDelayTicks"/> (tests) makes the
+    /// partner wait that many <see cref="Stopwatch"/> ticks before each answer.
+    /// </summary>
+    public static double? MeasureRoundTripNs(int roundTrips = 20_000, int tries = 5, long partnerDelayTicks = 0)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(roundTrips, 2);
+        ArgumentOutOfRangeException.ThrowIfLessThan(tries, 1);
+        if (Environment.ProcessorCount < 2) return null;
+        var results = new double[tries];
+        for (int t = 0; t < tries; t++)
+        {
+            var lines = new long[32]; // [0]: this thread's counter, [16]: the partner's answer (128 bytes apart)
+            var partner = new Thread(() =>
+            {
+                for (long i = 1; i <= roundTrips; i++)
+                {
+                    while (Volatile.Read(ref lines[0]) != i) { }
+                    if (partnerDelayTicks > 0)
+                    {
+                        long until = Stopwatch.GetTimestamp() + partnerDelayTicks;
+                        while (Stopwatch.GetTimestamp() < until) { }
+                    }
+
+                    Volatile.Write(ref lines[16], i);
+                }
+            }) { IsBackground = true };
+            partner.Start();
+            // The first exchange waits for the partner to start; the timed ones start after it.
+            Volatile.Write(ref lines[0], 1);
+            while (Volatile.Read(ref lines[16]) != 1) Thread.SpinWait(1);
+            long t0 = Stopwatch.GetTimestamp();
+            for (long i = 2; i <= roundTrips; i++)
+            {
+                Volatile.Write(ref lines[0], i);
+                while (Volatile.Read(ref lines[16]) != i) { }
+            }
+
+            double ns = Stopwatch.GetElapsedTime(t0).TotalNanoseconds;
+            partner.Join();
+            results[t] = ns / (roundTrips - 1);
+        }
+
+        return BenchStats.Median(results);
     }
 
     /// <summary>

@@ -118,6 +118,7 @@ internal static class ThroughputRunner
         public LatencyFloor? ChosenFloor;           // batch-1 rows: the floor on LoopThreads threads, when fewer
         public double? ChosenPeakGflops;            // batch-1 rows: the FMA peak scaled to LoopThreads threads, when fewer
         public OrtFigures? Ort1, Ort2;              // null with --no-ort
+        public double? RoundTripBeforeNs, RoundTripAfterNs; // PeakProbe.MeasureRoundTripNs around the configuration (null: one thread)
         public int SubnormalGradientsStep1, SubnormalGradientsSteady, SubnormalAdamStateSteady;
         public float LossStep1, LossSteady;
         public double TrainingGflops => Config.ForwardFlopsPerSequence * 3 * TrainingSeqPerSec / 1e9;
@@ -172,6 +173,8 @@ internal static class ThroughputRunner
         }
 
         double peak = o.Peak ?? ProbePeak();
+        // Where the threads' cores sit, before and after each configuration: the split loops hand data between them.
+        double? RoundTrip() => o.Threads >= 2 ? PeakProbe.MeasureRoundTripNs() : null;
         var configs = AllConfigs;
         if (o.LibTorchJson is not null)
         {
@@ -196,11 +199,15 @@ internal static class ThroughputRunner
             BenchStats.FullCollect(); // the previous configuration's buffers
             var clock = Stopwatch.StartNew();
             Console.Write($"config {c.Id}: {c.Cell} B={c.Batch} T={c.Length} I={c.Input} H={c.Hidden} L={c.Layers} ... ");
+            double? before = RoundTrip();
             var r = Measure(c, o);
+            r.RoundTripBeforeNs = before;
+            r.RoundTripAfterNs = RoundTrip();
             results.Add(r);
             if (o.Peak is null) ProbePeak();
             string ort = r.Ort1 is null || r.Ort2 is null ? "" : $", ORT {r.Ort1.SeqPerSec:F0} / {r.Ort2.SeqPerSec:F0} seq/s (1 / 2 threads, max |ours − ORT| {Math.Max(r.Ort1.MaxAbsDiff, r.Ort2.MaxAbsDiff):G3})";
-            Console.WriteLine($"{r.TrainingSeqPerSec:F0} train seq/s, {r.InferenceSeqPerSec:F0} infer seq/s{ort} ({clock.Elapsed.TotalSeconds:F1} s)");
+            string trip = r.RoundTripBeforeNs is double rb && r.RoundTripAfterNs is double ra ? $"; round trip {rb:F0} / {ra:F0} ns" : "";
+            Console.WriteLine($"{r.TrainingSeqPerSec:F0} train seq/s, {r.InferenceSeqPerSec:F0} infer seq/s{ort} ({clock.Elapsed.TotalSeconds:F1} s{trip})");
         }
 
         if (o.Peak is null) peak = probes.Max();
@@ -593,6 +600,9 @@ internal static class ThroughputRunner
         Console.WriteLine(o.Ort
             ? "  ORT = ONNX Runtime on the product's ONNX export of the same network, intra-op threads 1 (ORT1) and 2 (ORT2), one Run per batch; ratio = ours / ORT seq/s (> 1 is faster)."
             : "  ORT peer skipped (--no-ort).");
+        Console.WriteLine(o.Threads >= 2
+            ? "  Round trip = a cache line from one thread to another and back (median of 5 × 20,000), before / after each configuration: the split loops' hand-over cost, set by where the cores sit (docs/performance.md)."
+            : "  Round trip not measured (one thread).");
         Console.WriteLine("  Batch-1 floor = T × bytes(W_hh, every layer/direction) ÷ cache read bandwidth (measured now, same bytes, batch-1 threads) + input-projection flops ÷ peak; target latency ≤ 1.3× floor.");
         Console.WriteLine();
     }
@@ -710,6 +720,14 @@ internal static class ThroughputRunner
             Number(json, "peak_gflops", peak, 1);
             json.WriteStartArray("peak_probes_gflops"); // empty with --peak
             foreach (double v in probes) json.WriteNumberValue(Math.Round(v, 1));
+            json.WriteEndArray();
+            json.WriteStartArray("core_round_trip_ns"); // before and after the configuration; empty on one thread
+            if (r.RoundTripBeforeNs is double before && r.RoundTripAfterNs is double after)
+            {
+                json.WriteNumberValue(Math.Round(before, 1));
+                json.WriteNumberValue(Math.Round(after, 1));
+            }
+
             json.WriteEndArray();
             Number(json, "cache_bandwidth_gbs", r.CacheBandwidthGbs, 1);
             Number(json, "latency_floor_us", r.FloorUs, 2);

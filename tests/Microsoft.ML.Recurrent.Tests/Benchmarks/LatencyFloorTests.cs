@@ -57,15 +57,15 @@ public class LatencyFloorTests
     [Fact]
     public void CompareTable_TakesMediansAndPutsFloorAndOrtRatiosOnTheRow()
     {
-        static JsonElement Row(double inference, double latency, double floor, double ort1, double ort2) => JsonDocument.Parse(
+        static JsonElement Row(double inference, double latency, double floor, double ort1, double ort2, string trips) => JsonDocument.Parse(
             $$"""
-            {"config":5,"cell":"Lstm","batch":1,"length":50,"input":32,"hidden":128,"layers":1,"training_seq_per_s":1000,
+            {"config":5,"cell":"Lstm","batch":1,"length":50,"input":32,"hidden":128,"layers":1,"training_seq_per_s":1000,"core_round_trip_ns":[{{trips}}],
              "inference_seq_per_s":{{inference}},"latency_us":{{latency}},"gflops":50,"peak_gflops":400,"latency_floor_us":{{floor}},
              "ort1_inference_seq_per_s":{{ort1}},"ort2_inference_seq_per_s":{{ort2}},"ort1_latency_us":{{1e6 / ort1}},"ort2_latency_us":{{1e6 / ort2}}}
             """).RootElement.Clone();
         var ours = new Dictionary<int, List<JsonElement>>
         {
-            [5] = [Row(10_000, 100, 50, 5_000, 2_000), Row(8_000, 125, 40, 4_000, 1_000), Row(12_000, 80, 60, 6_000, 3_000)],
+            [5] = [Row(10_000, 100, 50, 5_000, 2_000, "104.2, 131"), Row(8_000, 125, 40, 4_000, 1_000, "612.4, 540"), Row(12_000, 80, 60, 6_000, 3_000, "")],
         };
         var torch = new Dictionary<int, List<JsonElement>>
         {
@@ -75,8 +75,9 @@ public class LatencyFloorTests
         var lines = CompareRunner.Table(ours, torch, markdown: true).ToList();
 
         lines.Should().HaveCount(3);
-        string[] head = lines[0].Split(" | ");
-        string[] row = lines[2].Split(" | ");
+        static string[] Cells(string line) => line.TrimEnd(' ', '|').Split(" | "); // the last cell without the closing " |"
+        string[] head = Cells(lines[0]);
+        string[] row = Cells(lines[2]);
         string Cell(string name) => row[Array.IndexOf(head, name)];
         Cell("latency µs").Should().Be("100.0");          // median of 80, 100, 125
         Cell("libtorch µs").Should().Be("250.0");
@@ -86,5 +87,10 @@ public class LatencyFloorTests
         Cell("ours/ORT1").Should().Be("2.00×");           // 10 000 / 5 000
         Cell("ours/ORT2").Should().Be("5.00×");           // 10 000 / 2 000
         Cell("ORT1 µs").Should().Be("200.0");
+        Cell("round trip ns").Should().Be("104–612");     // lowest and highest probe of any run; the third run has none
+
+        var noTrips = new Dictionary<int, List<JsonElement>> { [5] = [Row(10_000, 100, 50, 5_000, 2_000, "")] };
+        string[] bare = Cells(CompareRunner.Table(noTrips, torch, markdown: true).ToList()[2]);
+        bare[Array.IndexOf(head, "round trip ns")].Should().Be("—");
     }
 }

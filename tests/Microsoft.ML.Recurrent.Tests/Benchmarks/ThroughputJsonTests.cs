@@ -75,6 +75,14 @@ public class ThroughputJsonTests
                 fraction.Should().BeInRange(0, 1.5, "a fraction of the highest probe");
             }
 
+            // Two threads (the runner's default, the machine's logical cores): a round trip probed before and after each row.
+            foreach (var row in rows)
+            {
+                var trips = row.GetProperty("core_round_trip_ns").EnumerateArray().Select(p => p.GetDouble()).ToList();
+                if (Environment.ProcessorCount >= 2) trips.Should().HaveCount(2).And.OnlyContain(ns => ns > 0 && double.IsFinite(ns));
+                else trips.Should().BeEmpty("one logical core has no partner thread to probe");
+            }
+
             var b1 = rows.Single(r => r.GetProperty("config").GetInt32() == 5);
             double peak = b1.GetProperty("peak_gflops").GetDouble(), bandwidth = b1.GetProperty("cache_bandwidth_gbs").GetDouble();
             double expectedFloor = LatencyFloor.Compute(new NetworkSpec(CellKind.Lstm, 32, 128, 1, OutputSize: 1), 50, bandwidth, peak).FloorUs;
@@ -104,5 +112,40 @@ public class ThroughputJsonTests
         {
             File.Delete(path);
         }
+    }
+
+    [Fact]
+    public void ThroughputJson_OneThread_ProbesNoRoundTrip()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"throughput-{Guid.NewGuid():N}.json");
+        try
+        {
+            ThroughputRunner.Run(["--configs", "5", "--repeats", "1", "--min-time", "0.01", "--peak", "400", "--no-ort", "--threads", "1", "--json", path]).Should().Be(0);
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+            doc.RootElement[0].GetProperty("core_round_trip_ns").GetArrayLength().Should().Be(0, "one thread hands nothing between cores");
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void RoundTripProbe_TimesTheWholeExchange()
+    {
+        // A partner that holds each answer for 20 µs: every round trip takes at least that, so the probe must read at
+        // least that (it would read less if it timed only its own side, or divided by the wrong count).
+        long delay = System.Diagnostics.Stopwatch.Frequency / 50_000;
+        double? delayed = PeakProbe.MeasureRoundTripNs(roundTrips: 200, tries: 3, partnerDelayTicks: delay);
+        double? plain = PeakProbe.MeasureRoundTripNs(roundTrips: 2_000, tries: 3);
+        if (Environment.ProcessorCount < 2)
+        {
+            delayed.Should().BeNull();
+            return;
+        }
+
+        delayed!.Value.Should().BeGreaterThanOrEqualTo(20_000);
+        plain!.Value.Should().BePositive();
+        FluentActions.Invoking(() => PeakProbe.MeasureRoundTripNs(roundTrips: 1)).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("roundTrips");
     }
 }
