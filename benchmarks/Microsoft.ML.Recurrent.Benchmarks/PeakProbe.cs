@@ -144,11 +144,11 @@ internal static unsafe class PeakProbe
     /// Nanoseconds for one round trip of a cache line between two threads: this thread writes a counter, a partner
     /// thread waiting on it answers on a second line 128 bytes away, and this thread waits for the answer;
     /// <paramref name="roundTrips"/> of them in a row is one try, and the result is the median try's mean. Both threads
-    /// spin with a pause per turn (no yield), as the engine's step hand-over does before it yields; the pause also lets
-    /// two vCPUs that are hyperthreads of one core tell apart from two cores (about 40 ns against 100 ns or more on the
-    /// development VM). Null on one logical core, where
-    /// the partner can only run when this thread is descheduled. <paramref name="partnerDelayTicks"/> (tests) makes the
-    /// partner wait that many <see cref="Stopwatch"/> ticks before each answer.
+    /// spin with a pause per turn (no yield), as the engine's step hand-over does before it yields. The pause also tells
+    /// two vCPUs that are hyperthreads of one core from two cores (about 40 ns against 100 ns or more on the development
+    /// VM). Null on one logical core, where the partner can only run when this thread is descheduled.
+    /// <paramref name="partnerDelayTicks"/> (tests) makes the partner wait that many <see cref="Stopwatch"/> ticks before
+    /// each answer.
     /// </summary>
     public static double? MeasureRoundTripNs(int roundTrips = 20_000, int tries = 5, long partnerDelayTicks = 0)
     {

@@ -135,6 +135,7 @@ public class ThroughputJsonTests
     {
         // A partner that holds each answer for 20 µs: every round trip takes at least that, so the probe must read at
         // least that (it would read less if it timed only its own side, or divided by the wrong count).
+        FluentActions.Invoking(() => PeakProbe.MeasureRoundTripNs(roundTrips: 1)).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("roundTrips");
         long delay = System.Diagnostics.Stopwatch.Frequency / 50_000;
         double? delayed = PeakProbe.MeasureRoundTripNs(roundTrips: 200, tries: 3, partnerDelayTicks: delay);
         double? plain = PeakProbe.MeasureRoundTripNs(roundTrips: 2_000, tries: 3);
@@ -146,6 +147,5 @@ public class ThroughputJsonTests
 
         delayed!.Value.Should().BeGreaterThanOrEqualTo(20_000);
         plain!.Value.Should().BePositive();
-        FluentActions.Invoking(() => PeakProbe.MeasureRoundTripNs(roundTrips: 1)).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("roundTrips");
     }
 }
