@@ -173,6 +173,8 @@ internal static class ThroughputRunner
         }
 
         double peak = o.Peak ?? ProbePeak();
+        // One thread's peak beside it: two threads that reach little more than one do not have a core each.
+        double? onePeak = o.Peak is null && Math.Min(o.Threads, Environment.ProcessorCount) >= 2 ? PeakProbe.MeasureGflops(1) : null;
         // Where the threads' cores sit, before and after each configuration: the split loops hand data between them.
         double? RoundTrip() => o.Threads >= 2 ? PeakProbe.MeasureRoundTripNs() : null;
         var configs = AllConfigs;
@@ -216,8 +218,11 @@ internal static class ThroughputRunner
         {
             Console.WriteLine();
             Console.WriteLine($"Peak = {peak:F1} GFLOP/s, the highest of {probes.Count} probes ({string.Join(", ", probes.Select(v => v.ToString("F1", CultureInfo.InvariantCulture)))}): " +
-                "one at the start, one after each configuration.");
+                "one at the start, one after each configuration." + (onePeak is double p1 ? $" One thread: {p1:F1} GFLOP/s." : ""));
         }
+
+        var warnings = PeakWarnings(probes, onePeak, Math.Min(o.Threads, Environment.ProcessorCount));
+        foreach (string w in warnings) Console.WriteLine($"WARNING: {w}");
 
         Console.WriteLine();
         PrintTables(results, peak);
@@ -225,11 +230,35 @@ internal static class ThroughputRunner
         Console.WriteLine($"Total time {total.Elapsed.TotalSeconds:F1} s.");
         if (o.JsonPath is not null)
         {
-            WriteJson(o.JsonPath, results, peak, probes);
+            WriteJson(o.JsonPath, results, peak, probes, onePeak, warnings);
             Console.WriteLine($"Wrote {o.JsonPath}.");
         }
 
         return 0;
+    }
+
+    /// <summary>
+    /// What the run's peak probes say about the machine during the run: probes that differ by more than 1.5× (the
+    /// machine changed under the run, and rows measured in the low state read low against the highest probe), and
+    /// <paramref name="threads"/> threads that reach less than 1.3× one thread's peak (they do not have a core each:
+    /// on a VM, two vCPUs can be hyperthreads of one core, and every fraction is then of what they share).
+    /// </summary>
+    internal static IReadOnlyList<string> PeakWarnings(IReadOnlyList<double> probes, double? onePeak, int threads)
+    {
+        var warnings = new List<string>();
+        if (probes.Count >= 2 && probes.Min() > 0 && probes.Max() / probes.Min() > 1.5)
+        {
+            double lo = probes.Min(), hi = probes.Max();
+            warnings.Add(FormattableString.Invariant($"the FMA peak probes range from {lo:F0} to {hi:F0} GFLOP/s ({hi / lo:F1}×): the machine changed during the run (on a VM the host may have moved the vCPUs); the fractions use the highest probe, so rows measured in the low state read low."));
+        }
+
+        if (onePeak is double p1 && p1 > 0 && threads >= 2 && probes.Count > 0 && probes.Max() < 1.3 * p1)
+        {
+            double ratio = probes.Max() / p1;
+            warnings.Add(FormattableString.Invariant($"{threads} threads reached only {ratio:F2}× one thread's FMA peak ({p1:F0} GFLOP/s): the threads do not have a core each (on a VM the vCPUs may be hyperthreads of one core), so every fraction is of the cores they share."));
+        }
+
+        return warnings;
     }
 
     private const string UsageText =
@@ -682,7 +711,7 @@ internal static class ThroughputRunner
         if (c4 is not null) Console.WriteLine($"  Peak working set after config 4: {c4.PeakWorkingSet / (1024.0 * 1024.0):F1} MiB.");
     }
 
-    private static void WriteJson(string path, List<Result> results, double peak, List<double> probes)
+    private static void WriteJson(string path, List<Result> results, double peak, List<double> probes, double? onePeak, IReadOnlyList<string> warnings)
     {
         string? dir = Path.GetDirectoryName(Path.GetFullPath(path));
         if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
@@ -720,6 +749,10 @@ internal static class ThroughputRunner
             Number(json, "peak_gflops", peak, 1);
             json.WriteStartArray("peak_probes_gflops"); // empty with --peak
             foreach (double v in probes) json.WriteNumberValue(Math.Round(v, 1));
+            json.WriteEndArray();
+            Number(json, "peak_one_thread_gflops", onePeak, 1); // null with --peak or on one thread
+            json.WriteStartArray("peak_warnings"); // see PeakWarnings
+            foreach (string w in warnings) json.WriteStringValue(w);
             json.WriteEndArray();
             json.WriteStartArray("core_round_trip_ns"); // before and after the configuration; empty on one thread
             if (r.RoundTripBeforeNs is double before && r.RoundTripAfterNs is double after)

@@ -75,6 +75,13 @@ public class ThroughputJsonTests
                 fraction.Should().BeInRange(0, 1.5, "a fraction of the highest probe");
             }
 
+            // One thread's peak probed beside the first (two threads, no --peak), and the warnings field always present.
+            foreach (var row in rows)
+            {
+                if (Environment.ProcessorCount >= 2) row.GetProperty("peak_one_thread_gflops").GetDouble().Should().BePositive();
+                row.GetProperty("peak_warnings").ValueKind.Should().Be(JsonValueKind.Array);
+            }
+
             // Two threads (the runner's default, the machine's logical cores): a round trip probed before and after each row.
             foreach (var row in rows)
             {
@@ -107,6 +114,7 @@ public class ThroughputJsonTests
             row.GetProperty("ort_max_abs_diff").ValueKind.Should().Be(JsonValueKind.Null);
             row.GetProperty("latency_floor_us").GetDouble().Should().BePositive();
             row.GetProperty("peak_probes_gflops").GetArrayLength().Should().Be(0, "--peak fixes the peak: nothing is probed");
+            row.GetProperty("peak_one_thread_gflops").ValueKind.Should().Be(JsonValueKind.Null);
         }
         finally
         {
@@ -147,5 +155,20 @@ public class ThroughputJsonTests
 
         delayed!.Value.Should().BeGreaterThanOrEqualTo(20_000);
         plain!.Value.Should().BePositive();
+    }
+
+    [Fact]
+    public void PeakWarnings_NameAChangedMachineAndThreadsWithoutACoreEach()
+    {
+        ThroughputRunner.PeakWarnings([462, 455, 470], onePeak: 232, threads: 2).Should().BeEmpty("two cores, steady");
+
+        var changed = ThroughputRunner.PeakWarnings([228.5, 446.8, 446.4], onePeak: 230, threads: 2);
+        changed.Should().ContainSingle().Which.Should().Contain("range from 228 to 447 GFLOP/s (2.0×)");
+
+        var shared = ThroughputRunner.PeakWarnings([234.5, 232.8], onePeak: 231, threads: 2);
+        shared.Should().ContainSingle().Which.Should().Contain("2 threads reached only 1.02× one thread's FMA peak (231 GFLOP/s)");
+
+        ThroughputRunner.PeakWarnings([234.5], onePeak: null, threads: 2).Should().BeEmpty("no one-thread probe (--peak), one probe");
+        ThroughputRunner.PeakWarnings([230], onePeak: 230, threads: 1).Should().BeEmpty("one thread is compared with nothing");
     }
 }
