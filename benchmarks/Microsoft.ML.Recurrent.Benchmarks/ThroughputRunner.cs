@@ -164,19 +164,20 @@ internal static class ThroughputRunner
         // The FMA peak is probed at the start and again after each configuration, and the tables use the highest probe:
         // on a shared machine a probe can only read low (another tenant took a core for part of it), and one low probe
         // at the start once put every row of a run at 86–144 % of "peak".
+        int probeThreads = Math.Min(o.Threads, Environment.ProcessorCount); // the threads every probe below runs on
         var probes = new List<double>();
         double ProbePeak()
         {
-            double v = PeakProbe.MeasureGflops(Math.Min(o.Threads, Environment.ProcessorCount));
+            double v = PeakProbe.MeasureGflops(probeThreads);
             probes.Add(v);
             return v;
         }
 
         double peak = o.Peak ?? ProbePeak();
         // One thread's peak beside it: two threads that reach little more than one do not have a core each.
-        double? onePeak = o.Peak is null && Math.Min(o.Threads, Environment.ProcessorCount) >= 2 ? PeakProbe.MeasureGflops(1) : null;
+        double? onePeak = o.Peak is null && probeThreads >= 2 ? PeakProbe.MeasureGflops(1) : null;
         // Where the threads' cores sit, before and after each configuration: the split loops hand data between them.
-        double? RoundTrip() => o.Threads >= 2 ? PeakProbe.MeasureRoundTripNs() : null;
+        double? RoundTrip() => probeThreads >= 2 ? PeakProbe.MeasureRoundTripNs() : null;
         var configs = AllConfigs;
         if (o.LibTorchJson is not null)
         {
@@ -221,7 +222,7 @@ internal static class ThroughputRunner
                 "one at the start, one after each configuration." + (onePeak is double p1 ? $" One thread: {p1:F1} GFLOP/s." : ""));
         }
 
-        var warnings = PeakWarnings(probes, onePeak, Math.Min(o.Threads, Environment.ProcessorCount));
+        var warnings = PeakWarnings(probes, onePeak, probeThreads);
         foreach (string w in warnings) Console.WriteLine($"WARNING: {w}");
 
         Console.WriteLine();
