@@ -193,7 +193,7 @@ public class GemmTests
             (false, true, 64, 1024, 256), (false, true, 128, 512, 128), (false, false, 1, 128, 512),
             (false, false, 32, 128, 512), (false, true, 1600, 512, 32), (false, true, 1600, 300, 100),
             (true, false, 512, 32, 1600), (true, false, 300, 100, 1600), (false, false, 1600, 64, 400),
-            (true, true, 96, 200, 300),
+            (true, true, 96, 200, 300), (true, false, 1030, 130, 300),
         };
         WithIsa(isa, () =>
         {
@@ -635,6 +635,42 @@ public class GemmTests
         finally
         {
             Gemm.SwapMaxNarrowN = saved;
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Isas))]
+    public void Multiply_TransposedAPacked_SameBitsAsReadInPlace(string isa)
+    {
+        // A stored transposed (the weight gradients' dGᵀ) is packed into row panels when many B panels reuse it
+        // (Gemm.PackAMinTilesN); the packing copies one k step at a time into panels spaced off a power of two. The
+        // tiles then read the same values in the same order, so the bits equal those of A read in place: for row counts
+        // that fill no tile, leave one row or several in the last panel, k blocks cut short, one and two threads.
+        var shapes = new (int M, int N, int K)[] { (300, 70, 600), (133, 520, 300), (17, 40, 257), (9, 33, 5), (64, 96, 513), (250, 64, 1) };
+        var random = new Random(23);
+        float[] Randoms(int count) => [.. Enumerable.Range(0, count).Select(_ => (float)(random.NextDouble() * 2 - 1))];
+        int saved = Gemm.PackAMinTilesN;
+        try
+        {
+            foreach (var (m, n, k) in shapes)
+            {
+                int lda = m + 2, ldc = n + 3; // k steps less than a page apart: only PackAMinTilesN decides
+                var a = Randoms(k * lda);
+                var b = Randoms(k * n);
+                void Product(int threads, float alpha, float beta, float[] c, int packFromPanels)
+                {
+                    Gemm.PackAMinTilesN = packFromPanels;
+                    Gemm.Multiply(true, false, m, n, k, alpha, a, lda, b, n, beta, c, ldc, threads);
+                }
+
+                AssertSameBitsForEachRun(isa, Randoms(m * ldc), $"m={m} n={n} k={k}",
+                    (threads, alpha, beta, c) => Product(threads, alpha, beta, c, packFromPanels: int.MaxValue),
+                    (threads, alpha, beta, c) => Product(threads, alpha, beta, c, packFromPanels: 1));
+            }
+        }
+        finally
+        {
+            Gemm.PackAMinTilesN = saved;
         }
     }
 

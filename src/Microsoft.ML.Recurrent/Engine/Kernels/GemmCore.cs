@@ -43,7 +43,10 @@ internal unsafe struct GemmProblem
     /// <summary>Copy B into NR-wide panels (always when Bcs ≠ 1); otherwise full panels are read in place.</summary>
     public bool PackB;
 
-    /// <summary>Copy each MC × KC block of A into MR-row panels (when it is reused by several B panels).</summary>
+    /// <summary>
+    /// Copy each MC × KC block of A into MR-row panels (when it is reused by several B panels). Only for A stored
+    /// transposed (<see cref="Ars"/> = 1), which <see cref="GemmCore.PackA"/> assumes.
+    /// </summary>
     public bool PackA;
 
     public GemmTile Tile;
@@ -133,7 +136,7 @@ internal static unsafe class GemmCore
         int scratchLen = 512; // ≥ MR·NR of every kernel
         int edgeLen = kcMax * nr;
         int packLen = p.PackB ? kcMax * ncPadded : 0;
-        int packALen = p.PackA ? kcMax * mcMax : 0;
+        int packALen = p.PackA ? (int)PackedAStride(kcMax, mr) * McTiles : 0;
         float* scratch = GemmBuffers.Get(scratchLen + edgeLen + packLen + packALen);
         float* edge = scratch + scratchLen;
         float* packed = edge + edgeLen;
@@ -165,11 +168,11 @@ internal static unsafe class GemmCore
                     nint ars = p.Ars, acs = p.Acs, tileStride = mr * p.Ars;
                     if (p.PackA)
                     {
-                        PackA(packedA, kc, mc, mr, aBlock, p.Ars, p.Acs);
+                        PackA(packedA, kc, mc, mr, aBlock, p.Acs);
                         aBlock = packedA;
                         ars = 1;
                         acs = mr;
-                        tileStride = (nint)mr * kc;
+                        tileStride = PackedAStride(kc, mr);
                     }
 
                     for (int jr = 0; jr < nc; jr += nr)
@@ -231,50 +234,55 @@ internal static unsafe class GemmCore
     }
 
     /// <summary>
-    /// Packs A[0..mc, 0..kc] (A[i, p] = a[i·ars + p·acs]) into ⌈mc/mr⌉ panels of kc × mr floats
-    /// (panel element [p·mr + r] = A[tile·mr + r, p]); rows past mc in the last panel are left unset
-    /// (the kernels never read rows ≥ mValid).
+    /// Floats between one packed A panel and the next beyond its kc × mr values. Without it a panel of 256 steps × 8 rows
+    /// is 8 KiB, a power of two, and the packing's stores to the mc/mr panels of one k step all fall in the same L1 set.
+    /// </summary>
+    public const int PackedAPad = 16;
+
+    /// <summary>Floats from one packed A panel of <paramref name="kc"/> × <paramref name="mr"/> to the next.</summary>
+    public static nint PackedAStride(int kc, int mr) => (nint)mr * kc + PackedAPad;
+
+    /// <summary>Rows of A ahead of the one being packed whose cache lines the packing asks for.</summary>
+    private const int PackAPrefetchRows = 4;
+
+    /// <summary>
+    /// Packs A[0..mc, 0..kc], stored transposed (A[i, p] = a[i + p·acs]: one k step's values contiguous), into ⌈mc/mr⌉
+    /// panels <see cref="PackedAStride"/> floats apart, panel element [p·mr + r] = A[tile·mr + r, p]; rows past mc in the
+    /// last panel are left unset (the kernels never read rows ≥ mValid). It reads A one k step at a time, each step's
+    /// mc values contiguous, and asks for the lines of the step <see cref="PackAPrefetchRows"/> ahead: the k steps of
+    /// a weight gradient's A are whole rows of the gate gradients apart (4 KiB at 4H = 1024), where reading a tile's
+    /// column of A down the steps, as this did before, found no hardware prefetch and took twice as long
+    /// (docs/performance.md, "Packing the weight gradients' A").
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void PackA(float* dst, int kc, int mc, int mr, float* a, nint ars, nint acs)
+    public static void PackA(float* dst, int kc, int mc, int mr, float* a, nint acs)
     {
-        for (int i0 = 0; i0 < mc; i0 += mr, dst += (nint)mr * kc)
+        nint panel = PackedAStride(kc, mr);
+        int full = mc / mr, rest = mc - full * mr;
+        bool vector8 = mr == 8 && Vector256.IsHardwareAccelerated;
+        for (int q = 0; q < kc; q++, dst += mr)
         {
-            int h = Math.Min(mr, mc - i0);
-            float* src = a + i0 * ars;
-            if (ars == 1)
+            float* src = a + q * acs;
+            if (System.Runtime.Intrinsics.X86.Sse.IsSupported && q + PackAPrefetchRows < kc)
             {
-                // Transposed storage: the tile's mr values for one p are contiguous.
-                if (h == 8 && mr == 8 && Vector256.IsHardwareAccelerated)
-                {
-                    for (int q = 0; q < kc; q++) Vector256.Store(Vector256.Load(src + q * acs), dst + q * 8);
-                }
-                else
-                {
-                    for (int q = 0; q < kc; q++)
-                    {
-                        for (int r = 0; r < h; r++) dst[q * mr + r] = src[q * acs + r];
-                    }
-                }
+                float* ahead = src + PackAPrefetchRows * acs;
+                for (int j = 0; j < mc; j += 16) System.Runtime.Intrinsics.X86.Sse.Prefetch0(ahead + j);
             }
-            else if (acs == 1 && h == 8 && mr == 8 && System.Runtime.Intrinsics.X86.Avx.IsSupported)
+
+            float* d = dst;
+            if (vector8)
             {
-                // Row-major storage: 8 × 8 blocks transposed in registers.
-                int kc8 = kc & ~7;
-                for (int q = 0; q < kc8; q += 8) GemmTranspose.Copy8x8(src + q, ars, dst + q * 8, 8);
-                for (int q = kc8; q < kc; q++)
-                {
-                    for (int r = 0; r < 8; r++) dst[q * 8 + r] = src[r * ars + q];
-                }
+                for (int t = 0; t < full; t++, src += 8, d += panel) Vector256.Store(Vector256.Load(src), d);
             }
             else
             {
-                for (int r = 0; r < h; r++)
+                for (int t = 0; t < full; t++, src += mr, d += panel)
                 {
-                    float* row = src + r * ars;
-                    for (int q = 0; q < kc; q++) dst[q * mr + r] = row[q * acs];
+                    for (int r = 0; r < mr; r++) d[r] = src[r];
                 }
             }
+
+            for (int r = 0; r < rest; r++) d[r] = src[r];
         }
     }
 
