@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace Microsoft.ML.Recurrent.Engine.Kernels;
 
 /// <summary>
@@ -424,7 +426,7 @@ internal unsafe struct GemvProblem
 
         if (Isa == GemmIsa.Vector256 && Bcs == 1)
         {
-            GemmAvx2.GemvRows(j0, j1, K, Alpha, X, Xs, B, Brs, Beta, Y, Ys);
+            GemmTiles.GemvRows<Vector256<float>, L256>(j0, j1, K, Alpha, X, Xs, B, Brs, Beta, Y, Ys);
         }
         else if (Isa == GemmIsa.Vector256)
         {
@@ -432,7 +434,8 @@ internal unsafe struct GemvProblem
         }
         else if (Isa == GemmIsa.Vector128 && Bcs == 1)
         {
-            GemmVector128.GemvRows(j0, j1, K, Alpha, X, Xs, B, Brs, Beta, Y, Ys);
+            if (Lanes.UseFma) GemmTiles.GemvRows<Vector128<float>, L128>(j0, j1, K, Alpha, X, Xs, B, Brs, Beta, Y, Ys);
+            else GemmTiles.GemvRows<Vector128<float>, L128Unfused>(j0, j1, K, Alpha, X, Xs, B, Brs, Beta, Y, Ys);
         }
         else if (Isa == GemmIsa.Vector128)
         {

@@ -173,6 +173,101 @@ internal static unsafe class GemmTiles
         GemmCore.StoreScalar(scratch, 2 * w, mValid, nValid, c, crs, ccs, alpha, beta);
     }
 
+    /// <summary>
+    /// The matrix–vector kernel for B with contiguous rows: y[j] = beta·y[j] + alpha·Σ_p x[p·xs]·b[p·brs + j] for j in
+    /// [j0, j1). It streams 8 rows of B at a time along j (sequential reads whatever the row stride), 4 vectors of lane
+    /// type O wide, then one vector, then a scalar tail; the partial sums wait in a per-thread scratch row between the
+    /// groups of 8 rows, stored and reloaded exactly, so each element is one chain acc = O.Fma(x, b, acc) over p in order
+    /// (the scalar tail with <c>O.ScalarFma</c>): the same bits at every width. Instantiated over <see cref="L256"/> (AVX2)
+    /// and <see cref="L128"/> / <see cref="L128Unfused"/> (the portable path); AVX-512 has its own batched kernels
+    /// (<see cref="GemmGemvAvx512"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void GemvRows<TV, O>(int j0, int j1, int k, float alpha, float* x, nint xs, float* b, nint brs,
+        float beta, float* y, nint ys)
+        where TV : struct where O : struct, ILanes<TV>
+    {
+        int w = (int)O.Count, n = j1 - j0;
+        float* acc = GemmBuffers.Get(n);
+        b += j0;
+        for (int p0 = 0; p0 < k; p0 += 8)
+        {
+            int p1 = Math.Min(k, p0 + 8);
+            bool first = p0 == 0;
+            float* bRow = b + p0 * brs;
+            int j = 0;
+            for (; j + 4 * w <= n; j += 4 * w)
+            {
+                TV s0 = O.Zero, s1 = O.Zero, s2 = O.Zero, s3 = O.Zero;
+                if (!first)
+                {
+                    s0 = O.Load(acc + j);
+                    s1 = O.Load(acc + j + w);
+                    s2 = O.Load(acc + j + 2 * w);
+                    s3 = O.Load(acc + j + 3 * w);
+                }
+
+                float* bp = bRow + j;
+                nint px = p0 * xs;
+                for (int p = p0; p < p1; p++)
+                {
+                    TV xv = O.Splat(x[px]);
+                    s0 = O.Fma(xv, O.Load(bp), s0);
+                    s1 = O.Fma(xv, O.Load(bp + w), s1);
+                    s2 = O.Fma(xv, O.Load(bp + 2 * w), s2);
+                    s3 = O.Fma(xv, O.Load(bp + 3 * w), s3);
+                    bp += brs;
+                    px += xs;
+                }
+
+                O.Store(s0, acc + j);
+                O.Store(s1, acc + j + w);
+                O.Store(s2, acc + j + 2 * w);
+                O.Store(s3, acc + j + 3 * w);
+            }
+
+            for (; j + w <= n; j += w)
+            {
+                TV s0 = first ? O.Zero : O.Load(acc + j);
+                float* bp = bRow + j;
+                nint px = p0 * xs;
+                for (int p = p0; p < p1; p++)
+                {
+                    s0 = O.Fma(O.Splat(x[px]), O.Load(bp), s0);
+                    bp += brs;
+                    px += xs;
+                }
+
+                O.Store(s0, acc + j);
+            }
+
+            for (; j < n; j++)
+            {
+                float s = first ? 0f : acc[j];
+                float* bp = bRow + j;
+                nint px = p0 * xs;
+                for (int p = p0; p < p1; p++)
+                {
+                    s = O.ScalarFma(x[px], *bp, s);
+                    bp += brs;
+                    px += xs;
+                }
+
+                acc[j] = s;
+            }
+        }
+
+        y += j0 * ys;
+        int jj = 0;
+        if (ys == 1)
+        {
+            TV va = O.Splat(alpha);
+            for (; jj + w <= n; jj += w) Row<TV, O>(y + jj, O.Load(acc + jj), va, beta);
+        }
+
+        for (; jj < n; jj++) GemmCore.StoreOne(y + jj * ys, acc[jj], alpha, beta);
+    }
+
     /// <summary>Stores alpha·acc (beta = 0), C + alpha·acc (beta = 1) or beta·C + alpha·acc to the O.Count floats at c.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Row<TV, O>(float* c, TV acc, TV alpha, float beta) where TV : struct where O : struct, ILanes<TV>
