@@ -82,9 +82,6 @@ internal sealed partial class Seq2SeqNetwork
     /// <summary>(Td, B, Ts) attention weights of the last <see cref="Forward"/>, target rows in the target batch's order.</summary>
     public ReadOnlySpan<float> Attention => _alpha.AsSpan(0, _Td * _B * _Ts);
 
-    /// <summary>Decoder row r's encoder row in the last <see cref="Forward"/>.</summary>
-    public int EncoderRow(int r) => _encRow[r];
-
     private static void Ensure(ref float[] buffer, long n)
     {
         if (buffer.Length < n) buffer = new float[n];
