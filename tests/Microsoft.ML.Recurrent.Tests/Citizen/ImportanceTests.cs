@@ -70,6 +70,8 @@ public class ImportanceTests : IClassFixture<CitizenFixture>
         result.StepWindows[2].LossIncrease.Should().BeGreaterThan(0.5);
         result.StepWindows[0].LossIncrease.Should().BeLessThan(0.1 * result.StepWindows[2].LossIncrease);
         result.StepWindows[1].LossIncrease.Should().BeLessThan(0.1 * result.StepWindows[2].LossIncrease);
+        // Two permutations of feature 0 destroy the signal differently: their spread is positive, and small next to the mean.
+        result.Features[0].StandardDeviation.Should().BeGreaterThan(0).And.BeLessThan(0.5 * result.Features[0].LossIncrease);
 
         // The baseline is the model's own MSE as ML.NET measures it.
         double mse = _f.Ml.Regression.Evaluate(_f.Regression.Transform(_f.Test), "Value").MeanSquaredError;
@@ -86,6 +88,7 @@ public class ImportanceTests : IClassFixture<CitizenFixture>
         var keyed = _f.Ml.Transforms.Conversion.MapValueToKey("Label", "Class").Fit(_f.Train).Transform(_f.Test);
         var multiclass = _f.Ml.Recurrent().PermutationFeatureImportance(_f.Multiclass.LastTransformer, keyed, stepWindowSize: 3, permutationCount: 1, seed: 1);
         multiclass.LossName.Should().Be("cross-entropy");
+        multiclass.Features.Concat(multiclass.StepWindows).Should().OnlyContain(i => i.StandardDeviation == 0, "one permutation has no spread");
         multiclass.Features.MaxBy(i => i.LossIncrease)!.Index.Should().Be(0);
         multiclass.StepWindows.MaxBy(i => i.LossIncrease)!.FirstStep.Should().Be(3);
 

@@ -224,6 +224,11 @@ public sealed class ForecastingEstimatorTests : IClassFixture<ForecastFixture>
         m.CountPerStep.Should().Equal(2L, 2L);
         m.MeanAbsoluteErrorPerStep[0].Should().BeApproximately(0, 1e-12);
         m.MeanAbsoluteErrorPerStep[1].Should().BeApproximately(1, 1e-12);
+        m.RootMeanSquaredErrorPerStep.Should().Equal(0.0, 1.0);
+        m.SymmetricMeanAbsolutePercentageErrorPerStep[0].Should().Be(0);
+        m.SymmetricMeanAbsolutePercentageErrorPerStep[1].Should().BeApproximately(200.0 / 7, 1e-9, "|4 − 3| and |3 − 4| over (3 + 4) / 2");
+        m.MeanAbsoluteScaledErrorPerStep!.Should().Equal(0.0, 1.0);
+        m.Count.Should().Be(4);
         m.MeanAbsoluteError.Should().BeApproximately(0.5, 1e-12);
         m.RootMeanSquaredError.Should().BeApproximately(Math.Sqrt(0.5), 1e-12);
         m.SymmetricMeanAbsolutePercentageError.Should().BeApproximately(100.0 / 7, 1e-9, "two errors of 200·1/7 and two of 0");

@@ -78,6 +78,8 @@ public class EncoderDecoderEstimatorTests : IClassFixture<ReversalModelFixture>
         double exact = predicted.Zip(expected).Count(p => p.First == p.Second) / (double)expected.Length;
         exact.Should().BeGreaterThanOrEqualTo(0.9, $"first predictions: {string.Join(" | ", predicted.Take(5))}");
         _f.Model.TrainingHistory.Should().HaveCount(12);
+        _f.Model.TargetTokens.Should().BeEquivalentTo(Enumerable.Range(0, 10).Select(d => d.ToString()),
+            "the target vocabulary is the label key's values: the ten digits");
         _f.Model.TrainingHistory[^1].TrainingLoss.Should().BeLessThan(_f.Model.TrainingHistory[0].TrainingLoss / 5);
     }
 

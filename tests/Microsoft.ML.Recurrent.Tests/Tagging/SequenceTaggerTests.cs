@@ -46,6 +46,7 @@ public class SequenceTaggerTests : IClassFixture<MemoryTaggerFixture>
         var metrics = _f.Ml.Recurrent().EvaluateTagging(_f.Model.Transform(_f.Test));
         metrics.TokenAccuracy.Should().BeGreaterThanOrEqualTo(0.99, "every tag needs the mode seen at step 0 (chance 50 %)");
         metrics.SequenceCount.Should().Be(200);
+        metrics.TokenCount.Should().Be(TaggingData.Memory(200, seed: 2).Sum(r => (long)r.Tags.Length), "every tag of every test sequence");
         metrics.HasSpans.Should().BeFalse("c0, c1, c2 are not BIO tags");
         metrics.SpanF1Score.Should().BeNull();
         metrics.MacroF1Score.Should().BeGreaterThan(0.98);
