@@ -611,31 +611,8 @@ public class GemmTests
         // dW_ih = dGᵀ·X with few input columns runs as Xᵀ·dG (Gemm.SwapMaxNarrowN): the same chain per element, so the
         // same bits as the direct form, for every width, thread count, alpha and beta, and C's row stride.
         var shapes = new (int M, int N, int K)[] { (256, 8, 700), (512, 16, 300), (300, 5, 37), (64, 12, 129), (17, 9, 50), (96, 16, 1) };
-        var random = new Random(11);
-        float[] Randoms(int count) => [.. Enumerable.Range(0, count).Select(_ => (float)(random.NextDouble() * 2 - 1))];
         int saved = Gemm.SwapMaxNarrowN;
-        try
-        {
-            foreach (var (m, n, k) in shapes)
-            {
-                int lda = m + 2, ldc = n + 3;
-                var a = Randoms(k * lda);
-                var b = Randoms(k * n);
-                void Product(int threads, float alpha, float beta, float[] c, int swapMaxN)
-                {
-                    Gemm.SwapMaxNarrowN = swapMaxN;
-                    Gemm.Multiply(true, false, m, n, k, alpha, a, lda, b, n, beta, c, ldc, threads);
-                }
-
-                AssertSameBitsForEachRun(isa, Randoms(m * ldc), $"m={m} n={n} k={k}",
-                    (threads, alpha, beta, c) => Product(threads, alpha, beta, c, swapMaxN: 0),
-                    (threads, alpha, beta, c) => Product(threads, alpha, beta, c, swapMaxN: 16));
-            }
-        }
-        finally
-        {
-            Gemm.SwapMaxNarrowN = saved;
-        }
+        AssertTransposedAProductSameBitsEitherWay(isa, shapes, seed: 11, v => Gemm.SwapMaxNarrowN = v, off: 0, on: 16, saved);
     }
 
     [Theory]
@@ -647,30 +624,41 @@ public class GemmTests
         // tiles then read the same values in the same order, so the bits equal those of A read in place: for row counts
         // that fill no tile, leave one row or several in the last panel, k blocks cut short, one and two threads.
         var shapes = new (int M, int N, int K)[] { (300, 70, 600), (133, 520, 300), (17, 40, 257), (9, 33, 5), (64, 96, 513), (250, 64, 1) };
-        var random = new Random(23);
+        int saved = Gemm.PackAMinTilesN; // k steps of A less than a page apart (lda = m + 2 < 1024): only PackAMinTilesN decides
+        AssertTransposedAProductSameBitsEitherWay(isa, shapes, seed: 23, v => Gemm.PackAMinTilesN = v, off: int.MaxValue, on: 1, saved);
+    }
+
+    /// <summary>
+    /// Aᵀ·B (A stored k × m with row stride m + 2, C with row stride n + 3) for each shape, with a GEMM switch set to
+    /// <paramref name="off"/> and to <paramref name="on"/>: the same bits every time (<see cref="AssertSameBitsForEachRun"/>);
+    /// the switch is set back to <paramref name="saved"/> afterwards.
+    /// </summary>
+    private static void AssertTransposedAProductSameBitsEitherWay(string isa, (int M, int N, int K)[] shapes, int seed, Action<int> set,
+        int off, int on, int saved)
+    {
+        var random = new Random(seed);
         float[] Randoms(int count) => [.. Enumerable.Range(0, count).Select(_ => (float)(random.NextDouble() * 2 - 1))];
-        int saved = Gemm.PackAMinTilesN;
         try
         {
             foreach (var (m, n, k) in shapes)
             {
-                int lda = m + 2, ldc = n + 3; // k steps less than a page apart: only PackAMinTilesN decides
+                int lda = m + 2, ldc = n + 3;
                 var a = Randoms(k * lda);
                 var b = Randoms(k * n);
-                void Product(int threads, float alpha, float beta, float[] c, int packFromPanels)
+                void Product(int threads, float alpha, float beta, float[] c, int value)
                 {
-                    Gemm.PackAMinTilesN = packFromPanels;
+                    set(value);
                     Gemm.Multiply(true, false, m, n, k, alpha, a, lda, b, n, beta, c, ldc, threads);
                 }
 
                 AssertSameBitsForEachRun(isa, Randoms(m * ldc), $"m={m} n={n} k={k}",
-                    (threads, alpha, beta, c) => Product(threads, alpha, beta, c, packFromPanels: int.MaxValue),
-                    (threads, alpha, beta, c) => Product(threads, alpha, beta, c, packFromPanels: 1));
+                    (threads, alpha, beta, c) => Product(threads, alpha, beta, c, off),
+                    (threads, alpha, beta, c) => Product(threads, alpha, beta, c, on));
             }
         }
         finally
         {
-            Gemm.PackAMinTilesN = saved;
+            set(saved);
         }
     }
 
