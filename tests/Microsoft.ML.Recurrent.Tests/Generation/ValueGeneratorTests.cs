@@ -186,6 +186,41 @@ public class ValueGeneratorTests : IClassFixture<SineGeneratorFixture>
     }
 
     [Fact]
+    public void Transform_RenamedPrefixAndOutputColumns_GenerateWhatTheDefaultNamesDo()
+    {
+        var random = new Random(21);
+        var waves = Enumerable.Range(0, 40).Select(_ => SineGeneratorFixture.Wave(random)).ToList();
+        SequenceGeneratorTransformer Train(SequenceGeneratorTrainer.Options options)
+        {
+            options.HiddenSize = 8;
+            options.MaximumNumberOfEpochs = 2;
+            options.MaximumOutputLength = 12;
+            options.Seed = 6;
+            var ml = new MLContext(seed: 2);
+            return ml.Recurrent().Trainers.SequenceGenerator(options)
+                .Fit(ml.Data.LoadFromEnumerable(waves.Select(w => new SineGeneratorFixture.Row { Features = w })));
+        }
+
+        var plain = Train(new SequenceGeneratorTrainer.Options());
+        var renamed = Train(new SequenceGeneratorTrainer.Options { PrefixColumnName = "Start", OutputColumnName = "Continued" });
+        var prefixes = waves.Take(4).Select(w => w.Take(PrefixSteps).ToArray()).ToArray();
+        var expected = plain.Transform(_f.Ml.Data.LoadFromEnumerable(prefixes.Select(p => new SineGeneratorFixture.Row { Features = p, Prefix = p })))
+            .GetColumn<float[]>("Generated").ToArray();
+        var output = renamed.Transform(_f.Ml.Data.LoadFromEnumerable(prefixes.Select(p => new StartRow { Start = p })));
+
+        output.Schema.GetColumnOrNull("Generated").Should().BeNull();
+        output.GetColumn<float[]>("Continued").Should().BeEquivalentTo(expected, o => o.WithStrictOrdering(),
+            "the same seed and data train the same network; only the columns' names differ");
+        expected.Should().OnlyContain(g => g.Length > 0);
+    }
+
+    private sealed class StartRow
+    {
+        [VectorType]
+        public float[] Start { get; set; } = [];
+    }
+
+    [Fact]
     public void Transform_PrefixOfKeysOrNaN_ThrowsNamingPrefixColumn()
     {
         var keys = _f.Ml.Data.LoadFromEnumerable(new[] { new KeyPrefix { Prefix = [1] } });

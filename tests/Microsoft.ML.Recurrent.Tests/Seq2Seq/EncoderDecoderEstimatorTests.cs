@@ -211,4 +211,36 @@ public class EncoderDecoderDenseSourceTests
         var loaded = new MLContext(seed: 4).Model.Load(dir.File("dense.zip"), out _);
         loaded.Transform(test).GetColumn<string[]>("Predicted").Should().BeEquivalentTo(output.GetColumn<string[]>("Predicted"), o => o.WithStrictOrdering());
     }
+
+    [Fact]
+    public void Fit_RenamedPredictedLabelColumn_HoldsWhatTheDefaultNameDoes()
+    {
+        var ml = new MLContext(seed: 3);
+        var train = ml.Data.LoadFromEnumerable(Rows(60, 3));
+        var labels = ml.Transforms.Text.TokenizeIntoWords("Words", nameof(Row.Signs))
+            .Append(ml.Transforms.Conversion.MapValueToKey("Label", "Words")).Fit(train);
+        var keyed = labels.Transform(train);
+        IDataView Decode(string? name)
+        {
+            var options = new EncoderDecoderTrainer.Options
+            {
+                FeatureColumnName = nameof(Row.Signal),
+                FeaturesPerStep = 2,
+                HiddenSize = 8,
+                TargetEmbeddingSize = 4,
+                MaximumNumberOfEpochs = 6,
+                Seed = 2,
+            };
+            if (name is not null) options.PredictedLabelColumnName = name;
+            return ml.Recurrent().Trainers.EncoderDecoder(options).Fit(keyed).Transform(keyed);
+        }
+
+        var expected = Decode(null).GetColumn<VBuffer<uint>>("PredictedLabel").Select(v => v.DenseValues().ToArray()).ToArray();
+        var renamed = Decode("Decoded");
+        renamed.Schema.GetColumnOrNull("PredictedLabel").Should().BeNull();
+        ((VectorDataViewType)renamed.Schema["Decoded"].Type).ItemType.Should().BeOfType<KeyDataViewType>();
+        renamed.GetColumn<VBuffer<uint>>("Decoded").Select(v => v.DenseValues().ToArray()).Should()
+            .BeEquivalentTo(expected, o => o.WithStrictOrdering(), "the same seed and data train the same network; only the column's name differs");
+        expected.Where(p => p.Length > 0).Should().HaveCountGreaterThan(expected.Length / 2, "most rows decode some tokens after six epochs");
+    }
 }
