@@ -26,6 +26,7 @@ public class ReducedMatrixTests
     [InlineData(7, 5)]
     [InlineData(37, 130)]
     [InlineData(512, 128)]
+    [InlineData(137, 9)]
     public void Int8_RoundTrip_WithinHalfAScalePerRow(int rows, int columns)
     {
         var w = RandomWeights(rows, columns, seed: rows + columns);
@@ -82,7 +83,7 @@ public class ReducedMatrixTests
         q[101..].Should().Equal(0, 0, 0);
     }
 
-    public static TheoryData<int, int> Shapes() => new() { { 1, 1 }, { 8, 4 }, { 9, 5 }, { 40, 33 }, { 512, 128 }, { 384, 64 }, { 100, 257 } };
+    public static TheoryData<int, int> Shapes() => new() { { 1, 1 }, { 8, 4 }, { 9, 5 }, { 40, 33 }, { 512, 128 }, { 384, 64 }, { 100, 257 }, { 96, 8 }, { 136, 20 } };
 
     [Theory]
     [MemberData(nameof(Shapes))]

@@ -19,11 +19,14 @@ namespace Microsoft.ML.Recurrent.Engine.Quantized;
 /// kernel that computes it — the AVX-VNNI one (VPDPBUSD), the portable Vector256 one and the scalar reference — gives
 /// the same bits; only the float epilogue rounds.
 /// <para>
-/// Packed layout: blocks of 8 rows × 4 columns, 32 bytes each, row block by row block:
-/// <c>Packed[((r / 8) · Quads + c / 4) · 32 + (r % 8) · 4 + c % 4] = q[r, c]</c> (rows padded to a multiple of 8, columns to a
-/// multiple of 4, with zeros). One 256-bit VPDPBUSD multiplies a block by the broadcast 4 values u[4k..4k+3] and adds
-/// the four products of each row into that row's int32 lane: no horizontal sums. VPDPBUSD multiplies unsigned by
-/// signed bytes, so the kernel feeds u + 128 (u XOR 0x80) and subtracts 128 · Σ_c q[r, c] (<see cref="RowSums"/>) at the end.
+/// Packed layout: blocks of 8 rows × 4 columns, 32 bytes each (rows padded to a multiple of 8, columns to a multiple of 4,
+/// with zeros), in groups of up to <see cref="GroupBlocks"/> row blocks; inside a group the blocks of one column quad lie
+/// side by side, quad after quad, so the kernel reads each group as one forward stream:
+/// <c>Packed[(8·g·Quads + (c / 4)·nb + b % 8) · 32 + (r % 8) · 4 + c % 4] = q[r, c]</c> for row block b = r / 8 in group
+/// g = b / 8 of nb blocks (8 except in the last group). One 256-bit VPDPBUSD multiplies a block by the broadcast 4 values
+/// u[4k..4k+3] and adds the four products of each row into that row's int32 lane: no horizontal sums. VPDPBUSD multiplies
+/// unsigned by signed bytes, so the kernel feeds u + 128 (u XOR 0x80) and subtracts 128 · Σ_c q[r, c]
+/// (<see cref="RowSums"/>) at the end.
 /// </para>
 /// </summary>
 internal sealed class Int8Matrix : IReducedMatrix
@@ -33,6 +36,9 @@ internal sealed class Int8Matrix : IReducedMatrix
 
     /// <summary>Columns per packed block (VPDPBUSD sums 4 byte products per lane).</summary>
     public const int BlockColumns = 4;
+
+    /// <summary>Row blocks per group: the blocks of one column quad lie side by side within a group (eight accumulators).</summary>
+    public const int GroupBlocks = 8;
 
     /// <summary>The most columns for which Σ q·u is guaranteed to fit in int32 (127 · 127 · C &lt; 2^31).</summary>
     public const int MaxColumns = 1 << 17;
@@ -88,7 +94,14 @@ internal sealed class Int8Matrix : IReducedMatrix
     public int[] RowSums { get; }
 
     /// <summary>Position of q[r, c] in <see cref="Packed"/>.</summary>
-    public int Index(int r, int c) => ((r / BlockRows) * Quads + c / BlockColumns) * (BlockRows * BlockColumns) + (r % BlockRows) * BlockColumns + c % BlockColumns;
+    public int Index(int r, int c)
+    {
+        int b = r / BlockRows, first = b - b % GroupBlocks;
+        return ((first * Quads + (c / BlockColumns) * GroupSize(first)) + b - first) * (BlockRows * BlockColumns) + (r % BlockRows) * BlockColumns + c % BlockColumns;
+    }
+
+    /// <summary>Row blocks in the group that starts at block <paramref name="first"/> (<see cref="GroupBlocks"/> but in the last group).</summary>
+    public int GroupSize(int first) => Math.Min(GroupBlocks, RowBlocks - first);
 
     /// <summary>q[r, c].</summary>
     public sbyte At(int r, int c) => Packed[Index(r, c)];
@@ -224,7 +237,11 @@ internal static class Int8Kernels
         else MultiplyPortable(m, u, acc);
     }
 
-    /// <summary>The AVX-VNNI kernel (VPDPBUSD on unsigned u + 128, corrected by 128 · row sums). Four row blocks share each broadcast.</summary>
+    /// <summary>
+    /// The AVX-VNNI kernel (VPDPBUSD on unsigned u + 128, corrected by 128 · row sums). A full group of eight row blocks
+    /// shares each broadcast and reads its 256 bytes per quad in one forward stream (eight independent chains); the blocks
+    /// of a last, smaller group run four or one at a time.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void MultiplyVnni(Int8Matrix m, ReadOnlySpan<sbyte> u, Span<int> acc)
     {
@@ -236,66 +253,82 @@ internal static class Int8Kernels
         ref int a0 = ref MemoryMarshal.GetReference(acc);
         ref int s0 = ref MemoryMarshal.GetArrayDataReference(m.RowSums);
         var flip = Vector256.Create(unchecked((int)0x80808080));
-        nuint stride = (nuint)quads * 32;
-        int b = 0;
-        for (; b + 4 <= blocks; b += 4)
+        for (int first = 0; first < blocks; first += Int8Matrix.GroupBlocks)
         {
-            ref sbyte p = ref Unsafe.Add(ref w0, (nuint)b * stride);
-            Vector256<int> c0 = default, c1 = default, c2 = default, c3 = default;
-            Vector256<int> d0 = default, d1 = default, d2 = default, d3 = default;   // odd quads: eight independent chains
-            nuint k = 0;
-            for (; k + 2 <= (nuint)quads; k += 2)
+            int nb = m.GroupSize(first);
+            ref sbyte p = ref Unsafe.Add(ref w0, (nuint)first * (nuint)quads * 32);
+            nuint r = (nuint)first * 8;
+            if (nb == Int8Matrix.GroupBlocks)
             {
-                var xv = (Vector256.Create(Unsafe.Add(ref x0, k)) ^ flip).AsByte();
-                var xw = (Vector256.Create(Unsafe.Add(ref x0, k + 1)) ^ flip).AsByte();
-                nuint at = k * 32;
-                c0 = AvxVnni.MultiplyWideningAndAdd(c0, xv, Vector256.LoadUnsafe(ref p, at));
-                c1 = AvxVnni.MultiplyWideningAndAdd(c1, xv, Vector256.LoadUnsafe(ref p, at + stride));
-                c2 = AvxVnni.MultiplyWideningAndAdd(c2, xv, Vector256.LoadUnsafe(ref p, at + 2 * stride));
-                c3 = AvxVnni.MultiplyWideningAndAdd(c3, xv, Vector256.LoadUnsafe(ref p, at + 3 * stride));
-                d0 = AvxVnni.MultiplyWideningAndAdd(d0, xw, Vector256.LoadUnsafe(ref p, at + 32));
-                d1 = AvxVnni.MultiplyWideningAndAdd(d1, xw, Vector256.LoadUnsafe(ref p, at + 32 + stride));
-                d2 = AvxVnni.MultiplyWideningAndAdd(d2, xw, Vector256.LoadUnsafe(ref p, at + 32 + 2 * stride));
-                d3 = AvxVnni.MultiplyWideningAndAdd(d3, xw, Vector256.LoadUnsafe(ref p, at + 32 + 3 * stride));
+                Vector256<int> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+                ref int xk = ref x0;
+                for (int k = 0; k < quads; k++)
+                {
+                    var xv = (Vector256.Create(xk) ^ flip).AsByte();
+                    c0 = AvxVnni.MultiplyWideningAndAdd(c0, xv, Vector256.LoadUnsafe(ref p));
+                    c1 = AvxVnni.MultiplyWideningAndAdd(c1, xv, Vector256.LoadUnsafe(ref p, 32));
+                    c2 = AvxVnni.MultiplyWideningAndAdd(c2, xv, Vector256.LoadUnsafe(ref p, 64));
+                    c3 = AvxVnni.MultiplyWideningAndAdd(c3, xv, Vector256.LoadUnsafe(ref p, 96));
+                    c4 = AvxVnni.MultiplyWideningAndAdd(c4, xv, Vector256.LoadUnsafe(ref p, 128));
+                    c5 = AvxVnni.MultiplyWideningAndAdd(c5, xv, Vector256.LoadUnsafe(ref p, 160));
+                    c6 = AvxVnni.MultiplyWideningAndAdd(c6, xv, Vector256.LoadUnsafe(ref p, 192));
+                    c7 = AvxVnni.MultiplyWideningAndAdd(c7, xv, Vector256.LoadUnsafe(ref p, 224));
+                    p = ref Unsafe.Add(ref p, 256);
+                    xk = ref Unsafe.Add(ref xk, 1);
+                }
+
+                (c0 - (Vector256.LoadUnsafe(ref s0, r) << 7)).StoreUnsafe(ref a0, r);
+                (c1 - (Vector256.LoadUnsafe(ref s0, r + 8) << 7)).StoreUnsafe(ref a0, r + 8);
+                (c2 - (Vector256.LoadUnsafe(ref s0, r + 16) << 7)).StoreUnsafe(ref a0, r + 16);
+                (c3 - (Vector256.LoadUnsafe(ref s0, r + 24) << 7)).StoreUnsafe(ref a0, r + 24);
+                (c4 - (Vector256.LoadUnsafe(ref s0, r + 32) << 7)).StoreUnsafe(ref a0, r + 32);
+                (c5 - (Vector256.LoadUnsafe(ref s0, r + 40) << 7)).StoreUnsafe(ref a0, r + 40);
+                (c6 - (Vector256.LoadUnsafe(ref s0, r + 48) << 7)).StoreUnsafe(ref a0, r + 48);
+                (c7 - (Vector256.LoadUnsafe(ref s0, r + 56) << 7)).StoreUnsafe(ref a0, r + 56);
+                continue;
             }
 
-            if (k < (nuint)quads)
+            // The last group's nb < 8 blocks: a quad's blocks are nb · 32 bytes apart.
+            nuint step = (nuint)nb * 32;
+            int b = 0;
+            for (; b + 4 <= nb; b += 4)
             {
-                var xv = (Vector256.Create(Unsafe.Add(ref x0, k)) ^ flip).AsByte();
-                nuint at = k * 32;
-                c0 = AvxVnni.MultiplyWideningAndAdd(c0, xv, Vector256.LoadUnsafe(ref p, at));
-                c1 = AvxVnni.MultiplyWideningAndAdd(c1, xv, Vector256.LoadUnsafe(ref p, at + stride));
-                c2 = AvxVnni.MultiplyWideningAndAdd(c2, xv, Vector256.LoadUnsafe(ref p, at + 2 * stride));
-                c3 = AvxVnni.MultiplyWideningAndAdd(c3, xv, Vector256.LoadUnsafe(ref p, at + 3 * stride));
+                ref sbyte q = ref Unsafe.Add(ref p, (nuint)b * 32);
+                Vector256<int> c0 = default, c1 = default, c2 = default, c3 = default;
+                for (nuint k = 0; k < (nuint)quads; k++)
+                {
+                    var xv = (Vector256.Create(Unsafe.Add(ref x0, k)) ^ flip).AsByte();
+                    c0 = AvxVnni.MultiplyWideningAndAdd(c0, xv, Vector256.LoadUnsafe(ref q));
+                    c1 = AvxVnni.MultiplyWideningAndAdd(c1, xv, Vector256.LoadUnsafe(ref q, 32));
+                    c2 = AvxVnni.MultiplyWideningAndAdd(c2, xv, Vector256.LoadUnsafe(ref q, 64));
+                    c3 = AvxVnni.MultiplyWideningAndAdd(c3, xv, Vector256.LoadUnsafe(ref q, 96));
+                    q = ref Unsafe.Add(ref q, step);
+                }
+
+                nuint rb = r + (nuint)b * 8;
+                (c0 - (Vector256.LoadUnsafe(ref s0, rb) << 7)).StoreUnsafe(ref a0, rb);
+                (c1 - (Vector256.LoadUnsafe(ref s0, rb + 8) << 7)).StoreUnsafe(ref a0, rb + 8);
+                (c2 - (Vector256.LoadUnsafe(ref s0, rb + 16) << 7)).StoreUnsafe(ref a0, rb + 16);
+                (c3 - (Vector256.LoadUnsafe(ref s0, rb + 24) << 7)).StoreUnsafe(ref a0, rb + 24);
             }
 
-            c0 += d0;
-            c1 += d1;
-            c2 += d2;
-            c3 += d3;
-
-            nuint r = (nuint)b * 8;
-            (c0 - (Vector256.LoadUnsafe(ref s0, r) << 7)).StoreUnsafe(ref a0, r);
-            (c1 - (Vector256.LoadUnsafe(ref s0, r + 8) << 7)).StoreUnsafe(ref a0, r + 8);
-            (c2 - (Vector256.LoadUnsafe(ref s0, r + 16) << 7)).StoreUnsafe(ref a0, r + 16);
-            (c3 - (Vector256.LoadUnsafe(ref s0, r + 24) << 7)).StoreUnsafe(ref a0, r + 24);
-        }
-
-        for (; b < blocks; b++)
-        {
-            ref sbyte p = ref Unsafe.Add(ref w0, (nuint)b * stride);
-            Vector256<int> c0 = default, c1 = default;
-            nuint k = 0;
-            for (; k + 2 <= (nuint)quads; k += 2)
+            for (; b < nb; b++)
             {
-                c0 = AvxVnni.MultiplyWideningAndAdd(c0, (Vector256.Create(Unsafe.Add(ref x0, k)) ^ flip).AsByte(), Vector256.LoadUnsafe(ref p, k * 32));
-                c1 = AvxVnni.MultiplyWideningAndAdd(c1, (Vector256.Create(Unsafe.Add(ref x0, k + 1)) ^ flip).AsByte(), Vector256.LoadUnsafe(ref p, k * 32 + 32));
-            }
+                ref sbyte q = ref Unsafe.Add(ref p, (nuint)b * 32);
+                Vector256<int> c0 = default, c1 = default;   // even and odd quads: two chains
+                nuint k = 0;
+                for (; k + 2 <= (nuint)quads; k += 2)
+                {
+                    c0 = AvxVnni.MultiplyWideningAndAdd(c0, (Vector256.Create(Unsafe.Add(ref x0, k)) ^ flip).AsByte(), Vector256.LoadUnsafe(ref q));
+                    c1 = AvxVnni.MultiplyWideningAndAdd(c1, (Vector256.Create(Unsafe.Add(ref x0, k + 1)) ^ flip).AsByte(), Vector256.LoadUnsafe(ref q, step));
+                    q = ref Unsafe.Add(ref q, 2 * step);
+                }
 
-            if (k < (nuint)quads)
-                c0 = AvxVnni.MultiplyWideningAndAdd(c0, (Vector256.Create(Unsafe.Add(ref x0, k)) ^ flip).AsByte(), Vector256.LoadUnsafe(ref p, k * 32));
-            nuint r = (nuint)b * 8;
-            (c0 + c1 - (Vector256.LoadUnsafe(ref s0, r) << 7)).StoreUnsafe(ref a0, r);
+                if (k < (nuint)quads)
+                    c0 = AvxVnni.MultiplyWideningAndAdd(c0, (Vector256.Create(Unsafe.Add(ref x0, k)) ^ flip).AsByte(), Vector256.LoadUnsafe(ref q));
+                nuint rb = r + (nuint)b * 8;
+                (c0 + c1 - (Vector256.LoadUnsafe(ref s0, rb) << 7)).StoreUnsafe(ref a0, rb);
+            }
         }
     }
 
@@ -308,27 +341,32 @@ internal static class Int8Kernels
         CheckSizes(m, u, acc);
         ref sbyte w0 = ref MemoryMarshal.GetArrayDataReference(m.Packed);
         ref int x0 = ref Unsafe.As<sbyte, int>(ref MemoryMarshal.GetReference(u));
-        for (int b = 0; b < blocks; b++)
+        for (int first = 0; first < blocks; first += Int8Matrix.GroupBlocks)
         {
-            ref sbyte p = ref Unsafe.Add(ref w0, (nuint)b * (nuint)quads * 32);
-            Vector256<int> r01 = default, r23 = default, r45 = default, r67 = default;
-            for (nuint k = 0; k < (nuint)quads; k++)
+            int nb = m.GroupSize(first);
+            nuint step = (nuint)nb * 32;
+            for (int b = first; b < first + nb; b++)
             {
-                var (wl, wh) = Vector256.Widen(Vector256.LoadUnsafe(ref p, k * 32));
-                var (xl, xh) = Vector256.Widen(Vector256.Create(Unsafe.Add(ref x0, k)).AsSByte());
-                var (p0, p1) = Vector256.Widen(wl * xl);
-                var (p2, p3) = Vector256.Widen(wh * xh);
-                r01 += p0;
-                r23 += p1;
-                r45 += p2;
-                r67 += p3;
-            }
+                ref sbyte p = ref Unsafe.Add(ref w0, ((nuint)first * (nuint)quads + (nuint)(b - first)) * 32);
+                Vector256<int> r01 = default, r23 = default, r45 = default, r67 = default;
+                for (nuint k = 0; k < (nuint)quads; k++)
+                {
+                    var (wl, wh) = Vector256.Widen(Vector256.LoadUnsafe(ref p, k * step));
+                    var (xl, xh) = Vector256.Widen(Vector256.Create(Unsafe.Add(ref x0, k)).AsSByte());
+                    var (p0, p1) = Vector256.Widen(wl * xl);
+                    var (p2, p3) = Vector256.Widen(wh * xh);
+                    r01 += p0;
+                    r23 += p1;
+                    r45 += p2;
+                    r67 += p3;
+                }
 
-            var rows = acc.Slice(b * 8, 8);
-            Reduce(r01, rows, 0);
-            Reduce(r23, rows, 2);
-            Reduce(r45, rows, 4);
-            Reduce(r67, rows, 6);
+                var rows = acc.Slice(b * 8, 8);
+                Reduce(r01, rows, 0);
+                Reduce(r23, rows, 2);
+                Reduce(r45, rows, 4);
+                Reduce(r67, rows, 6);
+            }
         }
 
         static void Reduce(Vector256<int> v, Span<int> rows, int first)
