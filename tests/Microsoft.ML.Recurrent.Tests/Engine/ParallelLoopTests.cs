@@ -769,6 +769,9 @@ public class ParallelLoopTests
             {
                 log.Runs[0, s].Should().Be(1, $"part 0 of step {s} runs once (round {round})");
                 log.Runs[1, s].Should().Be(1, $"part 1 of step {s} runs once (round {round})");
+                log.AheadRuns[0, s].Should().Be(1, $"part 0's work ahead of step {s} runs once (round {round})");
+                log.AheadRuns[1, s].Should().Be(1, $"part 1's work ahead of step {s} runs once (round {round})");
+                log.AheadRunner[1, s].Should().Be(log.Runner[1, s], $"part 1's work ahead of step {s} runs on the thread that ran the step (round {round})");
             }
 
             for (int s = 0; s < joinAt; s++)
@@ -781,6 +784,9 @@ public class ParallelLoopTests
         public readonly int[,] Runs = new int[2, steps];
         public readonly int[,] Runner = new int[2, steps];
         public readonly int[,] Finished = new int[2, steps];
+        public readonly int[,] AheadRuns = new int[2, steps];
+        public readonly int[,] AheadRunner = new int[2, steps];
+        public readonly int[,] AheadDone = new int[2, steps];
         public readonly System.Collections.Concurrent.ConcurrentQueue<string> Violations = new();
         public readonly ManualResetEventSlim ReachedJoin = new();
     }
@@ -792,6 +798,8 @@ public class ParallelLoopTests
             int s = (int)step;
             if (s > 0 && (Volatile.Read(ref log.Finished[0, s - 1]) == 0 || Volatile.Read(ref log.Finished[1, s - 1]) == 0))
                 log.Violations.Enqueue($"part {part} of step {s} started before step {s - 1} finished");
+            if (s > 0 && Volatile.Read(ref log.AheadDone[part, s - 1]) == 0)
+                log.Violations.Enqueue($"part {part} of step {s} started before its work ahead of step {s - 1} finished");
             Interlocked.Increment(ref log.Runs[part, s]);
             log.Runner[part, s] = home;
             long until = System.Diagnostics.Stopwatch.GetTimestamp() + System.Diagnostics.Stopwatch.Frequency / 50_000; // 20 µs of "work"
@@ -799,6 +807,17 @@ public class ParallelLoopTests
             if (s > 0 && (Volatile.Read(ref log.Finished[0, s - 1]) == 0 || Volatile.Read(ref log.Finished[1, s - 1]) == 0))
                 log.Violations.Enqueue($"part {part} of step {s} overlapped an unfinished part of step {s - 1}");
             Volatile.Write(ref log.Finished[part, s], 1);
+        }
+
+        public void Ahead(int part, long step)
+        {
+            int s = (int)step;
+            if (Volatile.Read(ref log.Finished[part, s]) == 0) log.Violations.Enqueue($"part {part}'s work ahead of step {s} started before the step finished");
+            Interlocked.Increment(ref log.AheadRuns[part, s]);
+            log.AheadRunner[part, s] = home;
+            long until = System.Diagnostics.Stopwatch.GetTimestamp() + System.Diagnostics.Stopwatch.Frequency / 200_000; // 5 µs
+            while (System.Diagnostics.Stopwatch.GetTimestamp() < until) Thread.SpinWait(1);
+            Volatile.Write(ref log.AheadDone[part, s], 1);
         }
     }
 

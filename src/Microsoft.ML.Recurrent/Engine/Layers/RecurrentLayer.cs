@@ -837,7 +837,12 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
             // One thread: every panel's work in turn, step by step (the same arithmetic, so the same bits).
             LastLoopParts = 1;
             args.Parts = 1;
-            for (int q = 0; q < panels; q++) PrepareUnits(in args, q);
+            for (int q = 0; q < panels; q++)
+            {
+                _unitWeights.Refresh(q, args.Parameters, args.Version);
+                ProjectUnits(in args, q, 0, args.Length);
+            }
+
             for (int t = 0; t < args.Length; t++)
                 for (int q = 0; q < panels; q++) StepUnits(in args, q, t, shared: false);
             if (could) _splitChooser.Record(split: false, SplitChooser.Now - start, args.Length);
@@ -875,7 +880,10 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
         }
     }
 
-    /// <summary>Thread side of the batch-1 loop: op 0 prepares a part's panels, op s + 1 is time step s (see <see cref="StepClaims"/>).</summary>
+    /// <summary>
+    /// Thread side of the batch-1 loop (see <see cref="StepClaims"/>): op 0 refreshes a part's panels, op s + 1 is time step
+    /// s; the work ahead of op s projects step s's input onto the part's gate columns while the partners finish op s.
+    /// </summary>
     private void RunUnitsPart(in LoopArgs args, int home)
     {
         var op = new UnitOp(this, args);
@@ -890,20 +898,27 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
             var (first, end) = PanelsOf(part, args.Parts, owner._unitWeights.Parts);
             for (int q = first; q < end; q++)
             {
-                if (step == 0) owner.PrepareUnits(in args, q);
+                if (step == 0) owner._unitWeights.Refresh(q, args.Parameters, args.Version);
                 else owner.StepUnits(in args, q, (int)step - 1, shared: true);
             }
         }
+
+        public void Ahead(int part, long step)
+        {
+            if (step >= args.Length) return;
+            var (first, end) = PanelsOf(part, args.Parts, owner._unitWeights.Parts);
+            for (int q = first; q < end; q++) owner.ProjectUnits(in args, q, (int)step, 1);
+        }
     }
 
-    /// <summary>Refreshes panel q's packed weights and projects every step's input onto its gate columns.</summary>
+    /// <summary>Projects steps [t0, t0 + steps) of the input onto panel q's gate columns (W_ih·x + bias, every row).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void PrepareUnits(in LoopArgs args, int q)
+    private void ProjectUnits(in LoopArgs args, int q, int t0, int steps)
     {
-        _unitWeights.Refresh(q, args.Parameters, args.Version);
-        int rows = args.Length * args.Batch, gn = TCell.Gates * _unitWeights.Units(q);
-        float* g = _panelGates[q].Pointer;
-        RowProduct.MultiplyAddRow(rows, gn, _inputSize, args.X, _inputSize, _unitWeights.Input(q), _unitWeights.InputStride(q), g, gn, _unitWeights.Bias(q));
+        int B = args.Batch, gn = TCell.Gates * _unitWeights.Units(q);
+        nint first = (nint)t0 * B;
+        RowProduct.MultiplyAddRow(steps * B, gn, _inputSize, args.X + first * _inputSize, _inputSize, _unitWeights.Input(q), _unitWeights.InputStride(q),
+            _panelGates[q].Pointer + first * gn, gn, _unitWeights.Bias(q));
     }
 
     /// <summary>

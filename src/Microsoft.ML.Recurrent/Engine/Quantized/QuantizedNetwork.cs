@@ -234,7 +234,7 @@ internal sealed class QuantizedNetwork
             }
 
             ws.LastLoopParts = 1;
-            for (int s = 0; s < T; s++) StepPart(ws, ws.Loop.Whole, ws.WholeBuffer, s);
+            for (int s = 0; s < T; s++) StepPart(ws, ws.Loop.Whole, ws.WholeBuffer, s, projected: false);
             if (could) ws.Chooser.Record(split: false, SplitChooser.Now - start, T);
         }
         finally
@@ -244,16 +244,16 @@ internal sealed class QuantizedNetwork
     }
 
     /// <summary>
-    /// Step s of part q of the current loop: its units' gate rows of W_ih·x and W_hh·h_{s−1} (the whole h, quantized by
-    /// this part itself), then the float gate pass on its units. The only calls into the float gate kernels.
+    /// Step s of part q of the current loop: its units' gate rows of W_ih·x (unless <paramref name="projected"/>: already
+    /// in the part's gates, see <see cref="Project"/>) and W_hh·h_{s−1} (the whole h, quantized by this part itself), then
+    /// the float gate pass on its units. The only calls into the float gate kernels.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void StepPart(Workspace ws, PartWeights part, PartBuffer buffers, int s)
+    private void StepPart(Workspace ws, PartWeights part, PartBuffer buffers, int s, bool projected)
     {
         ref readonly var loop = ref ws.Loop;
         int H = Spec.HiddenSize, n = part.Units, u0 = part.First, gn = Spec.Gates * n;
         int pos = loop.Direction == 0 ? s : loop.Steps - 1 - s;
-        var x = loop.Input.Span.Slice(pos * loop.InputSize, loop.InputSize);
         var hPrev = ws.H[s & 1].AsSpan(0, H);
         var hNext = ws.H[(s + 1) & 1].AsSpan(u0, n);
         var cPrev = ws.C[s & 1].AsSpan(u0, n);
@@ -261,28 +261,37 @@ internal sealed class QuantizedNetwork
         var gates = buffers.Gates.AsSpan(0, gn);
         var scratch = buffers.Scratch;
         bool first = s == 0;                                                   // h = 0: W_hh·h = 0
+        if (!projected) Project(ws, part, buffers, s);
         switch (Spec.Cell)
         {
             case CellKind.Lstm:
-                part.Wih.Multiply(x, gates, part.Bias, scratch);
                 if (!first) part.Whh.Multiply(hPrev, gates, gates, scratch);
                 LstmCell.Forward(gates, cPrev, cNext, buffers.TanhC.AsSpan(0, n), hNext, 1, n);
                 break;
             case CellKind.Gru:
                 var gh = buffers.RecurrentGates.AsSpan(0, gn);
-                part.Wih.Multiply(x, gates, part.Bias, scratch);
                 if (first) part.BiasHh.CopyTo(gh);
                 else part.Whh.Multiply(hPrev, gh, part.BiasHh, scratch);
                 GruCell.Forward(gates, gh, hPrev.Slice(u0, n), buffers.GhN.AsSpan(0, n), hNext, 1, n);
                 break;
             default:
-                part.Wih.Multiply(x, gates, part.Bias, scratch);
                 if (!first) part.Whh.Multiply(hPrev, gates, gates, scratch);
                 RnnCell.Forward(gates, hNext, n);
                 break;
         }
 
         if (loop.Output is not null) hNext.CopyTo(loop.Output.AsSpan(pos * Spec.OutputWidth + loop.OutputColumn + u0, n));
+    }
+
+    /// <summary>Part q's gate rows for step s: W_ih·x_s + bias into its gates buffer (reads no hidden state, so a split loop
+    /// runs it for the next step while the partners finish the current one).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void Project(Workspace ws, PartWeights part, PartBuffer buffers, int s)
+    {
+        ref readonly var loop = ref ws.Loop;
+        int pos = loop.Direction == 0 ? s : loop.Steps - 1 - s;
+        var x = loop.Input.Span.Slice(pos * loop.InputSize, loop.InputSize);
+        part.Wih.Multiply(x, buffers.Gates.AsSpan(0, Spec.Gates * part.Units), part.Bias, buffers.Scratch);
     }
 
     /// <summary>Thread side of a split loop: every step of part <paramref name="home"/> (see <see cref="StepClaims"/>).</summary>
@@ -295,7 +304,13 @@ internal sealed class QuantizedNetwork
 
     private readonly struct PartOp(QuantizedNetwork owner, Workspace ws) : IStepOp
     {
-        public void Run(int part, long step) => owner.StepPart(ws, ws.Loop.Cell[part], ws.PartBuffers[part], (int)step);
+        public void Run(int part, long step) => owner.StepPart(ws, ws.Loop.Cell[part], ws.PartBuffers[part], (int)step, projected: step > 0);
+
+        /// <summary>The next step's input projection, while the partners finish this step.</summary>
+        public void Ahead(int part, long step)
+        {
+            if (step + 1 < ws.Loop.Steps) owner.Project(ws, ws.Loop.Cell[part], ws.PartBuffers[part], (int)step + 1);
+        }
     }
 
     /// <summary>One part of a split loop, run by <see cref="WorkerPool"/> (part 0 on the calling thread).</summary>
