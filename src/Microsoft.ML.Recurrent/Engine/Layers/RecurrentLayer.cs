@@ -880,10 +880,8 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
         }
     }
 
-    /// <summary>
-    /// Thread side of the batch-1 loop (see <see cref="StepClaims"/>): op 0 refreshes a part's panels, op s + 1 is time step
-    /// s; the work ahead of op s projects step s's input onto the part's gate columns while the partners finish op s.
-    /// </summary>
+    /// <summary>Thread side of the batch-1 loop: op 0 refreshes a part's panels and projects every step's input onto their
+    /// gate columns, op s + 1 is time step s (see <see cref="StepClaims"/>).</summary>
     private void RunUnitsPart(in LoopArgs args, int home)
     {
         var op = new UnitOp(this, args);
@@ -898,16 +896,22 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
             var (first, end) = PanelsOf(part, args.Parts, owner._unitWeights.Parts);
             for (int q = first; q < end; q++)
             {
-                if (step == 0) owner._unitWeights.Refresh(q, args.Parameters, args.Version);
-                else owner.StepUnits(in args, q, (int)step - 1, shared: true);
+                if (step == 0)
+                {
+                    owner._unitWeights.Refresh(q, args.Parameters, args.Version);
+                    owner.ProjectUnits(in args, q, 0, args.Length);
+                }
+                else
+                {
+                    owner.StepUnits(in args, q, (int)step - 1, shared: true);
+                }
             }
         }
 
+        /// <summary>Nothing: op 0 projected every step's input at once (one product over all steps' rows measured faster
+        /// than a one-row product in each step's wait, docs/performance.md).</summary>
         public void Ahead(int part, long step)
         {
-            if (step >= args.Length) return;
-            var (first, end) = PanelsOf(part, args.Parts, owner._unitWeights.Parts);
-            for (int q = first; q < end; q++) owner.ProjectUnits(in args, q, (int)step, 1);
         }
     }
 
