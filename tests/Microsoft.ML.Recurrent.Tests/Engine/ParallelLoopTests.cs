@@ -793,6 +793,8 @@ public class ParallelLoopTests
 
     private readonly struct LoggedOp(ClaimLog log, int home) : IStepOp
     {
+        public static bool HasWorkAhead => true;
+
         public void Run(int part, long step)
         {
             int s = (int)step;

@@ -908,8 +908,10 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
             }
         }
 
-        /// <summary>Nothing: op 0 projected every step's input at once (one product over all steps' rows measured faster
+        /// <summary>None: op 0 projected every step's input at once (one product over all steps' rows measured faster
         /// than a one-row product in each step's wait, docs/performance.md).</summary>
+        public static bool HasWorkAhead => false;
+
         public void Ahead(int part, long step)
         {
         }

@@ -67,6 +67,13 @@ internal sealed class StepClaims
     /// </summary>
     private bool RunClaimed<TOp>(int part, long step, ref TOp op) where TOp : struct, IStepOp
     {
+        if (!TOp.HasWorkAhead)
+        {
+            op.Run(part, step);
+            Finish(part, step);
+            return true;
+        }
+
         ref long ahead = ref _slots[part * Stride + AheadAt];
         int spins = 0;
         while (Volatile.Read(ref ahead) < step)
@@ -138,6 +145,9 @@ internal sealed class StepClaims
 /// <summary>Part <c>part</c> of step <c>step</c> of a loop driven by <see cref="StepClaims"/>.</summary>
 internal interface IStepOp
 {
+    /// <summary>Whether <see cref="Ahead"/> does anything (false: the loop keeps no count of it; a constant per op type).</summary>
+    static abstract bool HasWorkAhead { get; }
+
     /// <summary>The part's share of the step (reads every part of the previous step).</summary>
     void Run(int part, long step);
 

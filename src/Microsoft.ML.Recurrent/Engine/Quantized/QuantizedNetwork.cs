@@ -306,6 +306,8 @@ internal sealed class QuantizedNetwork
     {
         public void Run(int part, long step) => owner.StepPart(ws, ws.Loop.Cell[part], ws.PartBuffers[part], (int)step, projected: step > 0);
 
+        public static bool HasWorkAhead => true;
+
         /// <summary>The next step's input projection, while the partners finish this step.</summary>
         public void Ahead(int part, long step)
         {
