@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics.X86;
 
 namespace Microsoft.ML.Recurrent.Engine.Layers;
@@ -79,15 +80,7 @@ internal sealed class StepClaims
         while (Volatile.Read(ref ahead) < step)
         {
             if (_aborted) return false;
-            if (++spins < PauseSpins)
-            {
-                if (X86Base.IsSupported) X86Base.Pause();
-                else Thread.SpinWait(1);
-            }
-            else
-            {
-                Thread.Yield();
-            }
+            Spin(ref spins);
         }
 
         op.Run(part, step);
@@ -126,19 +119,26 @@ internal sealed class StepClaims
                     }
                 }
 
-                if (++spins < PauseSpins)
-                {
-                    if (X86Base.IsSupported) X86Base.Pause();
-                    else Thread.SpinWait(1);
-                }
-                else
-                {
-                    Thread.Yield();
-                }
+                Spin(ref spins);
             }
         }
 
         return !_aborted;
+    }
+
+    /// <summary>One turn of a wait: a pause for the first <see cref="PauseSpins"/> turns, then yielding the core.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Spin(ref int spins)
+    {
+        if (++spins < PauseSpins)
+        {
+            if (X86Base.IsSupported) X86Base.Pause();
+            else Thread.SpinWait(1);
+        }
+        else
+        {
+            Thread.Yield();
+        }
     }
 }
 
