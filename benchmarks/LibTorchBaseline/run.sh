@@ -11,7 +11,9 @@ native="$here/bin/out/runtimes/linux-x64/native/libLibTorchSharp.so"
 # std::ios_base_library_init, a symbol it references but never calls (no relocation uses it). On a system
 # with an older libstdc++ (Debian 12: GCC 12) the loader refuses it; marking that one requirement weak in
 # the build output's copy lets it load. Nothing else changes.
-if [ -f "$native" ] && ldd "$native" 2>&1 | grep -q "version \`GLIBCXX_3.4.32' not found"; then
+# (ldd's output is read whole before grep looks at it: with pipefail, grep -q closing the pipe early could make ldd
+# die of SIGPIPE and the check fail, leaving the library unpatched.)
+if [ -f "$native" ] && deps="$(ldd "$native" 2>&1 || true)" && grep -q "version \`GLIBCXX_3.4.32' not found" <<<"$deps"; then
   python3 "$here/weaken_version.py" "$native" GLIBCXX_3.4.32
 fi
 exec dotnet "$here/bin/out/LibTorchBaseline.dll" "$@"
