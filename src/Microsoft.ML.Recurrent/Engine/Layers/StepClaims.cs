@@ -62,10 +62,12 @@ internal sealed class StepClaims
     private void Finish(int part, long step) => Volatile.Write(ref _slots[part * Stride + FinishedAt], step + 1);
 
     /// <summary>
-    /// Runs a claimed part: waits for the work ahead of the part's previous step (another thread's when that step was taken
-    /// over, or when this part is), runs the step, publishes it finished, then runs and publishes its work ahead.
-    /// False if the loop was aborted while waiting.
+    /// Runs a claimed part: without work ahead (a constant of the op type, so the JIT keeps one branch), the step and its
+    /// "finished" count; with it, first waits for the work ahead of the part's previous step (another thread's when that
+    /// step was taken over, or when this part is), runs the step, publishes it finished, then runs and publishes its work
+    /// ahead. False if the loop was aborted while waiting.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool RunClaimed<TOp>(int part, long step, ref TOp op) where TOp : struct, IStepOp
     {
         if (!TOp.HasWorkAhead)
@@ -75,6 +77,12 @@ internal sealed class StepClaims
             return true;
         }
 
+        return RunClaimedWithWorkAhead(part, step, ref op);
+    }
+
+    /// <summary>The form of <see cref="RunClaimed{TOp}"/> for ops with work ahead.</summary>
+    private bool RunClaimedWithWorkAhead<TOp>(int part, long step, ref TOp op) where TOp : struct, IStepOp
+    {
         ref long ahead = ref _slots[part * Stride + AheadAt];
         int spins = 0;
         while (Volatile.Read(ref ahead) < step)
