@@ -252,8 +252,7 @@ internal sealed class QuantizedNetwork
     private void StepPart(Workspace ws, PartWeights part, PartBuffer buffers, int s, bool projected)
     {
         ref readonly var loop = ref ws.Loop;
-        int H = Spec.HiddenSize, n = part.Units, u0 = part.First, gn = Spec.Gates * n;
-        int pos = loop.Direction == 0 ? s : loop.Steps - 1 - s;
+        int H = Spec.HiddenSize, n = part.Units, u0 = part.First, gn = Spec.Gates * n, pos = loop.Position(s);
         var hPrev = ws.H[s & 1].AsSpan(0, H);
         var hNext = ws.H[(s + 1) & 1].AsSpan(u0, n);
         var cPrev = ws.C[s & 1].AsSpan(u0, n);
@@ -289,8 +288,7 @@ internal sealed class QuantizedNetwork
     private void Project(Workspace ws, PartWeights part, PartBuffer buffers, int s)
     {
         ref readonly var loop = ref ws.Loop;
-        int pos = loop.Direction == 0 ? s : loop.Steps - 1 - s;
-        var x = loop.Input.Span.Slice(pos * loop.InputSize, loop.InputSize);
+        var x = loop.Input.Span.Slice(loop.Position(s) * loop.InputSize, loop.InputSize);
         part.Wih.Multiply(x, buffers.Gates.AsSpan(0, Spec.Gates * part.Units), part.Bias, buffers.Scratch);
     }
 
@@ -353,7 +351,11 @@ internal sealed class QuantizedNetwork
     /// <summary>The loop a workspace is running: a layer-direction's parts, its input (T × inputSize, position order), and
     /// where its hidden states go (a lower layer's (T × D) output at column OutputColumn; null for the top layer).</summary>
     internal readonly record struct LoopState(PartWeights[] Cell, PartWeights Whole, ReadOnlyMemory<float> Input, int InputSize, int Steps,
-        int Direction, float[]? Output, int OutputColumn);
+        int Direction, float[]? Output, int OutputColumn)
+    {
+        /// <summary>The sequence position of step s (the reverse direction reads last to first).</summary>
+        public int Position(int s) => Direction == 0 ? s : Steps - 1 - s;
+    }
 
     /// <summary>One thread's buffers: states, per-part gates and scratch, the lower layers' outputs, the loop's hand-over state.</summary>
     internal sealed class Workspace
