@@ -147,12 +147,25 @@ public class CellKernelTests
         finally { Lanes.MaxVectorWidth = saved; }
     }
 
+    /// <summary>
+    /// Row lengths around <see cref="LstmCell.TwoPassMinUnits"/>, from which the LSTM forward pass runs in two passes:
+    /// one less, the threshold itself, and one that ends in every narrower width (4 × 32 + 16 + 8 + 4 + 3 = 159 units).
+    /// </summary>
+    private static readonly int[] LongLengths = [LstmCell.TwoPassMinUnits - 1, LstmCell.TwoPassMinUnits, 159];
+
     private static IEnumerable<(int B, int H, bool Specials)> Shapes()
     {
         foreach (bool specials in new[] { false, true })
-        foreach (int b in new[] { 1, 3 })
-        for (int h = 0; h <= MaxLength; h++)
-            yield return (b, h, specials);
+        {
+            foreach (int b in new[] { 1, 3 })
+            for (int h = 0; h <= MaxLength; h++)
+                yield return (b, h, specials);
+
+            // 9 rows of 159 LSTM units are two groups of rows in the two-pass form (6 rows of 16 KiB of gates, then 3).
+            foreach (int b in new[] { 1, 9 })
+            foreach (int h in LongLengths)
+                yield return (b, h, specials);
+        }
     }
 
     // ---- Forward kernels ----
@@ -374,7 +387,7 @@ public class CellKernelTests
     public void AllKernels_VectorAndScalarPaths_BitIdentical()
     {
         const int b = 3;
-        for (int H = 0; H <= MaxLength; H++)
+        foreach (int H in Enumerable.Range(0, MaxLength + 1).Concat(LongLengths))
         {
             var rnd = new Random(7000 + H);
             int n = b * H;

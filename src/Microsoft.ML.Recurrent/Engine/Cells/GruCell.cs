@@ -100,16 +100,11 @@ internal readonly struct GruCell : IRecurrentCell
     {
         // One body for all rows, advanced row by row: the row pointers live in the body, not in registers across the driver.
         // Gate rows hold 3·units floats; state rows are stateStride apart (H: the unit loop passes a range of a row's units).
-        // Two passes over each row, F3 then F4–F5, for the reason the LSTM gives (LstmCell.ForwardRows): GRU inference
-        // 1.03× (docs/performance.md, "The gate pass in two loops").
         nuint n = (nuint)units, ss = (nuint)stateStride;
-        var gate = new GateBody { G = gates, Gh = gh, N = n };
-        var body = new StateBody { G = gates, Gh = gh, HPrev = hPrev, GhN = ghN, H = h, N = n };
+        var body = new ForwardBody { G = gates, Gh = gh, HPrev = hPrev, GhN = ghN, H = h, N = n };
         for (int r = 0; r < b; r++)
         {
-            Lanes.Run(ref gate, n);
             Lanes.Run(ref body, n);
-            gate.G += 3 * n; gate.Gh += 3 * n;
             body.G += 3 * n; body.Gh += 3 * n; body.HPrev += ss; body.GhN += ss; body.H += ss;
         }
     }
@@ -130,27 +125,11 @@ internal readonly struct GruCell : IRecurrentCell
         }
     }
 
-    /// <summary>Forward F3, one row: lanes [j, j + O.Count) of the r and z blocks.</summary>
-    private unsafe struct GateBody : ILaneBody
+    /// <summary>Forward, one row: lanes [j, j + O.Count) of every buffer.</summary>
+    private unsafe struct ForwardBody : ILaneBody
     {
-        public float* G;      // (3n) x_r, x_z in; r, z out (x_n is F4's)
-        public float* Gh;     // (3n) gh_r, gh_z (F2's output)
-        public nuint N;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public readonly void At<TV, O>(nuint j) where TV : struct where O : struct, ILanes<TV>
-        {
-            nuint n = N;
-            O.Store(Sigmoid<TV, O>(O.Add(O.Load(ref *G, j), O.Load(ref *Gh, j))), ref *G, j);                 // F3
-            O.Store(Sigmoid<TV, O>(O.Add(O.Load(ref *G, n + j), O.Load(ref *Gh, n + j))), ref *G, n + j);
-        }
-    }
-
-    /// <summary>Forward F4–F5, one row: lanes [j, j + O.Count) of every buffer (r and z as F3 wrote them).</summary>
-    private unsafe struct StateBody : ILaneBody
-    {
-        public float* G;      // (3n) r, z in; x_n in, n out
-        public float* Gh;     // (3n) gh_n in its last block (F2's output)
+        public float* G;      // (3n) x_r, x_z, x_n in; r, z, n out
+        public float* Gh;     // (3n) gh_r, gh_z, gh_n (F2's output)
         public float* HPrev;  // (n) h_{t−1}
         public float* GhN;    // (n) gh_n out (kept for the backward pass)
         public float* H;      // (n) h_t out
@@ -160,10 +139,13 @@ internal readonly struct GruCell : IRecurrentCell
         public readonly void At<TV, O>(nuint j) where TV : struct where O : struct, ILanes<TV>
         {
             nuint n = N;
-            TV r = O.Load(ref *G, j), z = O.Load(ref *G, n + j);
+            TV r = Sigmoid<TV, O>(O.Add(O.Load(ref *G, j), O.Load(ref *Gh, j)));            // F3
+            TV z = Sigmoid<TV, O>(O.Add(O.Load(ref *G, n + j), O.Load(ref *Gh, n + j)));
             TV hn = O.Load(ref *Gh, 2 * n + j);
             TV nn = Tanh<TV, O>(O.Fma(r, hn, O.Load(ref *G, 2 * n + j)));                    // F4: x_n + r·gh_n
             TV hh = Flush<TV, O>(O.Fma(z, O.Sub(O.Load(ref *HPrev, j), nn), nn));            // F5: n + z·(hPrev − n)
+            O.Store(r, ref *G, j);
+            O.Store(z, ref *G, n + j);
             O.Store(nn, ref *G, 2 * n + j);
             O.Store(hn, ref *GhN, j);
             O.Store(hh, ref *H, j);

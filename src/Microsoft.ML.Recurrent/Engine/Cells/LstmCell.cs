@@ -93,26 +93,53 @@ internal readonly struct LstmCell : IRecurrentCell
         fixed (float* a = act, cp = cPrev, tc = tanhC, d = dh, dcc = dc, dp = dPre) BackwardRows(a, cp, tc, d, dcc, dp, b, H);
     }
 
-    // Compiled on its own (never inlined into a caller): its lane bodies need the whole inlining budget of a method, and
-    // inlined into a larger caller they ran their operations as calls (measured: an int8 step 2× slower).
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    /// <summary>
+    /// Rows of at least this many units run F2–F4 in two passes (F2, then F3–F4); shorter rows in one. In one pass an
+    /// iteration's dependency chain runs σ/tanh → c → tanh c → h, about 165 cycles for 32 units, and the next iteration's
+    /// independent activations did not fit in the scheduler behind it; each of two passes has a short chain and
+    /// overlaps its iterations. Every element runs the same operations either way, so the bits do not depend on it.
+    /// Measured (docs/performance.md, "The LSTM gate pass in two loops (issue 8, tenth session)"): the pass over rows
+    /// in cache 1.4× faster; inference passes of 100–512 units mostly 1.01–1.03× faster, training steps level; with
+    /// fewer units the second pass's start costs more than the overlap gains (16 units: 0.93×), so they keep one pass.
+    /// </summary>
+    internal const int TwoPassMinUnits = 96;
+
+    /// <summary>
+    /// F2–F4 over b rows: in one pass under <see cref="TwoPassMinUnits"/> units; from there on, for each group of rows
+    /// whose gate rows fit in 16 KiB (so that they are still in L1 for the second pass), F2, then F3–F4.
+    /// </summary>
     private static unsafe void ForwardRows(float* gates, float* cPrev, float* c, float* tanhC, float* h, int b, int units, int stateStride)
+    {
+        if (units < TwoPassMinUnits)
+        {
+            Rows<WholePass>(gates, cPrev, c, tanhC, h, b, units, stateStride);
+            return;
+        }
+
+        int group = Math.Max(1, 1024 / units);
+        for (int first = 0; first < b; first += group)
+        {
+            int count = Math.Min(group, b - first);
+            nint g0 = (nint)first * 4 * units, s0 = (nint)first * stateStride;
+            Rows<ActivationsPass>(gates + g0, cPrev + s0, c + s0, tanhC + s0, h + s0, count, units, stateStride);
+            Rows<StatesPass>(gates + g0, cPrev + s0, c + s0, tanhC + s0, h + s0, count, units, stateStride);
+        }
+    }
+
+    // Compiled on its own, once per pass (never inlined into a caller): its lane body needs the whole inlining budget of a
+    // method, and inlined into a larger caller it ran its operations as calls (measured: an int8 step 2× slower; two
+    // bodies in one method did the same).
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Rows<TPass>(float* gates, float* cPrev, float* c, float* tanhC, float* h, int b, int units, int stateStride)
+        where TPass : struct, IForwardPass
     {
         // One body for all rows, advanced row by row: the row pointers live in the body, not in registers across the driver.
         // Gate rows hold 4·units floats; state rows are stateStride apart (H: the unit loop passes a range of a row's units).
-        // Two passes over each row, F2 then F3–F4: in one loop an iteration's chain ran σ/tanh → c → tanh c → h (about 165
-        // cycles for 32 units) and the next iteration's independent activations did not fit in the scheduler behind it;
-        // each loop alone has a short chain and overlaps its iterations. Same operations per element, so the same bits;
-        // measured: the pass over rows in cache about 1.4× faster, LSTM inference passes 1.01–1.03×, training steps level
-        // (docs/performance.md, "The gate pass in two loops").
         nuint n = (nuint)units, ss = (nuint)stateStride;
-        var act = new ActivationBody { G = gates, N = n };
-        var body = new StateBody { G = gates, CPrev = cPrev, C = c, TanhC = tanhC, H = h, N = n };
+        var body = new ForwardBody<TPass> { G = gates, CPrev = cPrev, C = c, TanhC = tanhC, H = h, N = n };
         for (int r = 0; r < b; r++)
         {
-            Lanes.Run(ref act, n);
             Lanes.Run(ref body, n);
-            act.G += 4 * n;
             body.G += 4 * n; body.CPrev += ss; body.C += ss; body.TanhC += ss; body.H += ss;
         }
     }
@@ -131,27 +158,13 @@ internal readonly struct LstmCell : IRecurrentCell
         }
     }
 
-    /// <summary>Forward F2, one row: lanes [j, j + O.Count) of the four gate blocks.</summary>
-    private unsafe struct ActivationBody : ILaneBody
+    /// <summary>
+    /// Forward, one row: lanes [j, j + O.Count) of every buffer. <typeparamref name="TPass"/> says which lines run: F2
+    /// (the activations, stored over the pre-activations), F3–F4 (the states, from the activations F2 stored), or both.
+    /// </summary>
+    private unsafe struct ForwardBody<TPass> : ILaneBody where TPass : struct, IForwardPass
     {
-        public float* G;      // (4n) i, f, g, o: pre-activations in, activations out
-        public nuint N;       // n: units of the row (gate block stride)
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public readonly void At<TV, O>(nuint j) where TV : struct where O : struct, ILanes<TV>
-        {
-            nuint n = N;
-            O.Store(Sigmoid<TV, O>(O.Load(ref *G, j)), ref *G, j);                         // F2
-            O.Store(Sigmoid<TV, O>(O.Load(ref *G, n + j)), ref *G, n + j);
-            O.Store(Tanh<TV, O>(O.Load(ref *G, 2 * n + j)), ref *G, 2 * n + j);
-            O.Store(Sigmoid<TV, O>(O.Load(ref *G, 3 * n + j)), ref *G, 3 * n + j);
-        }
-    }
-
-    /// <summary>Forward F3–F4, one row: lanes [j, j + O.Count) of every buffer (the activations F2 wrote).</summary>
-    private unsafe struct StateBody : ILaneBody
-    {
-        public float* G;      // (4n) i, f, g, o activations
+        public float* G;      // (4n) i, f, g, o: pre-activations in, activations out (F3–F4 alone: activations in)
         public float* CPrev;  // (n) c_{t−1}
         public float* C;      // (n) c_t out
         public float* TanhC;  // (n) tanh(c_t) out
@@ -162,13 +175,66 @@ internal readonly struct LstmCell : IRecurrentCell
         public readonly void At<TV, O>(nuint j) where TV : struct where O : struct, ILanes<TV>
         {
             nuint n = N;
-            TV i = O.Load(ref *G, j), f = O.Load(ref *G, n + j), gg = O.Load(ref *G, 2 * n + j), o = O.Load(ref *G, 3 * n + j);
-            TV cc = Flush<TV, O>(O.Fma(i, gg, O.Mul(f, O.Load(ref *CPrev, j))));   // F3: f·cPrev + i·g
-            TV tc = Tanh<TV, O>(cc);
-            O.Store(cc, ref *C, j);
-            O.Store(tc, ref *TanhC, j);
-            O.Store(Flush<TV, O>(O.Mul(o, tc)), ref *H, j);                        // F4: o·tanh(c)
+            TV i, f, gg, o;
+            if (TPass.Activations)
+            {
+                i = Sigmoid<TV, O>(O.Load(ref *G, j));                             // F2
+                f = Sigmoid<TV, O>(O.Load(ref *G, n + j));
+                gg = Tanh<TV, O>(O.Load(ref *G, 2 * n + j));
+                o = Sigmoid<TV, O>(O.Load(ref *G, 3 * n + j));
+                O.Store(i, ref *G, j);
+                O.Store(f, ref *G, n + j);
+                O.Store(gg, ref *G, 2 * n + j);
+                O.Store(o, ref *G, 3 * n + j);
+            }
+            else
+            {
+                i = O.Load(ref *G, j); f = O.Load(ref *G, n + j); gg = O.Load(ref *G, 2 * n + j); o = O.Load(ref *G, 3 * n + j);
+            }
+
+            if (TPass.States)
+            {
+                TV cc = Flush<TV, O>(O.Fma(i, gg, O.Mul(f, O.Load(ref *CPrev, j))));  // F3: f·cPrev + i·g
+                TV tc = Tanh<TV, O>(cc);
+                O.Store(cc, ref *C, j);
+                O.Store(tc, ref *TanhC, j);
+                O.Store(Flush<TV, O>(O.Mul(o, tc)), ref *H, j);                       // F4: o·tanh(c)
+            }
         }
+    }
+
+    /// <summary>Which lines a <see cref="ForwardBody{TPass}"/> runs, as a type: the JIT compiles each pass apart with the other lines removed.</summary>
+    private interface IForwardPass
+    {
+        /// <summary>F2: the activations, stored over the pre-activations.</summary>
+        static abstract bool Activations { get; }
+
+        /// <summary>F3–F4: the states, from the activations (computed in the same body, or read back).</summary>
+        static abstract bool States { get; }
+    }
+
+    /// <summary>F2–F4 in one body.</summary>
+    private readonly struct WholePass : IForwardPass
+    {
+        public static bool Activations => true;
+
+        public static bool States => true;
+    }
+
+    /// <summary>F2 alone (the first of two passes).</summary>
+    private readonly struct ActivationsPass : IForwardPass
+    {
+        public static bool Activations => true;
+
+        public static bool States => false;
+    }
+
+    /// <summary>F3–F4 alone, from the activations F2 stored (the second of two passes).</summary>
+    private readonly struct StatesPass : IForwardPass
+    {
+        public static bool Activations => false;
+
+        public static bool States => true;
     }
 
     /// <summary>Backward, one row: lanes [j, j + O.Count) of every buffer.</summary>
