@@ -203,7 +203,10 @@ internal readonly struct LstmCell : IRecurrentCell
         }
     }
 
-    /// <summary>Which lines a <see cref="ForwardBody{TPass}"/> runs, as a type: the JIT compiles each pass apart with the other lines removed.</summary>
+    /// <summary>
+    /// Which lines a <see cref="ForwardBody{TPass}"/> runs, as a type: the JIT compiles each pass apart, the other lines
+    /// removed.
+    /// </summary>
     private interface IForwardPass
     {
         /// <summary>F2: the activations, stored over the pre-activations.</summary>
