@@ -116,7 +116,8 @@ internal readonly struct LstmCell : IRecurrentCell
             return;
         }
 
-        int group = Math.Max(1, 1024 / units);
+        const int GroupGateBytes = 16 * 1024; // a group's gate rows, read back by the second pass while still in L1
+        int group = Math.Max(1, GroupGateBytes / (4 * units * sizeof(float)));
         for (int first = 0; first < b; first += group)
         {
             int count = Math.Min(group, b - first);
