@@ -92,15 +92,17 @@ public class ParallelLoopTests
     }
 
     [Theory]
-    [InlineData(512)]
-    [InlineData(256)]
-    [InlineData(128)]
-    [InlineData(0)]
-    public unsafe void RowProduct_EveryRowCount_EveryElementIsTheSequentialFmaChain(int width)
+    [InlineData(512, 32)]
+    [InlineData(256, 32)]
+    [InlineData(256, 16)]
+    [InlineData(128, 32)]
+    [InlineData(128, 16)]
+    [InlineData(0, 32)]
+    public unsafe void RowProduct_EveryRowCount_EveryElementIsTheSequentialFmaChain(int width, int registers)
     {
-        // Every height of the row tiles and every leftover (1–7 rows after groups of 8, 1–3 after groups of 4), in the
-        // three forms (overwrite, accumulate, plus a bias row); N = 2·2·16 + 16 + 8 + 5: 2-vector panels, a single
-        // vector, a narrower vector and a scalar tail at 512 bits.
+        // Every height of the row tiles and every leftover (1–7 rows after groups of 8, 1–3 after groups of 4, 1–5 after
+        // groups of 6 with 16 registers), in the three forms (overwrite, accumulate, plus a bias row);
+        // N = 2·2·16 + 16 + 8 + 5: 2-vector panels, a single vector, a narrower vector and a scalar tail at 512 bits.
         var random = new Random(17);
         const int K = 29, N = 2 * 2 * 16 + 16 + 8 + 5, Lda = K + 1, Ldb = N + 3, Ldc = N + 7;
         var a = Randoms(random, 19 * Lda);
@@ -110,6 +112,7 @@ public class ParallelLoopTests
         try
         {
             Lanes.MaxVectorWidth = width;
+            RowProduct.VectorRegisters = registers;
             for (int m = 1; m <= 19; m++)
             {
                 var c0 = Randoms(random, m * Ldc);
@@ -140,6 +143,7 @@ public class ParallelLoopTests
         finally
         {
             Lanes.MaxVectorWidth = saved;
+            RowProduct.VectorRegisters = 0;
         }
     }
 

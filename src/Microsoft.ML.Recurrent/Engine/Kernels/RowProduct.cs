@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
 
 namespace Microsoft.ML.Recurrent.Engine.Kernels;
@@ -14,10 +15,11 @@ namespace Microsoft.ML.Recurrent.Engine.Kernels;
 /// each worker its own rows (or its own hidden units) and still produce the same bits as one thread.
 /// </summary>
 /// <remarks>
-/// Tiles: at 512 bits rows in groups of 8 × 2 vectors and the last 5–7 rows in one 5–7-row × 2-vector tile; otherwise
-/// (and for the last 1–4 rows at 512 bits) rows in groups of 4 × 4 vectors and the last 1–3 rows in one 1–3-row tile;
-/// 1 row × 16 or 8 vectors for a single row (the batch-1 mat-vec); then 1-vector panels, narrower vectors and a scalar
-/// tail. Every row count passes over each panel of B once per group height. Column panels are the outer loop so that a
+/// Tiles: at 512 bits rows in groups of 8 × 2 vectors and the last 5–7 rows in one 5–7-row × 2-vector tile; at 128 and
+/// 256 bits with 16 vector registers (<see cref="VectorRegisters"/>: x86 without AVX-512) rows in groups of 6 × 2 vectors
+/// and the last 3–5 rows in one tile; otherwise (and for the rows those leave) rows in groups of 4 × 4 vectors and the last
+/// 1–3 rows in one 1–3-row tile; 1 row × 16 or 8 vectors for a single row (the batch-1 mat-vec; 8 with 16 registers);
+/// then 1-vector panels, narrower vectors and a scalar tail. Every row count passes over each panel of B once per group height. Column panels are the outer loop so that a
 /// panel of B stays in L1 while every row tile of A passes over it. The tiles are written once over the engine's lane
 /// types (<see cref="ILanes{TV}"/>): vector width 512, 256 or 128 bits where accelerated, else scalar, forced narrower on
 /// the calling thread by the shared <see cref="Lanes.MaxVectorWidth"/> (tests); fused multiply–add, or multiply then
@@ -178,7 +180,49 @@ internal static unsafe class RowProduct
             return;
         }
 
+        if (UseTall && V.Count <= 8 && VectorRegisters < 32 && m >= 3)
+        {
+            // 16 vector registers (x86 without AVX-512): the 4 × 4 tile needs 21 and spilled five accumulators to the stack
+            // every step of k. Rows in groups of 6 with 6 × 2-vector tiles (12 accumulators, 2 of B, 1 broadcast), then
+            // the last 3–5 rows in one tile; 1–2 rows left go to the 4-vector path (R ≤ 2 fits there).
+            int m6 = m / 6 * 6, rest = m - m6;
+            if (m6 > 0) Tall<TV, V, Rows6>(m6, n, k, a, lda, b, ldb, c, ldc, d, ldd);
+            float* ar = a + m6 * lda, cr = c + m6 * ldc, dr = At(d, m6 * ldd);
+            switch (rest)
+            {
+                case 3: Tall<TV, V, Rows3>(3, n, k, ar, lda, b, ldb, cr, ldc, dr, ldd); break;
+                case 4: Tall<TV, V, Rows4>(4, n, k, ar, lda, b, ldb, cr, ldc, dr, ldd); break;
+                case 5: Tall<TV, V, Rows5>(5, n, k, ar, lda, b, ldb, cr, ldc, dr, ldd); break;
+                case > 0: Short<TV, V>(rest, n, k, ar, lda, b, ldb, cr, ldc, dr, ldd); break;
+            }
+
+            return;
+        }
+
         Short<TV, V>(m, n, k, a, lda, b, ldb, c, ldc, d, ldd);
+    }
+
+    /// <summary>
+    /// Vector registers the JIT can use for 128- and 256-bit code: 32 with AVX-512 (it encodes them with EVEX and uses
+    /// ymm16–31 too) and on ARM64, 16 on other x86 machines (AVX2). Chooses the tiles only: the bits are the same.
+    /// </summary>
+    internal static readonly int MachineVectorRegisters = Avx512F.VL.IsSupported || AdvSimd.Arm64.IsSupported ? 32 : 16;
+
+    [ThreadStatic]
+    private static int t_forcedRegisters;
+
+    /// <summary>
+    /// <see cref="MachineVectorRegisters"/>, unless the calling thread forced 16 or 32 (tests: every machine then runs
+    /// both sets of tiles; a forced count the machine lacks is only slower).
+    /// </summary>
+    internal static int VectorRegisters
+    {
+        get => t_forcedRegisters == 0 ? MachineVectorRegisters : t_forcedRegisters;
+        set
+        {
+            if (value is not (0 or 16 or 32)) throw new ArgumentOutOfRangeException(nameof(value), value, "VectorRegisters must be 0 (the machine's), 16 or 32.");
+            t_forcedRegisters = value;
+        }
     }
 
     /// <summary>
@@ -196,7 +240,10 @@ internal static unsafe class RowProduct
         int w = (int)V.Count, w4 = 4 * w, j = 0;
         if (m == 1)
         {
-            for (; j + 16 * w <= n; j += 16 * w) Row1x16<TV, V>(k, a, b + j, ldb, c + j, At(d, j));
+            // 16 accumulators and the broadcast need 17 registers: with 16 (AVX2) one accumulator went through the stack
+            // every step of k, so there the 8-vector tile takes the whole row.
+            if (V.Count > 8 || VectorRegisters >= 32 || !UseTall)
+                for (; j + 16 * w <= n; j += 16 * w) Row1x16<TV, V>(k, a, b + j, ldb, c + j, At(d, j));
             for (; j + 8 * w <= n; j += 8 * w) Row1x8<TV, V>(k, a, b + j, ldb, c + j, At(d, j));
         }
 
@@ -259,12 +306,15 @@ internal static unsafe class RowProduct
         }
     }
 
-    /// <summary>Whether rows go in groups of 8 through <see cref="TileRx2{TV, V, R}"/> at 512 bits (a switch for benchmarks; the bits are the same).</summary>
+    /// <summary>
+    /// Whether rows go through <see cref="TileRx2{TV, V, R}"/> (groups of 8 at 512 bits, of 6 with 16 registers) rather
+    /// than the 4 × 4 tiles (a switch for benchmarks; the bits are the same).
+    /// </summary>
     internal static bool UseTall { get; set; } = true;
 
     /// <summary>
-    /// m rows (a multiple of R) at 512 bits: R × 2-vector tiles (R = 8: 16 accumulators), then the 1-vector columns and the
-    /// narrower tail. Per step of k an 8-row tile loads 2 vectors of B for 16 fused multiply–adds (the 4 × 4 tile loads
+    /// m rows (a multiple of R): R × 2-vector tiles (R = 8 at 512 bits: 16 accumulators; R = 6 with 16 registers: 12), then
+    /// the 1-vector columns and the narrower tail. Per step of k an 8-row tile loads 2 vectors of B for 16 fused multiply–adds (the 4 × 4 tile loads
     /// 4): B's rows lie 4H floats apart, a power-of-two stride that maps a panel of B onto a few L1 sets, so B comes from
     /// L2 whatever the tile, and the taller tile halves that traffic.
     /// </summary>
@@ -280,7 +330,8 @@ internal static unsafe class RowProduct
 
     /// <summary>
     /// R × 2-vector tile (R ≤ 8: up to 16 accumulators; R is a type so each height compiles with its unused rows
-    /// removed; 5–8 are used, fewer rows have too few chains to hide the latency of the multiply–adds). Compiled on its
+    /// removed; 5–8 are used at 512 bits, 3–6 with 16 registers; fewer rows have too few chains to hide the latency of
+    /// the multiply–adds). Compiled on its
     /// own: inlined into Product it reloaded a pointer from the stack every step of k.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
