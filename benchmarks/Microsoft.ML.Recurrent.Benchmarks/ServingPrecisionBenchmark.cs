@@ -66,6 +66,7 @@ internal static class ServingPrecisionBenchmark
             ("int8 Multiply, W_ih of I 32", () => i8in.Multiply(x32, y, add, scratch)),
             ("int8 QuantizeVector", () => Int8Kernels.QuantizeVector(x, q)),
             ("int8 VNNI product", () => Int8Kernels.MultiplyVnni(i8, q, acc)),
+            ("int8 AVX2 product", () => Int8Kernels.MultiplyAvx2(i8, q, acc)),
             ("int8 portable product", () => Int8Kernels.MultiplyPortable(i8, q, acc)),
             ("int8 epilogue", () => Int8Kernels.Dequantize(acc.AsSpan(0, rows), i8.Scales.AsSpan(0, rows), 0.01f, add, y)),
             ("bf16 Multiply", () => bf.Multiply(x, y, add, scratch)),
@@ -76,6 +77,7 @@ internal static class ServingPrecisionBenchmark
         foreach (var (name, call) in pieces)
         {
             if (name.Contains("VNNI") && !System.Runtime.Intrinsics.X86.AvxVnni.IsSupported) continue;
+            if (name.Contains("AVX2") && !System.Runtime.Intrinsics.X86.Avx2.IsSupported) continue;
             for (int i = 0; i < 2000; i++) call();
             var t = new List<double>();
             for (int r = 0; r < rounds; r++)

@@ -132,7 +132,8 @@ public class QuantizedNetworkTests
             try { portable = Run(int8, x, spec.OutputSize); }
             finally { Int8Kernels.PortableOnly = false; }
             portable.Select(BitConverter.SingleToInt32Bits).Should().Equal(dispatched.Select(BitConverter.SingleToInt32Bits),
-                AvxVnni.IsSupported ? "the VNNI kernel's integer sums equal the portable kernel's" : "both runs take the portable kernel");
+                AvxVnni.IsSupported ? "the VNNI kernel's integer sums equal the portable kernel's"
+                : Avx2.IsSupported ? "the AVX2 kernel's integer sums equal the portable kernel's" : "both runs take the portable kernel");
         }
     }
 

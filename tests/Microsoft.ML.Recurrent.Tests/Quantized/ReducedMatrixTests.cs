@@ -99,6 +99,13 @@ public class ReducedMatrixTests
         Int8Kernels.MultiplyScalar(m, u, reference);
         Int8Kernels.MultiplyPortable(m, u, portable);
         portable.AsSpan(0, rows).ToArray().Should().Equal(reference.AsSpan(0, rows).ToArray(), "integer sums are exact on every path");
+        if (Avx2.IsSupported)
+        {
+            var avx2 = new int[n];
+            Int8Kernels.MultiplyAvx2(m, u, avx2);
+            avx2.Should().Equal(reference, "VPMADDWD's int16 pair sums are exact, and every padded row is written");
+        }
+
         if (AvxVnni.IsSupported)
         {
             var vnni = new int[n];

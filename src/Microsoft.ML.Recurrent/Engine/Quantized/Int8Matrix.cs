@@ -149,7 +149,7 @@ internal sealed unsafe class Int8Matrix : IReducedMatrix
 }
 
 /// <summary>The int8 kernels of <see cref="Int8Matrix"/>: vector quantization, the three exact integer products, the float epilogue.</summary>
-internal static class Int8Kernels
+internal static unsafe class Int8Kernels
 {
     [ThreadStatic] private static bool t_portableOnly;
 
@@ -250,7 +250,89 @@ internal static class Int8Kernels
     public static void Multiply(Int8Matrix m, ReadOnlySpan<sbyte> u, Span<int> acc)
     {
         if (UsesVnni) MultiplyVnni(m, u, acc);
+        else if (Avx2.IsSupported && !t_portableOnly) MultiplyAvx2(m, u, acc);
         else MultiplyPortable(m, u, acc);
+    }
+
+    /// <summary>
+    /// The AVX2 kernel for machines without AVX-VNNI: each half of a block (4 rows × 4 columns) is sign-extended to 16
+    /// int16 (VPMOVSXBW from memory) and multiplied by the quad u[4k..4k+3] repeated, as int16, with VPMADDWD, which adds
+    /// the products in pairs into int32 lanes (row, columns 0–1) and (row, columns 2–3): exact, since |q · u| ≤ 127² and
+    /// a pair's sum ≤ 2 · 127² fits int16 products' int32 sum without saturation. The two lanes of a row are added at the
+    /// end. Four blocks at a time (eight accumulators, the quad's vector and the loads: within AVX2's 16 registers),
+    /// sharing each quad's vector; the integer sums, and so the bits, are those of every other kernel.
+    /// Measured (docs/performance.md, "Int8 without AVX-VNNI"): the portable kernel widened every byte and product twice
+    /// and recomputed the broadcast per block, and made int8 serving slower than float32 on such machines.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void MultiplyAvx2(Int8Matrix m, ReadOnlySpan<sbyte> u, Span<int> acc)
+    {
+        if (!Avx2.IsSupported) throw new PlatformNotSupportedException("AVX2 is not supported on this machine.");
+        int quads = m.Quads, blocks = m.RowBlocks;
+        CheckSizes(m, u, acc);
+        sbyte* w0 = (sbyte*)Unsafe.AsPointer(ref m.PackedStart); // pinned storage (Int8Matrix)
+        fixed (sbyte* x0 = u)
+        fixed (int* a0 = acc)
+        {
+            for (int first = 0; first < blocks; first += Int8Matrix.GroupBlocks)
+            {
+                int nb = m.GroupSize(first);
+                nint step = (nint)nb * 32;                          // from one quad's blocks to the next quad's
+                sbyte* group = w0 + (nint)first * quads * 32;
+                int b = 0;
+                for (; b + 4 <= nb; b += 4) Blocks4(group + (nint)b * 32, step, quads, x0, a0 + (first + b) * 8);
+                for (; b < nb; b++) Block1(group + (nint)b * 32, step, quads, x0, a0 + (first + b) * 8);
+            }
+        }
+
+        // u[4k..4k+3] as four int16, repeated over the vector (one 8-byte pattern broadcast).
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static Vector256<short> Quad(sbyte* x) =>
+            Vector256.Create(Sse41.ConvertToVector128Int16(Vector128.CreateScalarUnsafe(*(int*)x).AsSByte()).AsInt64().ToScalar()).AsInt16();
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static Vector256<int> Half(sbyte* w, Vector256<short> x) => Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(w), x);
+
+        static void Blocks4(sbyte* p, nint step, int quads, sbyte* x, int* rows)
+        {
+            Vector256<int> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+            for (int k = 0; k < quads; k++, p += step, x += 4)
+            {
+                var xv = Quad(x);
+                c0 += Half(p, xv); c1 += Half(p + 16, xv);
+                c2 += Half(p + 32, xv); c3 += Half(p + 48, xv);
+                c4 += Half(p + 64, xv); c5 += Half(p + 80, xv);
+                c6 += Half(p + 96, xv); c7 += Half(p + 112, xv);
+            }
+
+            Store(c0, c1, rows); Store(c2, c3, rows + 8); Store(c4, c5, rows + 16); Store(c6, c7, rows + 24);
+        }
+
+        static void Block1(sbyte* p, nint step, int quads, sbyte* x, int* rows)
+        {
+            Vector256<int> c0 = default, c1 = default, c2 = default, c3 = default;  // even and odd quads: two chains per half
+            int k = 0;
+            for (; k + 2 <= quads; k += 2, p += 2 * step, x += 8)
+            {
+                var xa = Quad(x);
+                var xb = Quad(x + 4);
+                c0 += Half(p, xa); c1 += Half(p + 16, xa);
+                c2 += Half(p + step, xb); c3 += Half(p + step + 16, xb);
+            }
+
+            if (k < quads)
+            {
+                var xa = Quad(x);
+                c0 += Half(p, xa); c1 += Half(p + 16, xa);
+            }
+
+            Store(c0 + c2, c1 + c3, rows);
+        }
+
+        // lo: rows 0–3, hi: rows 4–7, each row's two pair sums side by side; HorizontalAdd gives rows 0 1 4 5 | 2 3 6 7.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static void Store(Vector256<int> lo, Vector256<int> hi, int* rows) =>
+            Avx2.PermuteVar8x32(Avx2.HorizontalAdd(lo, hi), Vector256.Create(0, 1, 4, 5, 2, 3, 6, 7)).Store(rows);
     }
 
     /// <summary>
