@@ -139,12 +139,18 @@ public class CellKernelTests
         }
     }
 
-    private static void WithWidth(int width, Action action)
+    /// <summary>Runs action with the kernels' widest vector forced to width and, unless 0, the register count forced (16: the AVX2 loops).</summary>
+    private static void WithWidth(int width, Action action, int registers = 0)
     {
         int saved = Lanes.MaxVectorWidth;
         Lanes.MaxVectorWidth = width;
+        Lanes.VectorRegisters = registers;
         try { action(); }
-        finally { Lanes.MaxVectorWidth = saved; }
+        finally
+        {
+            Lanes.MaxVectorWidth = saved;
+            Lanes.VectorRegisters = 0;
+        }
     }
 
     /// <summary>
@@ -174,6 +180,8 @@ public class CellKernelTests
     [MemberData(nameof(Widths))]
     public void LstmForward_EveryLength_MatchesDoubleReference(int width)
     {
+        // Both register files: with 16 (AVX2) the pass runs one gate block at a time and in pairs of 256-bit vectors.
+        foreach (int registers in new[] { 16, 32 })
         foreach (var (b, H, specials) in Shapes())
         {
             var rnd = new Random(1000 + 100 * H + 10 * b + (specials ? 1 : 0));
@@ -182,9 +190,9 @@ public class CellKernelTests
             var cPrev = Make(rnd, n, Kind.Value, specials);
             var gates = (float[])pre.Clone();
             float[] c = Output(n), tanhC = Output(n), h = Output(n);
-            WithWidth(width, () => LstmCell.Forward(gates, cPrev, c, tanhC, h, b, H));
+            WithWidth(width, () => LstmCell.Forward(gates, cPrev, c, tanhC, h, b, H), registers);
 
-            var chk = new Checker($"width {width}, b {b}, H {H}, specials {specials}");
+            var chk = new Checker($"width {width}, {registers} registers, b {b}, H {H}, specials {specials}");
             for (int r = 0; r < b; r++)
             for (int j = 0; j < H; j++)
             {
@@ -395,7 +403,7 @@ public class CellKernelTests
             float[] state = Make(rnd, n, Kind.Value, true), grad = Make(rnd, n, Kind.Value, true), signed = Make(rnd, n, Kind.Signed, true);
             float[] prob4 = Make(rnd, 4 * n, Kind.Probability, true), prob3 = Make(rnd, 3 * n, Kind.Probability, true);
 
-            float[][] Run(int width)
+            float[][] Run(int width, int registers)
             {
                 var outs = new List<float[]>();
                 WithWidth(width, () =>
@@ -418,20 +426,20 @@ public class CellKernelTests
                     var dPre2 = Output(n);
                     RnnCell.Backward(signed.AsSpan(0, n), grad.AsSpan(0, n), dPre2, n);
                     outs.Add(dPre2);
-                });
+                }, registers);
                 return [.. outs];
             }
 
-            var scalar = Run(0);
-            foreach (int width in new[] { 128, 256, 512 })
+            var scalar = Run(0, 0);
+            foreach (var (width, registers) in new[] { (128, 32), (256, 32), (256, 16), (512, 32) })
             {
-                var vector = Run(width);
+                var vector = Run(width, registers);
                 for (int k = 0; k < scalar.Length; k++)
                 for (int i = 0; i < scalar[k].Length; i++)
                 {
                     bool same = BitConverter.SingleToInt32Bits(vector[k][i]) == BitConverter.SingleToInt32Bits(scalar[k][i])
                         || (float.IsNaN(vector[k][i]) && float.IsNaN(scalar[k][i]));
-                    same.Should().BeTrue($"output {k}[{i}] at H {H}: width {width} gave {vector[k][i]:G9}, scalar {scalar[k][i]:G9}");
+                    same.Should().BeTrue($"output {k}[{i}] at H {H}: width {width} ({registers} registers) gave {vector[k][i]:G9}, scalar {scalar[k][i]:G9}");
                 }
             }
         }

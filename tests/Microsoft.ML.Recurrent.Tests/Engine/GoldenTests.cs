@@ -126,7 +126,7 @@ public class GoldenTests
             // Both register files' row tiles (6 × 2 with 16, as on AVX2; 8 × 2 and 4 × 4 with 32), whatever this machine has.
             foreach (int registers in new[] { 16, 32 })
             {
-                RowProduct.VectorRegisters = registers;
+                Lanes.VectorRegisters = registers;
                 var actual = Run(configuration);
                 actual.Should().Be((forward, trained), $"{configuration} must keep the engine's recorded bits ({registers} vector registers)");
             }
@@ -136,7 +136,7 @@ public class GoldenTests
             Lanes.MaxVectorWidth = width;
             Lanes.UseFma = fma;
             Gemm.MaxIsa = isa;
-            RowProduct.VectorRegisters = 0;
+            Lanes.VectorRegisters = 0;
         }
     }
 }

@@ -112,7 +112,7 @@ public class ParallelLoopTests
         try
         {
             Lanes.MaxVectorWidth = width;
-            RowProduct.VectorRegisters = registers;
+            Lanes.VectorRegisters = registers;
             for (int m = 1; m <= 19; m++)
             {
                 var c0 = Randoms(random, m * Ldc);
@@ -143,7 +143,7 @@ public class ParallelLoopTests
         finally
         {
             Lanes.MaxVectorWidth = saved;
-            RowProduct.VectorRegisters = 0;
+            Lanes.VectorRegisters = 0;
         }
     }
 

@@ -53,13 +53,13 @@ internal static class Lanes
     }
 
     /// <summary>The calling thread's overrides (width and family), as <see cref="WorkerPool"/> hands them to its workers.</summary>
-    internal static (int Width, int Fma) Overrides => (t_forcedWidth, t_forcedFma);
+    internal static (int Width, int Fma, int Registers) Overrides => (t_forcedWidth, t_forcedFma, t_forcedRegisters);
 
     /// <summary>
     /// Makes the calling thread use <paramref name="overrides"/> (a pool worker taking part in a job: the parts of a
     /// time loop then run the kernels the caller forced, not the worker's defaults).
     /// </summary>
-    internal static void Apply((int Width, int Fma) overrides) => (t_forcedWidth, t_forcedFma) = overrides;
+    internal static void Apply((int Width, int Fma, int Registers) overrides) => (t_forcedWidth, t_forcedFma, t_forcedRegisters) = overrides;
 
     /// <summary>"fused" or "unfused": the lane family of <see cref="UseFma"/> (reported by benchmarks and the fresh-process check).</summary>
     public static string Family => UseFma ? "fused" : "unfused";
@@ -100,6 +100,70 @@ internal static class Lanes
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void WalkUnfused<TBody>(ref TBody body, nuint n, int width) where TBody : struct, ILaneBody =>
         Walk<TBody, L512x2Unfused, L512Unfused, L256Unfused, L128Unfused, L1Unfused>(ref body, n, width, inlineWidest: false);
+
+    /// <summary>
+    /// Vector registers the JIT can use for 128- and 256-bit code: 32 with AVX-512 (it encodes them with EVEX and uses
+    /// ymm16–31 too) and on ARM64, 16 on other x86 machines (AVX2). Chooses tiles and loop shapes only: the bits are the
+    /// same either way.
+    /// </summary>
+    public static readonly int MachineVectorRegisters = Avx512F.VL.IsSupported || AdvSimd.Arm64.IsSupported ? 32 : 16;
+
+    [ThreadStatic]
+    private static int t_forcedRegisters;
+
+    /// <summary>
+    /// <see cref="MachineVectorRegisters"/>, unless the calling thread forced 16 or 32 (tests: every machine then runs the
+    /// kernels' shapes for both register files; a count the machine lacks is only slower). Pool workers take it over with
+    /// <see cref="Overrides"/>.
+    /// </summary>
+    public static int VectorRegisters
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => t_forcedRegisters == 0 ? MachineVectorRegisters : t_forcedRegisters;
+        set
+        {
+            if (value is not (0 or 16 or 32)) throw new ArgumentOutOfRangeException(nameof(value), value, "VectorRegisters must be 0 (the machine's), 16 or 32.");
+            t_forcedRegisters = value;
+        }
+    }
+
+    /// <summary>
+    /// As <see cref="Run{TBody}"/>, but where the widest width is 256 bits and there are 16 vector registers (AVX2), two
+    /// vectors an iteration (<see cref="Pair256"/>) first. For short bodies (one activation, the LSTM states): a σ or
+    /// tanh is a chain of some 25 dependent operations, the out-of-order window of such a core holds only a few
+    /// iterations, and with one vector an iteration they hardly overlapped; two chains side by side, each operation next
+    /// to its twin, still fit in 16 registers. Longer bodies spill with pairs (measured: the LSTM backward pass 0.53–0.68×),
+    /// so they use <see cref="Run{TBody}"/>. Every element runs the same operations, so the bits are the same.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void RunPaired<TBody>(ref TBody body, nuint n) where TBody : struct, ILaneBody
+    {
+        if (PairsAt256)
+        {
+            nuint j = n >= L256x2.Count ? Loop<TBody, Pair256, L256x2>(ref body, 0, n) : 0;
+            if (j < n) Tail(ref body, j, n);
+        }
+        else
+        {
+            Run(ref body, n);
+        }
+    }
+
+    /// <summary>Whether <see cref="RunPaired{TBody}"/> runs pairs of 256-bit vectors on the calling thread (fused lanes, 256 bits widest, 16 registers).</summary>
+    public static bool PairsAt256
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => UseFma && MaxVectorWidth == 256 && VectorRegisters < 32;
+    }
+
+    /// <summary>The elements after <see cref="RunPaired{TBody}"/>'s pairs: one 256-bit vector, then 128 bits, then floats.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void Tail<TBody>(ref TBody body, nuint j, nuint n) where TBody : struct, ILaneBody
+    {
+        if (n - j >= L256.Count) j = Loop<TBody, Vector256<float>, L256>(ref body, j, n);
+        if (n - j >= L128.Count) j = Loop<TBody, Vector128<float>, L128>(ref body, j, n);
+        if (j < n) Loop<TBody, float, L1>(ref body, j, n);
+    }
 
     /// <summary>
     /// Runs <paramref name="body"/> over [0, n) with ONE vector width, the widest allowed by <see cref="MaxVectorWidth"/>
@@ -295,6 +359,51 @@ internal readonly struct L512x2 : ILanes<Pair512>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 SelectNaN(Pair512 x, Pair512 t, Pair512 f) => new(L512.SelectNaN(x.A, t.A, f.A), L512.SelectNaN(x.B, t.B, f.B));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 CopySign(Pair512 m, Pair512 s) => new(L512.CopySign(m.A, s.A), L512.CopySign(m.B, s.B));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Pow2(Pair512 kf) => new(L512.Pow2(kf.A), L512.Pow2(kf.B));
+}
+
+/// <summary>
+/// Two 256-bit vectors side by side (the step of <see cref="Lanes.RunPaired{TBody}"/> on 16 registers), written out as
+/// <see cref="Pair512"/> is: one generic pair over a lane type (each operation calling the lane type's) added an inlining
+/// level, and the LSTM states body then ran its lane operations as calls (the JIT's listing showed 18 calls and 79 stack
+/// references against none).
+/// </summary>
+internal struct Pair256
+{
+    public Vector256<float> A, B;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Pair256(Vector256<float> a, Vector256<float> b) { A = a; B = b; }
+}
+
+internal readonly struct L256x2 : ILanes<Pair256>
+{
+    public static nuint Count => 2 * (nuint)Vector256<float>.Count;
+    public static bool Fused => true;
+    public static Pair256 Zero => default;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe Pair256 Load(float* p) => new(Vector256.Load(p), Vector256.Load(p + 8));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static unsafe void Store(Pair256 v, float* p) { v.A.Store(p); v.B.Store(p + 8); }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float ScalarFma(float a, float b, float c) => MathF.FusedMultiplyAdd(a, b, c);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static bool EqualsAll(Pair256 a, Pair256 b) => Vector256.EqualsAll(a.A, b.A) & Vector256.EqualsAll(a.B, b.B);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair256 Load(ref float p, nuint i) => new(Vector256.LoadUnsafe(ref p, i), Vector256.LoadUnsafe(ref p, i + 8));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Pair256 v, ref float p, nuint i) { v.A.StoreUnsafe(ref p, i); v.B.StoreUnsafe(ref p, i + 8); }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair256 Splat(float x) => new(Vector256.Create(x), Vector256.Create(x));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair256 Add(Pair256 a, Pair256 b) => new(a.A + b.A, a.B + b.B);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair256 Sub(Pair256 a, Pair256 b) => new(a.A - b.A, a.B - b.B);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair256 Mul(Pair256 a, Pair256 b) => new(a.A * b.A, a.B * b.B);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair256 Div(Pair256 a, Pair256 b) => new(a.A / b.A, a.B / b.B);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair256 Neg(Pair256 a) => new(-a.A, -a.B);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair256 Fma(Pair256 a, Pair256 b, Pair256 c) => new(Vector256.FusedMultiplyAdd(a.A, b.A, c.A), Vector256.FusedMultiplyAdd(a.B, b.B, c.B));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair256 Fnma(Pair256 a, Pair256 b, Pair256 c) => new(Vector256.FusedMultiplyAdd(-a.A, b.A, c.A), Vector256.FusedMultiplyAdd(-a.B, b.B, c.B));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair256 Min(Pair256 a, Pair256 b) => new(Vector256.MinNative(a.A, b.A), Vector256.MinNative(a.B, b.B));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair256 Max(Pair256 a, Pair256 b) => new(Vector256.MaxNative(a.A, b.A), Vector256.MaxNative(a.B, b.B));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair256 Abs(Pair256 a) => new(Vector256.Abs(a.A), Vector256.Abs(a.B));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair256 LessThan(Pair256 a, Pair256 b) => new(Vector256.LessThan(a.A, b.A), Vector256.LessThan(a.B, b.B));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair256 IsNaN(Pair256 a) => new(Vector256.IsNaN(a.A), Vector256.IsNaN(a.B));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair256 Select(Pair256 mask, Pair256 t, Pair256 f) => new(Vector256.ConditionalSelect(mask.A, t.A, f.A), Vector256.ConditionalSelect(mask.B, t.B, f.B));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair256 SelectLess(Pair256 a, Pair256 b, Pair256 t, Pair256 f) => new(L256.SelectLess(a.A, b.A, t.A, f.A), L256.SelectLess(a.B, b.B, t.B, f.B));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair256 SelectNaN(Pair256 x, Pair256 t, Pair256 f) => new(L256.SelectNaN(x.A, t.A, f.A), L256.SelectNaN(x.B, t.B, f.B));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair256 CopySign(Pair256 m, Pair256 s) => new(L256.CopySign(m.A, s.A), L256.CopySign(m.B, s.B));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair256 Pow2(Pair256 kf) => new(L256.Pow2(kf.A), L256.Pow2(kf.B));
 }
 
 internal readonly struct L256 : ILanes<Vector256<float>>

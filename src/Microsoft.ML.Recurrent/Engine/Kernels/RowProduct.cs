@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
 
 namespace Microsoft.ML.Recurrent.Engine.Kernels;
@@ -16,7 +15,7 @@ namespace Microsoft.ML.Recurrent.Engine.Kernels;
 /// </summary>
 /// <remarks>
 /// Tiles: at 512 bits rows in groups of 8 × 2 vectors and the last 5–7 rows in one 5–7-row × 2-vector tile; at 128 and
-/// 256 bits with 16 vector registers (<see cref="VectorRegisters"/>: x86 without AVX-512) rows in groups of 6 × 2 vectors
+/// 256 bits with 16 vector registers (<see cref="Lanes.VectorRegisters"/>: x86 without AVX-512) rows in groups of 6 × 2 vectors
 /// and the last 3–5 rows in one tile; otherwise (and for the rows those leave) rows in groups of 4 × 4 vectors and the last
 /// 1–3 rows in one 1–3-row tile; 1 row × 16 or 8 vectors for a single row (the batch-1 mat-vec; 8 with 16 registers);
 /// then 1-vector panels, narrower vectors and a scalar tail. Every row count passes over each panel of B once per group height. Column panels are the outer loop so that a
@@ -180,7 +179,7 @@ internal static unsafe class RowProduct
             return;
         }
 
-        if (UseTall && V.Count <= 8 && VectorRegisters < 32 && m >= 3)
+        if (UseTall && V.Count <= 8 && Lanes.VectorRegisters < 32 && m >= 3)
         {
             // 16 vector registers (x86 without AVX-512): the 4 × 4 tile needs 21 and spilled five accumulators to the stack
             // every step of k. Rows in groups of 6 with 6 × 2-vector tiles (12 accumulators, 2 of B, 1 broadcast), then
@@ -203,29 +202,6 @@ internal static unsafe class RowProduct
     }
 
     /// <summary>
-    /// Vector registers the JIT can use for 128- and 256-bit code: 32 with AVX-512 (it encodes them with EVEX and uses
-    /// ymm16–31 too) and on ARM64, 16 on other x86 machines (AVX2). Chooses the tiles only: the bits are the same.
-    /// </summary>
-    internal static readonly int MachineVectorRegisters = Avx512F.VL.IsSupported || AdvSimd.Arm64.IsSupported ? 32 : 16;
-
-    [ThreadStatic]
-    private static int t_forcedRegisters;
-
-    /// <summary>
-    /// <see cref="MachineVectorRegisters"/>, unless the calling thread forced 16 or 32 (tests: every machine then runs
-    /// both sets of tiles; a forced count the machine lacks is only slower).
-    /// </summary>
-    internal static int VectorRegisters
-    {
-        get => t_forcedRegisters == 0 ? MachineVectorRegisters : t_forcedRegisters;
-        set
-        {
-            if (value is not (0 or 16 or 32)) throw new ArgumentOutOfRangeException(nameof(value), value, "VectorRegisters must be 0 (the machine's), 16 or 32.");
-            t_forcedRegisters = value;
-        }
-    }
-
-    /// <summary>
     /// Any m with 4-vector panels (the path below 512 bits, and the last 1–4 rows at 512): one row alone through the
     /// 16- and 8-vector mat-vec tiles, otherwise rows in groups of 4 and the last 1–3 in one shorter tile, so every row
     /// count passes over each panel of B once (measured before the shorter tiles, one thread, n = 512, k = 128: 3 rows
@@ -242,7 +218,7 @@ internal static unsafe class RowProduct
         {
             // 16 accumulators and the broadcast need 17 registers: with 16 (AVX2) one accumulator went through the stack
             // every step of k, so there the 8-vector tile takes the whole row.
-            if (V.Count > 8 || VectorRegisters >= 32 || !UseTall)
+            if (V.Count > 8 || Lanes.VectorRegisters >= 32 || !UseTall)
                 for (; j + 16 * w <= n; j += 16 * w) Row1x16<TV, V>(k, a, b + j, ldb, c + j, At(d, j));
             for (; j + 8 * w <= n; j += 8 * w) Row1x8<TV, V>(k, a, b + j, ldb, c + j, At(d, j));
         }

@@ -39,7 +39,7 @@ internal static class WorkerPool
     private static int s_generation;
     private static PoolJob? s_job;
     private static int s_chunks;
-    private static (int Width, int Fma) s_laneOverrides; // the caller's Lanes overrides, published with the job
+    private static (int Width, int Fma, int Registers) s_laneOverrides; // the caller's Lanes overrides, published with the job
     private static int s_threads;
     private static int s_completed;
     private static int s_callerSleeping;
