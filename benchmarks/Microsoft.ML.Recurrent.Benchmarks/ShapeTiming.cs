@@ -13,7 +13,7 @@ namespace Microsoft.ML.Recurrent.Benchmarks;
 /// </summary>
 public static class ShapeTiming
 {
-    public const string Usage = "shape [--cell Lstm|Gru|SimpleRnn] [--hidden 100] [--batch 64] [--length 50] [--input 32] [--layers 1] [--threads 2] [--min-length L] [--samples 11] [--forward-only|--training-only] [--ab row-chunks[:ROWS]|unit-split[:ROWS]|narrow-swap[:N]|lstm-pairs]";
+    public const string Usage = "shape [--cell Lstm|Gru|SimpleRnn] [--hidden 100] [--batch 64] [--length 50] [--input 32] [--layers 1] [--threads 2] [--min-length L] [--samples 11] [--forward-only|--training-only] [--ab row-chunks[:ROWS]|unit-split[:ROWS]|narrow-swap[:N]|gate-pairs]";
 
     public static int Run(string[] args)
     {
@@ -21,7 +21,7 @@ public static class ShapeTiming
         bool forwardOnly = false, trainingOnly = false;
         // --ab row-chunks[:ROWS]: one part of rows per thread (off) against parts of ROWS rows (on);
         // --ab unit-split[:ROWS]: inference passes of up to ROWS rows by the row loop (off) against the unit loop (on).
-        // --ab lstm-pairs: the LSTM forward gate pass as on 32 registers (off) against gate blocks and pairs (on; AVX2 only).
+        // --ab gate-pairs: the LSTM and GRU forward gate passes as on 32 registers (off) against two passes in pairs (on; AVX2 only).
         string? abSwitch = null;
         int abRows = 0;
         int hidden = 100, batch = 64, length = 50, minLength = 0, input = 32, layers = 1, samples = 11, threads = 2;
@@ -46,10 +46,10 @@ public static class ShapeTiming
                     string what = Value();
                     int colon = what.IndexOf(':');
                     abSwitch = colon < 0 ? what : what[..colon];
-                    if (abSwitch is not ("row-chunks" or "unit-split" or "narrow-swap" or "lstm-pairs"))
-                        throw new ArgumentException($"--ab takes row-chunks[:ROWS], unit-split[:ROWS], narrow-swap[:N] or lstm-pairs; got {what}. usage: {Usage}");
+                    if (abSwitch is not ("row-chunks" or "unit-split" or "narrow-swap" or "gate-pairs"))
+                        throw new ArgumentException($"--ab takes row-chunks[:ROWS], unit-split[:ROWS], narrow-swap[:N] or gate-pairs; got {what}. usage: {Usage}");
                     abRows = colon >= 0 ? int.Parse(what[(colon + 1)..], CultureInfo.InvariantCulture)
-                        : abSwitch switch { "row-chunks" => RecurrentLayer.RowChunkRows, "unit-split" => RecurrentLayer.UnitSplitMaxRows, "lstm-pairs" => 0, _ => Gemm.SwapMaxNarrowN };
+                        : abSwitch switch { "row-chunks" => RecurrentLayer.RowChunkRows, "unit-split" => RecurrentLayer.UnitSplitMaxRows, "gate-pairs" => 0, _ => Gemm.SwapMaxNarrowN };
                     break;
                 default: throw new ArgumentException($"unknown option {args[i]}. usage: {Usage}");
             }
@@ -86,9 +86,10 @@ public static class ShapeTiming
             {
                 RecurrentLayer.UnitSplitMaxRows = on ? abRows : 0;
             }
-            else if (abSwitch == "lstm-pairs")
+            else if (abSwitch == "gate-pairs")
             {
                 Engine.Cells.LstmCell.PairedGates = on;
+                Engine.Cells.GruCell.PairedGates = on;
             }
             else
             {
@@ -100,7 +101,7 @@ public static class ShapeTiming
         {
             "row-chunks" => $"row parts off / {abRows} rows",
             "unit-split" => $"row loop / unit loop up to {abRows} rows",
-            "lstm-pairs" => "LSTM gate pass as on 32 registers / in gate blocks and pairs (16 registers)",
+            "gate-pairs" => "LSTM/GRU gate pass as on 32 registers / in two passes and pairs (16 registers)",
             _ => $"narrow weight gradients as they are / swapped up to {abRows} columns",
         };
 
@@ -132,6 +133,7 @@ public static class ShapeTiming
             RecurrentLayer.UnitSplitMaxRows = savedUnitRows;
             Gemm.SwapMaxNarrowN = savedNarrow;
             Engine.Cells.LstmCell.PairedGates = true;
+            Engine.Cells.GruCell.PairedGates = true;
         }
 
         return 0;

@@ -93,10 +93,99 @@ internal readonly struct GruCell : IRecurrentCell
         fixed (float* a = act, hn = ghN, hp = hPrev, d = dh, dx = dGx, dg = dGh) BackwardRows(a, hn, hp, d, dx, dg, null, b, H);
     }
 
+    /// <summary>Whether <see cref="ForwardRows"/> runs two passes in pairs where it can (a switch for benchmarks; the bits are the same).</summary>
+    internal static bool PairedGates { get; set; } = true;
+
+    /// <summary>
+    /// F3–F5 over b rows: in one pass, or where <see cref="Lanes.PairsAt256"/> (AVX2: 256 bits, 16 registers) in two, each
+    /// with two vectors an iteration: r and z (σ of the two sums, one body over both blocks), then n and h. As for the LSTM
+    /// (<see cref="LstmCell"/>), the one-pass body kept its intermediates on the stack there and its iterations hardly
+    /// overlapped (docs/performance.md, "The gate passes on 16 registers"). Every element runs the same operations.
+    /// </summary>
+    private static unsafe void ForwardRows(float* gates, float* gh, float* hPrev, float* ghN, float* h, int b, int units, int stateStride)
+    {
+        if (units == 0 || !PairedGates || !Lanes.PairsAt256)
+        {
+            OnePass(gates, gh, hPrev, ghN, h, b, units, stateStride);
+            return;
+        }
+
+        const int GroupGateBytes = 16 * 1024; // a group's gate rows, read back by the second pass while still in L1
+        int group = Math.Max(1, GroupGateBytes / (3 * units * sizeof(float)));
+        for (int first = 0; first < b; first += group)
+        {
+            int count = Math.Min(group, b - first);
+            nint g0 = (nint)first * 3 * units, s0 = (nint)first * stateStride;
+            ResetAndUpdate(gates + g0, gh + g0, count, units);
+            NewAndState(gates + g0, gh + g0, hPrev + s0, ghN + s0, h + s0, count, units, stateStride);
+        }
+    }
+
+    /// <summary>F3 over b rows: r and z (the first 2·units floats of each gate row) = σ(x + gh), in pairs of vectors.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void ResetAndUpdate(float* gates, float* gh, int b, int units)
+    {
+        nuint n = (nuint)units;
+        var body = new SigmoidOfSumBody { P = gates, Q = gh };
+        for (int r = 0; r < b; r++)
+        {
+            Lanes.RunPaired(ref body, 2 * n);
+            body.P += 3 * n; body.Q += 3 * n;
+        }
+    }
+
+    /// <summary>F4–F5 over b rows, from the r and z that <see cref="ResetAndUpdate"/> stored, in pairs of vectors.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void NewAndState(float* gates, float* gh, float* hPrev, float* ghN, float* h, int b, int units, int stateStride)
+    {
+        nuint n = (nuint)units, ss = (nuint)stateStride;
+        var body = new NewStateBody { G = gates, Gh = gh, HPrev = hPrev, GhN = ghN, H = h, N = n };
+        for (int r = 0; r < b; r++)
+        {
+            Lanes.RunPaired(ref body, n);
+            body.G += 3 * n; body.Gh += 3 * n; body.HPrev += ss; body.GhN += ss; body.H += ss;
+        }
+    }
+
+    /// <summary>F3 for r and z: p[j] = σ(p[j] + q[j]).</summary>
+    private unsafe struct SigmoidOfSumBody : ILaneBody
+    {
+        public float* P;      // x_r, x_z in; r, z out
+        public float* Q;      // gh_r, gh_z
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public readonly void At<TV, O>(nuint j) where TV : struct where O : struct, ILanes<TV>
+            => O.Store(Sigmoid<TV, O>(O.Add(O.Load(ref *P, j), O.Load(ref *Q, j))), ref *P, j);
+    }
+
+    /// <summary>F4–F5, one row, from the stored r and z: the lines of <see cref="ForwardBody"/> after F3.</summary>
+    private unsafe struct NewStateBody : ILaneBody
+    {
+        public float* G;      // (3n) r, z in; x_n in, n out
+        public float* Gh;     // (3n) gh_n read
+        public float* HPrev;  // (n) h_{t−1}
+        public float* GhN;    // (n) gh_n out
+        public float* H;      // (n) h_t out
+        public nuint N;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public readonly void At<TV, O>(nuint j) where TV : struct where O : struct, ILanes<TV>
+        {
+            nuint n = N;
+            TV r = O.Load(ref *G, j), z = O.Load(ref *G, n + j);
+            TV hn = O.Load(ref *Gh, 2 * n + j);
+            TV nn = Tanh<TV, O>(O.Fma(r, hn, O.Load(ref *G, 2 * n + j)));                    // F4: x_n + r·gh_n
+            TV hh = Flush<TV, O>(O.Fma(z, O.Sub(O.Load(ref *HPrev, j), nn), nn));            // F5: n + z·(hPrev − n)
+            O.Store(nn, ref *G, 2 * n + j);
+            O.Store(hn, ref *GhN, j);
+            O.Store(hh, ref *H, j);
+        }
+    }
+
     // Compiled on its own (never inlined into a caller): its lane bodies need the whole inlining budget of a method, and
     // inlined into a larger caller they ran their operations as calls (measured: an int8 step 2× slower).
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void ForwardRows(float* gates, float* gh, float* hPrev, float* ghN, float* h, int b, int units, int stateStride)
+    private static unsafe void OnePass(float* gates, float* gh, float* hPrev, float* ghN, float* h, int b, int units, int stateStride)
     {
         // One body for all rows, advanced row by row: the row pointers live in the body, not in registers across the driver.
         // Gate rows hold 3·units floats; state rows are stateStride apart (H: the unit loop passes a range of a row's units).
