@@ -110,8 +110,8 @@ internal readonly struct LstmCell : IRecurrentCell
     /// <see cref="Lanes.PairsAt256"/> (AVX2: 256 bits, 16 registers) every row count takes two passes, F2 one gate block
     /// at a time (σ over i and f, tanh over g, σ over o: one activation a body) and both passes two vectors an iteration:
     /// there the four-gate body kept its intermediates on the stack and its iterations hardly overlapped (measured with
-    /// rows in cache on Zen 3: 5.0–7.4 ns a unit before, 4.6–5.1 after for 32 rows of 64–256 units, 11.7 → 5.2 for one
-    /// row of 128; docs/performance.md, "The LSTM gate pass on 16 registers").
+    /// rows in cache on Zen 3: 5.2–6.6 ns a unit before, 4.3–5.2 after for 32 rows of 64–256 units, 8.2–8.6 → 6.6–6.8 for
+    /// one row of 128; docs/performance.md, "The gate passes on 16 registers").
     /// </summary>
     private static unsafe void ForwardRows(float* gates, float* cPrev, float* c, float* tanhC, float* h, int b, int units, int stateStride)
     {
