@@ -123,7 +123,8 @@ public class GoldenTests
             Lanes.MaxVectorWidth = 256;
             Lanes.UseFma = true; // the recorded bits are the fused family's (emulated, exactly, on a machine without FMA)
             Gemm.MaxIsa = GemmIsa.Vector256;
-            // Both register files' row tiles (6 × 2 with 16, as on AVX2; 8 × 2 and 4 × 4 with 32), whatever this machine has.
+            // Both register files' shapes, whatever this machine has: with 16 (as on AVX2) the 6 × 2 row tiles and the
+            // paired two-pass gate passes; with 32 the 4 × 4 tiles at 256 bits and the one- or two-pass bodies.
             foreach (int registers in new[] { 16, 32 })
             {
                 Lanes.VectorRegisters = registers;

@@ -49,6 +49,33 @@ public class LaneTests
         }
     }
 
+    [Fact]
+    public void VectorRegisters_IsTheMachinesUnlessForced_PerThread_AndOnly16Or32()
+    {
+        bool avx512 = System.Runtime.Intrinsics.X86.Avx512F.VL.IsSupported, arm = System.Runtime.Intrinsics.Arm.AdvSimd.Arm64.IsSupported;
+        Lanes.MachineVectorRegisters.Should().Be(avx512 || arm ? 32 : 16);
+        Lanes.VectorRegisters.Should().Be(Lanes.MachineVectorRegisters);
+        int forced = Lanes.MachineVectorRegisters == 32 ? 16 : 32, other = 0;
+        try
+        {
+            Lanes.VectorRegisters = forced;
+            Lanes.VectorRegisters.Should().Be(forced);
+            var thread = new Thread(() => other = Lanes.VectorRegisters);
+            thread.Start();
+            thread.Join();
+            other.Should().Be(Lanes.MachineVectorRegisters, "an override on one thread leaves the others alone");
+            Lanes.PairsAt256.Should().Be(forced == 16 && Lanes.UseFma && Lanes.MaxVectorWidth == 256);
+            var act = () => Lanes.VectorRegisters = 24;
+            act.Should().Throw<ArgumentOutOfRangeException>().WithMessage("*16 or 32*");
+        }
+        finally
+        {
+            Lanes.VectorRegisters = 0;
+        }
+
+        Lanes.VectorRegisters.Should().Be(Lanes.MachineVectorRegisters, "0 restores the machine's count");
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]

@@ -15,11 +15,11 @@ namespace Microsoft.ML.Recurrent.Engine.Kernels;
 /// </summary>
 /// <remarks>
 /// Tiles: at 512 bits rows in groups of 8 × 2 vectors and the last 5–7 rows in one 5–7-row × 2-vector tile; at 128 and
-/// 256 bits with 16 vector registers (<see cref="Lanes.VectorRegisters"/>: x86 without AVX-512) rows in groups of 6 × 2 vectors
-/// and the last 3–5 rows in one tile; otherwise (and for the rows those leave) rows in groups of 4 × 4 vectors and the last
-/// 1–3 rows in one 1–3-row tile; 1 row × 16 or 8 vectors for a single row (the batch-1 mat-vec);
-/// then 1-vector panels, narrower vectors and a scalar tail. Every row count passes over each panel of B once per group height. Column panels are the outer loop so that a
-/// panel of B stays in L1 while every row tile of A passes over it. The tiles are written once over the engine's lane
+/// 256 bits with 16 vector registers (<see cref="Lanes.VectorRegisters"/>: x86 without AVX-512) rows in groups of 6 × 2
+/// vectors and the last 3–5 rows in one tile; otherwise (and for the rows those leave) rows in groups of 4 × 4 vectors
+/// and the last 1–3 rows in one 1–3-row tile; 1 row × 16 or 8 vectors for a single row (the batch-1 mat-vec); then
+/// 1-vector panels, narrower vectors and a scalar tail. Every row count passes over each panel of B once per group
+/// height. Column panels are the outer loop so that a panel of B stays in L1 while every row tile of A passes over it. The tiles are written once over the engine's lane
 /// types (<see cref="ILanes{TV}"/>): vector width 512, 256 or 128 bits where accelerated, else scalar, forced narrower on
 /// the calling thread by the shared <see cref="Lanes.MaxVectorWidth"/> (tests); fused multiply–add, or multiply then
 /// add on machines without the instruction (<see cref="Lanes.UseFma"/>), the scalar tail included.
