@@ -317,6 +317,35 @@ public class ParallelLoopTests
     }
 
     [Theory]
+    [InlineData("Lstm", 20)]
+    [InlineData("Gru", 20)]
+    [InlineData("Lstm", 100)]
+    public void TrainingPass_SixteenRegisterShapes_TwoThreads_SameBitsAsOneThread(string cell, int hidden)
+    {
+        // The AVX2 shapes (6 × 2 row tiles, gate passes in two loops of paired 256-bit vectors), forced on any machine
+        // and handed to the pool's workers, through whole split passes with mixed lengths: the bits of one thread on the
+        // 32-register shapes (4 × 4 tiles, one- or two-pass bodies of one vector) at the same width.
+        var spec = new NetworkSpec(Enum.Parse<CellKind>(cell), Features, HiddenSize: hidden, NumberOfLayers: 1, OutputSize: 2);
+        var problem = Problem.Create(spec, [9, 7, 7, 5, 5, 3, 2, 1, 8, 6, 4, 9, 3], seed: 37);
+        var width = Lanes.MaxVectorWidth;
+        try
+        {
+            Lanes.MaxVectorWidth = 256;
+            Lanes.VectorRegisters = 32;
+            var one = problem.Train(threads: 1);
+            Lanes.VectorRegisters = 16;
+            var two = problem.TrainUntilSplit(threads: 2);
+            two.ForwardParts.Should().Be(2, "the forward loop must have been split between two threads");
+            two.AssertBitIdentical(one);
+        }
+        finally
+        {
+            Lanes.MaxVectorWidth = width;
+            Lanes.VectorRegisters = 0;
+        }
+    }
+
+    [Theory]
     [InlineData("Lstm")]
     [InlineData("Gru")]
     public void TrainingPass_CallerForcesLanes_PoolWorkersUseTheSameLanes(string cell)
