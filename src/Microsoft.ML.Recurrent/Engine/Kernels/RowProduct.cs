@@ -165,17 +165,7 @@ internal static unsafe class RowProduct
         {
             // 512-bit lanes (32 registers): rows in groups of 8 with 8 × 2-vector tiles, then the last rows: 5–7 in one
             // 5–7-row tile, 1–4 in the 4-row path (one pass over B either way).
-            int m8 = m & ~7, rest = m - m8;
-            if (m8 > 0) Tall<TV, V, Rows8>(m8, n, k, a, lda, b, ldb, c, ldc, d, ldd);
-            float* ar = a + m8 * lda, cr = c + m8 * ldc, dr = At(d, m8 * ldd);
-            switch (rest)
-            {
-                case 5: Tall<TV, V, Rows5>(5, n, k, ar, lda, b, ldb, cr, ldc, dr, ldd); break;
-                case 6: Tall<TV, V, Rows6>(6, n, k, ar, lda, b, ldb, cr, ldc, dr, ldd); break;
-                case 7: Tall<TV, V, Rows7>(7, n, k, ar, lda, b, ldb, cr, ldc, dr, ldd); break;
-                case > 0: Short<TV, V>(rest, n, k, ar, lda, b, ldb, cr, ldc, dr, ldd); break;
-            }
-
+            Grouped<TV, V, Rows8>(m, 5, n, k, a, lda, b, ldb, c, ldc, d, ldd);
             return;
         }
 
@@ -184,21 +174,39 @@ internal static unsafe class RowProduct
             // 16 vector registers (x86 without AVX-512): the 4 × 4 tile needs 21 and spilled five accumulators to the stack
             // every step of k. Rows in groups of 6 with 6 × 2-vector tiles (12 accumulators, 2 of B, 1 broadcast), then
             // the last 3–5 rows in one tile; 1–2 rows left go to the 4-vector path (R ≤ 2 fits there).
-            int m6 = m / 6 * 6, rest = m - m6;
-            if (m6 > 0) Tall<TV, V, Rows6>(m6, n, k, a, lda, b, ldb, c, ldc, d, ldd);
-            float* ar = a + m6 * lda, cr = c + m6 * ldc, dr = At(d, m6 * ldd);
-            switch (rest)
-            {
-                case 3: Tall<TV, V, Rows3>(3, n, k, ar, lda, b, ldb, cr, ldc, dr, ldd); break;
-                case 4: Tall<TV, V, Rows4>(4, n, k, ar, lda, b, ldb, cr, ldc, dr, ldd); break;
-                case 5: Tall<TV, V, Rows5>(5, n, k, ar, lda, b, ldb, cr, ldc, dr, ldd); break;
-                case > 0: Short<TV, V>(rest, n, k, ar, lda, b, ldb, cr, ldc, dr, ldd); break;
-            }
-
+            Grouped<TV, V, Rows6>(m, 3, n, k, a, lda, b, ldb, c, ldc, d, ldd);
             return;
         }
 
         Short<TV, V>(m, n, k, a, lda, b, ldb, c, ldc, d, ldd);
+    }
+
+    /// <summary>
+    /// m rows in groups of R through R × 2-vector tiles, then the rows left: from <paramref name="minTile"/> rows on in one
+    /// × 2-vector tile of their own height (3–7), fewer in the 4-vector path (<see cref="Short{TV, V}"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Grouped<TV, V, R>(int m, int minTile, int n, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
+        where TV : struct where V : struct, ILanes<TV> where R : struct, IRowCount
+    {
+        int grouped = m / R.Value * R.Value, rest = m - grouped;
+        if (grouped > 0) Tall<TV, V, R>(grouped, n, k, a, lda, b, ldb, c, ldc, d, ldd);
+        if (rest == 0) return;
+        float* ar = a + grouped * lda, cr = c + grouped * ldc, dr = At(d, grouped * ldd);
+        if (rest < minTile)
+        {
+            Short<TV, V>(rest, n, k, ar, lda, b, ldb, cr, ldc, dr, ldd);
+            return;
+        }
+
+        switch (rest)
+        {
+            case 3: Tall<TV, V, Rows3>(3, n, k, ar, lda, b, ldb, cr, ldc, dr, ldd); break;
+            case 4: Tall<TV, V, Rows4>(4, n, k, ar, lda, b, ldb, cr, ldc, dr, ldd); break;
+            case 5: Tall<TV, V, Rows5>(5, n, k, ar, lda, b, ldb, cr, ldc, dr, ldd); break;
+            case 6: Tall<TV, V, Rows6>(6, n, k, ar, lda, b, ldb, cr, ldc, dr, ldd); break;
+            default: Tall<TV, V, Rows7>(7, n, k, ar, lda, b, ldb, cr, ldc, dr, ldd); break;
+        }
     }
 
     /// <summary>
