@@ -110,8 +110,7 @@ internal readonly struct GruCell : IRecurrentCell
             return;
         }
 
-        const int GroupGateBytes = 16 * 1024; // a group's gate rows, read back by the second pass while still in L1
-        int group = Math.Max(1, GroupGateBytes / (3 * units * sizeof(float)));
+        int group = TwoPassGroups.Rows(3 * units);
         for (int first = 0; first < b; first += group)
         {
             int count = Math.Min(group, b - first);

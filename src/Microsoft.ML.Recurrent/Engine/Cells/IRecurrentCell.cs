@@ -148,3 +148,13 @@ internal unsafe readonly struct BackwardStep
     /// </summary>
     public float* DGhKept { get; init; }
 }
+
+/// <summary>How the cells' two-pass forward bodies cut a step's rows (LSTM from <c>TwoPassMinUnits</c>, both cells on 16 registers).</summary>
+internal static class TwoPassGroups
+{
+    /// <summary>A group's gate rows, read back by the second pass while still in L1.</summary>
+    public const int GateBytes = 16 * 1024;
+
+    /// <summary>Rows per group for gate rows of <paramref name="gateFloats"/> floats (at least one).</summary>
+    public static int Rows(int gateFloats) => Math.Max(1, GateBytes / (gateFloats * sizeof(float)));
+}
