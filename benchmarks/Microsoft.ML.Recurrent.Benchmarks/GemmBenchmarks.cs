@@ -191,16 +191,22 @@ public static unsafe class KernelBreakdown
         float[] x = R((long)T * B * I, 1), wihT = R((long)I * GH, 0.1f), whhT = R((long)H * GH, 0.1f), whh = R((long)GH * H, 0.1f);
         float[] bias = R(GH, 0.1f), gates = R((long)T * B * GH, 1), hs = R((long)(T + 1) * B * H, 0.5f);
         float[] cs = R((long)(T + 1) * B * H, 0.5f), tanhC = R((long)T * B * H, 0.5f), dGx = R((long)T * B * GH, 0.01f);
-        float[] whhTPadded = R((long)H * (GH + 16), 0.1f);
+        // The same weights in column panels, as the row loop reads them (W_ihᵀ and W_hhᵀ forward, W_hh backward).
+        int width = RowProduct.PanelWidth;
+        float[] wihTPanels = new float[RowProduct.PanelFloats(I, GH, width)], whhTPanels = new float[RowProduct.PanelFloats(H, GH, width)];
+        float[] whhPanels = new float[RowProduct.PanelFloats(GH, H, width)];
+        fixed (float* s0 = wihT, d0 = wihTPanels) RowProduct.PackPanels(s0, GH, I, GH, d0, width);
+        fixed (float* s0 = whhT, d0 = whhTPanels) RowProduct.PackPanels(s0, GH, H, GH, d0, width);
+        fixed (float* s0 = whh, d0 = whhPanels) RowProduct.PackPanels(s0, H, GH, H, d0, width);
         float[] dh = R((long)B * H, 0.01f), dc = R((long)B * H, 0.01f), gW = new float[GH * H], gWi = new float[GH * I];
         double peak1 = PeakProbe.MeasureGflops(threads: 1);
         Console.WriteLine($"Kernel breakdown of config 1 (LSTM B={B} T={T} I={I} H={H}); lanes {Lanes.Family}, width {Lanes.MaxVectorWidth}, GEMM {Gemm.EffectiveIsa}; one-thread FMA peak {peak1:F1} GFLOP/s");
         Console.WriteLine("Per training step, both threads' work added (the row-split loop gives each thread 32 rows per step; the weight-gradient GEMMs run on 2 threads).");
         Console.WriteLine($"{"kernel",-44} {"cpu ms/step",12} {"wall ms",9} {"GFLOP/s cpu",12} {"% 1-core peak",14}");
 
-        fixed (float* px = x, pwi = wihT, pwh = whhT, pw = whh, pb = bias, pg = gates, ph = hs, pc = cs, pt = tanhC, pd = dGx, pdh = dh, pdc = dc, pgw = gW, pgwi = gWi, pwp = whhTPadded)
+        fixed (float* px = x, pwi = wihT, pwh = whhT, pw = whh, pb = bias, pg = gates, ph = hs, pc = cs, pt = tanhC, pd = dGx, pdh = dh, pdc = dc, pgw = gW, pgwi = gWi, ppi = wihTPanels, pph = whhTPanels, ppw = whhPanels)
         {
-            float* cx = px, cwi = pwi, cwh = pwh, cw = pw, cb = pb, cg = pg, ch = ph, cc = pc, ct = pt, cd = pd, cdh = pdh, cdc = pdc, cgw = pgw, cgwi = pgwi, cwp = pwp;
+            float* cx = px, cwi = pwi, cwh = pwh, cw = pw, cb = pb, cg = pg, ch = ph, cc = pc, ct = pt, cd = pd, cdh = pdh, cdc = pdc, cgw = pgw, cgwi = pgwi, cpi = ppi, cph = pph, cpw = ppw;
             var rows = new (string Name, double Flops, Action Body)[]
             {
                 ("fwd input projection + bias (k=I)", 2.0 * B * GH * I * T, () =>
@@ -208,6 +214,12 @@ public static unsafe class KernelBreakdown
                     for (int t = 0; t < T; t++)
                         for (int r0 = 0; r0 < B; r0 += Rows)
                             RowProduct.MultiplyAddRow(Rows, GH, I, cx + ((nint)t * B + r0) * I, I, cwi, GH, cg + ((nint)t * B + r0) * GH, GH, cb);
+                }),
+                ("  same, W_ihT in column panels", 2.0 * B * GH * I * T, () =>
+                {
+                    for (int t = 0; t < T; t++)
+                        for (int r0 = 0; r0 < B; r0 += Rows)
+                            RowProduct.MultiplyAddRow(Rows, GH, I, cx + ((nint)t * B + r0) * I, I, cpi, width, cg + ((nint)t * B + r0) * GH, GH, cb, (nint)I * width);
                 }),
                 ("fwd recurrent product (k=H)", 2.0 * B * GH * H * T, () =>
                 {
@@ -223,11 +235,11 @@ public static unsafe class KernelBreakdown
                             RowProduct.Multiply(Rows, GH, H, ch + ((nint)t * B + r0) * H, H, cwh, GH, cg + ((nint)t * B + r0) * GH, GH, accumulate: true);
                     RowProduct.UseTall = true;
                 }),
-                ("  same, B rows padded to ld = 4H + 16", 2.0 * B * GH * H * T, () =>
+                ("  same, W_hhT in column panels", 2.0 * B * GH * H * T, () =>
                 {
                     for (int t = 0; t < T; t++)
                         for (int r0 = 0; r0 < B; r0 += Rows)
-                            RowProduct.Multiply(Rows, GH, H, ch + ((nint)t * B + r0) * H, H, cwp, GH + 16, cg + ((nint)t * B + r0) * GH, GH, accumulate: true);
+                            RowProduct.Multiply(Rows, GH, H, ch + ((nint)t * B + r0) * H, H, cph, width, cg + ((nint)t * B + r0) * GH, GH, accumulate: true, (nint)H * width);
                 }),
                 ("fwd LSTM gate pass", 0, () =>
                 {
@@ -264,11 +276,11 @@ public static unsafe class KernelBreakdown
                             RowProduct.Multiply(Rows, H, GH, cd + ((nint)t * B + r0) * GH, GH, cw, H, cdh + (nint)r0 * H, H, accumulate: false);
                     RowProduct.UseTall = true;
                 }),
-                ("  same, B rows padded to ld = H + 16", 2.0 * B * GH * H * T, () =>
+                ("  same, W_hh in column panels", 2.0 * B * GH * H * T, () =>
                 {
                     for (int t = T - 1; t >= 0; t--)
                         for (int r0 = 0; r0 < B; r0 += Rows)
-                            RowProduct.Multiply(Rows, H, GH, cd + ((nint)t * B + r0) * GH, GH, cwp, H + 16, cdh + (nint)r0 * H, H, accumulate: false);
+                            RowProduct.Multiply(Rows, H, GH, cd + ((nint)t * B + r0) * GH, GH, cpw, width, cdh + (nint)r0 * H, H, accumulate: false, (nint)GH * width);
                 }),
                 ("dW_hh GEMM TN (512x128, k=3200), 2 threads", 2.0 * GH * H * T * B, () =>
                     Gemm.Multiply(true, false, GH, H, T * B, 1f, new ReadOnlySpan<float>(cd, T * B * GH), GH, new ReadOnlySpan<float>(ch, T * B * H), H, 1f, new Span<float>(cgw, GH * H), H, threads: 2)),
@@ -289,52 +301,24 @@ public static unsafe class KernelBreakdown
             Console.WriteLine($"{"sum (CPU ms per step, both threads)",-44} {total,12:F3}   → ÷ 2 threads = {total / 2:F2} ms/step if perfectly split");
         }
 
-        Console.WriteLine();
-        Console.WriteLine("Whole training steps (zero grads, forward, MSE, backward, Adam; 2 threads), the row product's 8 × 2 tile on and off,");
-        Console.WriteLine("alternated sample by sample in this process (medians of CPU ms and wall ms per step):");
-        Console.WriteLine($"{"config",-34} {"cpu 4x4",9} {"cpu 8x2",9} {"ratio",7} {"wall 4x4",9} {"wall 8x2",9} {"ratio",7}");
-        foreach (var (name, cell, b, t, i, h, layers) in new[]
-        {
-            ("1: LSTM B64 T50 I32 H128", CellKind.Lstm, 64, 50, 32, 128, 1),
-            ("2: GRU B64 T50 I32 H128", CellKind.Gru, 64, 50, 32, 128, 1),
-            ("4: LSTM B128 T30 I64 H256 L2", CellKind.Lstm, 128, 30, 64, 256, 2),
-        })
-        {
-            var step = StepOf(new NetworkSpec(cell, i, h, layers, OutputSize: 1, Output: OutputMode.LastHidden), b, t);
-            var off = new List<(double, double)>();
-            var on = new List<(double, double)>();
-            for (int r = 0; r < 3; r++) { RowProduct.UseTall = r % 2 == 0; step(); }
-            for (int sample = 0; sample < samples; sample++)
-            {
-                RowProduct.UseTall = false;
-                off.Add(Measure(step, 1));
-                RowProduct.UseTall = true;
-                on.Add(Measure(step, 1));
-            }
-
-            double Median(List<(double, double)> x, bool cpu) { var v = x.Select(e => cpu ? e.Item1 : e.Item2).OrderBy(e => e).ToArray(); return v[v.Length / 2]; }
-            double c0 = Median(off, true), c1 = Median(on, true), w0 = Median(off, false), w1 = Median(on, false);
-            Console.WriteLine($"{name,-34} {c0,9:F2} {c1,9:F2} {c0 / c1,6:F2}× {w0,9:F2} {w1,9:F2} {w0 / w1,6:F2}×");
-        }
-
-        RowProduct.UseTall = true;
-        PaddedPacks(samples);
+        // Whole steps: the row loop's weights in rows against panels. (The 8 × 2 / 4 × 4 tile switch acts on row-major
+        // operands only, which the row loop no longer reads: its whole-step A/B went with the panels.)
+        PanelPacks(samples);
         return 0;
     }
 
     /// <summary>
-    /// The packed weight copies' row padding (<see cref="PackedWeights.StrideFor"/>) off, on for W_hhᵀ only, on for
-    /// W_hhᵀ and W_ihᵀ, alternated sample by sample in this process: whole inference forward passes and whole training
-    /// steps of the throughput runner's configs 1 to 4, batch-1 forward passes of config 5 (the unit-split loop), medians of CPU ms and wall ms, ratios against unpadded.
+    /// The row loop's weights (W_ihᵀ and W_hhᵀ forward, W_hh and W_ih backward) in rows against column panels
+    /// (<see cref="PackedWeights.UsePanels"/>), alternated sample by sample in this process: whole inference forward passes
+    /// and whole training steps of the throughput runner's configs 1 to 4, batch-1 forward passes of config 5 (the
+    /// unit-split loop, rows either way: a check that nothing else moved), medians of CPU ms and wall ms.
     /// </summary>
-    private static void PaddedPacks(int samples)
+    private static void PanelPacks(int samples)
     {
         Console.WriteLine();
-        Console.WriteLine("Packed weight rows padded (ld = G·n + 16 when G·n ≥ 512 is a multiple of 128; the batch-1 loop never pads): off / W_hh only / W_hh and W_ih,");
-        var modes = new (bool Hh, bool Ih)[] { (false, false), (true, false), (true, true) };
-        Alternate(["off", "hh", "both"], m => (PackedWeights.PadRecurrent, PackedWeights.PadInput) = modes[m], samples);
-        PackedWeights.PadRecurrent = true;
-        PackedWeights.PadInput = true;
+        Console.WriteLine("The row loop's weights in rows / in column panels of " + RowProduct.PanelWidth + " floats,");
+        Alternate(["rows", "panels"], m => PackedWeights.UsePanels = m == 1, samples);
+        PackedWeights.UsePanels = true;
     }
 
     /// <summary>

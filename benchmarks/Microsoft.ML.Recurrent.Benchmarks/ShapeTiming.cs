@@ -13,7 +13,7 @@ namespace Microsoft.ML.Recurrent.Benchmarks;
 /// </summary>
 public static class ShapeTiming
 {
-    public const string Usage = "shape [--cell Lstm|Gru|SimpleRnn] [--hidden 100] [--batch 64] [--length 50] [--input 32] [--layers 1] [--threads 2] [--min-length L] [--samples 11] [--forward-only|--training-only] [--ab row-chunks[:ROWS]|unit-split[:ROWS]|narrow-swap[:N]|gate-pairs]";
+    public const string Usage = "shape [--cell Lstm|Gru|SimpleRnn] [--hidden 100] [--batch 64] [--length 50] [--input 32] [--layers 1] [--threads 2] [--min-length L] [--samples 11] [--forward-only|--training-only] [--ab row-chunks[:ROWS]|unit-split[:ROWS]|narrow-swap[:N]|gate-pairs|panels]";
 
     public static int Run(string[] args)
     {
@@ -22,6 +22,7 @@ public static class ShapeTiming
         // --ab row-chunks[:ROWS]: one part of rows per thread (off) against parts of ROWS rows (on);
         // --ab unit-split[:ROWS]: inference passes of up to ROWS rows by the row loop (off) against the unit loop (on).
         // --ab gate-pairs: the LSTM and GRU forward gate passes as on 32 registers (off) against two passes in pairs (on; AVX2 only).
+        // --ab panels: the row loop's weights in rows (off) against column panels (on), forward and backward.
         string? abSwitch = null;
         int abRows = 0;
         int hidden = 100, batch = 64, length = 50, minLength = 0, input = 32, layers = 1, samples = 11, threads = 2;
@@ -46,10 +47,10 @@ public static class ShapeTiming
                     string what = Value();
                     int colon = what.IndexOf(':');
                     abSwitch = colon < 0 ? what : what[..colon];
-                    if (abSwitch is not ("row-chunks" or "unit-split" or "narrow-swap" or "gate-pairs"))
-                        throw new ArgumentException($"--ab takes row-chunks[:ROWS], unit-split[:ROWS], narrow-swap[:N] or gate-pairs; got {what}. usage: {Usage}");
+                    if (abSwitch is not ("row-chunks" or "unit-split" or "narrow-swap" or "gate-pairs" or "panels"))
+                        throw new ArgumentException($"--ab takes row-chunks[:ROWS], unit-split[:ROWS], narrow-swap[:N], gate-pairs or panels; got {what}. usage: {Usage}");
                     abRows = colon >= 0 ? int.Parse(what[(colon + 1)..], CultureInfo.InvariantCulture)
-                        : abSwitch switch { "row-chunks" => RecurrentLayer.RowChunkRows, "unit-split" => RecurrentLayer.UnitSplitMaxRows, "gate-pairs" => 0, _ => Gemm.SwapMaxNarrowN };
+                        : abSwitch switch { "row-chunks" => RecurrentLayer.RowChunkRows, "unit-split" => RecurrentLayer.UnitSplitMaxRows, "gate-pairs" or "panels" => 0, _ => Gemm.SwapMaxNarrowN };
                     break;
                 default: throw new ArgumentException($"unknown option {args[i]}. usage: {Usage}");
             }
@@ -86,6 +87,10 @@ public static class ShapeTiming
             {
                 RecurrentLayer.UnitSplitMaxRows = on ? abRows : 0;
             }
+            else if (abSwitch == "panels")
+            {
+                PackedWeights.UsePanels = on;
+            }
             else if (abSwitch == "gate-pairs")
             {
                 Engine.Cells.LstmCell.PairedGates = on;
@@ -102,6 +107,7 @@ public static class ShapeTiming
             "row-chunks" => $"row parts off / {abRows} rows",
             "unit-split" => $"row loop / unit loop up to {abRows} rows",
             "gate-pairs" => "LSTM/GRU gate pass as on 32 registers / in two passes and pairs (16 registers)",
+            "panels" => "weights in rows / in column panels",
             _ => $"narrow weight gradients as they are / swapped up to {abRows} columns",
         };
 
@@ -134,6 +140,7 @@ public static class ShapeTiming
             Gemm.SwapMaxNarrowN = savedNarrow;
             Engine.Cells.LstmCell.PairedGates = true;
             Engine.Cells.GruCell.PairedGates = true;
+            PackedWeights.UsePanels = true;
         }
 
         return 0;
@@ -177,7 +184,7 @@ public static unsafe class MatVecProbe
 /// </summary>
 public static unsafe class RowProductProbe
 {
-    public const string Usage = "rowproduct N K";
+    public const string Usage = "rowproduct N K [--panels]";
 
     /// <summary>A K × N block (W), <paramref name="rows"/> rows of K (h) and of N (c), random with seed 1; W has 64 floats of slack.</summary>
     internal static (float[] W, float[] H, float[] C) Operands(int n, int k, int rows)
@@ -191,9 +198,15 @@ public static unsafe class RowProductProbe
     {
         if (args.Length < 2) throw new ArgumentException($"usage: {Usage}");
         int n = int.Parse(args[0], CultureInfo.InvariantCulture), k = int.Parse(args[1], CultureInfo.InvariantCulture);
+        // --panels: W in column panels of RowProduct.PanelWidth (as the row loop's packed weights), else rows N apart.
+        bool panels = args.Skip(2).Contains("--panels");
         const int maxRows = 16;
         var (w, h, c) = Operands(n, k, maxRows);
-        fixed (float* pw = w, ph = h, pc = c)
+        int width = Microsoft.ML.Recurrent.Engine.Kernels.RowProduct.PanelWidth;
+        var packed = new float[Microsoft.ML.Recurrent.Engine.Kernels.RowProduct.PanelFloats(k, n, width) + 64];
+        fixed (float* pw0 = w, pp = packed) Microsoft.ML.Recurrent.Engine.Kernels.RowProduct.PackPanels(pw0, n, k, n, pp, width);
+        nint ldb = panels ? width : n, ps = panels ? (nint)k * width : 0;
+        fixed (float* pw = panels ? packed : w, ph = h, pc = c)
         {
             for (int m = 1; m <= maxRows; m++)
             {
@@ -203,7 +216,7 @@ public static unsafe class RowProductProbe
                 {
                     int iters = Math.Max(200, 200_000_000 / (2 * m * n * k));
                     var sw = System.Diagnostics.Stopwatch.StartNew();
-                    for (int it = 0; it < iters; it++) Microsoft.ML.Recurrent.Engine.Kernels.RowProduct.Multiply(m, n, k, ph, k, pw, n, pc, n, accumulate: true);
+                    for (int it = 0; it < iters; it++) Microsoft.ML.Recurrent.Engine.Kernels.RowProduct.Multiply(m, n, k, ph, k, pw, ldb, pc, n, accumulate: true, ps);
                     times[round] = sw.Elapsed.TotalNanoseconds / iters;
                 }
 

@@ -147,6 +147,67 @@ public class ParallelLoopTests
         }
     }
 
+    [Theory]
+    [InlineData(512, 32, 32)] // one panel = one 8-row × 2-vector tile
+    [InlineData(512, 32, 16)] // a panel narrower than two vectors: the row-major code on each panel
+    [InlineData(256, 16, 16)] // AVX2: one panel = one 6-row × 2-vector tile
+    [InlineData(256, 32, 32)] // two tiles a panel
+    [InlineData(256, 16, 8)]
+    [InlineData(128, 16, 16)]
+    [InlineData(128, 32, 8)]
+    [InlineData(0, 16, 16)]   // scalar: each panel through the scalar chains
+    public unsafe void RowProduct_InColumnPanels_EveryRowCount_EveryElementIsTheSequentialFmaChain(int width, int registers, int panelWidth)
+    {
+        // B in column panels (the row loop's packed weights): every tile height 1–8 of the nearly equal row tiles, full
+        // panels, a last partial panel of 5 columns, in the three forms; N = 69 as in the row-major test above.
+        var random = new Random(23);
+        const int K = 29, N = 2 * 2 * 16 + 16 + 8 + 5, Lda = K + 1, Ldb = N + 3, Ldc = N + 7;
+        var a = Randoms(random, 19 * Lda);
+        var b = Randoms(random, K * Ldb);
+        var bias = Randoms(random, N);
+        var panels = new float[RowProduct.PanelFloats(K, N, panelWidth)];
+        fixed (float* pb = b, pp = panels) RowProduct.PackPanels(pb, Ldb, K, N, pp, panelWidth);
+        nint ps = (nint)K * panelWidth;
+        int saved = Lanes.MaxVectorWidth;
+        try
+        {
+            Lanes.MaxVectorWidth = width;
+            Lanes.VectorRegisters = registers;
+            for (int m = 1; m <= 19; m++)
+            {
+                var c0 = Randoms(random, m * Ldc);
+                var fresh = new float[m * Ldc];
+                var accumulated = (float[])c0.Clone();
+                var biased = new float[m * Ldc];
+                fixed (float* pa = a, pp = panels, pf = fresh, pc = accumulated, pd = biased, pr = bias)
+                {
+                    RowProduct.Multiply(m, N, K, pa, Lda, pp, panelWidth, pf, Ldc, accumulate: false, ps);
+                    RowProduct.Multiply(m, N, K, pa, Lda, pp, panelWidth, pc, Ldc, accumulate: true, ps);
+                    RowProduct.MultiplyAddRow(m, N, K, pa, Lda, pp, panelWidth, pd, Ldc, pr, ps);
+                }
+
+                for (int i = 0; i < m; i++)
+                {
+                    for (int j = 0; j < N; j++)
+                    {
+                        float s = Chain(a, b, i, j, K, Lda, Ldb);
+                        int e = i * Ldc + j;
+                        BitConverter.SingleToInt32Bits(fresh[e]).Should().Be(BitConverter.SingleToInt32Bits(s), $"m = {m}, element ({i}, {j}), width {width}, panels of {panelWidth}, overwrite");
+                        BitConverter.SingleToInt32Bits(accumulated[e]).Should().Be(BitConverter.SingleToInt32Bits(c0[e] + s), $"m = {m}, element ({i}, {j}), width {width}, panels of {panelWidth}, accumulate");
+                        BitConverter.SingleToInt32Bits(biased[e]).Should().Be(BitConverter.SingleToInt32Bits(bias[j] + s), $"m = {m}, element ({i}, {j}), width {width}, panels of {panelWidth}, bias row");
+                    }
+
+                    for (int j = N; j < Ldc; j++) fresh[i * Ldc + j].Should().Be(0f, $"m = {m}: column {j} lies past N");
+                }
+            }
+        }
+        finally
+        {
+            Lanes.MaxVectorWidth = saved;
+            Lanes.VectorRegisters = 0;
+        }
+    }
+
     [Fact]
     public void RowProduct_SmallIntegers_KnownProduct()
     {

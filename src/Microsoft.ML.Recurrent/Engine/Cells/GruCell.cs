@@ -44,7 +44,7 @@ internal readonly struct GruCell : IRecurrentCell
     public static unsafe void Forward(in ForwardStep s)
     {
         int rows = s.Rows, gn = 3 * s.Units;
-        RowProduct.MultiplyAddRow(rows, gn, s.Hidden, s.HPrev, s.Hidden, s.RecurrentT, s.RecurrentStride, s.Recurrent, gn, s.HiddenBias);
+        RowProduct.MultiplyAddRow(rows, gn, s.Hidden, s.HPrev, s.Hidden, s.RecurrentT, s.RecurrentStride, s.Recurrent, gn, s.HiddenBias, s.RecurrentPanelStride);
         ForwardRows(s.Gates, s.Recurrent, s.HPrevUnits, s.GhN, s.H, rows, s.Units, s.Hidden);
     }
 
@@ -54,7 +54,7 @@ internal readonly struct GruCell : IRecurrentCell
     {
         int H = s.Hidden, GH = 3 * H;
         BackwardRows(s.Gates, s.GhN, s.HPrev, s.DH, s.DGx, s.DGh, s.DGhKept, s.Rows, H);
-        RowProduct.Multiply(s.Rows, H, GH, s.DGh, GH, s.Recurrent, H, s.DH, H, accumulate: true);
+        RowProduct.Multiply(s.Rows, H, GH, s.DGh, GH, s.Recurrent, s.RecurrentStride, s.DH, H, accumulate: true, s.RecurrentPanelStride);
     }
 
     /// <summary>

@@ -69,8 +69,11 @@ internal unsafe readonly struct ForwardStep
     /// <summary>(H, G·n) W_hhᵀ restricted to the step's units, gate-major columns, row stride <see cref="RecurrentStride"/>.</summary>
     public float* RecurrentT { get; init; }
 
-    /// <summary>Row stride of <see cref="RecurrentT"/> (≥ G·n: the packed copy's rows may be padded, see <see cref="Layers.PackedWeights.StrideFor"/>).</summary>
+    /// <summary>Row stride of <see cref="RecurrentT"/> (G·n), or the width of its column panels.</summary>
     public int RecurrentStride { get; init; }
+
+    /// <summary>0: <see cref="RecurrentT"/> is row-major; otherwise it is in column panels this many floats apart (<see cref="Kernels.RowProduct.PackTransposedPanels"/>).</summary>
+    public nint RecurrentPanelStride { get; init; }
 
     /// <summary>(G·n) b_hh of the step's units (GRU only; the other cells fold it into the input bias).</summary>
     public float* HiddenBias { get; init; }
@@ -106,8 +109,17 @@ internal unsafe readonly struct BackwardStep
     /// <summary>H: hidden units.</summary>
     public int Hidden { get; init; }
 
-    /// <summary>(G·H, H) W_hh as stored in the parameters (the carry product multiplies by it untransposed).</summary>
+    /// <summary>
+    /// (G·H, H) W_hh untransposed (the carry product multiplies by it): the parameters' rows (<see cref="RecurrentStride"/>
+    /// = H), or a copy in column panels.
+    /// </summary>
     public float* Recurrent { get; init; }
+
+    /// <summary>Row stride of <see cref="Recurrent"/>: H, or the width of its column panels.</summary>
+    public int RecurrentStride { get; init; }
+
+    /// <summary>0: <see cref="Recurrent"/> is row-major; otherwise it is in column panels this many floats apart (<see cref="Kernels.RowProduct.PackPanels"/>).</summary>
+    public nint RecurrentPanelStride { get; init; }
 
     /// <summary>(rows, G·H) the step's gate activations, as the forward step left them.</summary>
     public float* Gates { get; init; }

@@ -44,7 +44,7 @@ internal readonly struct LstmCell : IRecurrentCell
     public static unsafe void Forward(in ForwardStep s)
     {
         int gn = 4 * s.Units;
-        RowProduct.Multiply(s.Rows, gn, s.Hidden, s.HPrev, s.Hidden, s.RecurrentT, s.RecurrentStride, s.Gates, gn, accumulate: true);
+        RowProduct.Multiply(s.Rows, gn, s.Hidden, s.HPrev, s.Hidden, s.RecurrentT, s.RecurrentStride, s.Gates, gn, accumulate: true, s.RecurrentPanelStride);
         ForwardRows(s.Gates, s.CPrev, s.C, s.TanhC, s.H, s.Rows, s.Units, s.Hidden);
     }
 
@@ -54,7 +54,7 @@ internal readonly struct LstmCell : IRecurrentCell
     {
         int H = s.Hidden, GH = 4 * H;
         BackwardRows(s.Gates, s.CPrev, s.TanhC, s.DH, s.DC, s.DGx, s.Rows, H);
-        RowProduct.Multiply(s.Rows, H, GH, s.DGx, GH, s.Recurrent, H, s.DH, H, accumulate: false);
+        RowProduct.Multiply(s.Rows, H, GH, s.DGx, GH, s.Recurrent, s.RecurrentStride, s.DH, H, accumulate: false, s.RecurrentPanelStride);
     }
 
     /// <summary>

@@ -39,7 +39,7 @@ internal readonly struct RnnCell : IRecurrentCell
     public static unsafe void Forward(in ForwardStep s)
     {
         int n = s.Units;
-        RowProduct.Multiply(s.Rows, n, s.Hidden, s.HPrev, s.Hidden, s.RecurrentT, s.RecurrentStride, s.Gates, n, accumulate: true);
+        RowProduct.Multiply(s.Rows, n, s.Hidden, s.HPrev, s.Hidden, s.RecurrentT, s.RecurrentStride, s.Gates, n, accumulate: true, s.RecurrentPanelStride);
         if (n == s.Hidden || s.Rows == 1)
         {
             ForwardAll(s.Gates, s.H, s.Rows * n);
@@ -57,7 +57,7 @@ internal readonly struct RnnCell : IRecurrentCell
     {
         int H = s.Hidden;
         BackwardAll(s.H, s.DH, s.DGx, s.Rows * H);
-        RowProduct.Multiply(s.Rows, H, H, s.DGx, H, s.Recurrent, H, s.DH, H, accumulate: false);
+        RowProduct.Multiply(s.Rows, H, H, s.DGx, H, s.Recurrent, s.RecurrentStride, s.DH, H, accumulate: false, s.RecurrentPanelStride);
     }
 
     /// <summary>F2 over <paramref name="count"/> = b·H elements: h = tanh(pre).</summary>

@@ -28,9 +28,10 @@ internal sealed unsafe class AlignedBuffer
 
 /// <summary>
 /// Transposed copies of one layer-direction's weights for the time loop's row products
-/// (<see cref="RowProduct"/> wants B = Wᵀ, row-contiguous), cut by hidden units into parts: part q owns
+/// (<see cref="RowProduct"/> wants B = Wᵀ), cut by hidden units into parts: part q owns
 /// units [First(q), First(q) + Units(q)) and holds the columns {g·H + j} of every gate g for those units,
-/// gate-major: column g·n + (j − First(q)). One part is the plain Wᵀ (H, G·H). A part remembers the parameter
+/// gate-major: column g·n + (j − First(q)). One part is the plain Wᵀ (H, G·H). The copies are row-major, or in column
+/// panels (<see cref="RowProduct.PackTransposedPanels"/>) for the row-split loop. A part remembers the parameter
 /// buffer and its <see cref="ParameterVersions"/> version it was packed from and is rebuilt only when either
 /// differs: whoever writes the weights says so (the optimizers' step does), so inference over fixed weights packs
 /// once, a training step repacks, and no pass compares the weights themselves.
@@ -39,7 +40,7 @@ internal sealed unsafe class PackedWeights
 {
     private readonly int _gates, _hidden, _input;
     private readonly CellSlices _slices;
-    private readonly bool _withInput, _foldHiddenBias, _padRows;
+    private readonly bool _withInput, _foldHiddenBias, _panels;
     private Part[] _parts = [];
 
     /// <param name="gates">G: gate blocks of the cell.</param>
@@ -48,14 +49,15 @@ internal sealed unsafe class PackedWeights
     /// <param name="slices">Where the layer-direction's weights sit in the flat parameter buffer.</param>
     /// <param name="withInput">Also pack W_ihᵀ (I, G·n) and the biases (the batch-1 loop does its own input projection).</param>
     /// <param name="foldHiddenBias">The input-projection bias is b_ih + b_hh (false for GRU, whose b_hn stays inside r ⊙ (…)).</param>
-    /// <param name="padRows">
-    /// Pad the copies' rows per <see cref="StrideFor"/>: for the row-split loop, whose products reuse each panel of the
-    /// copy over many rows of h. The batch-1 loop streams its part once per step (one row of h: no reuse to keep in L1)
-    /// and keeps the plain contiguous stride (measured: padding its 1 KiB rows was 2–6 % slower).
+    /// <param name="panels">
+    /// Copies in column panels of <see cref="RowProduct.PanelWidth"/> (while <see cref="UsePanels"/>): for the row-split
+    /// loop, whose products reuse each panel of the copy over many rows of h. The batch-1 loop streams its part once per
+    /// step (one row of h: no reuse to keep in L1; its 1 × 16-vector tile reads a row's 512 contiguous bytes) and keeps
+    /// plain rows.
     /// </param>
-    public PackedWeights(int gates, int inputSize, int hidden, CellSlices slices, bool withInput, bool foldHiddenBias, bool padRows = true)
+    public PackedWeights(int gates, int inputSize, int hidden, CellSlices slices, bool withInput, bool foldHiddenBias, bool panels = true)
     {
-        _padRows = padRows;
+        _panels = panels;
         _foldHiddenBias = foldHiddenBias;
         _gates = gates;
         _input = inputSize;
@@ -66,24 +68,15 @@ internal sealed unsafe class PackedWeights
 
     public int Parts => _parts.Length;
 
-    /// <summary>Pad the rows of the packed W_hhᵀ per <see cref="StrideFor"/> (benchmarks turn it off for a same-process A/B).</summary>
-    internal static bool PadRecurrent = true;
-
-    /// <summary>Pad the rows of the packed W_ihᵀ per <see cref="StrideFor"/> (benchmarks turn it off for a same-process A/B).</summary>
-    internal static bool PadInput = true;
-
     /// <summary>
-    /// Row stride of a packed (k, G·n) copy: G·n, plus 16 floats (one cache line) when the rows are 2 KiB or longer and
-    /// a multiple of 512 bytes (G·n ≥ 512 and a multiple of 128 floats), and <paramref name="pad"/>. Why: such a stride
-    /// maps the k rows of a column panel onto at most 8 of the 64 L1 sets (Zen 4: 32 KiB, 8-way, every 4 KiB aliases;
-    /// a 4 KiB row, LSTM H = 256, puts them all on one set, and the L2 sets alias the same way), so the panel cannot
-    /// stay in cache between the rows of A; one line more makes the stride an odd number of lines and the rows spread
-    /// over every set. Chosen from the same-process A/B of the kernel-breakdown verb (docs/performance.md, "Padded
-    /// weight packs"): whole forward passes of LSTM H = 256 (G·n = 1024) 1.05–1.11× faster, G·n = 512 and 384 within
-    /// noise, G·n = 256 (LSTM H = 64) 3–5 % slower, hence the 2 KiB floor. The padding columns are never read and the
-    /// arithmetic of every element is unchanged (the row product's chain does not depend on its ldb).
+    /// The row-split loop's copies in column panels, and its backward products' weights too (else plain rows); benchmarks
+    /// turn it off for a same-process A/B, tests to compare the bits. The bits do not depend on it. Why panels: from rows
+    /// a power-of-two number of floats apart (G·n = 512: 2 KiB) a column panel of the copy falls on a few L1 sets and
+    /// each of its rows on another page, so every row tile streams it again from L2 at a fraction of the speed; a
+    /// panel's k × 16 floats are contiguous (docs/performance.md, "Weights in column panels"). They replace rows padded by
+    /// one line (G·n ≥ 512), which spread the sets but not the pages.
     /// </summary>
-    internal static int StrideFor(int gn, bool pad) => pad && gn >= 512 && gn % 128 == 0 ? gn + 16 : gn;
+    internal static bool UsePanels = true;
 
     private long _packCount;
 
@@ -105,7 +98,7 @@ internal sealed unsafe class PackedWeights
             if (q < parts - 1 && _hidden / parts >= 8) end -= end % 4;
             int n = end - first;
             list[q] = new Part(first, n, _gates, _hidden, _withInput ? _input : 0);
-            list[q].SetStrides(_padRows && PadRecurrent, _padRows && PadInput);
+            list[q].SetLayout(Layout);
             first += n;
         }
 
@@ -116,17 +109,26 @@ internal sealed unsafe class PackedWeights
 
     public int Units(int part) => _parts[part].Units;
 
-    /// <summary>(H, G·n) W_hhᵀ of part <paramref name="part"/>, row stride <see cref="RecurrentStride"/>.</summary>
+    /// <summary>(H, G·n) W_hhᵀ of part <paramref name="part"/>, row stride <see cref="RecurrentStride"/>, in panels <see cref="RecurrentPanelStride"/> apart.</summary>
     public float* Recurrent(int part) => _parts[part].Whh.Pointer;
 
-    /// <summary>Row stride of <see cref="Recurrent"/> (G·n, padded per <see cref="StrideFor"/>); valid after <see cref="Refresh"/>.</summary>
+    /// <summary>Row stride of <see cref="Recurrent"/>: G·n, or the panel width in panels; valid after <see cref="Refresh"/>.</summary>
     public int RecurrentStride(int part) => _parts[part].LdHh;
 
-    /// <summary>(I, G·n) W_ihᵀ of the part, row stride <see cref="InputStride"/> (only with input).</summary>
+    /// <summary>0 (row-major), or the distance of <see cref="Recurrent"/>'s column panels (H · panel width floats).</summary>
+    public nint RecurrentPanelStride(int part) => _parts[part].PanelHh;
+
+    /// <summary>(I, G·n) W_ihᵀ of the part, row stride <see cref="InputStride"/>, in panels <see cref="InputPanelStride"/> apart (only with input).</summary>
     public float* Input(int part) => _parts[part].Wih.Pointer;
 
-    /// <summary>Row stride of <see cref="Input"/> (G·n, padded per <see cref="StrideFor"/>); valid after <see cref="Refresh"/>.</summary>
+    /// <summary>Row stride of <see cref="Input"/>, as <see cref="RecurrentStride"/>; valid after <see cref="Refresh"/>.</summary>
     public int InputStride(int part) => _parts[part].LdIh;
+
+    /// <summary>0 (row-major), or the distance of <see cref="Input"/>'s column panels (I · panel width floats).</summary>
+    public nint InputPanelStride(int part) => _parts[part].PanelIh;
+
+    /// <summary>The layout the switch asks for now: panels (true) or rows.</summary>
+    private bool Layout => _panels && UsePanels;
 
     /// <summary>(G·n) input-projection bias: b_ih + b_hh (b_ih alone for GRU, whose b_hn stays inside r ⊙ (…)).</summary>
     public float* Bias(int part) => _parts[part].Bias.Pointer;
@@ -141,7 +143,7 @@ internal sealed unsafe class PackedWeights
     public void Refresh(int part, float[] parameters, long version)
     {
         var p = _parts[part];
-        bool strides = p.SetStrides(_padRows && PadRecurrent, _padRows && PadInput);
+        bool strides = p.SetLayout(Layout);
         if (!strides && ReferenceEquals(p.Source, parameters) && p.Version == version) return;
         p.Pack(this, parameters);
         p.Source = parameters;
@@ -156,7 +158,8 @@ internal sealed unsafe class PackedWeights
         public readonly AlignedBuffer Whh = new(), Wih = new(), Bias = new(), Bhh = new();
         public float[]? Source;   // the parameter buffer the part was packed from (null: never packed)
         public long Version;      // its version then
-        public int LdHh, LdIh;    // row strides of Whh and Wih (0: not sized yet)
+        public int LdHh, LdIh;        // row strides of Whh and Wih (0: not sized yet): G·n, or the panel width in panels
+        public nint PanelHh, PanelIh; // 0 (rows), or the distance of the panels
 
         public Part(int first, int units, int gates, int hidden, int input)
         {
@@ -172,25 +175,28 @@ internal sealed unsafe class PackedWeights
             }
         }
 
-        /// <summary>Sizes the weight copies for the strides the switches ask for; true when a stride changed (repack).</summary>
-        public bool SetStrides(bool padRecurrent, bool padInput)
+        /// <summary>Sizes the weight copies for the layout (panels or rows); true when it changed (repack).</summary>
+        public bool SetLayout(bool panels)
         {
-            int hh = StrideFor(_gn, padRecurrent), ih = StrideFor(_gn, padInput);
-            if (hh == LdHh && ih == LdIh) return false;
-            LdHh = hh;
-            LdIh = ih;
-            Whh.Ensure(_hidden * hh);
-            if (_input > 0) Wih.Ensure(_input * ih);
+            int width = RowProduct.PanelWidth;
+            int ld = panels ? width : _gn;
+            nint panelHh = panels ? (nint)_hidden * width : 0, panelIh = panels ? (nint)_input * width : 0;
+            if (ld == LdHh && panelHh == PanelHh && panelIh == PanelIh) return false;
+            (LdHh, LdIh, PanelHh, PanelIh) = (ld, ld, panelHh, panelIh);
+            Whh.Ensure(panels ? checked((int)RowProduct.PanelFloats(_hidden, _gn, width)) : _hidden * _gn);
+            if (_input > 0) Wih.Ensure(panels ? checked((int)RowProduct.PanelFloats(_input, _gn, width)) : _input * _gn);
             return true;
         }
 
         public void Pack(PackedWeights w, float[] parameters)
         {
             int G = w._gates, H = w._hidden, I = w._input, n = Units;
-            RowProduct.PackTransposed(w._slices.WeightHh.Of(parameters), H, H, G, H, First, n, Whh.AsSpan(0, H * LdHh), LdHh);
+            if (PanelHh > 0) RowProduct.PackTransposedPanels(w._slices.WeightHh.Of(parameters), H, H, G, H, First, n, Whh.AsSpan(0, Whh.Length), LdHh);
+            else RowProduct.PackTransposed(w._slices.WeightHh.Of(parameters), H, H, G, H, First, n, Whh.AsSpan(0, H * LdHh), LdHh);
             if (w._withInput)
             {
-                RowProduct.PackTransposed(w._slices.WeightIh.Of(parameters), I, I, G, H, First, n, Wih.AsSpan(0, I * LdIh), LdIh);
+                if (PanelIh > 0) RowProduct.PackTransposedPanels(w._slices.WeightIh.Of(parameters), I, I, G, H, First, n, Wih.AsSpan(0, Wih.Length), LdIh);
+                else RowProduct.PackTransposed(w._slices.WeightIh.Of(parameters), I, I, G, H, First, n, Wih.AsSpan(0, I * LdIh), LdIh);
                 var bih = w._slices.BiasIh.Of(parameters);
                 var bhh = w._slices.BiasHh.Of(parameters);
                 bool fold = w._foldHiddenBias;

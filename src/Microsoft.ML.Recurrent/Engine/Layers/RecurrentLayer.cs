@@ -302,6 +302,7 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
     private readonly SplitChooser _splitChooser = new();  // whether the batch-1 loop splits (measured both ways)
     private int[] _bounds = [0, 0];               // rows [bounds[q], bounds[q+1]) belong to part q (scratch of the current call)
     private int[] _rowClaimed = [];               // [q] 1 once some thread took part q's rows (scratch of the current call)
+    private readonly AlignedBuffer _backPanelsHh = new(), _backPanelsIh = new(); // W_hh (G·H, H) and W_ih (G·H, I) in column panels for the backward loop's products
     private AlignedBuffer[] _panelGates = [];      // [q] (T, G·n_q): the batch-1 loop's gates of panel q's units
     private AlignedBuffer[] _panelGh = [];         // [q] (G·n_q): GRU recurrent projection of panel q's units
 
@@ -320,7 +321,7 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
         _slices = slices;
         bool fold = !TCell.SeparateRecurrentProjection;
         _rowWeights = new PackedWeights(TCell.Gates, inputSize, hidden, slices, withInput: true, foldHiddenBias: fold);
-        _unitWeights = new PackedWeights(TCell.Gates, inputSize, hidden, slices, withInput: true, foldHiddenBias: fold, padRows: false);
+        _unitWeights = new PackedWeights(TCell.Gates, inputSize, hidden, slices, withInput: true, foldHiddenBias: fold, panels: false);
         _job = new LoopJob(this);
     }
 
@@ -479,10 +480,28 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
         _gradientsInGates = true; // from here on the activations are being overwritten, whether or not the loop completes
         fixed (float* pd = dOut, par = parameters)
         {
+            float* panelsHh = null, panelsIh = null;
+            if (PackedWeights.UsePanels)
+            {
+                // The carry product dh = dG·W_hh and dX = dG·W_ih read their weights in column panels (as the forward reads
+                // W_hhᵀ): a copy per pass, 4·G·H·(H + I) bytes, against the loop's T·B·G·H·(H + I) multiply–adds.
+                int width = RowProduct.PanelWidth;
+                _backPanelsHh.Ensure(checked((int)RowProduct.PanelFloats(GH, H, width)));
+                RowProduct.PackPanels(par + _slices.WeightHh.Offset, H, GH, H, _backPanelsHh.Pointer, width);
+                panelsHh = _backPanelsHh.Pointer;
+                if (computeInputGradient)
+                {
+                    _backPanelsIh.Ensure(checked((int)RowProduct.PanelFloats(GH, _inputSize, width)));
+                    RowProduct.PackPanels(par + _slices.WeightIh.Offset, _inputSize, GH, _inputSize, _backPanelsIh.Pointer, width);
+                    panelsIh = _backPanelsIh.Pointer;
+                }
+            }
+
             var args = new LoopArgs
             {
                 Mode = LoopMode.BackwardRows, Batch = B, Length = T, Lengths = shape.Lengths, ActiveAt = shape.ActiveAt, DOut = pd,
                 ParameterPointer = par, Parameters = parameters, Keep = true, InputGradient = computeInputGradient,
+                RecurrentPanels = panelsHh, InputPanels = panelsIh,
                 Parts = B == 1 ? 1 : PartitionRows(shape),
             };
             if (B == 1) { _bounds[0] = 0; _bounds[1] = 1; }
@@ -636,6 +655,7 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
         var activeAt = args.ActiveAt;
         float* whhT = _rowWeights.Recurrent(0), wihT = _rowWeights.Input(0), bias = _rowWeights.Bias(0), bhh = _rowWeights.HiddenBias(0);
         int ldHh = _rowWeights.RecurrentStride(0), ldIh = _rowWeights.InputStride(0);
+        nint panelHh = _rowWeights.RecurrentPanelStride(0), panelIh = _rowWeights.InputPanelStride(0);
         float* x = args.X;
         fixed (float* gates = _gatesBuf, hs = _hs, cs = _cs, tanhC = _tanhC, ghN = _ghN, ghStep = _ghStep, finalC = _finalCell)
         {
@@ -661,10 +681,10 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
                     }
 
                     // The step's input projection for these rows, plus the (folded) bias; then the cell's step.
-                    RowProduct.MultiplyAddRow(rows, GH, I, x + ((nint)t * B + r0) * I, I, wihT, ldIh, gates + gt, GH, bias);
+                    RowProduct.MultiplyAddRow(rows, GH, I, x + ((nint)t * B + r0) * I, I, wihT, ldIh, gates + gt, GH, bias, panelIh);
                     TCell.Forward(new ForwardStep
                     {
-                        Rows = rows, Units = H, Hidden = H, HPrev = hs + ht, RecurrentT = whhT, RecurrentStride = ldHh, HiddenBias = bhh,
+                        Rows = rows, Units = H, Hidden = H, HPrev = hs + ht, RecurrentT = whhT, RecurrentStride = ldHh, RecurrentPanelStride = panelHh, HiddenBias = bhh,
                         Gates = gates + gt, Recurrent = ghStep + (nint)r0 * GH,
                         CPrev = cs + ct, C = cs + cn, TanhC = tanhC + st, GhN = ghN + st, H = hs + hn,
                     });
@@ -709,7 +729,12 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
         fixed (float* gates = _gatesBuf, hs = _hs, cs = _cs, tanhC = _tanhC, ghN = _ghN,
             dGx = _dGx, dGh = _dGh, dGhRows = _dGhRows, dH = _dHCarry, dC = _dCCarry, biasRows = _biasRows, biasRowsH = _biasRowsH, dX = _dX)
         {
-            float* whh = args.ParameterPointer + _slices.WeightHh.Offset, wih = args.ParameterPointer + _slices.WeightIh.Offset;
+            // The weights in column panels when the caller packed them, else the parameters' rows.
+            int width = RowProduct.PanelWidth;
+            float* whh = args.RecurrentPanels != null ? args.RecurrentPanels : args.ParameterPointer + _slices.WeightHh.Offset;
+            float* wih = args.InputPanels != null ? args.InputPanels : args.ParameterPointer + _slices.WeightIh.Offset;
+            int ldHh = args.RecurrentPanels != null ? width : H, ldIh = args.InputPanels != null ? width : I;
+            nint panelHh = args.RecurrentPanels != null ? (nint)GH * width : 0, panelIh = args.InputPanels != null ? (nint)GH * width : 0;
             float* dOut = args.DOut;
             bool dx = args.InputGradient;
             new Span<float>(biasRows + (nint)r0 * GH, (r1 - r0) * GH).Clear();
@@ -733,14 +758,14 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
                     if (dOut != null) TensorPrimitives.Add(dhs, new ReadOnlySpan<float>(dOut + ht, rows * H), dhs);
                     TCell.Backward(new BackwardStep
                     {
-                        Rows = rows, Hidden = H, Recurrent = whh, Gates = gates + gt, HPrev = hs + ht, H = hs + ht + (nint)B * H,
+                        Rows = rows, Hidden = H, Recurrent = whh, RecurrentStride = ldHh, RecurrentPanelStride = panelHh, Gates = gates + gt, HPrev = hs + ht, H = hs + ht + (nint)B * H,
                         CPrev = cs + ht, TanhC = tanhC + ht, GhN = ghN + ht, DH = dh, DC = dC + (nint)r0 * H, DGx = dGx + gt,
                         DGh = separate ? dGhRows + (nint)r0 * GH : dGx + gt, DGhKept = separate ? dGh + ht : null,
                     });
 
                     // These rows' input gradient dX = dGx · W_ih, and their bias-gradient sums, while the step's gate
                     // gradients are in cache.
-                    if (dx) RowProduct.Multiply(rows, I, GH, dGx + gt, GH, wih, I, dX + ((nint)t * B + r0) * I, I, accumulate: false);
+                    if (dx) RowProduct.Multiply(rows, I, GH, dGx + gt, GH, wih, ldIh, dX + ((nint)t * B + r0) * I, I, accumulate: false, panelIh);
                     var acc = new Span<float>(biasRows + (nint)r0 * GH, rows * GH);
                     TensorPrimitives.Add(acc, new ReadOnlySpan<float>(dGx + gt, rows * GH), acc);
                     if (separate)
@@ -984,6 +1009,8 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
         public long Version;              // ParameterVersions.Current(Parameters) when the pass started
         public bool Keep;                 // every step's storage is kept (forward)
         public bool InputGradient;        // the backward loop computes dX row by row
+        public float* RecurrentPanels;    // W_hh (G·H, H) in column panels of RowProduct.PanelWidth, or null: the parameters' rows (backward)
+        public float* InputPanels;        // W_ih (G·H, I) likewise, when InputGradient (backward)
         public int Parts;                 // parts the loop is cut into (row ranges in _bounds, or unit ranges of _unitWeights)
     }
 
