@@ -104,7 +104,7 @@ public class PanelPackTests
         Initializer.Initialize(layout, parameters, 1);
         var whh = layout.Cell(0, 0).WeightHh.Of(parameters);
         int width = RowProduct.PanelWidth;
-        var weights = new PackedWeights(4, 8, 128, layout.Cell(0, 0), withInput: true, foldHiddenBias: true);
+        var weights = new PackedWeights(4, 8, 128, layout.Cell(0, 0), withInput: true, foldHiddenBias: true, panelWidth: width);
         try
         {
             weights.Configure(1);
@@ -127,13 +127,25 @@ public class PanelPackTests
             PackedWeights.UsePanels = true;
         }
 
-        // The batch-1 loop's parts are rows: one row of h streams each part once per step.
-        var unit = new PackedWeights(4, 8, 128, layout.Cell(0, 0), withInput: true, foldHiddenBias: true, panels: false);
-        unit.Configure(1);
-        unit.Refresh(0, parameters, 1);
-        unit.RecurrentStride(0).Should().Be(512);
-        unit.RecurrentPanelStride(0).Should().Be(0);
-        unit.InputPanelStride(0).Should().Be(0);
+        // The batch-1 loop's parts: wide panels (one 1 × 16-vector tile each), two parts of 64 units (256 columns each).
+        int wide = RowProduct.WidePanelWidth;
+        var unit = new PackedWeights(4, 8, 128, layout.Cell(0, 0), withInput: true, foldHiddenBias: true, panelWidth: wide);
+        unit.Configure(2);
+        unit.Refresh(1, parameters, 1);
+        unit.RecurrentStride(1).Should().Be(wide);
+        unit.RecurrentPanelStride(1).Should().Be(128 * wide);
+        unit.InputPanelStride(1).Should().Be(8 * wide);
+        float* packed = unit.Recurrent(1);
+        int wrong = 0;
+        for (int col = 0; col < 256; col++)
+        {
+            int source = (col / 64) * 128 + 64 + col % 64; // gate g's unit 64 + j: row g·H + 64 + j of W_hh
+            for (int p = 0; p < 128; p++)
+                if (BitConverter.SingleToUInt32Bits(packed[(col / wide) * 128 * wide + p * wide + col % wide]) != BitConverter.SingleToUInt32Bits(whh[source * 128 + p]))
+                    wrong++;
+        }
+
+        wrong.Should().Be(0);
     }
 
     /// <summary>

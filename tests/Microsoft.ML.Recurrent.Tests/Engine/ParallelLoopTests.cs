@@ -156,12 +156,16 @@ public class ParallelLoopTests
     [InlineData(128, 16, 16)]
     [InlineData(128, 32, 8)]
     [InlineData(0, 16, 16)]   // scalar: each panel through the scalar chains
-    public unsafe void RowProduct_InColumnPanels_EveryRowCount_EveryElementIsTheSequentialFmaChain(int width, int registers, int panelWidth)
+    [InlineData(256, 16, 128, 2 * 128 + 69)] // the batch-1 loop's wide panels: one row through the 1 × 16-vector tile
+    [InlineData(512, 32, 256, 2 * 256 + 69)]
+    [InlineData(128, 16, 64, 2 * 64 + 69)]
+    public unsafe void RowProduct_InColumnPanels_EveryRowCount_EveryElementIsTheSequentialFmaChain(int width, int registers, int panelWidth, int N = 69)
     {
         // B in column panels (the row loop's packed weights): every tile height 1–8 of the nearly equal row tiles, full
-        // panels, a last partial panel of 5 columns, in the three forms; N = 69 as in the row-major test above.
+        // panels, a last partial panel, in the three forms; N = 69 as in the row-major test above (2·2·16 + 16 + 8 + 5).
         var random = new Random(23);
-        const int K = 29, N = 2 * 2 * 16 + 16 + 8 + 5, Lda = K + 1, Ldb = N + 3, Ldc = N + 7;
+        const int K = 29, Lda = K + 1;
+        int Ldb = N + 3, Ldc = N + 7;
         var a = Randoms(random, 19 * Lda);
         var b = Randoms(random, K * Ldb);
         var bias = Randoms(random, N);

@@ -128,6 +128,12 @@ internal static unsafe class RowProduct
     /// </summary>
     public static readonly int PanelWidth = Lanes.WidestAccelerated >= 512 ? 32 : 16;
 
+    /// <summary>
+    /// Columns of one panel for single rows (the batch-1 loop): sixteen of the widest vectors (256 floats with AVX-512,
+    /// else 128), one 1 × 16-vector tile, so that a row of h streams each panel as one contiguous block.
+    /// </summary>
+    public static readonly int WidePanelWidth = 8 * PanelWidth;
+
     /// <summary>Floats of a k × n operand in panels of <paramref name="width"/> columns (the last one padded to the full width).</summary>
     public static long PanelFloats(int k, int n, int width) => (long)(n + width - 1) / width * k * width;
 
@@ -282,7 +288,29 @@ internal static unsafe class RowProduct
         where TV : struct where V : struct, ILanes<TV>
     {
         int P = (int)ldb, w = (int)V.Count, full = n / P, q = 0;
-        if (w > 1 && P % (2 * w) == 0)
+        if (m == 1 && w > 1 && P % (16 * w) == 0)
+        {
+            // A single row (the batch-1 loop's panels): the 1 × 16-vector tile down each panel, one contiguous stream.
+            for (; q < full; q++)
+            {
+                float* bq = b + q * ps;
+                nint j0 = (nint)q * P;
+                for (int jj = 0; jj < P; jj += 16 * w) Row1x16<TV, V>(k, a, bq + jj, ldb, c + j0 + jj, At(d, j0 + jj));
+            }
+        }
+        else if (m <= 2 && w > 1 && P == 2 * w)
+        {
+            // One or two rows: a 1- or 2-row tile over one panel has 2 or 4 chains, too few to hide the multiply–add's
+            // latency; these tiles span 4 or 2 panels (8 chains).
+            if (m == 1) for (; q + 4 <= full; q += 4) Row1Panels4<TV, V>(k, a, b + q * ps, ldb, ps, c + q * P, At(d, q * P));
+            else for (; q + 2 <= full; q += 2) Rows2Panels2<TV, V>(k, a, lda, b + q * ps, ldb, ps, c + q * P, ldc, At(d, q * P), ldd);
+            for (; q < full; q++)
+            {
+                nint j0 = (nint)q * P;
+                Tile<TV, V>(m, k, a, lda, b + q * ps, ldb, c + j0, ldc, At(d, j0), ldd);
+            }
+        }
+        else if (w > 1 && P % (2 * w) == 0)
         {
             int rmax = w == 16 || Lanes.VectorRegisters >= 32 ? 8 : 6;
             int tiles = (m + rmax - 1) / rmax, low = m / tiles, taller = m % tiles;
@@ -309,6 +337,49 @@ internal static unsafe class RowProduct
             if (w == 1) Scalar<TV, V>(m, 0, cols, k, a, lda, b + q * ps, ldb, c + j0, ldc, At(d, j0), ldd);
             else Run<TV, V>(m, cols, k, a, lda, b + q * ps, ldb, c + j0, ldc, At(d, j0), ldd);
         }
+    }
+
+    /// <summary>One row times 4 panels of 2 vectors each (panels <paramref name="ps"/> apart): 8 accumulators.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void Row1Panels4<TV, V>(int k, float* a, float* b, nint ldb, nint ps, float* c, float* d)
+        where TV : struct where V : struct, ILanes<TV>
+    {
+        int w = (int)V.Count;
+        float* b1 = b + ps, b2 = b1 + ps, b3 = b2 + ps;
+        TV c0 = V.Zero, c1 = V.Zero, c2 = V.Zero, c3 = V.Zero, c4 = V.Zero, c5 = V.Zero, c6 = V.Zero, c7 = V.Zero;
+        for (nint p = 0, o = 0; p < k; p++, o += ldb)
+        {
+            TV x = V.Splat(a[p]);
+            c0 = V.Fma(x, V.Load(b + o), c0); c1 = V.Fma(x, V.Load(b + o + w), c1);
+            c2 = V.Fma(x, V.Load(b1 + o), c2); c3 = V.Fma(x, V.Load(b1 + o + w), c3);
+            c4 = V.Fma(x, V.Load(b2 + o), c4); c5 = V.Fma(x, V.Load(b2 + o + w), c5);
+            c6 = V.Fma(x, V.Load(b3 + o), c6); c7 = V.Fma(x, V.Load(b3 + o + w), c7);
+        }
+
+        Put<TV, V>(c, d, 0, c0); Put<TV, V>(c, d, w, c1); Put<TV, V>(c, d, 2 * w, c2); Put<TV, V>(c, d, 3 * w, c3);
+        Put<TV, V>(c, d, 4 * w, c4); Put<TV, V>(c, d, 5 * w, c5); Put<TV, V>(c, d, 6 * w, c6); Put<TV, V>(c, d, 7 * w, c7);
+    }
+
+    /// <summary>Two rows times 2 panels of 2 vectors each (panels <paramref name="ps"/> apart): 8 accumulators.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void Rows2Panels2<TV, V>(int k, float* a, nint lda, float* b, nint ldb, nint ps, float* c, nint ldc, float* d, nint ldd)
+        where TV : struct where V : struct, ILanes<TV>
+    {
+        int w = (int)V.Count;
+        float* a1 = a + lda, b1 = b + ps;
+        TV c00 = V.Zero, c01 = V.Zero, c02 = V.Zero, c03 = V.Zero, c10 = V.Zero, c11 = V.Zero, c12 = V.Zero, c13 = V.Zero;
+        for (nint p = 0, o = 0; p < k; p++, o += ldb)
+        {
+            TV v0 = V.Load(b + o), v1 = V.Load(b + o + w), v2 = V.Load(b1 + o), v3 = V.Load(b1 + o + w);
+            TV x = V.Splat(a[p]);
+            c00 = V.Fma(x, v0, c00); c01 = V.Fma(x, v1, c01); c02 = V.Fma(x, v2, c02); c03 = V.Fma(x, v3, c03);
+            x = V.Splat(a1[p]);
+            c10 = V.Fma(x, v0, c10); c11 = V.Fma(x, v1, c11); c12 = V.Fma(x, v2, c12); c13 = V.Fma(x, v3, c13);
+        }
+
+        Put<TV, V>(c, d, 0, c00); Put<TV, V>(c, d, w, c01); Put<TV, V>(c, d, 2 * w, c02); Put<TV, V>(c, d, 3 * w, c03);
+        c += ldc; d = At(d, ldd);
+        Put<TV, V>(c, d, 0, c10); Put<TV, V>(c, d, w, c11); Put<TV, V>(c, d, 2 * w, c12); Put<TV, V>(c, d, 3 * w, c13);
     }
 
     /// <summary>The R × 2-vector tile of height <paramref name="h"/> (1–8).</summary>

@@ -40,7 +40,8 @@ internal sealed unsafe class PackedWeights
 {
     private readonly int _gates, _hidden, _input;
     private readonly CellSlices _slices;
-    private readonly bool _withInput, _foldHiddenBias, _panels;
+    private readonly bool _withInput, _foldHiddenBias;
+    private readonly int _panelWidth;
     private Part[] _parts = [];
 
     /// <param name="gates">G: gate blocks of the cell.</param>
@@ -49,15 +50,16 @@ internal sealed unsafe class PackedWeights
     /// <param name="slices">Where the layer-direction's weights sit in the flat parameter buffer.</param>
     /// <param name="withInput">Also pack W_ihᵀ (I, G·n) and the biases (the batch-1 loop does its own input projection).</param>
     /// <param name="foldHiddenBias">The input-projection bias is b_ih + b_hh (false for GRU, whose b_hn stays inside r ⊙ (…)).</param>
-    /// <param name="panels">
-    /// Copies in column panels of <see cref="RowProduct.PanelWidth"/> (while <see cref="UsePanels"/>): for the row-split
-    /// loop, whose products reuse each panel of the copy over many rows of h. The batch-1 loop streams its part once per
-    /// step (one row of h: no reuse to keep in L1; its 1 × 16-vector tile reads a row's 512 contiguous bytes) and keeps
-    /// plain rows.
+    /// <param name="panelWidth">
+    /// Columns of the copies' column panels (while <see cref="UsePanels"/>; 0: rows): <see cref="RowProduct.PanelWidth"/>
+    /// for the row-split loop, whose row tiles reuse each panel over many rows of h; <see cref="RowProduct.WidePanelWidth"/>
+    /// for the batch-1 loop, whose one row streams each part once per step through the 1 × 16-vector tile, one contiguous
+    /// panel after the other.
     /// </param>
-    public PackedWeights(int gates, int inputSize, int hidden, CellSlices slices, bool withInput, bool foldHiddenBias, bool panels = true)
+    public PackedWeights(int gates, int inputSize, int hidden, CellSlices slices, bool withInput, bool foldHiddenBias, int panelWidth)
     {
-        _panels = panels;
+        ArgumentOutOfRangeException.ThrowIfNegative(panelWidth);
+        _panelWidth = panelWidth;
         _foldHiddenBias = foldHiddenBias;
         _gates = gates;
         _input = inputSize;
@@ -127,8 +129,8 @@ internal sealed unsafe class PackedWeights
     /// <summary>0 (row-major), or the distance of <see cref="Input"/>'s column panels (I · panel width floats).</summary>
     public nint InputPanelStride(int part) => _parts[part].PanelIh;
 
-    /// <summary>The layout the switch asks for now: panels (true) or rows.</summary>
-    private bool Layout => _panels && UsePanels;
+    /// <summary>The layout the switch asks for now: the panel width, or 0 (rows).</summary>
+    private int Layout => UsePanels ? _panelWidth : 0;
 
     /// <summary>(G·n) input-projection bias: b_ih + b_hh (b_ih alone for GRU, whose b_hn stays inside r ⊙ (…)).</summary>
     public float* Bias(int part) => _parts[part].Bias.Pointer;
@@ -175,10 +177,10 @@ internal sealed unsafe class PackedWeights
             }
         }
 
-        /// <summary>Sizes the weight copies for the layout (panels or rows); true when it changed (repack).</summary>
-        public bool SetLayout(bool panels)
+        /// <summary>Sizes the weight copies for the layout (panels of <paramref name="width"/> columns, or rows: 0); true when it changed (repack).</summary>
+        public bool SetLayout(int width)
         {
-            int width = RowProduct.PanelWidth;
+            bool panels = width > 0;
             int ld = panels ? width : _gn;
             nint panelHh = panels ? (nint)_hidden * width : 0, panelIh = panels ? (nint)_input * width : 0;
             if (ld == LdHh && panelHh == PanelHh && panelIh == PanelIh) return false;

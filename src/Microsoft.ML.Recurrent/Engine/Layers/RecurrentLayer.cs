@@ -111,9 +111,12 @@ internal abstract class RecurrentLayer
     /// contiguous rows of at most this many floats (one 1 × 16-vector tile of the row product at 512 bits). Measured
     /// (one thread, 1 × 128 mat-vec): a 256-column block with its own 1 KiB rows streams at 160 GB/s, the same 256
     /// columns read out of 2 KiB rows at 95 GB/s, so one part of 512 columns (LSTM H = 128 on one thread) took 2.7 µs a
-    /// step where two 256-column panels take 1.6 µs.
+    /// step where two 256-column panels take 1.6 µs. Each panel is in wide column panels (<see cref="RowProduct.WidePanelWidth"/>)
+    /// inside. On AVX2 (a 128-column tile) 128-column panels measured 0.95× at LSTM H = 128 and 1.12× at H = 256 against
+    /// 256 (more parts to hand over), so 256 stays. Settable for benchmarks (<c>shape --ab unit-panels:N</c>); the bits do
+    /// not depend on it.
     /// </summary>
-    public const int PanelColumns = 256;
+    internal static int PanelColumns { get; set; } = 256;
 
     /// <summary>
     /// Largest batch whose inference pass splits the hidden units between threads, as a single sequence does, when the
@@ -320,8 +323,8 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
         _gh = TCell.Gates * hidden;
         _slices = slices;
         bool fold = !TCell.SeparateRecurrentProjection;
-        _rowWeights = new PackedWeights(TCell.Gates, inputSize, hidden, slices, withInput: true, foldHiddenBias: fold);
-        _unitWeights = new PackedWeights(TCell.Gates, inputSize, hidden, slices, withInput: true, foldHiddenBias: fold, panels: false);
+        _rowWeights = new PackedWeights(TCell.Gates, inputSize, hidden, slices, withInput: true, foldHiddenBias: fold, panelWidth: RowProduct.PanelWidth);
+        _unitWeights = new PackedWeights(TCell.Gates, inputSize, hidden, slices, withInput: true, foldHiddenBias: fold, panelWidth: RowProduct.WidePanelWidth);
         _job = new LoopJob(this);
     }
 
@@ -949,7 +952,7 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
         int B = args.Batch, gn = TCell.Gates * _unitWeights.Units(q);
         nint first = (nint)t0 * B;
         RowProduct.MultiplyAddRow(steps * B, gn, _inputSize, args.X + first * _inputSize, _inputSize, _unitWeights.Input(q), _unitWeights.InputStride(q),
-            _panelGates[q].Pointer + first * gn, gn, _unitWeights.Bias(q));
+            _panelGates[q].Pointer + first * gn, gn, _unitWeights.Bias(q), _unitWeights.InputPanelStride(q));
     }
 
     /// <summary>
@@ -971,7 +974,7 @@ internal sealed unsafe class RecurrentLayer<TCell> : RecurrentLayer where TCell 
             if (shared) Prefetch(hPrev, rows * H);
             TCell.Forward(new ForwardStep
             {
-                Rows = rows, Units = n, Hidden = H, HPrev = hPrev, First = j0, RecurrentT = _unitWeights.Recurrent(q), RecurrentStride = _unitWeights.RecurrentStride(q), HiddenBias = _unitWeights.HiddenBias(q),
+                Rows = rows, Units = n, Hidden = H, HPrev = hPrev, First = j0, RecurrentT = _unitWeights.Recurrent(q), RecurrentStride = _unitWeights.RecurrentStride(q), RecurrentPanelStride = _unitWeights.RecurrentPanelStride(q), HiddenBias = _unitWeights.HiddenBias(q),
                 Gates = _panelGates[q].Pointer + (nint)t * B * gn, Recurrent = _panelGh[q].Pointer,
                 CPrev = cs + ht, C = cs + hn, TanhC = tanhC + ht, GhN = ghN + ht, H = hs + hn,
             });
