@@ -13,7 +13,7 @@ namespace Microsoft.ML.Recurrent.Benchmarks;
 /// </summary>
 public static class ShapeTiming
 {
-    public const string Usage = "shape [--cell Lstm|Gru|SimpleRnn] [--hidden 100] [--batch 64] [--length 50] [--input 32] [--layers 1] [--threads 2] [--min-length L] [--samples 11] [--forward-only|--training-only] [--ab row-chunks[:ROWS]|unit-split[:ROWS]|narrow-swap[:N]|gate-pairs|panels|unit-panels:N|pack-a:N]";
+    public const string Usage = "shape [--cell Lstm|Gru|SimpleRnn] [--hidden 100] [--batch 64] [--length 50] [--input 32] [--layers 1] [--threads 2] [--min-length L] [--samples 11] [--forward-only|--training-only] [--ab row-chunks[:ROWS]|unit-split[:ROWS]|narrow-swap[:N]|gate-pairs|panels|unit-panels:N|pack-a:N|tiles-outer]";
 
     public static int Run(string[] args)
     {
@@ -25,6 +25,7 @@ public static class ShapeTiming
         // --ab panels: the row loop's weights in rows (off) against column panels (on), forward and backward.
         // --ab unit-panels:N: the batch-1 loop's panels of at most RecurrentLayer.PanelColumns gate columns (off) against N (on).
         // --ab pack-a:N: the weight-gradient GEMMs packing A from Gemm.PackAMinTilesN panels of B (off) against from N (on).
+        // --ab tiles-outer: the row loop's products over panels with each panel outer (off) against each row tile outer (on, B within half of L2).
         string? abSwitch = null;
         int abRows = 0;
         int hidden = 100, batch = 64, length = 50, minLength = 0, input = 32, layers = 1, samples = 11, threads = 2;
@@ -49,10 +50,10 @@ public static class ShapeTiming
                     string what = Value();
                     int colon = what.IndexOf(':');
                     abSwitch = colon < 0 ? what : what[..colon];
-                    if (abSwitch is not ("row-chunks" or "unit-split" or "narrow-swap" or "gate-pairs" or "panels" or "unit-panels" or "pack-a"))
+                    if (abSwitch is not ("row-chunks" or "unit-split" or "narrow-swap" or "gate-pairs" or "panels" or "unit-panels" or "pack-a" or "tiles-outer"))
                         throw new ArgumentException($"--ab takes row-chunks[:ROWS], unit-split[:ROWS], narrow-swap[:N], gate-pairs or panels; got {what}. usage: {Usage}");
                     abRows = colon >= 0 ? int.Parse(what[(colon + 1)..], CultureInfo.InvariantCulture)
-                        : abSwitch switch { "row-chunks" => RecurrentLayer.RowChunkRows, "unit-split" => RecurrentLayer.UnitSplitMaxRows, "gate-pairs" or "panels" => 0, "unit-panels" => RecurrentLayer.PanelColumns, "pack-a" => Gemm.PackAMinTilesN, _ => Gemm.SwapMaxNarrowN };
+                        : abSwitch switch { "row-chunks" => RecurrentLayer.RowChunkRows, "unit-split" => RecurrentLayer.UnitSplitMaxRows, "gate-pairs" or "panels" or "tiles-outer" => 0, "unit-panels" => RecurrentLayer.PanelColumns, "pack-a" => Gemm.PackAMinTilesN, _ => Gemm.SwapMaxNarrowN };
                     break;
                 default: throw new ArgumentException($"unknown option {args[i]}. usage: {Usage}");
             }
@@ -79,6 +80,7 @@ public static class ShapeTiming
         int savedRows = RecurrentLayer.RowChunkRows, savedUnitRows = RecurrentLayer.UnitSplitMaxRows, savedNarrow = Gemm.SwapMaxNarrowN;
         long savedLimit = RecurrentLayer.RowChunkMaxWeightBytes;
         int savedPanelColumns = RecurrentLayer.PanelColumns, savedPackA = Gemm.PackAMinTilesN;
+        long savedTilesOuter = Engine.Kernels.RowProduct.RowTilesOuterMaxBytes;
         void Set(bool on)
         {
             if (abSwitch == "row-chunks")
@@ -89,6 +91,10 @@ public static class ShapeTiming
             else if (abSwitch == "unit-split")
             {
                 RecurrentLayer.UnitSplitMaxRows = on ? abRows : 0;
+            }
+            else if (abSwitch == "tiles-outer")
+            {
+                Engine.Kernels.RowProduct.RowTilesOuterMaxBytes = on ? savedTilesOuter : 0;
             }
             else if (abSwitch == "pack-a")
             {
@@ -121,6 +127,7 @@ public static class ShapeTiming
             "panels" => "weights in rows / in column panels",
             "unit-panels" => $"batch-1 panels of {savedPanelColumns} / {abRows} gate columns",
             "pack-a" => $"GEMM A packed from {savedPackA} / {abRows} panels",
+            "tiles-outer" => "panels outer / row tiles outer",
             _ => $"narrow weight gradients as they are / swapped up to {abRows} columns",
         };
 
@@ -156,6 +163,7 @@ public static class ShapeTiming
             PackedWeights.UsePanels = true;
             RecurrentLayer.PanelColumns = savedPanelColumns;
             Gemm.PackAMinTilesN = savedPackA;
+            Engine.Kernels.RowProduct.RowTilesOuterMaxBytes = savedTilesOuter;
         }
 
         return 0;

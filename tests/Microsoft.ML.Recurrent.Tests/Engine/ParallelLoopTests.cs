@@ -173,35 +173,41 @@ public class ParallelLoopTests
         fixed (float* pb = b, pp = panels) RowProduct.PackPanels(pb, Ldb, K, N, pp, panelWidth);
         nint ps = (nint)K * panelWidth;
         int saved = Lanes.MaxVectorWidth;
+        long savedOuter = RowProduct.RowTilesOuterMaxBytes;
         try
         {
             Lanes.MaxVectorWidth = width;
             Lanes.VectorRegisters = registers;
-            for (int m = 1; m <= 19; m++)
+            // Both loop orders: each row tile down every panel (B within the size limit), each panel outer (limit 0).
+            foreach (long outer in new[] { savedOuter, 0L })
             {
-                var c0 = Randoms(random, m * Ldc);
-                var fresh = new float[m * Ldc];
-                var accumulated = (float[])c0.Clone();
-                var biased = new float[m * Ldc];
-                fixed (float* pa = a, pp = panels, pf = fresh, pc = accumulated, pd = biased, pr = bias)
+                for (int m = 1; m <= 19; m++)
                 {
-                    RowProduct.Multiply(m, N, K, pa, Lda, pp, panelWidth, pf, Ldc, accumulate: false, ps);
-                    RowProduct.Multiply(m, N, K, pa, Lda, pp, panelWidth, pc, Ldc, accumulate: true, ps);
-                    RowProduct.MultiplyAddRow(m, N, K, pa, Lda, pp, panelWidth, pd, Ldc, pr, ps);
-                }
-
-                for (int i = 0; i < m; i++)
-                {
-                    for (int j = 0; j < N; j++)
+                    RowProduct.RowTilesOuterMaxBytes = outer;
+                    var c0 = Randoms(random, m * Ldc);
+                    var fresh = new float[m * Ldc];
+                    var accumulated = (float[])c0.Clone();
+                    var biased = new float[m * Ldc];
+                    fixed (float* pa = a, pp = panels, pf = fresh, pc = accumulated, pd = biased, pr = bias)
                     {
-                        float s = Chain(a, b, i, j, K, Lda, Ldb);
-                        int e = i * Ldc + j;
-                        BitConverter.SingleToInt32Bits(fresh[e]).Should().Be(BitConverter.SingleToInt32Bits(s), $"m = {m}, element ({i}, {j}), width {width}, panels of {panelWidth}, overwrite");
-                        BitConverter.SingleToInt32Bits(accumulated[e]).Should().Be(BitConverter.SingleToInt32Bits(c0[e] + s), $"m = {m}, element ({i}, {j}), width {width}, panels of {panelWidth}, accumulate");
-                        BitConverter.SingleToInt32Bits(biased[e]).Should().Be(BitConverter.SingleToInt32Bits(bias[j] + s), $"m = {m}, element ({i}, {j}), width {width}, panels of {panelWidth}, bias row");
+                        RowProduct.Multiply(m, N, K, pa, Lda, pp, panelWidth, pf, Ldc, accumulate: false, ps);
+                        RowProduct.Multiply(m, N, K, pa, Lda, pp, panelWidth, pc, Ldc, accumulate: true, ps);
+                        RowProduct.MultiplyAddRow(m, N, K, pa, Lda, pp, panelWidth, pd, Ldc, pr, ps);
                     }
 
-                    for (int j = N; j < Ldc; j++) fresh[i * Ldc + j].Should().Be(0f, $"m = {m}: column {j} lies past N");
+                    for (int i = 0; i < m; i++)
+                    {
+                        for (int j = 0; j < N; j++)
+                        {
+                            float s = Chain(a, b, i, j, K, Lda, Ldb);
+                            int e = i * Ldc + j;
+                            BitConverter.SingleToInt32Bits(fresh[e]).Should().Be(BitConverter.SingleToInt32Bits(s), $"m = {m}, element ({i}, {j}), width {width}, panels of {panelWidth}, limit {outer}, overwrite");
+                            BitConverter.SingleToInt32Bits(accumulated[e]).Should().Be(BitConverter.SingleToInt32Bits(c0[e] + s), $"m = {m}, element ({i}, {j}), width {width}, panels of {panelWidth}, accumulate");
+                            BitConverter.SingleToInt32Bits(biased[e]).Should().Be(BitConverter.SingleToInt32Bits(bias[j] + s), $"m = {m}, element ({i}, {j}), width {width}, panels of {panelWidth}, bias row");
+                        }
+
+                        for (int j = N; j < Ldc; j++) fresh[i * Ldc + j].Should().Be(0f, $"m = {m}: column {j} lies past N");
+                    }
                 }
             }
         }
@@ -209,6 +215,7 @@ public class ParallelLoopTests
         {
             Lanes.MaxVectorWidth = saved;
             Lanes.VectorRegisters = 0;
+            RowProduct.RowTilesOuterMaxBytes = savedOuter;
         }
     }
 

@@ -275,13 +275,15 @@ internal static unsafe class RowProduct
 
     /// <summary>
     /// B in column panels of P = ldb columns (k rows each, P floats apart; panel q at b + q·ps): every panel's k × P block
-    /// is contiguous, so it streams into L1 line after line and stays there while the row tiles of A pass over it. From
-    /// rows of B a power-of-two number of floats apart a column panel falls on a few L1 sets and every row of it on another
-    /// page (measured, `rowproduct`, 6 rows on Zen 3: 74 GFLOP/s from 528-float rows, 97 from one 16-column panel of the
-    /// same size). Rows in tiles of nearly equal heights, at most 8 (32 registers) or 6 (16): 8 rows are 4 + 4, not 6 and a
-    /// 2-row pass; each tile R × 2 vectors, a panel wider than 2 vectors covered by several. A lane width that does not
-    /// divide the panel (a wider one forced in tests), the last partial panel and the scalar path run the row-major code
-    /// on each panel. Every element's chain is the row-major one.
+    /// is contiguous, so it streams into L1 line after line. From rows of B a power-of-two number of floats apart a column
+    /// panel falls on a few L1 sets and every row of it on another page (measured, `rowproduct`, 6 rows on Zen 3: 74
+    /// GFLOP/s from 528-float rows, 97 from one 16-column panel of the same size). Rows in tiles of nearly equal heights,
+    /// at most 8 (32 registers) or 6 (16): 8 rows are 4 + 4, not 6 and a 2-row pass; each tile R × 2 vectors. While B fits
+    /// half of L2 (<see cref="RowTilesOuterMaxBytes"/>) each row tile runs down every panel in one call (the panels stream
+    /// from L2 again for the next tile; measured 1.02–1.10× whole passes against panels outer, one call a tile and panel);
+    /// a larger B keeps panels outer, each panel in L1 while every row tile passes over it. One or two rows go through
+    /// tiles spanning 4 or 2 panels. A lane width that does not divide the panel (a wider one forced in tests), the last
+    /// partial panel and the scalar path run the row-major code on each panel. Every element's chain is the row-major one.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Panels<TV, V>(int m, int n, int k, float* a, nint lda, float* b, nint ldb, nint ps, float* c, nint ldc, float* d, nint ldd)
@@ -304,31 +306,33 @@ internal static unsafe class RowProduct
             // latency; these tiles span 4 or 2 panels (8 chains).
             if (m == 1) for (; q + 4 <= full; q += 4) Row1Panels4<TV, V>(k, a, b + q * ps, ldb, ps, c + q * P, At(d, q * P));
             else for (; q + 2 <= full; q += 2) Rows2Panels2<TV, V>(k, a, lda, b + q * ps, ldb, ps, c + q * P, ldc, At(d, q * P), ldd);
-            for (; q < full; q++)
-            {
-                nint j0 = (nint)q * P;
-                Tile<TV, V>(m, k, a, lda, b + q * ps, ldb, c + j0, ldc, At(d, j0), ldd);
-            }
+            if (q < full) RowTile<TV, V>(m, full - q, k, a, lda, b + q * ps, ldb, ps, c + q * P, ldc, At(d, q * P), ldd);
+            q = full;
         }
-        else if (w > 1 && P % (2 * w) == 0)
+        else if (w > 1 && P % (2 * w) == 0 && full > 0)
         {
             int rmax = w == 16 || Lanes.VectorRegisters >= 32 ? 8 : 6;
             int tiles = (m + rmax - 1) / rmax, low = m / tiles, taller = m % tiles;
-            for (; q < full; q++)
+            if (P == 2 * w && (long)k * n * sizeof(float) <= RowTilesOuterMaxBytes)
             {
-                float* bq = b + q * ps;
-                nint j0 = (nint)q * P;
-                for (int jj = 0; jj < P; jj += 2 * w)
+                for (int t = 0, i = 0; t < tiles; i += t < taller ? low + 1 : low, t++)
+                    RowTile<TV, V>(t < taller ? low + 1 : low, full, k, a + i * lda, lda, b, ldb, ps, c + i * ldc, ldc, At(d, i * ldd), ldd);
+            }
+            else
+            {
+                for (; q < full; q++)
                 {
-                    int i = 0;
-                    for (int t = 0; t < tiles; t++)
+                    float* bq = b + q * ps;
+                    nint j0 = (nint)q * P;
+                    for (int jj = 0; jj < P; jj += 2 * w)
                     {
-                        int h = t < taller ? low + 1 : low;
-                        Tile<TV, V>(h, k, a + i * lda, lda, bq + jj, ldb, c + i * ldc + j0 + jj, ldc, At(d, i * ldd + j0 + jj), ldd);
-                        i += h;
+                        for (int t = 0, i = 0; t < tiles; i += t < taller ? low + 1 : low, t++)
+                            RowTile<TV, V>(t < taller ? low + 1 : low, 1, k, a + i * lda, lda, bq + jj, ldb, 0, c + i * ldc + j0 + jj, ldc, At(d, i * ldd + j0 + jj), ldd);
                     }
                 }
             }
+
+            q = full;
         }
 
         for (; (long)q * P < n; q++)
@@ -338,6 +342,14 @@ internal static unsafe class RowProduct
             else Run<TV, V>(m, cols, k, a, lda, b + q * ps, ldb, c + j0, ldc, At(d, j0), ldd);
         }
     }
+
+    /// <summary>
+    /// Largest B in column panels (bytes) for which each row tile runs down all the panels in one call rather than each
+    /// panel staying in L1 for every row tile: half of one core's L2 (<see cref="CacheSizes.L2Bytes"/>), so that the
+    /// panels stream from L2 for every tile. Settable for benchmarks (0: panels outer always, <c>shape --ab tiles-outer</c>)
+    /// and tests; the bits do not depend on it.
+    /// </summary>
+    internal static long RowTilesOuterMaxBytes { get; set; } = CacheSizes.L2Bytes / 2;
 
     /// <summary>One row times 4 panels of 2 vectors each (panels <paramref name="ps"/> apart): 8 accumulators.</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
@@ -382,21 +394,24 @@ internal static unsafe class RowProduct
         Put<TV, V>(c, d, 0, c10); Put<TV, V>(c, d, w, c11); Put<TV, V>(c, d, 2 * w, c12); Put<TV, V>(c, d, 3 * w, c13);
     }
 
-    /// <summary>The R × 2-vector tile of height <paramref name="h"/> (1–8).</summary>
+    /// <summary>
+    /// The R × 2-vector tile of height <paramref name="h"/> (1–8) over <paramref name="panels"/> column panels in turn
+    /// (<see cref="TileRun{TV, V, R}"/>).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Tile<TV, V>(int h, int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
+    private static void RowTile<TV, V>(int h, int panels, int k, float* a, nint lda, float* b, nint ldb, nint ps, float* c, nint ldc, float* d, nint ldd)
         where TV : struct where V : struct, ILanes<TV>
     {
         switch (h)
         {
-            case 1: TileRx2<TV, V, Rows1>(k, a, lda, b, ldb, c, ldc, d, ldd); break;
-            case 2: TileRx2<TV, V, Rows2>(k, a, lda, b, ldb, c, ldc, d, ldd); break;
-            case 3: TileRx2<TV, V, Rows3>(k, a, lda, b, ldb, c, ldc, d, ldd); break;
-            case 4: TileRx2<TV, V, Rows4>(k, a, lda, b, ldb, c, ldc, d, ldd); break;
-            case 5: TileRx2<TV, V, Rows5>(k, a, lda, b, ldb, c, ldc, d, ldd); break;
-            case 6: TileRx2<TV, V, Rows6>(k, a, lda, b, ldb, c, ldc, d, ldd); break;
-            case 7: TileRx2<TV, V, Rows7>(k, a, lda, b, ldb, c, ldc, d, ldd); break;
-            default: TileRx2<TV, V, Rows8>(k, a, lda, b, ldb, c, ldc, d, ldd); break;
+            case 1: TileRun<TV, V, Rows1>(panels, k, a, lda, b, ldb, ps, c, ldc, d, ldd); break;
+            case 2: TileRun<TV, V, Rows2>(panels, k, a, lda, b, ldb, ps, c, ldc, d, ldd); break;
+            case 3: TileRun<TV, V, Rows3>(panels, k, a, lda, b, ldb, ps, c, ldc, d, ldd); break;
+            case 4: TileRun<TV, V, Rows4>(panels, k, a, lda, b, ldb, ps, c, ldc, d, ldd); break;
+            case 5: TileRun<TV, V, Rows5>(panels, k, a, lda, b, ldb, ps, c, ldc, d, ldd); break;
+            case 6: TileRun<TV, V, Rows6>(panels, k, a, lda, b, ldb, ps, c, ldc, d, ldd); break;
+            case 7: TileRun<TV, V, Rows7>(panels, k, a, lda, b, ldb, ps, c, ldc, d, ldd); break;
+            default: TileRun<TV, V, Rows8>(panels, k, a, lda, b, ldb, ps, c, ldc, d, ldd); break;
         }
     }
 
@@ -539,6 +554,23 @@ internal static unsafe class RowProduct
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void TileRx2<TV, V, R>(int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
+        where TV : struct where V : struct, ILanes<TV> where R : struct, IRowCount
+        => TileBody<TV, V, R>(k, a, lda, b, ldb, c, ldc, d, ldd);
+
+    /// <summary>
+    /// <see cref="TileRx2{TV, V, R}"/> over <paramref name="panels"/> column panels in turn (panel q of B at b + q·ps, of
+    /// C and D at column q·ldb, the panel width): one call for a row tile's pass down the panels.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void TileRun<TV, V, R>(int panels, int k, float* a, nint lda, float* b, nint ldb, nint ps, float* c, nint ldc, float* d, nint ldd)
+        where TV : struct where V : struct, ILanes<TV> where R : struct, IRowCount
+    {
+        for (int q = 0; q < panels; q++, b += ps, c += ldb, d = At(d, ldb)) TileBody<TV, V, R>(k, a, lda, b, ldb, c, ldc, d, ldd);
+    }
+
+    /// <summary>The body of <see cref="TileRx2{TV, V, R}"/> and <see cref="TileRun{TV, V, R}"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void TileBody<TV, V, R>(int k, float* a, nint lda, float* b, nint ldb, float* c, nint ldc, float* d, nint ldd)
         where TV : struct where V : struct, ILanes<TV> where R : struct, IRowCount
     {
         int w = (int)V.Count;
