@@ -122,22 +122,7 @@ public class ParallelLoopTests
                 RowProduct.Multiply(m, N, K, a, Lda, b, Ldb, fresh, Ldc, accumulate: false);
                 RowProduct.Multiply(m, N, K, a, Lda, b, Ldb, accumulated, Ldc, accumulate: true);
                 fixed (float* pa = a, pb = b, pc = biased, pr = bias) RowProduct.MultiplyAddRow(m, N, K, pa, Lda, pb, Ldb, pc, Ldc, pr);
-                for (int i = 0; i < m; i++)
-                {
-                    for (int j = 0; j < N; j++)
-                    {
-                        float s = Chain(a, b, i, j, K, Lda, Ldb);
-                        int e = i * Ldc + j;
-                        BitConverter.SingleToInt32Bits(fresh[e]).Should().Be(BitConverter.SingleToInt32Bits(s), $"m = {m}, element ({i}, {j}), width {width}, overwrite");
-                        BitConverter.SingleToInt32Bits(accumulated[e]).Should().Be(BitConverter.SingleToInt32Bits(c0[e] + s), $"m = {m}, element ({i}, {j}), width {width}, accumulate");
-                        BitConverter.SingleToInt32Bits(biased[e]).Should().Be(BitConverter.SingleToInt32Bits(bias[j] + s), $"m = {m}, element ({i}, {j}), width {width}, bias row");
-                    }
-                }
-
-                // Columns past N and rows past m are not written.
-                for (int i = 0; i < m; i++)
-                    for (int j = N; j < Ldc; j++)
-                        fresh[i * Ldc + j].Should().Be(0f, $"m = {m}: column {j} lies past N");
+                AssertThreeForms(a, b, bias, c0, fresh, accumulated, biased, m, N, K, Lda, Ldb, Ldc, $"width {width}");
             }
         }
         finally
@@ -195,19 +180,7 @@ public class ParallelLoopTests
                         RowProduct.MultiplyAddRow(m, N, K, pa, Lda, pp, panelWidth, pd, Ldc, pr, ps);
                     }
 
-                    for (int i = 0; i < m; i++)
-                    {
-                        for (int j = 0; j < N; j++)
-                        {
-                            float s = Chain(a, b, i, j, K, Lda, Ldb);
-                            int e = i * Ldc + j;
-                            BitConverter.SingleToInt32Bits(fresh[e]).Should().Be(BitConverter.SingleToInt32Bits(s), $"m = {m}, element ({i}, {j}), width {width}, panels of {panelWidth}, limit {outer}, overwrite");
-                            BitConverter.SingleToInt32Bits(accumulated[e]).Should().Be(BitConverter.SingleToInt32Bits(c0[e] + s), $"m = {m}, element ({i}, {j}), width {width}, panels of {panelWidth}, accumulate");
-                            BitConverter.SingleToInt32Bits(biased[e]).Should().Be(BitConverter.SingleToInt32Bits(bias[j] + s), $"m = {m}, element ({i}, {j}), width {width}, panels of {panelWidth}, bias row");
-                        }
-
-                        for (int j = N; j < Ldc; j++) fresh[i * Ldc + j].Should().Be(0f, $"m = {m}: column {j} lies past N");
-                    }
+                    AssertThreeForms(a, b, bias, c0, fresh, accumulated, biased, m, N, K, Lda, Ldb, Ldc, $"width {width}, panels of {panelWidth}, limit {outer}");
                 }
             }
         }
@@ -929,6 +902,29 @@ public class ParallelLoopTests
     }
 
     // ---- Helpers ----
+
+    /// <summary>
+    /// The row product's three forms over m rows against the reference chain, bit for bit: overwrite (C = chain),
+    /// accumulate (C = C0 + chain), a bias row (C = bias + chain); and the overwritten C's columns past N left at zero.
+    /// </summary>
+    private static void AssertThreeForms(float[] a, float[] b, float[] bias, float[] c0, float[] fresh, float[] accumulated, float[] biased,
+        int m, int n, int k, int lda, int ldb, int ldc, string context)
+    {
+        for (int i = 0; i < m; i++)
+        {
+            for (int j = 0; j < n; j++)
+            {
+                float s = Chain(a, b, i, j, k, lda, ldb);
+                int e = i * ldc + j;
+                BitConverter.SingleToInt32Bits(fresh[e]).Should().Be(BitConverter.SingleToInt32Bits(s), $"m = {m}, element ({i}, {j}), {context}, overwrite");
+                BitConverter.SingleToInt32Bits(accumulated[e]).Should().Be(BitConverter.SingleToInt32Bits(c0[e] + s), $"m = {m}, element ({i}, {j}), {context}, accumulate");
+                BitConverter.SingleToInt32Bits(biased[e]).Should().Be(BitConverter.SingleToInt32Bits(bias[j] + s), $"m = {m}, element ({i}, {j}), {context}, bias row");
+            }
+
+            // Columns past N are not written.
+            for (int j = n; j < ldc; j++) fresh[i * ldc + j].Should().Be(0f, $"m = {m}: column {j} lies past N");
+        }
+    }
 
     private static float Chain(float[] a, float[] b, int i, int j, int k, int lda, int ldb)
     {
