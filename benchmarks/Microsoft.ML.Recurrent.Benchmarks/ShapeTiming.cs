@@ -13,7 +13,7 @@ namespace Microsoft.ML.Recurrent.Benchmarks;
 /// </summary>
 public static class ShapeTiming
 {
-    public const string Usage = "shape [--cell Lstm|Gru|SimpleRnn] [--hidden 100] [--batch 64] [--length 50] [--input 32] [--layers 1] [--threads 2] [--min-length L] [--samples 11] [--forward-only|--training-only] [--ab row-chunks[:ROWS]|unit-split[:ROWS]|narrow-swap[:N]|gate-pairs|panels|unit-panels:N|pack-a:N|tiles-outer]";
+    public const string Usage = "shape [--cell Lstm|Gru|SimpleRnn] [--hidden 100] [--batch 64] [--length 50] [--input 32] [--layers 1] [--threads 2] [--min-length L] [--samples 11] [--forward-only|--training-only] [--ab row-chunks[:ROWS]|unit-split[:ROWS]|narrow-swap[:N]|gate-pairs|panels|unit-panels:N|pack-a:N|tiles-outer|split]";
 
     public static int Run(string[] args)
     {
@@ -50,10 +50,10 @@ public static class ShapeTiming
                     string what = Value();
                     int colon = what.IndexOf(':');
                     abSwitch = colon < 0 ? what : what[..colon];
-                    if (abSwitch is not ("row-chunks" or "unit-split" or "narrow-swap" or "gate-pairs" or "panels" or "unit-panels" or "pack-a" or "tiles-outer"))
-                        throw new ArgumentException($"--ab takes row-chunks[:ROWS], unit-split[:ROWS], narrow-swap[:N], gate-pairs or panels; got {what}. usage: {Usage}");
+                    if (abSwitch is not ("row-chunks" or "unit-split" or "narrow-swap" or "gate-pairs" or "panels" or "unit-panels" or "pack-a" or "tiles-outer" or "split"))
+                        throw new ArgumentException($"--ab takes row-chunks[:ROWS], unit-split[:ROWS], narrow-swap[:N], gate-pairs, panels, unit-panels:N, pack-a:N, tiles-outer or split; got {what}. usage: {Usage}");
                     abRows = colon >= 0 ? int.Parse(what[(colon + 1)..], CultureInfo.InvariantCulture)
-                        : abSwitch switch { "row-chunks" => RecurrentLayer.RowChunkRows, "unit-split" => RecurrentLayer.UnitSplitMaxRows, "gate-pairs" or "panels" or "tiles-outer" => 0, "unit-panels" => RecurrentLayer.PanelColumns, "pack-a" => Gemm.PackAMinTilesN, _ => Gemm.SwapMaxNarrowN };
+                        : abSwitch switch { "row-chunks" => RecurrentLayer.RowChunkRows, "unit-split" => RecurrentLayer.UnitSplitMaxRows, "gate-pairs" or "panels" or "tiles-outer" or "split" => 0, "unit-panels" => RecurrentLayer.PanelColumns, "pack-a" => Gemm.PackAMinTilesN, _ => Gemm.SwapMaxNarrowN };
                     break;
                 default: throw new ArgumentException($"unknown option {args[i]}. usage: {Usage}");
             }
@@ -104,6 +104,10 @@ public static class ShapeTiming
             {
                 RecurrentLayer.PanelColumns = on ? abRows : savedPanelColumns;
             }
+            else if (abSwitch == "split")
+            {
+                Engine.Layers.SplitChooser.Forced = on;
+            }
             else if (abSwitch == "panels")
             {
                 PackedWeights.UsePanels = on;
@@ -125,6 +129,7 @@ public static class ShapeTiming
             "unit-split" => $"row loop / unit loop up to {abRows} rows",
             "gate-pairs" => "LSTM/GRU gate pass as on 32 registers / in two passes and pairs (16 registers)",
             "panels" => "weights in rows / in column panels",
+            "split" => "batch-1 loop alone / split between threads",
             "unit-panels" => $"batch-1 panels of {savedPanelColumns} / {abRows} gate columns",
             "pack-a" => $"GEMM A packed from {savedPackA} / {abRows} panels",
             "tiles-outer" => "panels outer / row tiles outer",
@@ -161,6 +166,7 @@ public static class ShapeTiming
             Engine.Cells.LstmCell.PairedGates = true;
             Engine.Cells.GruCell.PairedGates = true;
             PackedWeights.UsePanels = true;
+            Engine.Layers.SplitChooser.Forced = null;
             RecurrentLayer.PanelColumns = savedPanelColumns;
             Gemm.PackAMinTilesN = savedPackA;
             Engine.Kernels.RowProduct.RowTilesOuterMaxBytes = savedTilesOuter;

@@ -36,12 +36,19 @@ internal sealed class SplitChooser
     /// <summary>Whether choosing is on (tests that need a split every time turn it off; then <see cref="Split"/> is always true).</summary>
     public bool Enabled { get; set; } = true;
 
+    /// <summary>
+    /// Benchmarks only: null (the default) lets every chooser choose; true or false makes every enabled chooser split, or
+    /// run alone, on every call (recording nothing), so that both ways can be timed alternately in one process.
+    /// </summary>
+    internal static bool? Forced { get; set; }
+
     /// <summary>Whether the next call should split (when it can).</summary>
     public bool Split
     {
         get
         {
             if (!Enabled) return true;
+            if (Forced is bool way) return way;
             long n = _calls % Window;
             return n < ProbesPerWay || (n >= 2 * ProbesPerWay && _preferSplit);
         }
@@ -56,7 +63,7 @@ internal sealed class SplitChooser
     /// </summary>
     public void Record(bool split, long ticks, int steps)
     {
-        if (!Enabled) return;
+        if (!Enabled || Forced is not null) return;
         long n = _calls++ % Window;
         if (n >= 2 * ProbesPerWay || steps <= 0) return;
         double perStep = (double)ticks / steps;
