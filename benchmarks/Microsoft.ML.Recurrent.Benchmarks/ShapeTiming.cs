@@ -13,7 +13,7 @@ namespace Microsoft.ML.Recurrent.Benchmarks;
 /// </summary>
 public static class ShapeTiming
 {
-    public const string Usage = "shape [--cell Lstm|Gru|SimpleRnn] [--hidden 100] [--batch 64] [--length 50] [--input 32] [--layers 1] [--threads 2] [--min-length L] [--samples 11] [--forward-only|--training-only] [--ab row-chunks[:ROWS]|unit-split[:ROWS]|narrow-swap[:N]|gate-pairs|panels|unit-panels:N|pack-a:N|tiles-outer|split]";
+    public const string Usage = "shape [--cell Lstm|Gru|SimpleRnn] [--hidden 100] [--batch 64] [--length 50] [--input 32] [--layers 1] [--threads 2] [--min-length L] [--samples 11] [--forward-only|--training-only] [--split|--alone] [--ab row-chunks[:ROWS]|unit-split[:ROWS]|narrow-swap[:N]|gate-pairs|panels|unit-panels:N|pack-a:N|tiles-outer|split]";
 
     public static int Run(string[] args)
     {
@@ -45,6 +45,8 @@ public static class ShapeTiming
                 case "--samples": samples = Int(); break;
                 case "--threads": threads = Int(); break;
                 case "--forward-only": forwardOnly = true; break;
+                case "--split": Engine.Layers.SplitChooser.Forced = true; break;   // batch 1: split every call (no chooser)
+                case "--alone": Engine.Layers.SplitChooser.Forced = false; break;  // batch 1: one thread every call
                 case "--training-only": trainingOnly = true; break;
                 case "--ab":
                     string what = Value();
