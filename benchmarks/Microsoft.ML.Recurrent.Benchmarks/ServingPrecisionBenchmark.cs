@@ -155,7 +155,7 @@ internal static class ServingPrecisionBenchmark
                 // Warm up (tiering, buffers), past the split chooser's first window: its probes at the start of a window
                 // decide split or alone for the rest of it, and probes run on cold code chose one thread (f32 config 5
                 // ran 239 µs "all cores" against 238 on one thread); the measured calls then use a choice made warm.
-                int warm = Engine.Layers.SplitChooser.Window + 2 * Engine.Layers.SplitChooser.ProbesPerWay;
+                int warm = Engine.Layers.SplitChooser.MaxWindow + 2 * Engine.Layers.SplitChooser.ProbesPerWay;
                 for (int w = 0; w < warm; w++) variants[v].Call();
                 var sw = Stopwatch.StartNew();
                 int n = 0;

@@ -28,7 +28,8 @@ public class SplitChooserTests
             "the split probes run back to back, then the probes alone");
         chooser.PrefersSplit.Should().BeFalse("alone took 200 ticks a step against 300");
         chooser.Split.Should().BeFalse();
-        for (int i = 2 * SplitChooser.ProbesPerWay; i < SplitChooser.Window; i++)
+        chooser.Window.Should().Be(SplitChooser.MinWindow, "the probes changed the choice (split was assumed): a short window");
+        for (int i = 2 * SplitChooser.ProbesPerWay; i < SplitChooser.MinWindow; i++)
         {
             chooser.Split.Should().BeFalse($"call {i} of the window is past the probes");
             chooser.Record(false, 1000, 1);
@@ -44,6 +45,64 @@ public class SplitChooserTests
 
         chooser.PrefersSplit.Should().BeTrue();
         chooser.Split.Should().BeTrue();
+    }
+
+    [Fact]
+    public void Windows_DoubleWhileTheProbesAgree_AndShrinkWhenTheyChangeTheirMind()
+    {
+        var chooser = new SplitChooser();
+        var lengths = new List<int>();
+        var splitFaster = new[] { true, true, true, true, true, true, false, false, true };
+        foreach (bool faster in splitFaster)
+        {
+            // One whole window: probes (split 100 or 300 ticks a step, alone 200), then the rest of it the chosen way.
+            int calls = 0;
+            do
+            {
+                bool split = chooser.Split;
+                chooser.Record(split, split ? (faster ? 100 : 300) : 200, 1);
+                calls++;
+            }
+            while (chooser.Window > calls);
+
+            lengths.Add(calls);
+            chooser.PrefersSplit.Should().Be(faster);
+        }
+
+        lengths.Should().Equal(128, 256, 512, 1024, 1024, 1024, 64, 128, 64);
+        // The length of each window was decided by its own probes: confirmed (the default is split) 128, 256, … up to
+        // 1,024; alone found faster: 64; alone again: 128; split again: 64.
+    }
+
+    [Fact]
+    public void Windows_AChoiceOnUnluckyProbes_IsRevisitedAfterTheShortestWindow()
+    {
+        // Splitting is faster, but one window's split probes all ran slow (the other core was busy for a moment): the
+        // calls run alone for the rest of a 64-call window only, then the probes choose the split again.
+        var chooser = new SplitChooser();
+        int Window(bool unlucky)
+        {
+            int calls = 0, alone = 0;
+            do
+            {
+                bool split = chooser.Split;
+                chooser.Record(split, split ? (unlucky ? 500 : 100) : 200, 1);
+                if (!split) alone++;
+                calls++;
+            }
+            while (chooser.Window > calls);
+
+            return alone;
+        }
+
+        for (int w = 0; w < 6; w++) Window(unlucky: false);
+        chooser.Window.Should().Be(SplitChooser.MaxWindow, "six confirmations in a row");
+
+        int wrong = Window(unlucky: true);
+        chooser.PrefersSplit.Should().BeFalse("the probes saw the split slower");
+        wrong.Should().Be(SplitChooser.MinWindow - SplitChooser.ProbesPerWay, "alone for the rest of one short window");
+        Window(unlucky: false).Should().Be(SplitChooser.ProbesPerWay, "the next window's probes choose the split again");
+        chooser.PrefersSplit.Should().BeTrue();
     }
 
     [Fact]
@@ -71,7 +130,7 @@ public class SplitChooserTests
         chooser.PrefersSplit.Should().BeTrue();
 
         // …and one lucky split probe does not hide that it is usually slower.
-        for (long i = 2 * SplitChooser.ProbesPerWay; i < SplitChooser.Window; i++) chooser.Record(true, 1, 1);
+        for (long i = 2 * SplitChooser.ProbesPerWay; i < chooser.Window; i++) chooser.Record(true, 1, 1);
         var fastOnce = Enumerable.Repeat(200L, SplitChooser.ProbesPerWay).ToArray();
         fastOnce[1] = 10;
         for (int i = 0; i < SplitChooser.ProbesPerWay; i++)

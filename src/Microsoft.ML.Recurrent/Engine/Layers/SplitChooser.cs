@@ -5,8 +5,13 @@ namespace Microsoft.ML.Recurrent.Engine.Layers;
 /// <summary>
 /// Chooses, call by call, whether a batch-1 time loop that could be split between threads (every step handed over
 /// between them) runs split or on the calling thread alone, by timing both: the first <see cref="ProbesPerWay"/> calls
-/// of every window of <see cref="Window"/> calls split, the next <see cref="ProbesPerWay"/> run alone, and the rest of
-/// the window runs the way whose median probe took less time per step. The split probes run back to back because a
+/// of every window split, the next <see cref="ProbesPerWay"/> run alone, and the rest of the window runs the way whose
+/// median probe took less time per step. Windows are <see cref="MinWindow"/> calls long at first and after every change
+/// of mind, and double (up to <see cref="MaxWindow"/>) each time the probes confirm the way already preferred: a choice
+/// made on unlucky probes (a neighbour on the other core, a thread still asleep) is revisited after
+/// <see cref="MinWindow"/> calls, not after a thousand, while a settled choice probes rarely. Measured (issue 8, thirteenth
+/// session, Zen 3): the throughput runner's config 5 read 213.9 µs in one of three runs, the time of one thread, where
+/// the split ran 115–122 µs in the other two; with fixed 1,024-call windows such a choice held for the whole measurement. The split probes run back to back because a
 /// split right after a pass alone finds the pool's worker asleep and pays its wake-up, which a run of splits does not
 /// (measured: alternated probes chose one thread for an int8 LSTM with H = 256, where splitting is 1.8× faster); the
 /// median drops that first probe, and one slowed by a neighbour or by the first pass's packing. Either way gives the same bits (the loops' arithmetic does not
@@ -26,10 +31,14 @@ internal sealed class SplitChooser
     /// <summary>Probe calls each way at the start of every window.</summary>
     public const int ProbesPerWay = 5;
 
-    /// <summary>Calls per window (probes included).</summary>
-    public const int Window = 1024;
+    /// <summary>Calls of the first window, and of the window after a change of mind (probes included).</summary>
+    public const int MinWindow = 64;
 
-    private long _calls;
+    /// <summary>Calls of a window once the probes have confirmed the same way in a row (64, 128, … up to this).</summary>
+    public const int MaxWindow = 1024;
+
+    private long _calls;       // calls recorded since the current window began
+    private int _window = MinWindow;
     private readonly List<double> _split = new(ProbesPerWay * 2), _alone = new(ProbesPerWay * 2); // per-step ticks of this window's probes
     private bool _preferSplit = true;
 
@@ -49,13 +58,16 @@ internal sealed class SplitChooser
         {
             if (!Enabled) return true;
             if (Forced is bool way) return way;
-            long n = _calls % Window;
+            long n = _calls;
             return n < ProbesPerWay || (n >= 2 * ProbesPerWay && _preferSplit);
         }
     }
 
     /// <summary>The way the choice currently prefers outside the probes (true: split).</summary>
     public bool PrefersSplit => _preferSplit;
+
+    /// <summary>Calls of the current window (<see cref="MinWindow"/> … <see cref="MaxWindow"/>).</summary>
+    public int Window => _window;
 
     /// <summary>
     /// Records a call that could have split: whether it did, how long it took (Stopwatch ticks) and over how many
@@ -64,14 +76,21 @@ internal sealed class SplitChooser
     public void Record(bool split, long ticks, int steps)
     {
         if (!Enabled || Forced is not null) return;
-        long n = _calls++ % Window;
+        long n = _calls++;
+        if (_calls == _window) _calls = 0; // the next call starts a window (of the length decided at this one's probes)
         if (n >= 2 * ProbesPerWay || steps <= 0) return;
         double perStep = (double)ticks / steps;
         (split ? _split : _alone).Add(perStep);
         if (n == 2 * ProbesPerWay - 1)
         {
-            // A way that never ran in this window (the pool was busy every time) keeps the old preference.
-            if (_split.Count > 0 && _alone.Count > 0) _preferSplit = Median(_split) < Median(_alone);
+            // A way that never ran in this window (the pool was busy every time) keeps the old preference and the window.
+            if (_split.Count > 0 && _alone.Count > 0)
+            {
+                bool prefer = Median(_split) < Median(_alone);
+                _window = prefer == _preferSplit ? Math.Min(2 * _window, MaxWindow) : MinWindow;
+                _preferSplit = prefer;
+            }
+
             _split.Clear();
             _alone.Clear();
         }
