@@ -120,6 +120,52 @@ public class ReducedMatrixTests
         known[0].Should().Be(128);
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(-1)]
+    [InlineData(0)]
+    public void Int8_Kernels_ExtremeProducts_Exact(int agreement)
+    {
+        // Every weight ±127 and every u ±127 with the weight's sign (agreement 1: every product +127²), the opposite sign
+        // (−1: every product −127²), or u alternating 127, 0, −127, 0 (0). The AVX2 kernel adds two products into int16
+        // (|u| times q with u's sign): 2 · 127² = 32,258 is the largest such sum, just under int16's saturation.
+        const int rows = 72, columns = 68; // 9 row blocks (a group of 8 and one left), 17 quads
+        var w = new float[rows * columns];
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < columns; c++)
+                w[r * columns + c] = ((r * 7 + c * 3) % 5 < 2) ? -1f : 1f;
+        var m = new Int8Matrix(w, rows, columns);
+        var u = new sbyte[m.Quads * 4];
+        for (int c = 0; c < columns; c++)
+            u[c] = agreement == 0 ? (sbyte)(c % 4 == 0 ? 127 : c % 4 == 2 ? -127 : 0) : (sbyte)(127 * Math.Sign(w[c]) * agreement);
+        int n = m.RowBlocks * 8;
+        var reference = new int[n];
+        Int8Kernels.MultiplyScalar(m, u, reference);
+        if (agreement != 0)
+        {
+            // u carries row 0's signs, so rows 0 and 5 (the sign pattern repeats every 5 rows) get ±127² at every column.
+            reference[0].Should().Be(agreement * 127 * 127 * columns);
+            reference[5].Should().Be(agreement * 127 * 127 * columns);
+        }
+
+        var portable = new int[n];
+        Int8Kernels.MultiplyPortable(m, u, portable);
+        portable.AsSpan(0, rows).ToArray().Should().Equal(reference.AsSpan(0, rows).ToArray());
+        if (Avx2.IsSupported)
+        {
+            var avx2 = new int[n];
+            Int8Kernels.MultiplyAvx2(m, u, avx2);
+            avx2.Should().Equal(reference, "pairs of ±127² products stay under int16's saturation");
+        }
+
+        if (AvxVnni.IsSupported)
+        {
+            var vnni = new int[n];
+            Int8Kernels.MultiplyVnni(m, u, vnni);
+            vnni.AsSpan(0, rows).ToArray().Should().Equal(reference.AsSpan(0, rows).ToArray());
+        }
+    }
+
     [Fact]
     public void Int8_Multiply_IsTheDequantizedProductPlusAdd()
     {

@@ -255,15 +255,15 @@ internal static unsafe class Int8Kernels
     }
 
     /// <summary>
-    /// The AVX2 kernel for machines without AVX-VNNI: each half of a block (4 rows × 4 columns) is sign-extended to 16
-    /// int16 (VPMOVSXBW from memory) and multiplied by the quad u[4k..4k+3] repeated, as int16, with VPMADDWD, which adds
-    /// the products in pairs into int32 lanes (row, columns 0–1) and (row, columns 2–3): exact, since each product is at
-    /// most 127² in magnitude and VPMADDWD adds two of them into int32 without saturating. The two lanes of a row are
-    /// added at the end. Four blocks at a time (eight accumulators, the quad's vector and the loads: within AVX2's 16
-    /// registers), sharing each quad's vector; the integer sums, and so the bits, are those of every other kernel.
-    /// Measured (docs/performance.md, "An AVX2 machine: 16 vector registers and no VNNI"): the portable kernel widened
-    /// every byte and product twice and rebuilt the broadcast per block, and made int8 serving slower than float32 there
-    /// (the 512 × 128 product 9.8 µs, this kernel 1.5 µs).
+    /// The AVX2 kernel for machines without AVX-VNNI. Per column quad, u[4k..4k+3] is broadcast to the 8 rows of a block;
+    /// VPSIGNB moves u's signs onto the weights and VPABSB takes |u|, so VPMADDUBSW (unsigned bytes times signed bytes,
+    /// adjacent products added into int16) computes |u|·(±q) = u·q exactly: a pair's sum is at most 2 · 127² = 32,258 in
+    /// magnitude (u and q lie in [−127, 127]), under int16's saturation. VPMADDWD by ones then adds a row's two pairs into
+    /// its int32 lane, so each accumulator holds 8 rows, as the VNNI kernel's do. Eight blocks at a time share the quad
+    /// (eight accumulators, the signs, |u| and the ones: within AVX2's 16 registers) and read the group's 256 bytes a quad
+    /// in one forward stream. The integer sums, and so the bits, are those of every other kernel.
+    /// Measured (docs/performance.md, "The int8 product on AVX2 without VNNI"): the kernel before widened each 16 weights to
+    /// int16 first (VPMOVSXBW, a cross-lane shuffle) and took 1.5 µs for the 512 × 128 product on Zen 3.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void MultiplyAvx2(Int8Matrix m, ReadOnlySpan<sbyte> u, Span<int> acc)
@@ -278,62 +278,84 @@ internal static unsafe class Int8Kernels
             for (int first = 0; first < blocks; first += Int8Matrix.GroupBlocks)
             {
                 int nb = m.GroupSize(first);
-                nint step = (nint)nb * 32;                          // from one quad's blocks to the next quad's
                 sbyte* group = w0 + (nint)first * quads * 32;
+                int* rows = a0 + first * 8;
+                if (nb == Int8Matrix.GroupBlocks)
+                {
+                    Blocks8(group, quads, x0, rows);
+                    continue;
+                }
+
+                // The last group's nb < 8 blocks: a quad's blocks are nb · 32 bytes apart.
+                nint step = (nint)nb * 32;
                 int b = 0;
-                for (; b + 4 <= nb; b += 4) Blocks4(group + (nint)b * 32, step, quads, x0, a0 + (first + b) * 8);
-                for (; b < nb; b++) Block1(group + (nint)b * 32, step, quads, x0, a0 + (first + b) * 8);
+                for (; b + 4 <= nb; b += 4) Blocks4(group + (nint)b * 32, step, quads, x0, rows + b * 8);
+                for (; b < nb; b++) Block1(group + (nint)b * 32, step, quads, x0, rows + b * 8);
             }
         }
 
-        // u[4k..4k+3] as four int16, repeated over the vector (one 8-byte pattern broadcast).
+        // Σ over one quad of u·q for the 8 rows of a block: |u| · (q with u's signs), pairs into int16, then into int32.
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static Vector256<short> Quad(sbyte* x) =>
-            Vector256.Create(Sse41.ConvertToVector128Int16(Vector128.CreateScalarUnsafe(*(int*)x).AsSByte()).AsInt64().ToScalar()).AsInt16();
+        static Vector256<int> Dot(sbyte* w, Vector256<sbyte> signs, Vector256<byte> magnitudes, Vector256<short> ones) =>
+            Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(magnitudes, Avx2.Sign(Vector256.Load(w), signs)), ones);
 
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static Vector256<int> Half(sbyte* w, Vector256<short> x) => Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(w), x);
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        static void Blocks8(sbyte* p, int quads, sbyte* x, int* rows)
+        {
+            var ones = Vector256.Create((short)1);
+            Vector256<int> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+            for (int k = 0; k < quads; k++, p += 256, x += 4)
+            {
+                var signs = Vector256.Create(*(int*)x).AsSByte();
+                var magnitudes = Avx2.Abs(signs);
+                c0 += Dot(p, signs, magnitudes, ones); c1 += Dot(p + 32, signs, magnitudes, ones);
+                c2 += Dot(p + 64, signs, magnitudes, ones); c3 += Dot(p + 96, signs, magnitudes, ones);
+                c4 += Dot(p + 128, signs, magnitudes, ones); c5 += Dot(p + 160, signs, magnitudes, ones);
+                c6 += Dot(p + 192, signs, magnitudes, ones); c7 += Dot(p + 224, signs, magnitudes, ones);
+            }
 
+            c0.Store(rows); c1.Store(rows + 8); c2.Store(rows + 16); c3.Store(rows + 24);
+            c4.Store(rows + 32); c5.Store(rows + 40); c6.Store(rows + 48); c7.Store(rows + 56);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         static void Blocks4(sbyte* p, nint step, int quads, sbyte* x, int* rows)
         {
-            Vector256<int> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+            var ones = Vector256.Create((short)1);
+            Vector256<int> c0 = default, c1 = default, c2 = default, c3 = default;
             for (int k = 0; k < quads; k++, p += step, x += 4)
             {
-                var xv = Quad(x);
-                c0 += Half(p, xv); c1 += Half(p + 16, xv);
-                c2 += Half(p + 32, xv); c3 += Half(p + 48, xv);
-                c4 += Half(p + 64, xv); c5 += Half(p + 80, xv);
-                c6 += Half(p + 96, xv); c7 += Half(p + 112, xv);
+                var signs = Vector256.Create(*(int*)x).AsSByte();
+                var magnitudes = Avx2.Abs(signs);
+                c0 += Dot(p, signs, magnitudes, ones); c1 += Dot(p + 32, signs, magnitudes, ones);
+                c2 += Dot(p + 64, signs, magnitudes, ones); c3 += Dot(p + 96, signs, magnitudes, ones);
             }
 
-            Store(c0, c1, rows); Store(c2, c3, rows + 8); Store(c4, c5, rows + 16); Store(c6, c7, rows + 24);
+            c0.Store(rows); c1.Store(rows + 8); c2.Store(rows + 16); c3.Store(rows + 24);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         static void Block1(sbyte* p, nint step, int quads, sbyte* x, int* rows)
         {
-            Vector256<int> c0 = default, c1 = default, c2 = default, c3 = default;  // even and odd quads: two chains per half
+            var ones = Vector256.Create((short)1);
+            Vector256<int> c0 = default, c1 = default;  // even and odd quads: two chains
             int k = 0;
             for (; k + 2 <= quads; k += 2, p += 2 * step, x += 8)
             {
-                var xa = Quad(x);
-                var xb = Quad(x + 4);
-                c0 += Half(p, xa); c1 += Half(p + 16, xa);
-                c2 += Half(p + step, xb); c3 += Half(p + step + 16, xb);
+                var s0 = Vector256.Create(*(int*)x).AsSByte();
+                var s1 = Vector256.Create(*(int*)(x + 4)).AsSByte();
+                c0 += Dot(p, s0, Avx2.Abs(s0), ones);
+                c1 += Dot(p + step, s1, Avx2.Abs(s1), ones);
             }
 
             if (k < quads)
             {
-                var xa = Quad(x);
-                c0 += Half(p, xa); c1 += Half(p + 16, xa);
+                var s0 = Vector256.Create(*(int*)x).AsSByte();
+                c0 += Dot(p, s0, Avx2.Abs(s0), ones);
             }
 
-            Store(c0 + c2, c1 + c3, rows);
+            (c0 + c1).Store(rows);
         }
-
-        // lo: rows 0–3, hi: rows 4–7, each row's two pair sums side by side; HorizontalAdd gives rows 0 1 4 5 | 2 3 6 7.
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static void Store(Vector256<int> lo, Vector256<int> hi, int* rows) =>
-            Avx2.PermuteVar8x32(Avx2.HorizontalAdd(lo, hi), Vector256.Create(0, 1, 4, 5, 2, 3, 6, 7)).Store(rows);
     }
 
     /// <summary>
