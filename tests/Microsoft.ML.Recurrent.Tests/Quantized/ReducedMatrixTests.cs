@@ -93,25 +93,7 @@ public class ReducedMatrixTests
         var rng = new Random(rows * columns);
         var u = new sbyte[m.Quads * 4];
         for (int c = 0; c < columns; c++) u[c] = (sbyte)(c % 7 == 0 ? (c % 2 == 0 ? 127 : -127) : rng.Next(-127, 128));
-        int n = m.RowBlocks * 8;
-        var reference = new int[n];
-        var portable = new int[n];
-        Int8Kernels.MultiplyScalar(m, u, reference);
-        Int8Kernels.MultiplyPortable(m, u, portable);
-        portable.AsSpan(0, rows).ToArray().Should().Equal(reference.AsSpan(0, rows).ToArray(), "integer sums are exact on every path");
-        if (Avx2.IsSupported)
-        {
-            var avx2 = new int[n];
-            Int8Kernels.MultiplyAvx2(m, u, avx2);
-            avx2.Should().Equal(reference, "VPMADDWD's int16 pair sums are exact, and every padded row is written");
-        }
-
-        if (AvxVnni.IsSupported)
-        {
-            var vnni = new int[n];
-            Int8Kernels.MultiplyVnni(m, u, vnni);
-            vnni.AsSpan(0, rows).ToArray().Should().Equal(reference.AsSpan(0, rows).ToArray(), "VPDPBUSD with the 128 · row-sum correction is exact");
-        }
+        AssertKernelsAgree(m, u, rows);
 
         // A hand-checked product: q = [[127, −127, 64]] (row scale 1/127 · 127) · u = [1, 1, 2] → 127 − 127 + 128 = 128.
         var small = new Int8Matrix([1f, -1f, 64f / 127f], 1, 3);
@@ -138,32 +120,39 @@ public class ReducedMatrixTests
         var u = new sbyte[m.Quads * 4];
         for (int c = 0; c < columns; c++)
             u[c] = agreement == 0 ? (sbyte)(c % 4 == 0 ? 127 : c % 4 == 2 ? -127 : 0) : (sbyte)(127 * Math.Sign(w[c]) * agreement);
-        int n = m.RowBlocks * 8;
-        var reference = new int[n];
-        Int8Kernels.MultiplyScalar(m, u, reference);
+        var reference = AssertKernelsAgree(m, u, rows);
         if (agreement != 0)
         {
             // u carries row 0's signs, so rows 0 and 5 (the sign pattern repeats every 5 rows) get ±127² at every column.
             reference[0].Should().Be(agreement * 127 * 127 * columns);
             reference[5].Should().Be(agreement * 127 * 127 * columns);
         }
+    }
 
+    /// <summary>Every int8 kernel the machine runs gives the scalar reference's sums (returned) for every row.</summary>
+    private static int[] AssertKernelsAgree(Int8Matrix m, sbyte[] u, int rows)
+    {
+        int n = m.RowBlocks * 8;
+        var reference = new int[n];
         var portable = new int[n];
+        Int8Kernels.MultiplyScalar(m, u, reference);
         Int8Kernels.MultiplyPortable(m, u, portable);
-        portable.AsSpan(0, rows).ToArray().Should().Equal(reference.AsSpan(0, rows).ToArray());
+        portable.AsSpan(0, rows).ToArray().Should().Equal(reference.AsSpan(0, rows).ToArray(), "integer sums are exact on every path");
         if (Avx2.IsSupported)
         {
             var avx2 = new int[n];
             Int8Kernels.MultiplyAvx2(m, u, avx2);
-            avx2.Should().Equal(reference, "pairs of ±127² products stay under int16's saturation");
+            avx2.Should().Equal(reference, "VPMADDUBSW's pair sums of |u|·(±q) stay under int16's saturation, and every padded row is written");
         }
 
         if (AvxVnni.IsSupported)
         {
             var vnni = new int[n];
             Int8Kernels.MultiplyVnni(m, u, vnni);
-            vnni.AsSpan(0, rows).ToArray().Should().Equal(reference.AsSpan(0, rows).ToArray());
+            vnni.AsSpan(0, rows).ToArray().Should().Equal(reference.AsSpan(0, rows).ToArray(), "VPDPBUSD with the 128 · row-sum correction is exact");
         }
+
+        return reference;
     }
 
     [Fact]
