@@ -11,11 +11,12 @@ namespace Microsoft.ML.Recurrent.Engine.Layers;
 /// made on unlucky probes (a neighbour on the other core, a thread still asleep) is revisited after
 /// <see cref="MinWindow"/> calls, not after a thousand, while a settled choice probes rarely. Measured (issue 8, thirteenth
 /// session, Zen 3): the throughput runner's config 5 read 213.9 µs in one of three runs, the time of one thread, where
-/// the split ran 115–122 µs in the other two; with fixed 1,024-call windows such a choice held for the whole measurement. The split probes run back to back because a
-/// split right after a pass alone finds the pool's worker asleep and pays its wake-up, which a run of splits does not
-/// (measured: alternated probes chose one thread for an int8 LSTM with H = 256, where splitting is 1.8× faster); the
-/// median drops that first probe, and one slowed by a neighbour or by the first pass's packing. Either way gives the same bits (the loops' arithmetic does not
-/// depend on the partition), so the choice is only about time.
+/// the split ran 115–122 µs in the other two; with fixed 1,024-call windows such a choice held for the whole measurement.
+/// The split probes run back to back because a split right after a pass alone finds the pool's worker asleep and pays
+/// its wake-up, which a run of splits does not (measured: alternated probes chose one thread for an int8 LSTM with
+/// H = 256, where splitting is 1.8× faster); the median drops that first probe, and one slowed by a neighbour or by the
+/// first pass's packing. Either way gives the same bits (the loops' arithmetic does not depend on the partition), so the
+/// choice is only about time.
 /// <para>
 /// Why measured and not fixed: what a split saves is half the step's work, what it costs is one hand-over between two
 /// cores per step, and that cost is a property of the machine and its neighbours. Measured on the same kind of 2-vCPU
