@@ -6,9 +6,9 @@ namespace Microsoft.ML.Recurrent.Tests.Engine;
 
 /// <summary>
 /// The module's methods do not zero their stack frames on entry (src/Microsoft.ML.Recurrent/ModuleAttributes.cs): with
-/// the flag, every call of an element-wise kernel zeroed a frame of up to 19 KiB (the 512-bit lane bodies it inlines
-/// keep emulated vectors on the stack on AVX2 machines). Read from each method body's header, so a build without the
-/// attribute, or a method that sets the flag again, fails here.
+/// the flag, every call of the LSTM gate pass zeroed 18 KiB of a 19 KiB frame on AVX2 (the 512-bit lane bodies it then
+/// inlined kept emulated vectors on the stack). Read from each method body's header, so a build without the attribute,
+/// or a method that sets the flag again, fails here.
 /// </summary>
 public class SkipLocalsInitTests
 {
