@@ -76,6 +76,7 @@ public static class ShapeTiming
             var (fc, fw) = KernelBreakdown.Measure(forward, samples);
             var (sc, swl) = KernelBreakdown.Measure(step, samples);
             Console.WriteLine($"{title}: forward {fw:F3} ms wall, {fc:F3} ms CPU; training step {swl:F3} ms wall, {sc:F3} ms CPU");
+            Engine.Layers.SplitChooser.Forced = null; // --split / --alone hold for this measurement only
             return 0;
         }
 
