@@ -1,4 +1,5 @@
 using Microsoft.ML.Recurrent.Engine.Kernels;
+using Microsoft.ML.Recurrent.Tests.Helpers;
 
 namespace Microsoft.ML.Recurrent.Tests.Engine;
 
@@ -282,20 +283,11 @@ public class GemmTests
             foreach (int threads in new[] { 1, 2 })
             {
                 Gemm.Multiply(cs.TransA, cs.TransB, cs.M, cs.N, cs.K, 1f, cs.A, cs.Lda, cs.B, cs.Ldb, 0f, cs.C, cs.Ldc, threads);
-                // The runtime can allocate once on this thread while it recompiles a hot method (tiering); a steady
-                // state is a window of calls with no allocation at all, so measure up to three windows.
-                long allocated = -1;
-                for (int window = 0; window < 3 && allocated != 0; window++)
+                long allocated = SteadyAllocation.Bytes(() =>
                 {
-                    long before = GC.GetAllocatedBytesForCurrentThread();
                     for (int r = 0; r < 5; r++)
-                    {
                         Gemm.Multiply(cs.TransA, cs.TransB, cs.M, cs.N, cs.K, 1f, cs.A, cs.Lda, cs.B, cs.Ldb, 0f, cs.C, cs.Ldc, threads);
-                    }
-
-                    allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-                }
-
+                });
                 allocated.Should().Be(0, $"m={cs.M} n={cs.N} k={cs.K} threads={threads}");
             }
         }

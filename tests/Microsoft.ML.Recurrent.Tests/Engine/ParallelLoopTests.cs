@@ -3,6 +3,7 @@ using Microsoft.ML.Recurrent.Engine.Kernels;
 using Microsoft.ML.Recurrent.Engine.Layers;
 using Microsoft.ML.Recurrent.Engine.Optimizers;
 using Microsoft.ML.Recurrent.Engine.Training;
+using Microsoft.ML.Recurrent.Tests.Helpers;
 
 namespace Microsoft.ML.Recurrent.Tests.Engine;
 
@@ -751,9 +752,7 @@ public class ParallelLoopTests
         }
 
         for (int i = 0; i < 3; i++) Step();
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 10; i++) Step();
-        (GC.GetAllocatedBytesForCurrentThread() - before).Should().Be(0);
+        SteadyAllocation.Bytes(() => { for (int i = 0; i < 10; i++) Step(); }).Should().Be(0);
     }
 
     [Fact]
@@ -775,9 +774,7 @@ public class ParallelLoopTests
 
             network.LastRowParts.Should().Be(1, "the unit loop must have run split");
             network.LastLoopParts.Should().Be(2, "the unit loop must have run split");
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            for (int i = 0; i < 10; i++) network.Forward(problem.Batch); // whichever loop runs: no allocation
-            (GC.GetAllocatedBytesForCurrentThread() - before).Should().Be(0);
+            SteadyAllocation.Bytes(() => { for (int i = 0; i < 10; i++) network.Forward(problem.Batch); }).Should().Be(0); // whichever loop runs
         }
         finally
         {
@@ -797,17 +794,8 @@ public class ParallelLoopTests
         var output = new float[1];
         for (int i = 0; i < 5; i++) predictor.Predict(sequence, output);
         // The first passes create what a process needs once (the pool's worker when the split is first timed, its wake
-        // event): run alone, the first window of 50 allocated 1,720 bytes and every later one none. A steady state is
-        // a window of calls with no allocation at all, so measure up to three windows.
-        long allocated = -1;
-        for (int window = 0; window < 3 && allocated != 0; window++)
-        {
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            for (int i = 0; i < 50; i++) predictor.Predict(sequence, output);
-            allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        }
-
-        allocated.Should().Be(0);
+        // event): run alone, the first window of 50 allocated 1,720 bytes and every later one none.
+        SteadyAllocation.Bytes(() => { for (int i = 0; i < 50; i++) predictor.Predict(sequence, output); }).Should().Be(0);
     }
 
     // ---- Step claims ----
