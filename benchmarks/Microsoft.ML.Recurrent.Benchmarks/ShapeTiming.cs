@@ -13,7 +13,7 @@ namespace Microsoft.ML.Recurrent.Benchmarks;
 /// </summary>
 public static class ShapeTiming
 {
-    public const string Usage = "shape [--cell Lstm|Gru|SimpleRnn] [--hidden 100] [--batch 64] [--length 50] [--input 32] [--layers 1] [--threads 2] [--min-length L] [--samples 11] [--forward-only|--training-only] [--split|--alone] [--ab row-chunks[:ROWS]|unit-split[:ROWS]|narrow-swap[:N]|gate-pairs|panels|unit-panels:N|pack-a:N|tiles-outer|split]";
+    public const string Usage = "shape [--cell Lstm|Gru|SimpleRnn] [--hidden 100] [--batch 64] [--length 50] [--input 32] [--layers 1] [--threads 2] [--min-length L] [--samples 11] [--forward-only|--training-only] [--split|--alone] [--ab row-chunks[:ROWS]|unit-split[:ROWS]|narrow-swap[:N]|gate-pairs|panels|unit-panels:N|pack-a:N|tiles-outer|split|stream-chunks:BYTES]";
 
     public static int Run(string[] args)
     {
@@ -52,10 +52,10 @@ public static class ShapeTiming
                     string what = Value();
                     int colon = what.IndexOf(':');
                     abSwitch = colon < 0 ? what : what[..colon];
-                    if (abSwitch is not ("row-chunks" or "unit-split" or "narrow-swap" or "gate-pairs" or "panels" or "unit-panels" or "pack-a" or "tiles-outer" or "split"))
-                        throw new ArgumentException($"--ab takes row-chunks[:ROWS], unit-split[:ROWS], narrow-swap[:N], gate-pairs, panels, unit-panels:N, pack-a:N, tiles-outer or split; got {what}. usage: {Usage}");
+                    if (abSwitch is not ("row-chunks" or "unit-split" or "narrow-swap" or "gate-pairs" or "panels" or "unit-panels" or "pack-a" or "tiles-outer" or "split" or "stream-chunks"))
+                        throw new ArgumentException($"--ab takes row-chunks[:ROWS], unit-split[:ROWS], narrow-swap[:N], gate-pairs, panels, unit-panels:N, pack-a:N, tiles-outer, split or stream-chunks:BYTES; got {what}. usage: {Usage}");
                     abRows = colon >= 0 ? int.Parse(what[(colon + 1)..], CultureInfo.InvariantCulture)
-                        : abSwitch switch { "row-chunks" => RecurrentLayer.RowChunkRows, "unit-split" => RecurrentLayer.UnitSplitMaxRows, "gate-pairs" or "panels" or "tiles-outer" or "split" => 0, "unit-panels" => RecurrentLayer.PanelColumns, "pack-a" => Gemm.PackAMinTilesN, _ => Gemm.SwapMaxNarrowN };
+                        : abSwitch switch { "row-chunks" => RecurrentLayer.RowChunkRows, "unit-split" => RecurrentLayer.UnitSplitMaxRows, "gate-pairs" or "panels" or "tiles-outer" or "split" => 0, "unit-panels" => RecurrentLayer.PanelColumns, "pack-a" => Gemm.PackAMinTilesN, "stream-chunks" => Gemm.StreamChunkMinBytes, _ => Gemm.SwapMaxNarrowN };
                     break;
                 default: throw new ArgumentException($"unknown option {args[i]}. usage: {Usage}");
             }
@@ -82,7 +82,7 @@ public static class ShapeTiming
 
         int savedRows = RecurrentLayer.RowChunkRows, savedUnitRows = RecurrentLayer.UnitSplitMaxRows, savedNarrow = Gemm.SwapMaxNarrowN;
         long savedLimit = RecurrentLayer.RowChunkMaxWeightBytes;
-        int savedPanelColumns = RecurrentLayer.PanelColumns, savedPackA = Gemm.PackAMinTilesN;
+        int savedPanelColumns = RecurrentLayer.PanelColumns, savedPackA = Gemm.PackAMinTilesN, savedStream = Gemm.StreamChunkMinBytes;
         long savedTilesOuter = Engine.Kernels.RowProduct.RowTilesOuterMaxBytes;
         void Set(bool on)
         {
@@ -102,6 +102,10 @@ public static class ShapeTiming
             else if (abSwitch == "pack-a")
             {
                 Gemm.PackAMinTilesN = on ? abRows : savedPackA;
+            }
+            else if (abSwitch == "stream-chunks")
+            {
+                Gemm.StreamChunkMinBytes = on ? abRows : 0;
             }
             else if (abSwitch == "unit-panels")
             {
@@ -136,6 +140,7 @@ public static class ShapeTiming
             "unit-panels" => $"batch-1 panels of {savedPanelColumns} / {abRows} gate columns",
             "pack-a" => $"GEMM A packed from {savedPackA} / {abRows} panels",
             "tiles-outer" => "panels outer / row tiles outer",
+            "stream-chunks" => $"GEMM chunks over N unlimited / at least {abRows} bytes of a B row",
             _ => $"narrow weight gradients as they are / swapped up to {abRows} columns",
         };
 
@@ -172,6 +177,7 @@ public static class ShapeTiming
             Engine.Layers.SplitChooser.Forced = null;
             RecurrentLayer.PanelColumns = savedPanelColumns;
             Gemm.PackAMinTilesN = savedPackA;
+            Gemm.StreamChunkMinBytes = savedStream;
             Engine.Kernels.RowProduct.RowTilesOuterMaxBytes = savedTilesOuter;
         }
 

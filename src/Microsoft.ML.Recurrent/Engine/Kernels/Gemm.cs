@@ -286,6 +286,16 @@ internal static unsafe class Gemm
     /// <summary>Chunks per thread: a late worker costs at most about one chunk of waiting.</summary>
     private const int ChunksPerThread = 4;
 
+    /// <summary>
+    /// Bytes of each row of B that one chunk of a product split over N reads at least, where B's rows are contiguous
+    /// along N: each chunk runs down every k step of B, so narrow chunks read a few lines of each row and skip the rest.
+    /// The swapped narrow weight gradient Xᵀ·dG of LSTM H 64 (N 256, K 6,400; dG's rows 1 KiB apart) ran in 8 chunks
+    /// of 128 bytes a row at 0.55–0.65 of the speed of 2 chunks of 512 (two threads, Zen 3; docs/performance.md,
+    /// "Chunks of a narrow weight gradient"). Each element's chain does not depend on the chunk, so neither do the
+    /// bits. Settable for the benchmarks' A/B (<c>shape --ab stream-chunks</c>; 0 lifts the limit).
+    /// </summary>
+    internal static int StreamChunkMinBytes = 512;
+
     private static void RunCore(ref GemmProblem p, int threads)
     {
         if (threads > 1 && WorkerPool.TryAcquire())
@@ -300,6 +310,11 @@ internal static unsafe class Gemm
                 // A whole multiple of the threads: 3 chunks on 2 threads left one thread a chunk behind (LSTM H 192's
                 // dW_hh ran at 52 % of the two-core peak).
                 int chunks = Math.Clamp(tiles / minTiles / threads * threads, threads, threads * ChunksPerThread);
+                if (p.SplitN && p.Bcs == 1 && StreamChunkMinBytes > 0)
+                {
+                    int byWidth = (int)Math.Min(int.MaxValue, 4L * p.N / StreamChunkMinBytes) / threads * threads;
+                    chunks = Math.Min(chunks, Math.Max(threads, byWidth));
+                }
                 WorkerPool.Run(job, threads, Math.Min(chunks, tiles));
             }
             finally
