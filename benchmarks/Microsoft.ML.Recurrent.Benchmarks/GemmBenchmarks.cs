@@ -383,8 +383,9 @@ public static unsafe class KernelBreakdown
                 for (int r = 0; r < 3; r++) { setMode(r % modeNames.Length); body(); }
                 for (int sample = 0; sample < samples; sample++)
                 {
-                    for (int m = 0; m < modeNames.Length; m++)
+                    for (int j = 0; j < modeNames.Length; j++)
                     {
+                        int m = (j + sample) % modeNames.Length; // each sample starts with the next mode: none always runs first
                         setMode(m);
                         results[m].Add(Measure(body, 1));
                     }
