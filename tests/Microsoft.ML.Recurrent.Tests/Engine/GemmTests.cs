@@ -612,8 +612,8 @@ public class GemmTests
     public void Multiply_ChunksOverNOfAStreamedB_SameBitsWhateverTheirWidth(string isa)
     {
         // A product split over N whose B rows are contiguous (the swapped narrow weight gradients: Xᵀ·dG) takes chunks
-        // of at least Gemm.StreamChunkMinBytes of each B row: 2 chunks instead of up to 8 on two threads, or 4, or one
-        // per thread at the largest setting. Every chunk boundary is a whole tile, so the bits are those of any other cut.
+        // of at least Gemm.StreamChunkMinBytes of each B row: fewer, wider chunks than without the limit, one per thread
+        // at 1 MiB. Every chunk boundary is a whole tile, so the bits are those of any other cut.
         var shapes = new (int M, int N, int K)[] { (256, 8, 700), (520, 12, 300), (1000, 3, 400), (136, 16, 1100), (1030, 5, 300) };
         int saved = Gemm.StreamChunkMinBytes;
         AssertTransposedAProductSameBitsEitherWay(isa, shapes, seed: 29, v => Gemm.StreamChunkMinBytes = v, off: 0, on: 512, saved);

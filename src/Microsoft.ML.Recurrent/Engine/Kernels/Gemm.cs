@@ -290,7 +290,7 @@ internal static unsafe class Gemm
     /// Bytes of each row of B that one chunk of a product split over N reads at least, where B's rows are contiguous
     /// along N: each chunk runs down every k step of B, so narrow chunks read a few lines of each row and skip the rest.
     /// The swapped narrow weight gradient Xᵀ·dG of LSTM H 64 (N 256, K 6,400; dG's rows 1 KiB apart) ran in 8 chunks
-    /// of 128 bytes a row at 0.55–0.65 of the speed of 2 chunks of 512 (two threads, Zen 3; docs/performance.md,
+    /// of 128 bytes a row at 0.44–0.65 of the speed of 2 chunks of 512 (two threads, Zen 3; docs/performance.md,
     /// "Chunks of a narrow weight gradient"). Each element's chain does not depend on the chunk, so neither do the
     /// bits. Settable for the benchmarks' A/B (<c>shape --ab stream-chunks</c>; 0 lifts the limit).
     /// </summary>
