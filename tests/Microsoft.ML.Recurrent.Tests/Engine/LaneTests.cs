@@ -117,6 +117,74 @@ public class LaneTests
         familiesDiffer.Should().BeGreaterThan(0, "the inputs must tell one rounding from two");
     }
 
+    /// <summary>r[i] = Min(1, x[i]) and s[i] = Max(−1, x[i]): the argument second, as the activations' clamps take it.</summary>
+    private unsafe struct ClampBody : ILaneBody
+    {
+        public float* X, R, S;
+
+        public void At<TV, O>(nuint j) where TV : struct where O : struct, ILanes<TV>
+        {
+            TV x = O.Load(X + j);
+            O.Store(O.Min(O.Splat(1f), x), R + j);
+            O.Store(O.Max(O.Splat(-1f), x), S + j);
+        }
+    }
+
+    [Theory]
+    [InlineData(true, false)]
+    [InlineData(false, false)]
+    [InlineData(true, true)]
+    public unsafe void MinMax_NaNAsTheSecondOperand_GivesNaN_EveryWidthAndFamily(bool fused, bool paired)
+    {
+        // The activations drop their NaN select on this rule (Activations' remarks): a NaN argument must come through the
+        // clamps at every width, in both families and in the 256-bit pairs, as compiled in a lane body.
+        int n = 2 * Vector512<float>.Count + 7;
+        var x = Random(n, 4);
+        for (int i = 0; i < n; i += 3) x[i] = float.NaN;
+        x[1] = float.PositiveInfinity;
+        x[4] = float.NegativeInfinity;
+        x[7] = 0.5f;
+        foreach (int width in Widths)
+        {
+            var r = new float[n];
+            var s = new float[n];
+            WithLanes(fused, width, () =>
+            {
+                int savedRegisters = Lanes.VectorRegisters;
+                try
+                {
+                    if (paired) Lanes.VectorRegisters = 16; // RunPaired pairs 256-bit vectors on 16 registers only
+                    fixed (float* px = x, pr = r, ps = s)
+                    {
+                        var body = new ClampBody { X = px, R = pr, S = ps };
+                        if (paired) Lanes.RunPaired(ref body, (nuint)n);
+                        else Lanes.Run(ref body, (nuint)n);
+                    }
+                }
+                finally
+                {
+                    Lanes.VectorRegisters = savedRegisters == Lanes.MachineVectorRegisters ? 0 : savedRegisters;
+                }
+
+                return 0;
+            });
+            for (int i = 0; i < n; i++)
+            {
+                string where = $"{(fused ? "fused" : "unfused")}{(paired ? " pairs" : "")}, width {width}, element {i} = {x[i]}";
+                if (float.IsNaN(x[i]))
+                {
+                    float.IsNaN(r[i]).Should().BeTrue($"Min(1, NaN) is NaN ({where})");
+                    float.IsNaN(s[i]).Should().BeTrue($"Max(−1, NaN) is NaN ({where})");
+                }
+                else
+                {
+                    r[i].Should().Be(Math.Min(1f, x[i]), where);
+                    s[i].Should().Be(Math.Max(-1f, x[i]), where);
+                }
+            }
+        }
+    }
+
     [Fact]
     public void UseFma_DefaultsToTheHardware_AndIsPerThread()
     {

@@ -242,8 +242,8 @@ internal interface ILaneBody
 }
 
 /// <summary>
-/// Element-wise float operations on a lane type. Masks are lanes with all bits set (true) or clear.
-/// Min/Max may return either operand when one is NaN (callers restore NaN afterwards).
+/// Element-wise float operations on a lane type. Comparisons are folded into <see cref="SelectLess"/>, so no mask
+/// type shows; Min/Max return NaN where their second operand is NaN (see <see cref="Min"/>).
 /// </summary>
 internal unsafe interface ILanes<TV> where TV : struct
 {
@@ -272,20 +272,22 @@ internal unsafe interface ILanes<TV> where TV : struct
     static abstract TV Fma(TV a, TV b, TV c);
     /// <summary>c − a·b with one rounding.</summary>
     static abstract TV Fnma(TV a, TV b, TV c);
+    /// <summary>
+    /// The lesser of a and b; NaN where b is NaN (x86's MINPS returns its second operand when either is NaN, ARM64's FMIN
+    /// returns NaN, and so do the scalar lanes), whatever a is. Where only a is NaN the result depends on the machine.
+    /// The activations rely on the first rule (<see cref="Microsoft.ML.Recurrent.Engine.Cells.Activations"/>); the JIT
+    /// keeps the operands' order for float MINPS/MAXPS (it does not treat them as commutative).
+    /// </summary>
     static abstract TV Min(TV a, TV b);
+    /// <summary>The greater of a and b; NaN where b is NaN, as <see cref="Min"/>.</summary>
     static abstract TV Max(TV a, TV b);
     static abstract TV Abs(TV a);
-    static abstract TV LessThan(TV a, TV b);
-    static abstract TV IsNaN(TV a);
-    static abstract TV Select(TV mask, TV whenTrue, TV whenFalse);
     /// <summary>
-    /// whenTrue where a &lt; b, else whenFalse: <see cref="Select"/> of <see cref="LessThan"/>, in one operation so that a
+    /// whenTrue where a &lt; b, else whenFalse (false where either is NaN), in one operation so that a
     /// lane type can keep the comparison in a mask register (AVX-512: a compare into k and a masked blend, instead of
     /// widening the mask into a vector and selecting bitwise).
     /// </summary>
     static abstract TV SelectLess(TV a, TV b, TV whenTrue, TV whenFalse);
-    /// <summary>whenNaN where x is NaN, else otherwise (<see cref="Select"/> of <see cref="IsNaN"/>, see <see cref="SelectLess"/>).</summary>
-    static abstract TV SelectNaN(TV x, TV whenNaN, TV otherwise);
     /// <summary>magnitude (sign bit clear) with the sign bit of sign.</summary>
     static abstract TV CopySign(TV magnitude, TV sign);
     /// <summary>2^k from kf = k + 1.5·2^23 (|k| ≤ 126).</summary>
@@ -314,11 +316,7 @@ internal readonly struct L512 : ILanes<Vector512<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Min(Vector512<float> a, Vector512<float> b) => Vector512.MinNative(a, b);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Max(Vector512<float> a, Vector512<float> b) => Vector512.MaxNative(a, b);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Abs(Vector512<float> a) => Vector512.Abs(a);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> LessThan(Vector512<float> a, Vector512<float> b) => Vector512.LessThan(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> IsNaN(Vector512<float> a) => Vector512.IsNaN(a);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Select(Vector512<float> mask, Vector512<float> t, Vector512<float> f) => Vector512.ConditionalSelect(mask, t, f);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> SelectLess(Vector512<float> a, Vector512<float> b, Vector512<float> t, Vector512<float> f) => Vector512.ConditionalSelect(Vector512.LessThan(a, b), t, f);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> SelectNaN(Vector512<float> x, Vector512<float> t, Vector512<float> f) => Vector512.ConditionalSelect(Vector512.IsNaN(x), t, f);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> CopySign(Vector512<float> m, Vector512<float> s) => m | (s & Vector512.Create(-0f));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Pow2(Vector512<float> kf) => (Vector512.ShiftLeft(kf.AsInt32(), 23) + Vector512.Create(0x3F800000)).AsSingle();
@@ -355,11 +353,7 @@ internal readonly struct L512x2 : ILanes<Pair512>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Min(Pair512 a, Pair512 b) => new(Vector512.MinNative(a.A, b.A), Vector512.MinNative(a.B, b.B));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Max(Pair512 a, Pair512 b) => new(Vector512.MaxNative(a.A, b.A), Vector512.MaxNative(a.B, b.B));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Abs(Pair512 a) => new(Vector512.Abs(a.A), Vector512.Abs(a.B));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 LessThan(Pair512 a, Pair512 b) => new(Vector512.LessThan(a.A, b.A), Vector512.LessThan(a.B, b.B));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 IsNaN(Pair512 a) => new(Vector512.IsNaN(a.A), Vector512.IsNaN(a.B));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Select(Pair512 mask, Pair512 t, Pair512 f) => new(Vector512.ConditionalSelect(mask.A, t.A, f.A), Vector512.ConditionalSelect(mask.B, t.B, f.B));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 SelectLess(Pair512 a, Pair512 b, Pair512 t, Pair512 f) => new(L512.SelectLess(a.A, b.A, t.A, f.A), L512.SelectLess(a.B, b.B, t.B, f.B));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 SelectNaN(Pair512 x, Pair512 t, Pair512 f) => new(L512.SelectNaN(x.A, t.A, f.A), L512.SelectNaN(x.B, t.B, f.B));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 CopySign(Pair512 m, Pair512 s) => new(L512.CopySign(m.A, s.A), L512.CopySign(m.B, s.B));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair512 Pow2(Pair512 kf) => new(L512.Pow2(kf.A), L512.Pow2(kf.B));
 }
@@ -400,11 +394,7 @@ internal readonly struct L256x2 : ILanes<Pair256>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair256 Min(Pair256 a, Pair256 b) => new(Vector256.MinNative(a.A, b.A), Vector256.MinNative(a.B, b.B));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair256 Max(Pair256 a, Pair256 b) => new(Vector256.MaxNative(a.A, b.A), Vector256.MaxNative(a.B, b.B));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair256 Abs(Pair256 a) => new(Vector256.Abs(a.A), Vector256.Abs(a.B));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair256 LessThan(Pair256 a, Pair256 b) => new(Vector256.LessThan(a.A, b.A), Vector256.LessThan(a.B, b.B));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair256 IsNaN(Pair256 a) => new(Vector256.IsNaN(a.A), Vector256.IsNaN(a.B));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair256 Select(Pair256 mask, Pair256 t, Pair256 f) => new(Vector256.ConditionalSelect(mask.A, t.A, f.A), Vector256.ConditionalSelect(mask.B, t.B, f.B));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair256 SelectLess(Pair256 a, Pair256 b, Pair256 t, Pair256 f) => new(L256.SelectLess(a.A, b.A, t.A, f.A), L256.SelectLess(a.B, b.B, t.B, f.B));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair256 SelectNaN(Pair256 x, Pair256 t, Pair256 f) => new(L256.SelectNaN(x.A, t.A, f.A), L256.SelectNaN(x.B, t.B, f.B));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair256 CopySign(Pair256 m, Pair256 s) => new(L256.CopySign(m.A, s.A), L256.CopySign(m.B, s.B));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Pair256 Pow2(Pair256 kf) => new(L256.Pow2(kf.A), L256.Pow2(kf.B));
 }
@@ -431,11 +421,7 @@ internal readonly struct L256 : ILanes<Vector256<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Min(Vector256<float> a, Vector256<float> b) => Vector256.MinNative(a, b);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Max(Vector256<float> a, Vector256<float> b) => Vector256.MaxNative(a, b);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Abs(Vector256<float> a) => Vector256.Abs(a);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> LessThan(Vector256<float> a, Vector256<float> b) => Vector256.LessThan(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> IsNaN(Vector256<float> a) => Vector256.IsNaN(a);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Select(Vector256<float> mask, Vector256<float> t, Vector256<float> f) => Vector256.ConditionalSelect(mask, t, f);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> SelectLess(Vector256<float> a, Vector256<float> b, Vector256<float> t, Vector256<float> f) => Vector256.ConditionalSelect(Vector256.LessThan(a, b), t, f);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> SelectNaN(Vector256<float> x, Vector256<float> t, Vector256<float> f) => Vector256.ConditionalSelect(Vector256.IsNaN(x), t, f);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> CopySign(Vector256<float> m, Vector256<float> s) => m | (s & Vector256.Create(-0f));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Pow2(Vector256<float> kf) => (Vector256.ShiftLeft(kf.AsInt32(), 23) + Vector256.Create(0x3F800000)).AsSingle();
@@ -463,22 +449,17 @@ internal readonly struct L128 : ILanes<Vector128<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Min(Vector128<float> a, Vector128<float> b) => Vector128.MinNative(a, b);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Max(Vector128<float> a, Vector128<float> b) => Vector128.MaxNative(a, b);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Abs(Vector128<float> a) => Vector128.Abs(a);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> LessThan(Vector128<float> a, Vector128<float> b) => Vector128.LessThan(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> IsNaN(Vector128<float> a) => Vector128.IsNaN(a);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Select(Vector128<float> mask, Vector128<float> t, Vector128<float> f) => Vector128.ConditionalSelect(mask, t, f);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> SelectLess(Vector128<float> a, Vector128<float> b, Vector128<float> t, Vector128<float> f) => Vector128.ConditionalSelect(Vector128.LessThan(a, b), t, f);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> SelectNaN(Vector128<float> x, Vector128<float> t, Vector128<float> f) => Vector128.ConditionalSelect(Vector128.IsNaN(x), t, f);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> CopySign(Vector128<float> m, Vector128<float> s) => m | (s & Vector128.Create(-0f));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<float> Pow2(Vector128<float> kf) => (Vector128.ShiftLeft(kf.AsInt32(), 23) + Vector128.Create(0x3F800000)).AsSingle();
 }
 
-/// <summary>One float; masks are float bit patterns (all ones or zero), exactly as the vector lanes.</summary>
+/// <summary>One float: the vector lanes' operations on a single value, with the same roundings.</summary>
 internal readonly struct L1 : ILanes<float>
 {
     private static float Bits(int x) => BitConverter.Int32BitsToSingle(x);
     private static int Bits(float x) => BitConverter.SingleToInt32Bits(x);
-    private static float Mask(bool x) => x ? Bits(-1) : 0f;
 
     public static nuint Count => 1;
     public static bool Fused => true;
@@ -500,11 +481,7 @@ internal readonly struct L1 : ILanes<float>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Min(float a, float b) => a < b ? a : b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Max(float a, float b) => a > b ? a : b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Abs(float a) => MathF.Abs(a);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float LessThan(float a, float b) => Mask(a < b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float IsNaN(float a) => Mask(float.IsNaN(a));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Select(float mask, float t, float f) => Bits(mask) != 0 ? t : f;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float SelectLess(float a, float b, float t, float f) => a < b ? t : f;
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float SelectNaN(float x, float t, float f) => float.IsNaN(x) ? t : f;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float CopySign(float m, float s) => Bits(Bits(m) | (Bits(s) & int.MinValue));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Pow2(float kf) => Bits((Bits(kf) << 23) + 0x3F800000);
 }
@@ -531,18 +508,14 @@ internal readonly struct Unfused<TV, F> : ILanes<TV> where TV : struct where F :
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV Div(TV a, TV b) => F.Div(a, b);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV Min(TV a, TV b) => F.Min(a, b);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV Max(TV a, TV b) => F.Max(a, b);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV LessThan(TV a, TV b) => F.LessThan(a, b);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV Neg(TV a) => F.Neg(a);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV Abs(TV a) => F.Abs(a);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV IsNaN(TV a) => F.IsNaN(a);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV Pow2(TV a) => F.Pow2(a);
     /// <summary>a·b + c with two roundings.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV Fma(TV a, TV b, TV c) => F.Add(F.Mul(a, b), c);
     /// <summary>c − a·b with two roundings.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV Fnma(TV a, TV b, TV c) => F.Sub(c, F.Mul(a, b));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV Select(TV mask, TV t, TV f) => F.Select(mask, t, f);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV SelectLess(TV a, TV b, TV t, TV f) => F.SelectLess(a, b, t, f);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV SelectNaN(TV x, TV t, TV f) => F.SelectNaN(x, t, f);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static TV CopySign(TV m, TV s) => F.CopySign(m, s);
     /// <summary>a·b + c with two roundings (the scalar tail of a kernel on this family).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float ScalarFma(float a, float b, float c) => a * b + c;
