@@ -150,7 +150,6 @@ public class LaneTests
             var s = new float[n];
             WithLanes(fused, width, () =>
             {
-                int savedRegisters = Lanes.VectorRegisters;
                 try
                 {
                     if (paired) Lanes.VectorRegisters = 16; // RunPaired pairs 256-bit vectors on 16 registers only
@@ -163,7 +162,7 @@ public class LaneTests
                 }
                 finally
                 {
-                    Lanes.VectorRegisters = savedRegisters == Lanes.MachineVectorRegisters ? 0 : savedRegisters;
+                    Lanes.VectorRegisters = 0;
                 }
 
                 return 0;
